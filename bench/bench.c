@@ -1,0 +1,305 @@
+/*
+ * bench.c -- `make bench`: rgn against an in-file baseline (and peers, when
+ * built), each case in a fresh forked child, each figure the median of
+ * several rounds.  Figures are compared as ratios measured in the same
+ * run: the machines are noisy, ratios are what carry over.
+ *
+ * Usage: bench [--quick] [--csv FILE]
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROUNDS 7
+
+static int quick;
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+/* ---- the cases: each returns nanoseconds per operation for one round ---- */
+
+struct bcase {
+    const char *name;
+    const char *unit;            /* what one operation is                 */
+    size_t n;                    /* live resources involved               */
+    double (*round)(const struct bench_impl *im, size_t n, size_t iters);
+    size_t iters;                /* operations per round                  */
+};
+
+static double pair_newest(const struct bench_impl *im, size_t n, size_t iters)
+{
+    void *s = im->create();
+    for (size_t i = 0; i < n; i++)
+        im->add(s, NULL);
+    double t0 = now_ns();
+    for (size_t i = 0; i < iters; i++)
+        im->release(s, im->add(s, NULL));
+    double t = now_ns() - t0;
+    im->close(s);
+    return t / (double)iters;
+}
+
+static double pair_oldest(const struct bench_impl *im, size_t n, size_t iters)
+{
+    void *s = im->create();
+    bench_handle *ring = malloc(n * sizeof *ring);
+    for (size_t i = 0; i < n; i++)
+        ring[i] = im->add(s, NULL);
+    size_t head = 0;
+    double t0 = now_ns();
+    for (size_t i = 0; i < iters; i++) {
+        im->release(s, ring[head]);
+        ring[head] = im->add(s, NULL);
+        if (++head == n)
+            head = 0;
+    }
+    double t = now_ns() - t0;
+    im->close(s);
+    free(ring);
+    return t / (double)iters;
+}
+
+/* Closes many scopes of n resources each; time per resource closed. */
+static double close_per(const struct bench_impl *im, size_t n, size_t total)
+{
+    size_t k = total / n ? total / n : 1;
+    void **scopes = malloc(k * sizeof *scopes);
+    for (size_t j = 0; j < k; j++) {
+        scopes[j] = im->create();
+        for (size_t i = 0; i < n; i++)
+            im->add(scopes[j], NULL);
+    }
+    double t0 = now_ns();
+    for (size_t j = 0; j < k; j++)
+        im->close(scopes[j]);
+    double t = now_ns() - t0;
+    free(scopes);
+    return t / (double)(k * n);
+}
+
+static double create_close(const struct bench_impl *im, size_t n,
+                           size_t iters)
+{
+    double t0 = now_ns();
+    for (size_t i = 0; i < iters; i++) {
+        void *s = im->create();
+        for (size_t j = 0; j < n; j++)
+            im->add(s, NULL);
+        im->close(s);
+    }
+    return (now_ns() - t0) / (double)iters;
+}
+
+static const struct bcase cases[] = {
+    {"register+release, 1 live", "pair", 0, pair_newest, 2000000},
+    {"release newest, N=10", "pair", 10, pair_newest, 2000000},
+    {"release newest, N=1e3", "pair", 1000, pair_newest, 2000000},
+    {"release newest, N=1e5", "pair", 100000, pair_newest, 2000000},
+    {"release oldest, N=10", "pair", 10, pair_oldest, 2000000},
+    {"release oldest, N=1e3", "pair", 1000, pair_oldest, 2000000},
+    {"release oldest, N=1e5", "pair", 100000, pair_oldest, 2000000},
+    {"close per resource, N=1", "resource", 1, close_per, 200000},
+    {"close per resource, N=16", "resource", 16, close_per, 400000},
+    {"close per resource, N=1e3", "resource", 1000, close_per, 1000000},
+    {"close per resource, N=1e6", "resource", 1000000, close_per, 1000000},
+    {"create+close, empty", "region", 0, create_close, 2000000},
+    {"create+close, 1 resource", "region", 1, create_close, 2000000},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+/* ---- running each case in a fresh child ---------------------------------- */
+
+static void *idle_thread(void *arg)
+{
+    return arg;
+}
+
+/* Starts and joins a thread: libc takes its multi-threaded paths from now
+ * on, as it does in the programs rgn is for. */
+static void become_threaded(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, idle_thread, NULL) == 0)
+        pthread_join(t, NULL);
+}
+
+typedef double (*child_fn)(const struct bench_impl *im, const void *arg);
+
+static double run_child(const struct bench_impl *im, child_fn fn,
+                        const void *arg)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        become_threaded();
+        if (im->init)
+            im->init();
+        double v = fn(im, arg);
+        ssize_t w = write(fd[1], &v, sizeof v);
+        _exit(w == (ssize_t)sizeof v ? 0 : 1);
+    }
+    close(fd[1]);
+    double v = -1;
+    if (pid < 0 || read(fd[0], &v, sizeof v) != (ssize_t)sizeof v)
+        v = -1;
+    close(fd[0]);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    return v;
+}
+
+static double case_child(const struct bench_impl *im, const void *arg)
+{
+    const struct bcase *c = arg;
+    size_t iters = quick ? c->iters / 10 : c->iters;
+    double v[ROUNDS];
+    int rounds = quick ? 3 : ROUNDS;
+    for (int r = 0; r < rounds; r++)
+        v[r] = c->round(im, c->n, iters);
+    return median(v, rounds);
+}
+
+static double bytes_child(const struct bench_impl *im, const void *arg)
+{
+    return im->bytes_per_live ? im->bytes_per_live(*(const size_t *)arg) : 0;
+}
+
+/* ---- report --------------------------------------------------------------- */
+
+static const struct bench_impl *const impls[] = {&bench_rgn, &bench_baseline};
+#define NIMPLS (sizeof impls / sizeof impls[0])
+
+static double results[NCASES][NIMPLS];
+
+struct target {
+    const char *what;
+    double value;
+    double limit;
+};
+
+static int report_target(const struct target *t)
+{
+    int ok = t->value <= t->limit;
+    printf("  %-52s %7.2f  <= %-5.2f %s\n", t->what, t->value, t->limit,
+           ok ? "met" : "MISSED");
+    return ok;
+}
+
+static double fig(const char *name, size_t impl)
+{
+    for (size_t c = 0; c < NCASES; c++)
+        if (strcmp(cases[c].name, name) == 0)
+            return results[c][impl];
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *csv_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc)
+            csv_path = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--csv FILE]\n", argv[0]);
+            return 2;
+        }
+    }
+
+    printf("rgn benchmark: ns per operation, median of %d rounds, each case "
+           "in a fresh process that has started a thread\n\n",
+           quick ? 3 : ROUNDS);
+    printf("%-30s %-9s", "case", "per");
+    for (size_t i = 0; i < NIMPLS; i++)
+        printf(" %10s", impls[i]->name);
+    printf(" %12s\n", "rgn/base");
+
+    for (size_t c = 0; c < NCASES; c++) {
+        printf("%-30s %-9s", cases[c].name, cases[c].unit);
+        fflush(stdout);
+        for (size_t i = 0; i < NIMPLS; i++) {
+            results[c][i] = run_child(impls[i], case_child, &cases[c]);
+            printf(" %10.2f", results[c][i]);
+            fflush(stdout);
+        }
+        printf(" %11.2fx\n", results[c][0] / results[c][1]);
+    }
+
+    size_t n_bytes = 1000000;
+    double bytes[NIMPLS];
+    printf("%-30s %-9s", "bytes per live, N=1e6", "resource");
+    for (size_t i = 0; i < NIMPLS; i++) {
+        bytes[i] = run_child(impls[i], bytes_child, &n_bytes);
+        printf(" %10.2f", bytes[i]);
+    }
+    printf(" %11.2fx\n", bytes[0] / bytes[1]);
+
+    if (csv_path) {
+        FILE *f = fopen(csv_path, "w");
+        if (f) {
+            fprintf(f, "case,impl,value,unit\n");
+            for (size_t c = 0; c < NCASES; c++)
+                for (size_t i = 0; i < NIMPLS; i++)
+                    fprintf(f, "\"%s\",%s,%.3f,ns/%s\n", cases[c].name,
+                            impls[i]->name, results[c][i], cases[c].unit);
+            for (size_t i = 0; i < NIMPLS; i++)
+                fprintf(f, "\"bytes per live, N=1e6\",%s,%.3f,bytes\n",
+                        impls[i]->name, bytes[i]);
+            fclose(f);
+        }
+    }
+
+    printf("\ntargets (ratios from this run):\n");
+    const struct target targets[] = {
+        {"register+release / baseline",
+         fig("register+release, 1 live", 0) /
+             fig("register+release, 1 live", 1), 1.5},
+        {"release oldest at N=1e5 / at N=10 (rgn)",
+         fig("release oldest, N=1e5", 0) / fig("release oldest, N=10", 0),
+         1.5},
+        {"create+close empty / baseline",
+         fig("create+close, empty", 0) / fig("create+close, empty", 1), 1.0},
+        {"create+close with 1 resource / baseline",
+         fig("create+close, 1 resource", 0) /
+             fig("create+close, 1 resource", 1), 1.0},
+        {"close per resource at N=1e3 / baseline",
+         fig("close per resource, N=1e3", 0) /
+             fig("close per resource, N=1e3", 1), 1.5},
+        {"bytes per live resource at N=1e6 (rgn)", bytes[0], 32.0},
+    };
+    int met = 0, n = (int)(sizeof targets / sizeof targets[0]);
+    for (int i = 0; i < n; i++)
+        met += report_target(&targets[i]);
+    printf("%d of %d targets met\n", met, n);
+    return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * bench.h -- the table every implementation is driven through, so that
+ * rgn, the in-file baseline and the peers pay the same call overhead.
+ */
+#ifndef RGN_BENCH_H
+#define RGN_BENCH_H
+
+#include <rgn.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whatever an implementation needs to release one resource again. */
+typedef union bench_handle {
+    rgn_key_t key;
+    uint64_t u;
+    void *p;
+} bench_handle;
+
+struct bench_impl {
+    const char *name;
+    /* Optional: prepares the process (called once, in the child). */
+    void (*init)(void);
+    void *(*create)(void);
+    bench_handle (*add)(void *scope, void *resource);
+    void (*release)(void *scope, bench_handle h);
+    void (*close)(void *scope);
+    /* Bytes the implementation holds for n live resources, or 0. */
+    double (*bytes_per_live)(size_t n);
+};
+
+/* The cleanup every implementation runs: counts, so nothing is elided. */
+extern volatile uint64_t bench_cleaned;
+
+extern const struct bench_impl bench_rgn;
+extern const struct bench_impl bench_baseline;
+
+#endif

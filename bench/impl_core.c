@@ -1,0 +1,187 @@
+/*
+ * impl_core.c -- rgn and the in-file baseline behind the bench table.
+ *
+ * The baseline is the least a region could do: a generational slot array
+ * (one realloc'd array, a free list, no locking, no order, no audit).
+ * Every rgn figure is reported as a ratio to it, measured in the same run.
+ */
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+volatile uint64_t bench_cleaned;
+
+static int count_cleanup(void *res, rgn_release_type how)
+{
+    (void)res;
+    (void)how;
+    bench_cleaned++;
+    return 0;
+}
+
+/* ---- rgn ---------------------------------------------------------------- */
+
+static void *rgn_create(void)
+{
+    return rgn_new();
+}
+
+static bench_handle rgn_add(void *scope, void *res)
+{
+    bench_handle h;
+    rgn_register(scope, count_cleanup, res, &h.key);
+    return h;
+}
+
+static void rgn_rel(void *scope, bench_handle h)
+{
+    rgn_release(scope, h.key);
+}
+
+static void rgn_end(void *scope)
+{
+    rgn_close(scope);
+}
+
+/* Counts what rgn asks its allocator for. */
+static size_t counted;
+
+struct hdr {
+    size_t n;
+    size_t pad;
+};
+
+static void *cmalloc(size_t n)
+{
+    struct hdr *h = malloc(sizeof *h + n);
+    if (!h)
+        return NULL;
+    h->n = n;
+    counted += n;
+    return h + 1;
+}
+
+static void cfree(void *p)
+{
+    if (p) {
+        struct hdr *h = (struct hdr *)p - 1;
+        counted -= h->n;
+        free(h);
+    }
+}
+
+static void *crealloc(void *p, size_t n)
+{
+    if (!p)
+        return cmalloc(n);
+    struct hdr *h = (struct hdr *)p - 1;
+    size_t was = h->n;
+    h = realloc(h, sizeof *h + n);
+    if (!h)
+        return NULL;
+    counted += n - was;
+    h->n = n;
+    return h + 1;
+}
+
+/* Runs in a fresh child: the allocator can be set before any region. */
+static double rgn_bytes(size_t n)
+{
+    static const rgn_allocator counting = {cmalloc, crealloc, cfree};
+    if (rgn_set_allocator(&counting) != 0)
+        return 0;
+    rgn_t *r = rgn_new();
+    for (size_t i = 0; i < n; i++)
+        rgn_register(r, count_cleanup, NULL, NULL);
+    double per = (double)counted / (double)n;
+    rgn_close(r);
+    return per;
+}
+
+const struct bench_impl bench_rgn = {
+    "rgn", NULL, rgn_create, rgn_add, rgn_rel, rgn_end, rgn_bytes,
+};
+
+/* ---- the baseline -------------------------------------------------------- */
+
+struct bslot {
+    rgn_cleanup_fn fn;
+    void *res;
+    uint32_t gen; /* odd while live */
+    uint32_t next;
+};
+
+struct base {
+    struct bslot *s;
+    uint32_t cap, used, free;
+};
+
+static void *base_create(void)
+{
+    struct base *b = malloc(sizeof *b);
+    if (b)
+        *b = (struct base){NULL, 0, 0, UINT32_MAX};
+    return b;
+}
+
+static bench_handle base_add(void *scope, void *res)
+{
+    struct base *b = scope;
+    uint32_t i = b->free;
+    if (i != UINT32_MAX) {
+        b->free = b->s[i].next;
+    } else {
+        if (b->used == b->cap) {
+            uint32_t cap = b->cap ? 2 * b->cap : 8;
+            struct bslot *s = realloc(b->s, cap * sizeof *s);
+            if (!s)
+                abort();
+            b->s = s;
+            b->cap = cap;
+        }
+        i = b->used++;
+        b->s[i].gen = 0;
+    }
+    struct bslot *s = &b->s[i];
+    s->fn = count_cleanup;
+    s->res = res;
+    s->gen++;
+    return (bench_handle){.u = (uint64_t)s->gen << 32 | i};
+}
+
+static void base_rel(void *scope, bench_handle h)
+{
+    struct base *b = scope;
+    uint32_t i = (uint32_t)h.u, gen = (uint32_t)(h.u >> 32);
+    if (i >= b->used || b->s[i].gen != gen)
+        return;
+    struct bslot *s = &b->s[i];
+    s->gen++;
+    s->next = b->free;
+    b->free = i;
+    s->fn(s->res, RGN_RELEASE_EARLY);
+}
+
+static void base_end(void *scope)
+{
+    struct base *b = scope;
+    for (uint32_t i = b->used; i-- > 0;)
+        if (b->s[i].gen & 1)
+            b->s[i].fn(b->s[i].res, RGN_RELEASE_NORMAL);
+    free(b->s);
+    free(b);
+}
+
+static double base_bytes(size_t n)
+{
+    size_t cap = 8;
+    while (cap < n)
+        cap *= 2;
+    return (double)(cap * sizeof(struct bslot) + sizeof(struct base)) /
+           (double)n;
+}
+
+const struct bench_impl bench_baseline = {
+    "baseline", NULL, base_create, base_add, base_rel, base_end, base_bytes,
+};

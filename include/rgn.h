@@ -1,0 +1,289 @@
+/*
+ * rgn.h -- scoped resource regions for C.
+ *
+ * A region holds cleanups for resources (memory, descriptors, locks, child
+ * regions, anything).  Each registration returns a release key; a resource
+ * can be released early by key, and whatever is still live when the region
+ * closes is cleaned up exactly once, newest first.  This is the C analogue
+ * of Haskell's resourcet.
+ *
+ * Conventions
+ *   - Calls that can fail return int: 0 on success, a negative errno value
+ *     on failure.  rgn_strerror() turns such a value into text.
+ *   - Constructors return NULL and set errno.
+ *   - A cleanup's own return value is passed through unchanged.
+ *   - rgn saves errno around every cleanup it runs, so a cleanup cannot
+ *     clobber the caller's errno; only rgn's own failures set errno.
+ *   - Every exported name starts with rgn_ or RGN_.
+ */
+#ifndef RGN_H
+#define RGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(RGN_STATIC_BUILD)
+#define RGN_API __attribute__((visibility("default")))
+#else
+#define RGN_API
+#endif
+
+/* ======================================================================
+ * Types
+ * ====================================================================== */
+
+/* A region.  Opaque: create one with rgn_new() or rgn_new_child(). */
+typedef struct rgn rgn_t;
+
+/*
+ * A release key: a small value naming one registration in one region.
+ * Copy it freely.  A key is never reused in a way that could reach a newer
+ * resource: once its resource is released, unprotected or moved away, the
+ * key is dead for good, and a key of one region is never live in another.
+ * Compare keys with rgn_key_equal(); test for "no key" with rgn_key_is_none().
+ */
+typedef struct rgn_key {
+    uint64_t region;   /* the owning region's process-unique id; 0 = none */
+    uint32_t slot;     /* slot index inside that region                   */
+    uint32_t gen;      /* generation of that slot when the key was issued */
+} rgn_key_t;
+
+/* The zero key: names no resource.  Every call given it returns -ENOENT. */
+#ifdef __cplusplus
+#define RGN_KEY_NONE (rgn_key_t{0, 0, 0})
+#else
+#define RGN_KEY_NONE ((rgn_key_t){0, 0, 0})
+#endif
+
+/* Non-zero when k is RGN_KEY_NONE. */
+static inline int rgn_key_is_none(rgn_key_t k)
+{
+    return k.region == 0 && k.slot == 0 && k.gen == 0;
+}
+
+/* Non-zero when a and b name the same registration. */
+static inline int rgn_key_equal(rgn_key_t a, rgn_key_t b)
+{
+    return a.region == b.region && a.slot == b.slot && a.gen == b.gen;
+}
+
+/* Why a cleanup is running. */
+typedef enum rgn_release_type {
+    RGN_RELEASE_EARLY,   /* rgn_release() ran it before the region closed  */
+    RGN_RELEASE_NORMAL,  /* the region closed normally                     */
+    RGN_RELEASE_ERROR    /* the region closed because of an error, or a
+                            registration failed and the resource is being
+                            given back at once                             */
+} rgn_release_type;
+
+/*
+ * A cleanup.  Runs exactly once for each successful registration, with
+ * the resource it was registered with.  Its return value is handed back
+ * unchanged by rgn_release() and (the first non-zero one) by rgn_close().
+ */
+typedef int (*rgn_cleanup_fn)(void *resource, rgn_release_type how);
+
+/*
+ * An acquire function for rgn_allocate(): obtains a resource, stores it in
+ * *resource_out and returns 0, or returns non-zero and obtains nothing.
+ */
+typedef int (*rgn_acquire_fn)(void *arg, void **resource_out);
+
+/*
+ * Where a registration was made.  Filled in by the rgn_register() and
+ * rgn_allocate() macros for the leak audit; programs rarely build one.
+ */
+struct rgn_site {
+    const char *file;
+    const char *func;
+    int line;
+};
+
+/* The call site of the macro's user, as a pointer to static storage. */
+#if defined(__GNUC__)
+#define RGN_SITE                                                          \
+    (__extension__({                                                      \
+        static const struct rgn_site rgn_site_here_ = {                   \
+            __FILE__, __func__, __LINE__};                                \
+        &rgn_site_here_;                                                  \
+    }))
+#else
+#define RGN_SITE ((const struct rgn_site *)0)
+#endif
+
+/* ======================================================================
+ * Errors
+ * ====================================================================== */
+
+/*
+ * Describes a value returned by an rgn call: 0, a negative errno value, or
+ * any other cleanup result.  The text for rgn's own errors says what rgn
+ * meant by them (for example -ENOENT: "key is not live in this region").
+ * Never returns NULL; the string is static or thread-local and stays valid
+ * until the calling thread's next rgn_strerror() call.
+ */
+RGN_API const char *rgn_strerror(int err);
+
+/* ======================================================================
+ * Regions
+ * ====================================================================== */
+
+/*
+ * Creates an empty region holding one reference, the caller's.
+ * Returns NULL with errno ENOMEM when memory runs out.  Creating a region
+ * and registering a few resources costs one allocation: the first seven
+ * resources live inside the region itself.
+ */
+RGN_API rgn_t *rgn_new(void);
+
+/*
+ * Creates a region that is itself a resource of parent, registered as
+ * parent's newest resource.  Closing the parent drops the child's
+ * reference (the one this call returns) with the parent's release type, so
+ * a child nobody else shares closes with its parent, at its place in the
+ * parent's newest-first order.  The first rgn_close() or rgn_close_error()
+ * of any reference to the child takes it out of its parent at once; from
+ * then on it closes when its last reference goes, like any region.
+ * Returns NULL with errno EINVAL (parent is NULL), ECANCELED (parent is
+ * closing) or ENOMEM.
+ */
+RGN_API rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site);
+RGN_API rgn_t *(rgn_new_child)(rgn_t *parent);
+#define rgn_new_child(parent) rgn_new_child_at((parent), RGN_SITE)
+
+/*
+ * The key under which child sits in its parent, for rgn_move() (to give it
+ * another parent) or rgn_unprotect() (to take it out and own it).  Returns
+ * RGN_KEY_NONE when child is NULL, has no parent, or has left its parent.
+ */
+RGN_API rgn_key_t rgn_child_key(const rgn_t *child);
+
+/*
+ * Drops one reference to r.  When it was the last one, every live cleanup
+ * runs exactly once, newest first, with RGN_RELEASE_NORMAL, and r is freed.
+ * Every cleanup runs even when earlier ones fail.
+ * Returns 0, or the first non-zero value a cleanup returned.  Dropping a
+ * reference that is not the last returns 0 at once.
+ * Errors: -EINVAL (r is NULL), -ECANCELED (r is already closing, for
+ * example when a cleanup of r closes r again; nothing is dropped).
+ */
+RGN_API int rgn_close(rgn_t *r);
+
+/* As rgn_close(), but a last drop runs the cleanups with RGN_RELEASE_ERROR. */
+RGN_API int rgn_close_error(rgn_t *r);
+
+/* Number of live resources in r (0 for NULL). */
+RGN_API size_t rgn_live(const rgn_t *r);
+
+/* ======================================================================
+ * Resources
+ * ====================================================================== */
+
+/*
+ * Registers fn(resource, how) to run exactly once, and makes it r's newest
+ * resource.  On success stores its key in *key (key may be NULL) and
+ * returns 0.
+ *
+ * On ANY failure the cleanup runs at once with RGN_RELEASE_ERROR (when fn
+ * is not NULL), so a resource handed to rgn is never leaked, and *key is
+ * set to RGN_KEY_NONE.  Errors: -EINVAL (r or fn is NULL), -ECANCELED (r is
+ * closing), -ENOMEM.
+ *
+ * rgn_register is a macro recording the call site for the leak audit;
+ * (rgn_register)(...) calls the function, which records no site.
+ */
+RGN_API int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                            rgn_key_t *key, const struct rgn_site *site);
+RGN_API int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                           rgn_key_t *key);
+#define rgn_register(r, fn, resource, key)                                \
+    rgn_register_at((r), (fn), (resource), (key), RGN_SITE)
+
+/*
+ * Acquires a resource and registers it with no window for a leak.  Room is
+ * reserved in r first; then acquire(arg, &res) runs (outside any lock, with
+ * thread cancellation disabled until the registration is done); once it
+ * returns 0 the registration cannot fail.  Stores the resource in
+ * *resource and its key in *key (either may be NULL) and returns 0.
+ *
+ * A non-zero result of acquire is returned as it is and nothing is
+ * registered.  -EINVAL (r, acquire or fn is NULL), -ECANCELED (r is
+ * closing) and -ENOMEM mean acquire never ran.  If r closes while acquire
+ * runs (only a caller without a reference can make that happen), the new
+ * resource is cleaned up at once with the close's release type.
+ *
+ * rgn_allocate is a macro recording the call site, like rgn_register.
+ */
+RGN_API int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
+                            rgn_cleanup_fn fn, void **resource,
+                            rgn_key_t *key, const struct rgn_site *site);
+RGN_API int (rgn_allocate)(rgn_t *r, rgn_acquire_fn acquire, void *arg,
+                           rgn_cleanup_fn fn, void **resource,
+                           rgn_key_t *key);
+#define rgn_allocate(r, acquire, arg, fn, resource, key)                  \
+    rgn_allocate_at((r), (acquire), (arg), (fn), (resource), (key),       \
+                    RGN_SITE)
+
+/*
+ * Runs key's cleanup now with RGN_RELEASE_EARLY and forgets it.  Returns
+ * the cleanup's result.  -ENOENT when key is not live in r: already
+ * released, unprotected, moved away, RGN_KEY_NONE, or a key of another
+ * region; nothing anywhere is touched then, so releasing twice is safe.
+ * -EINVAL when r is NULL.  Allowed from a cleanup while r closes: the
+ * resource is then cleaned up once, at that moment.
+ */
+RGN_API int rgn_release(rgn_t *r, rgn_key_t key);
+
+/*
+ * Forgets key's resource WITHOUT running its cleanup, and hands back the
+ * cleanup and the resource in *fn and *resource (either may be NULL): the
+ * caller owns the resource again.  Errors as rgn_release(); on error *fn
+ * and *resource are left alone.
+ */
+RGN_API int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
+                          void **resource);
+
+/*
+ * Moves key's resource from `from` to `to`, where it becomes the newest
+ * resource, and stores its new key in *new_key (may be NULL).  The move is
+ * atomic: the resource is never in neither region nor in both.  Moving
+ * within one region makes the resource its newest, under a new key.
+ * On failure nothing changes: -EINVAL (a region is NULL, or moving a child
+ * region into itself or into one of its own descendants), -ENOENT (key not
+ * live in from), -ECANCELED (to is closing), -ENOMEM.
+ */
+RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
+                     rgn_key_t *new_key);
+
+/* ======================================================================
+ * Allocator
+ * ====================================================================== */
+
+/* Where rgn gets its own memory. */
+typedef struct rgn_allocator {
+    void *(*malloc)(size_t size);
+    void *(*realloc)(void *ptr, size_t size);
+    void (*free)(void *ptr);
+} rgn_allocator;
+
+/*
+ * Makes every byte rgn allocates for itself come from a (copied; NULL
+ * restores libc's).  Process-wide; must be called before the first region
+ * is created.  Returns 0, -EBUSY once a region has been created (nothing
+ * changes), or -EINVAL if a member of a is NULL.  Any allocation may fail:
+ * rgn then returns -ENOMEM (or NULL with errno ENOMEM), leaks nothing and
+ * leaves every region as it was -- except that a resource passed to
+ * rgn_register() has been cleaned up, as that call promises.
+ */
+RGN_API int rgn_set_allocator(const rgn_allocator *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RGN_H */

@@ -1,0 +1,166 @@
+/*
+ * internal.h -- private structures shared by the files of lib/.
+ *
+ * A region's resources live in slots.  Slot i has two halves:
+ *   cb[i]  the cleanup and its resource (what close needs),
+ *   ln[i]  the slot's generation and its links (what keys and order need),
+ * so a slot costs 28 bytes with no padding.  Live slots form a circular
+ * doubly linked list through ln[].prev/next with slot 0 as the head:
+ * head.next is the newest resource, so close pops from the head and any
+ * slot can be unlinked in O(1).  Free slots form a stack through ln[].next.
+ *
+ * Slots come in groups of 8, found through a table of group pointers, so
+ * every slot is reached the same way with no branch.  Group 0 lives inside
+ * the region (slot 0 is the head): a small region costs one allocation.
+ * Further groups come in blocks of 1, 2, 4, ... 32 groups, then 32 at a
+ * time; blocks never move, so growing never copies a slot in use.
+ */
+#ifndef RGN_INTERNAL_H
+#define RGN_INTERNAL_H
+
+#include <config.h>
+
+#include "rgn.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define RGN_HIDDEN __attribute__((visibility("hidden")))
+#define RGN_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RGN_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define RGN_GROUP_SHIFT 3u
+#define RGN_GROUP_SLOTS (1u << RGN_GROUP_SHIFT)
+#define RGN_GROUP_MASK (RGN_GROUP_SLOTS - 1u)
+#define RGN_BLOCK_MAX_GROUPS 32u
+/* Slot indices are 32-bit; the last block's worth is kept out of reach. */
+#define RGN_MAX_SLOTS (UINT32_MAX - RGN_BLOCK_MAX_GROUPS * RGN_GROUP_SLOTS)
+
+struct rgn_cb {
+    rgn_cleanup_fn fn;
+    void *resource;
+};
+
+struct rgn_link {
+    uint32_t gen;   /* bumped each time the slot's resource leaves */
+    uint32_t prev;  /* live list; unused while free                 */
+    uint32_t next;  /* live list, or the free stack                 */
+};
+
+struct rgn_group {
+    struct rgn_cb cb[RGN_GROUP_SLOTS];
+    struct rgn_link ln[RGN_GROUP_SLOTS];
+};
+
+/* The lock a region takes once it is shared (see share.c). */
+typedef struct rgn_lock {
+    atomic_int word;
+} rgn_lock_t;
+
+enum rgn_state {
+    RGN_OPEN,     /* accepts registrations                              */
+    RGN_CLOSING,  /* last reference gone; cleanups are running          */
+    RGN_DRAINED   /* cleanups done, but an rgn_allocate still holds a
+                     reservation: the region is freed when it finishes  */
+};
+
+struct rgn {
+    /* Hot: touched by every register and release. */
+    uint64_t id;             /* process-unique, never 0 (keys carry it)  */
+    uint32_t free_head;      /* top of the free stack, 0 when empty       */
+    uint32_t used;           /* slots handed out at least once            */
+    uint32_t capacity;       /* slots addressable now                     */
+    uint8_t state;           /* enum rgn_state                            */
+    bool shared;             /* once set, every call takes lock           */
+    size_t live;
+    size_t peak;
+    uint64_t registered;     /* register, allocate, moves in, children    */
+    uint64_t released_early;
+    uint64_t removed;        /* unprotected or moved away                 */
+    atomic_uint_fast64_t cleanup_errors;
+
+    /* Cold. */
+    rgn_lock_t lock;
+    uint32_t refs;
+    uint32_t pending;        /* rgn_allocate reservations in flight       */
+    rgn_release_type close_how;
+    uint32_t nblocks;
+    uint32_t ngroups;        /* entries of groups[] in use               */
+    uint32_t groups_cap;
+    struct rgn_group **groups; /* groups[g] holds slots 8g .. 8g+7       */
+    rgn_t *parent;           /* set while this child sits in its parent   */
+    rgn_key_t parent_key;
+
+    struct rgn_group *inline_table[1]; /* groups[] until it grows        */
+    struct rgn_group inline_group;     /* slots 0..7; slot 0 is the head */
+};
+
+/* ---- locking: free for regions never shared --------------------------- */
+
+RGN_HIDDEN void rgn__lock_slow(rgn_lock_t *l);
+
+static inline void rgn__lock(rgn_t *r)
+{
+    if (RGN_LIKELY(!r->shared))
+        return;
+    int expected = 0;
+    if (!atomic_compare_exchange_weak_explicit(&r->lock.word, &expected, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+        rgn__lock_slow(&r->lock);
+}
+
+static inline void rgn__unlock(rgn_t *r)
+{
+    if (RGN_LIKELY(!r->shared))
+        return;
+    atomic_store_explicit(&r->lock.word, 0, memory_order_release);
+}
+
+/* ---- region.c ----------------------------------------------------------- */
+
+/* Frees r's memory; every cleanup has run. */
+RGN_HIDDEN void rgn__region_free(rgn_t *r);
+/* The cleanup a parent holds for each child region. */
+RGN_HIDDEN int rgn__child_cleanup(void *child, rgn_release_type how);
+/* Tells a child its slot left the parent without closing it. */
+RGN_HIDDEN void rgn__child_orphan(rgn_t *child);
+
+/* ---- alloc.c ------------------------------------------------------------ */
+
+/* The allocator; it only changes before rgn__alloc_frozen is set. */
+RGN_HIDDEN extern rgn_allocator rgn__alloc;
+RGN_HIDDEN extern atomic_bool rgn__alloc_frozen;
+RGN_HIDDEN void rgn__allocator_freeze_slow(void);
+
+static inline void *rgn__malloc(size_t n)
+{
+    return rgn__alloc.malloc(n);
+}
+
+static inline void *rgn__realloc(void *p, size_t n)
+{
+    return rgn__alloc.realloc(p, n);
+}
+
+static inline void rgn__free(void *p)
+{
+    if (p)
+        rgn__alloc.free(p);
+}
+
+/* Called by every region constructor: no allocator change after this. */
+static inline void rgn__allocator_freeze(void)
+{
+    if (RGN_UNLIKELY(!atomic_load_explicit(&rgn__alloc_frozen,
+                                           memory_order_acquire)))
+        rgn__allocator_freeze_slow();
+}
+
+#include "map.h"
+
+#endif /* RGN_INTERNAL_H */

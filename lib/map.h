@@ -1,0 +1,175 @@
+/*
+ * map.h -- a region's slot map: the free stack, generational keys and the
+ * newest-first live list.  Every operation here is O(1) and runs on each
+ * register and release, so they are inline; growing and destroying the
+ * storage are in map.c.  The caller holds the region's lock.
+ *
+ * A slot's generation is odd while it holds a live resource and even while
+ * it is free, reserved or retired; keys carry odd generations only.  So no
+ * key -- stale, forged or uninitialised -- can ever match a slot that is
+ * not live.  RGN_GEN_MAX is the last live generation a slot may carry;
+ * tests lower it to reach retirement quickly.
+ */
+#ifndef RGN_MAP_H
+#define RGN_MAP_H
+
+#ifndef RGN_GEN_MAX
+#define RGN_GEN_MAX UINT32_MAX
+#endif
+
+static inline struct rgn_link *rgn__ln(rgn_t *r, uint32_t i)
+{
+    return &r->groups[i >> RGN_GROUP_SHIFT]->ln[i & RGN_GROUP_MASK];
+}
+
+static inline struct rgn_cb *rgn__cb(rgn_t *r, uint32_t i)
+{
+    return &r->groups[i >> RGN_GROUP_SHIFT]->cb[i & RGN_GROUP_MASK];
+}
+
+/* The live list's head: slot 0, always in the inline group. */
+static inline struct rgn_link *rgn__head(rgn_t *r)
+{
+    return &r->inline_group.ln[0];
+}
+
+/* Adds storage for at least one more slot; false when out of memory. */
+RGN_HIDDEN bool rgn__slots_grow(rgn_t *r);
+/* Frees the blocks and the group table, when there are any; the region
+ * itself is freed by the caller. */
+RGN_HIDDEN void rgn__slots_free(rgn_t *r);
+static inline void rgn__slots_destroy(rgn_t *r)
+{
+    /* Any block implies a table of its own; a table may exist without a
+     * block when the block's allocation failed. */
+    if (r->groups != r->inline_table)
+        rgn__slots_free(r);
+}
+
+/* Index of a free slot taken off the free stack, or 0 when memory ran out.
+ * The slot is reserved: dead to every key until rgn__slot_link. */
+static inline uint32_t rgn__slot_take(rgn_t *r)
+{
+    uint32_t i = r->free_head;
+    if (RGN_LIKELY(i)) {
+        r->free_head = rgn__ln(r, i)->next;
+        return i;
+    }
+    /* Never-used slots are handed out lazily, so a new block costs no
+     * writes until its slots are needed. */
+    if (r->used == r->capacity && !rgn__slots_grow(r))
+        return 0;
+    i = r->used++;
+    rgn__ln(r, i)->gen = 0;
+    return i;
+}
+
+/* Returns a reserved, never-linked slot to the free stack. */
+static inline void rgn__slot_untake(rgn_t *r, uint32_t i)
+{
+    rgn__ln(r, i)->next = r->free_head;
+    r->free_head = i;
+}
+
+/* Makes reserved slot i the newest live resource and returns its key. */
+static inline rgn_key_t rgn__slot_link(rgn_t *r, uint32_t i,
+                                       rgn_cleanup_fn fn, void *resource)
+{
+    struct rgn_link *head = rgn__head(r);
+    struct rgn_link *l = rgn__ln(r, i);
+    struct rgn_cb *cb = rgn__cb(r, i);
+
+    cb->fn = fn;
+    cb->resource = resource;
+    l->gen++; /* odd: live */
+    l->prev = 0;
+    l->next = head->next;
+    rgn__ln(r, head->next)->prev = i;
+    head->next = i;
+
+    r->registered++;
+    if (++r->live > r->peak)
+        r->peak = r->live;
+    return (rgn_key_t){r->id, i, l->gen};
+}
+
+/* Slot index of key when it is live in r, else 0. */
+static inline uint32_t rgn__slot_find(rgn_t *r, rgn_key_t key)
+{
+    if (key.region != r->id || key.slot == 0 || key.slot >= r->used ||
+        !(key.gen & 1))
+        return 0;
+    return rgn__ln(r, key.slot)->gen == key.gen ? key.slot : 0;
+}
+
+/* Unlinks live slot i, kills its key and frees it; returns its cleanup. */
+static inline struct rgn_cb rgn__slot_unlink(rgn_t *r, uint32_t i)
+{
+    struct rgn_link *l = rgn__ln(r, i);
+    struct rgn_cb cb = *rgn__cb(r, i);
+
+    rgn__ln(r, l->prev)->next = l->next;
+    rgn__ln(r, l->next)->prev = l->prev;
+    r->live--;
+
+    /* A slot whose generation would wrap is retired rather than reused:
+     * reuse could let a key issued 2^31 lives ago match again. */
+    bool worn_out = l->gen >= RGN_GEN_MAX;
+    l->gen++; /* even: dead */
+    if (RGN_LIKELY(!worn_out)) {
+        l->next = r->free_head;
+        r->free_head = i;
+    }
+    return cb;
+}
+
+/* The newest live slot, or 0 when none is live. */
+static inline uint32_t rgn__slot_newest(rgn_t *r)
+{
+    return rgn__head(r)->next;
+}
+
+/*
+ * Stores a key for the caller.  Callers pass keys by value, which loads
+ * the key as two 64-bit words, usually right after this store.  The load
+ * is forwarded from the store only if each word was stored whole: two
+ * 32-bit stores of slot and gen, or one 128-bit store of the whole key
+ * (which compilers like to merge the two into), stall it instead.  That
+ * stall doubled the cost of a register+release pair on these machines.
+ */
+static inline void rgn__key_store(rgn_key_t *dst, rgn_key_t k)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t slot_gen = (uint64_t)k.gen << 32 | k.slot;
+    dst->region = k.region;
+    __asm__("" : : "r"(dst) : "memory"); /* keep the stores apart */
+    memcpy((char *)dst + offsetof(rgn_key_t, slot), &slot_gen,
+           sizeof slot_gen);
+#else
+    *dst = k;
+#endif
+}
+
+/* Runs a cleanup and counts a non-zero result in r (which may be NULL).
+ * The caller preserves errno. */
+static inline int rgn__run_raw(rgn_t *r, struct rgn_cb cb,
+                               rgn_release_type how)
+{
+    int rc = cb.fn(cb.resource, how);
+    if (RGN_UNLIKELY(rc != 0) && r)
+        atomic_fetch_add_explicit(&r->cleanup_errors, 1,
+                                  memory_order_relaxed);
+    return rc;
+}
+
+/* Runs one cleanup with errno preserved around it. */
+static inline int rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
+{
+    int *err = &errno;
+    int saved = *err;
+    int rc = rgn__run_raw(r, cb, how);
+    *err = saved;
+    return rc;
+}
+
+#endif /* RGN_MAP_H */

@@ -1,0 +1,232 @@
+/*
+ * region.c -- a region's life: creation, child regions, references and the
+ * newest-first close.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/*
+ * Region ids make keys of one region dead in every other, including a
+ * region later allocated at the same address.  Each thread takes ids in
+ * blocks from one atomic counter, so creating a region costs no atomic
+ * operation in the common case.  This is the only global state of the core.
+ */
+#define RGN_ID_BLOCK 4096u
+static atomic_uint_fast64_t next_id_block = 1;
+static __thread uint64_t tl_next_id
+    __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tl_end_id
+    __attribute__((tls_model("initial-exec")));
+
+static uint64_t new_id(void)
+{
+    if (RGN_UNLIKELY(tl_next_id == tl_end_id)) {
+        tl_next_id = atomic_fetch_add_explicit(&next_id_block, RGN_ID_BLOCK,
+                                               memory_order_relaxed);
+        tl_end_id = tl_next_id + RGN_ID_BLOCK;
+    }
+    return tl_next_id++;
+}
+
+static inline __attribute__((always_inline)) rgn_t *region_create(void)
+{
+    rgn__allocator_freeze();
+    rgn_t *r = rgn__malloc(sizeof *r);
+    if (!r) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* Fields are set one by one rather than by memset: a string store of
+     * this size costs more than the stores themselves on some CPUs, and
+     * creating a region must stay as cheap as one malloc.  Slots are
+     * initialised when first used. */
+    r->id = new_id();
+    r->free_head = 0;
+    r->used = 1; /* slot 0 is the live list's head */
+    r->capacity = RGN_GROUP_SLOTS;
+    r->state = RGN_OPEN;
+    r->shared = false;
+    r->live = r->peak = 0;
+    r->registered = r->released_early = r->removed = 0;
+    atomic_init(&r->cleanup_errors, 0);
+    atomic_init(&r->lock.word, 0);
+    r->refs = 1;
+    r->pending = 0;
+    r->close_how = RGN_RELEASE_NORMAL;
+    r->nblocks = 0;
+    r->ngroups = r->groups_cap = 1;
+    r->inline_table[0] = &r->inline_group;
+    r->groups = r->inline_table;
+    r->parent = NULL;
+    r->parent_key = RGN_KEY_NONE;
+    *rgn__head(r) = (struct rgn_link){0, 0, 0};
+    return r;
+}
+
+void rgn__region_free(rgn_t *r)
+{
+    rgn__slots_destroy(r);
+    rgn__free(r);
+}
+
+rgn_t *rgn_new(void)
+{
+    return region_create();
+}
+
+rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
+{
+    (void)site;
+    if (!parent) {
+        errno = EINVAL;
+        return NULL;
+    }
+    rgn_t *c = region_create();
+    if (!c)
+        return NULL;
+    /* On failure rgn_register runs the child's cleanup, which frees it. */
+    int rc = rgn_register_at(parent, rgn__child_cleanup, c, &c->parent_key,
+                             site);
+    if (rc) {
+        errno = -rc;
+        return NULL;
+    }
+    c->parent = parent;
+    return c;
+}
+
+rgn_t *(rgn_new_child)(rgn_t *parent)
+{
+    return rgn_new_child_at(parent, NULL);
+}
+
+/*
+ * Runs every live cleanup newest first, then frees r (unless an
+ * rgn_allocate still holds a reservation: it frees r when done).  Called
+ * with r locked and closing; returns with it unlocked.  Each cleanup runs
+ * unlocked, so it may call rgn on r.  errno is saved once for the whole
+ * close rather than around every cleanup.
+ */
+static int close_last(rgn_t *r, rgn_release_type how)
+{
+    int *err = &errno;
+    int saved = *err;
+    int result = 0;
+    uint32_t i;
+    while ((i = rgn__slot_newest(r)) != 0) {
+        struct rgn_cb cb = rgn__slot_unlink(r, i);
+        rgn__unlock(r);
+        int rc = rgn__run_raw(r, cb, how);
+        if (rc && !result)
+            result = rc;
+        rgn__lock(r);
+    }
+    *err = saved;
+    bool reserved = r->pending != 0;
+    if (reserved)
+        r->state = RGN_DRAINED;
+    rgn__unlock(r);
+    if (!reserved)
+        rgn__region_free(r);
+    return result;
+}
+
+/* Drops one reference of an open region; called with r locked. */
+static int drop_locked(rgn_t *r, rgn_release_type how)
+{
+    if (--r->refs) {
+        rgn__unlock(r);
+        return 0;
+    }
+    r->state = RGN_CLOSING;
+    r->close_how = how;
+    return close_last(r, how);
+}
+
+/* Drops the reference a parent held for the child; the slot is gone. */
+static int drop_ref(rgn_t *r, rgn_release_type how)
+{
+    rgn__lock(r);
+    if (r->state != RGN_OPEN) {
+        rgn__unlock(r);
+        return -ECANCELED;
+    }
+    return drop_locked(r, how);
+}
+
+/* A child's first close takes it out of its parent, so the parent never
+ * drops a reference its owner already dropped. */
+static void detach_from_parent(rgn_t *r)
+{
+    rgn__lock(r);
+    rgn_t *p = r->parent;
+    rgn_key_t pk = r->parent_key;
+    r->parent = NULL;
+    rgn__unlock(r);
+    if (p)
+        rgn_unprotect(p, pk, NULL, NULL);
+}
+
+static int close_with(rgn_t *r, rgn_release_type how)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    if (r->state != RGN_OPEN) {
+        rgn__unlock(r);
+        return -ECANCELED;
+    }
+    if (RGN_UNLIKELY(r->parent != NULL)) {
+        rgn__unlock(r);
+        detach_from_parent(r);
+        rgn__lock(r);
+    }
+    return drop_locked(r, how);
+}
+
+int rgn_close(rgn_t *r)
+{
+    return close_with(r, RGN_RELEASE_NORMAL);
+}
+
+int rgn_close_error(rgn_t *r)
+{
+    return close_with(r, RGN_RELEASE_ERROR);
+}
+
+void rgn__child_orphan(rgn_t *c)
+{
+    rgn__lock(c);
+    c->parent = NULL;
+    rgn__unlock(c);
+}
+
+int rgn__child_cleanup(void *child, rgn_release_type how)
+{
+    rgn_t *c = child;
+    rgn__child_orphan(c); /* the parent already forgot the slot */
+    return drop_ref(c, how);
+}
+
+rgn_key_t rgn_child_key(const rgn_t *child)
+{
+    if (!child)
+        return RGN_KEY_NONE;
+    rgn_t *c = (rgn_t *)child; /* the lock is not part of the value */
+    rgn__lock(c);
+    rgn_key_t k = c->parent ? c->parent_key : RGN_KEY_NONE;
+    rgn__unlock(c);
+    return k;
+}
+
+size_t rgn_live(const rgn_t *r)
+{
+    if (!r)
+        return 0;
+    rgn_t *m = (rgn_t *)r; /* the lock is not part of the value */
+    rgn__lock(m);
+    size_t n = m->live;
+    rgn__unlock(m);
+    return n;
+}

@@ -1,0 +1,263 @@
+/*
+ * resource.c -- registering, releasing, unprotecting and moving resources.
+ * Cleanups always run outside the region's lock, so they may call rgn on
+ * the same region.
+ */
+#include "internal.h"
+
+/* A failed registration gives the resource back at once, as promised. */
+static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                  rgn_key_t *key, int err)
+{
+    if (key)
+        *key = RGN_KEY_NONE;
+    if (fn)
+        rgn__run(r, (struct rgn_cb){fn, resource}, RGN_RELEASE_ERROR);
+    return err;
+}
+
+int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                    rgn_key_t *key, const struct rgn_site *site)
+{
+    (void)site;
+    if (RGN_UNLIKELY(!r || !fn))
+        return refuse(NULL, fn, resource, key, -EINVAL);
+
+    rgn__lock(r);
+    if (RGN_UNLIKELY(r->state != RGN_OPEN)) {
+        rgn__unlock(r);
+        return refuse(r, fn, resource, key, -ECANCELED);
+    }
+    uint32_t i = rgn__slot_take(r);
+    if (RGN_UNLIKELY(!i)) {
+        rgn__unlock(r);
+        return refuse(r, fn, resource, key, -ENOMEM);
+    }
+    rgn_key_t k = rgn__slot_link(r, i, fn, resource);
+    rgn__unlock(r);
+    if (key)
+        rgn__key_store(key, k);
+    return 0;
+}
+
+int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                   rgn_key_t *key)
+{
+    return rgn_register_at(r, fn, resource, key, NULL);
+}
+
+/* Takes a slot for rgn_allocate before acquire runs. */
+static int reserve(rgn_t *r, uint32_t *slot)
+{
+    rgn__lock(r);
+    int rc = 0;
+    if (r->state != RGN_OPEN)
+        rc = -ECANCELED;
+    else if (!(*slot = rgn__slot_take(r)))
+        rc = -ENOMEM;
+    else
+        r->pending++;
+    rgn__unlock(r);
+    return rc;
+}
+
+/*
+ * Ends a reservation.  acquired says whether acquire succeeded.  Returns
+ * the key, or RGN_KEY_NONE when the region drained while acquire ran; then
+ * *late is set, the resource must be cleaned up by the caller and, when
+ * this was the last reservation, the region is freed by the caller.
+ */
+static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
+                        rgn_cleanup_fn fn, void *res, bool *late,
+                        bool *free_region)
+{
+    rgn_key_t k = RGN_KEY_NONE;
+    rgn__lock(r);
+    r->pending--;
+    *late = r->state == RGN_DRAINED;
+    *free_region = *late && r->pending == 0;
+    /* While the region is still closing, a linked slot is popped by the
+     * closer like any other, so only a drained region refuses it. */
+    if (acquired && !*late)
+        k = rgn__slot_link(r, slot, fn, res);
+    else if (!*late)
+        rgn__slot_untake(r, slot);
+    rgn__unlock(r);
+    return k;
+}
+
+int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
+                    rgn_cleanup_fn fn, void **resource, rgn_key_t *key,
+                    const struct rgn_site *site)
+{
+    (void)site;
+    if (resource)
+        *resource = NULL;
+    if (key)
+        *key = RGN_KEY_NONE;
+    if (!r || !acquire || !fn)
+        return -EINVAL;
+    uint32_t slot;
+    int rc = reserve(r, &slot);
+    if (rc)
+        return rc;
+
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    void *res = NULL;
+    rc = acquire(arg, &res);
+    bool late, free_region;
+    rgn_key_t k = settle(r, slot, rc == 0, fn, res, &late, &free_region);
+    if (late && rc == 0) {
+        rgn__run(NULL, (struct rgn_cb){fn, res}, r->close_how);
+        rc = -ECANCELED;
+    }
+    if (free_region)
+        rgn__region_free(r);
+    pthread_setcancelstate(cancel_state, NULL);
+
+    if (rc == 0) {
+        if (resource)
+            *resource = res;
+        if (key)
+            rgn__key_store(key, k);
+    }
+    return rc;
+}
+
+int (rgn_allocate)(rgn_t *r, rgn_acquire_fn acquire, void *arg,
+                   rgn_cleanup_fn fn, void **resource, rgn_key_t *key)
+{
+    return rgn_allocate_at(r, acquire, arg, fn, resource, key, NULL);
+}
+
+int rgn_release(rgn_t *r, rgn_key_t key)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    uint32_t i = rgn__slot_find(r, key);
+    if (!i) {
+        rgn__unlock(r);
+        return -ENOENT;
+    }
+    struct rgn_cb cb = rgn__slot_unlink(r, i);
+    r->released_early++;
+    rgn__unlock(r);
+    return rgn__run(r, cb, RGN_RELEASE_EARLY);
+}
+
+int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
+                  void **resource)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    uint32_t i = rgn__slot_find(r, key);
+    if (!i) {
+        rgn__unlock(r);
+        return -ENOENT;
+    }
+    struct rgn_cb cb = rgn__slot_unlink(r, i);
+    r->removed++;
+    rgn__unlock(r);
+    if (cb.fn == rgn__child_cleanup)
+        rgn__child_orphan(cb.resource); /* the caller owns it now */
+    if (fn)
+        *fn = cb.fn;
+    if (resource)
+        *resource = cb.resource;
+    return 0;
+}
+
+/* Locks two regions in id order, so two opposite moves cannot deadlock. */
+static void lock_pair(rgn_t *a, rgn_t *b)
+{
+    if (a == b) {
+        rgn__lock(a);
+    } else if (a->id < b->id) {
+        rgn__lock(a);
+        rgn__lock(b);
+    } else {
+        rgn__lock(b);
+        rgn__lock(a);
+    }
+}
+
+static void unlock_pair(rgn_t *a, rgn_t *b)
+{
+    rgn__unlock(a);
+    if (a != b)
+        rgn__unlock(b);
+}
+
+/* The child region a key names, or NULL when it names something else. */
+static rgn_t *child_of(rgn_t *r, rgn_key_t key)
+{
+    rgn__lock(r);
+    uint32_t i = rgn__slot_find(r, key);
+    rgn_t *c = NULL;
+    if (i && rgn__cb(r, i)->fn == rgn__child_cleanup)
+        c = rgn__cb(r, i)->resource;
+    rgn__unlock(r);
+    return c;
+}
+
+/* True when `to` is c or lies below it: c would end up owning itself. */
+static bool would_own_itself(rgn_t *c, rgn_t *to)
+{
+    for (rgn_t *t = to; t; ) {
+        if (t == c)
+            return true;
+        rgn__lock(t);
+        rgn_t *up = t->parent;
+        rgn__unlock(t);
+        t = up;
+    }
+    return false;
+}
+
+static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
+                       rgn_key_t *new_key, struct rgn_cb *moved)
+{
+    uint32_t i = rgn__slot_find(from, key);
+    if (!i)
+        return -ENOENT;
+    if (to->state != RGN_OPEN)
+        return -ECANCELED;
+    /* Take the target slot first: after this nothing can fail. */
+    uint32_t j = rgn__slot_take(to);
+    if (!j)
+        return -ENOMEM;
+    *moved = rgn__slot_unlink(from, i);
+    from->removed++;
+    *new_key = rgn__slot_link(to, j, moved->fn, moved->resource);
+    return 0;
+}
+
+int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
+{
+    if (!from || !to)
+        return -EINVAL;
+    rgn_t *child = child_of(from, key);
+    if (child && would_own_itself(child, to))
+        return -EINVAL;
+
+    rgn_key_t k;
+    struct rgn_cb moved;
+    lock_pair(from, to);
+    int rc = move_locked(from, key, to, &k, &moved);
+    if (rc == 0 && moved.fn == rgn__child_cleanup) {
+        /* The child must know where it now sits, so that its own close
+         * finds its slot; done before the target can close it. */
+        rgn_t *c = moved.resource;
+        rgn__lock(c);
+        c->parent = to;
+        c->parent_key = k;
+        rgn__unlock(c);
+    }
+    unlock_pair(from, to);
+    if (rc == 0 && new_key)
+        rgn__key_store(new_key, k);
+    return rc;
+}

@@ -1,0 +1,381 @@
+/*
+ * check_alloc.c -- rgn_set_allocator: every byte goes through it, it can
+ * only be set before the first region, and any allocation may fail without
+ * losing a resource or changing a region.  Each test runs in its own
+ * child process, because the allocator is fixed once a region exists.
+ */
+#include "helpers.h"
+#include "suites.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a counting allocator that can be told to fail -------------------- */
+
+static size_t bytes_now, bytes_peak, calls;
+static long fail_at = -1; /* fail the call with this number (1-based) */
+
+struct hdr {
+    size_t size;
+    size_t pad;
+};
+
+static void *count_malloc(size_t n)
+{
+    if (++calls == (size_t)fail_at)
+        return NULL;
+    struct hdr *h = malloc(sizeof *h + n);
+    if (!h)
+        return NULL;
+    h->size = n;
+    bytes_now += n;
+    if (bytes_now > bytes_peak)
+        bytes_peak = bytes_now;
+    return h + 1;
+}
+
+static void count_free(void *p)
+{
+    if (!p)
+        return;
+    struct hdr *h = (struct hdr *)p - 1;
+    bytes_now -= h->size;
+    free(h);
+}
+
+static void *count_realloc(void *p, size_t n)
+{
+    if (!p)
+        return count_malloc(n);
+    if (++calls == (size_t)fail_at)
+        return NULL;
+    struct hdr *old = (struct hdr *)p - 1;
+    size_t was = old->size;
+    struct hdr *h = realloc(old, sizeof *h + n);
+    if (!h)
+        return NULL;
+    h->size = n;
+    bytes_now = bytes_now - was + n;
+    if (bytes_now > bytes_peak)
+        bytes_peak = bytes_now;
+    return h + 1;
+}
+
+static const rgn_allocator counting = {count_malloc, count_realloc, count_free};
+
+#define RUN_IN_CHILD(fn) ck_assert_int_eq(in_child(fn), 0)
+
+/* ---- setting it ----------------------------------------------------------- */
+
+static void set_before_first_region(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    struct probe p[40];
+    rgn_t *r = rgn_new();
+    CHILD_REQUIRE(r && calls == 1);
+    for (int i = 0; i < 40; i++) {
+        probe_init(&p[i], i);
+        CHILD_REQUIRE(rgn_register(r, probe_cleanup, &p[i], NULL) == 0);
+    }
+    CHILD_REQUIRE(calls > 1); /* a block beyond the inline slots */
+    CHILD_REQUIRE(bytes_now > 0);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(bytes_now == 0); /* everything went back */
+}
+
+START_TEST(every_byte_goes_through_the_allocator)
+{
+    RUN_IN_CHILD(set_before_first_region);
+}
+END_TEST
+
+static void set_after_first_region(void)
+{
+    rgn_t *r = rgn_new();
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == -EBUSY);
+    CHILD_REQUIRE(rgn_set_allocator(NULL) == -EBUSY);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(calls == 0); /* the change was refused */
+    rgn_t *s = rgn_new();
+    CHILD_REQUIRE(calls == 0);
+    rgn_close(s);
+}
+
+START_TEST(allocator_is_fixed_once_a_region_exists)
+{
+    RUN_IN_CHILD(set_after_first_region);
+}
+END_TEST
+
+static void set_incomplete(void)
+{
+    rgn_allocator bad = counting;
+    bad.realloc = NULL;
+    CHILD_REQUIRE(rgn_set_allocator(&bad) == -EINVAL);
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    CHILD_REQUIRE(rgn_set_allocator(NULL) == 0); /* libc's again */
+    rgn_t *r = rgn_new();
+    CHILD_REQUIRE(r && calls == 0);
+    rgn_close(r);
+}
+
+START_TEST(incomplete_allocator_is_einval_and_null_restores_libc)
+{
+    RUN_IN_CHILD(set_incomplete);
+}
+END_TEST
+
+/* ---- failures ------------------------------------------------------------- */
+
+static void new_fails(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    fail_at = 1;
+    errno = 0;
+    CHILD_REQUIRE(rgn_new() == NULL);
+    CHILD_REQUIRE(errno == ENOMEM);
+    rgn_t *r = rgn_new(); /* the next call succeeds */
+    CHILD_REQUIRE(r != NULL);
+    fail_at = (long)calls + 1;
+    errno = 0;
+    CHILD_REQUIRE(rgn_new_child(r) == NULL);
+    CHILD_REQUIRE(errno == ENOMEM);
+    CHILD_REQUIRE(rgn_live(r) == 0);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(bytes_now == 0);
+}
+
+START_TEST(constructors_fail_with_enomem)
+{
+    RUN_IN_CHILD(new_fails);
+}
+END_TEST
+
+static void register_fails_when_growing(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    struct probe p[9];
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < 9; i++)
+        probe_init(&p[i], i + 1);
+    for (int i = 0; i < 7; i++) /* the inline slots */
+        CHILD_REQUIRE(rgn_register(r, probe_cleanup, &p[i], NULL) == 0);
+    CHILD_REQUIRE(calls == 1);
+    fail_at = (long)calls + 1;
+    rgn_key_t k = {1, 1, 1};
+    CHILD_REQUIRE(rgn_register(r, probe_cleanup, &p[7], &k) == -ENOMEM);
+    CHILD_REQUIRE(p[7].runs == 1 && p[7].how == RGN_RELEASE_ERROR);
+    CHILD_REQUIRE(rgn_key_is_none(k));
+    CHILD_REQUIRE(rgn_live(r) == 7);
+    /* The block table was allocated, the block was not: try again. */
+    fail_at = (long)calls + 2;
+    CHILD_REQUIRE(rgn_register(r, probe_cleanup, &p[8], &k) == -ENOMEM);
+    CHILD_REQUIRE(p[8].runs == 1);
+    CHILD_REQUIRE(rgn_live(r) == 7);
+    log_reset();
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(run_count == 7);
+    for (int i = 0; i < 7; i++)
+        CHILD_REQUIRE(run_log[i] == 7 - i && p[i].runs == 1);
+    CHILD_REQUIRE(bytes_now == 0);
+}
+
+START_TEST(register_that_cannot_grow_cleans_up_and_keeps_the_region)
+{
+    RUN_IN_CHILD(register_fails_when_growing);
+}
+END_TEST
+
+static int acquired;
+
+static int acquire_count(void *arg, void **out)
+{
+    acquired++;
+    *out = arg;
+    return 0;
+}
+
+static void allocate_and_move_fail_cleanly(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    struct probe p[16];
+    rgn_t *a = rgn_new(), *b = rgn_new();
+    rgn_key_t k[16];
+    for (int i = 0; i < 16; i++)
+        probe_init(&p[i], i + 1);
+    for (int i = 0; i < 7; i++) {
+        CHILD_REQUIRE(rgn_register(a, probe_cleanup, &p[i], &k[i]) == 0);
+        CHILD_REQUIRE(rgn_register(b, probe_cleanup, &p[8 + i], NULL) == 0);
+    }
+    fail_at = (long)calls + 1;
+    CHILD_REQUIRE(rgn_allocate(a, acquire_count, &p[7], probe_cleanup, NULL,
+                               NULL) == -ENOMEM);
+    CHILD_REQUIRE(acquired == 0 && p[7].runs == 0 && rgn_live(a) == 7);
+    /* b is full too: a move into it needs a block and fails. */
+    fail_at = (long)calls + 1;
+    rgn_key_t nk = {5, 5, 5};
+    CHILD_REQUIRE(rgn_move(a, k[3], b, &nk) == -ENOMEM);
+    CHILD_REQUIRE(nk.slot == 5);
+    CHILD_REQUIRE(rgn_live(a) == 7 && rgn_live(b) == 7);
+    CHILD_REQUIRE(rgn_release(a, k[3]) == 0); /* still in a */
+    CHILD_REQUIRE(p[3].how == RGN_RELEASE_EARLY);
+    CHILD_REQUIRE(rgn_close(a) == 0 && rgn_close(b) == 0);
+    for (int i = 0; i < 15; i++)
+        CHILD_REQUIRE(p[i].runs == (i == 7 ? 0 : 1));
+    CHILD_REQUIRE(bytes_now == 0);
+}
+
+START_TEST(allocate_and_move_fail_before_changing_anything)
+{
+    RUN_IN_CHILD(allocate_and_move_fail_cleanly);
+}
+END_TEST
+
+/*
+ * Fails the k-th allocation of a scenario using the core calls, for every
+ * k until the scenario runs without reaching k.  Whichever call failed,
+ * every probe handed to rgn must have run exactly once by the end, and no
+ * byte may be left allocated.
+ */
+enum { SWEEP_N = 600 };
+static struct probe sweep_p[SWEEP_N];
+
+/* Returns how many probes were handed to rgn. */
+static int sweep_scenario(void)
+{
+    for (int i = 0; i < SWEEP_N; i++)
+        probe_init(&sweep_p[i], i);
+    rgn_t *a = rgn_new();
+    rgn_t *b = rgn_new();
+    if (!a || !b) {
+        CHILD_REQUIRE(errno == ENOMEM);
+        if (a)
+            CHILD_REQUIRE(rgn_close(a) == 0);
+        if (b)
+            CHILD_REQUIRE(rgn_close(b) == 0);
+        return 0;
+    }
+    rgn_t *c = rgn_new_child(a);
+    CHILD_REQUIRE(c || errno == ENOMEM);
+    rgn_key_t k[SWEEP_N];
+    for (int i = 0; i < SWEEP_N; i++) {
+        rgn_t *into = (i % 3 == 0 && c) ? c : a;
+        int rc = rgn_register(into, probe_cleanup, &sweep_p[i], &k[i]);
+        CHILD_REQUIRE(rc == 0 || rc == -ENOMEM);
+        CHILD_REQUIRE(rc == 0 || sweep_p[i].runs == 1);
+    }
+    for (int i = 1; i < SWEEP_N; i += 2) {
+        size_t before_a = rgn_live(a), before_b = rgn_live(b);
+        int rc = rgn_move(a, k[i], b, &k[i]);
+        CHILD_REQUIRE(rc == 0 || rc == -ENOMEM || rc == -ENOENT);
+        if (rc) /* a failed move changes nothing */
+            CHILD_REQUIRE(rgn_live(a) == before_a && rgn_live(b) == before_b);
+    }
+    CHILD_REQUIRE(rgn_close(a) == 0);
+    CHILD_REQUIRE(rgn_close(b) == 0);
+    return SWEEP_N;
+}
+
+static void sweep(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    for (long k = 1;; k++) {
+        calls = 0;
+        fail_at = k;
+        int handed = sweep_scenario();
+        CHILD_REQUIRE(bytes_now == 0);
+        for (int i = 0; i < SWEEP_N; i++)
+            CHILD_REQUIRE(sweep_p[i].runs == (i < handed ? 1 : 0));
+        if ((long)calls < k)
+            break; /* the scenario no longer reaches allocation k */
+        CHILD_REQUIRE(k < 1000);
+    }
+}
+
+START_TEST(failing_each_allocation_in_turn_loses_nothing)
+{
+    RUN_IN_CHILD(sweep);
+}
+END_TEST
+
+/* ---- memory is bounded by the live count ------------------------------- */
+
+static void bounded_by_peak(void)
+{
+    enum { LIVE = 1000, CYCLES = 1000000 };
+    static struct probe p;
+    static rgn_key_t k[LIVE];
+    probe_init(&p, 1);
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < LIVE; i++)
+        CHILD_REQUIRE(rgn_register(r, probe_cleanup, &p, &k[i]) == 0);
+    size_t filled = bytes_now;
+    /* Release and replace a pseudo-random live resource, over and over. */
+    unsigned x = 12345;
+    for (int i = 0; i < CYCLES; i++) {
+        x = x * 1103515245u + 12345u;
+        int j = (int)((x >> 8) % LIVE);
+        CHILD_REQUIRE(rgn_release(r, k[j]) == 0);
+        CHILD_REQUIRE(rgn_register(r, probe_cleanup, &p, &k[j]) == 0);
+    }
+    CHILD_REQUIRE(bytes_peak == filled);
+    CHILD_REQUIRE(bytes_now == filled);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(p.runs == LIVE + CYCLES);
+}
+
+START_TEST(memory_does_not_grow_with_registrations)
+{
+    RUN_IN_CHILD(bounded_by_peak);
+}
+END_TEST
+
+static void bytes_per_resource(void)
+{
+    enum { N = 100000 };
+    static struct probe p;
+    probe_init(&p, 1);
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < N; i++)
+        CHILD_REQUIRE(rgn_register(r, probe_cleanup, &p, NULL) == 0);
+    /* At most 32 bytes per live resource, region and tables included. */
+    if (bytes_now > 32u * N) {
+        fprintf(stderr, "%zu bytes for %d resources\n", bytes_now, N);
+        CHILD_REQUIRE(bytes_now <= 32u * N);
+    }
+    CHILD_REQUIRE(rgn_close(r) == 0);
+}
+
+START_TEST(at_most_32_bytes_per_live_resource)
+{
+    RUN_IN_CHILD(bytes_per_resource);
+}
+END_TEST
+
+Suite *alloc_suite(void)
+{
+    Suite *s = suite_create("alloc");
+    TCase *t = tcase_create("set");
+    tcase_add_test(t, every_byte_goes_through_the_allocator);
+    tcase_add_test(t, allocator_is_fixed_once_a_region_exists);
+    tcase_add_test(t, incomplete_allocator_is_einval_and_null_restores_libc);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("failure");
+    tcase_add_test(t, constructors_fail_with_enomem);
+    tcase_add_test(t, register_that_cannot_grow_cleans_up_and_keeps_the_region);
+    tcase_add_test(t, allocate_and_move_fail_before_changing_anything);
+    tcase_add_test(t, failing_each_allocation_in_turn_loses_nothing);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("memory");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, memory_does_not_grow_with_registrations);
+    tcase_add_test(t, at_most_32_bytes_per_live_resource);
+    suite_add_tcase(s, t);
+    return s;
+}

@@ -1,0 +1,70 @@
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int run_log[LOG_MAX];
+int run_count;
+
+void log_reset(void)
+{
+    run_count = 0;
+}
+
+void probe_init(struct probe *p, int id)
+{
+    p->id = id;
+    p->ret = 0;
+    p->runs = 0;
+    p->how = (rgn_release_type)-1;
+}
+
+int probe_cleanup(void *probe, rgn_release_type how)
+{
+    struct probe *p = probe;
+    p->runs++;
+    p->how = how;
+    if (run_count < LOG_MAX)
+        run_log[run_count++] = p->id;
+    return p->ret;
+}
+
+void assert_log(const int *ids, int n)
+{
+    char got[512] = "", want[512] = "";
+    size_t g = 0, w = 0;
+    for (int i = 0; i < run_count && g < sizeof got - 16; i++)
+        g += (size_t)snprintf(got + g, sizeof got - g, " %d", run_log[i]);
+    for (int i = 0; i < n && w < sizeof want - 16; i++)
+        w += (size_t)snprintf(want + w, sizeof want - w, " %d", ids[i]);
+    ck_assert_msg(run_count == n, "cleanups ran [%s ], expected [%s ]", got,
+                  want);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(run_log[i] == ids[i], "cleanups ran [%s ], expected [%s ]",
+                      got, want);
+}
+
+void child_fail(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "%s:%d: child check failed: %s\n", file, line, what);
+    fflush(stderr);
+    _exit(99);
+}
+
+int in_child(void (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        fn();
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}

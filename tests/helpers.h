@@ -1,0 +1,49 @@
+/* helpers.h -- probes shared by the Check suites. */
+#ifndef RGN_TEST_HELPERS_H
+#define RGN_TEST_HELPERS_H
+
+#include <check.h>
+#include <rgn.h>
+
+/*
+ * A probe is a resource whose cleanup records that it ran: how many times,
+ * with which release type, and at which position in the global run log.
+ * Its cleanup returns probe->ret.
+ */
+struct probe {
+    int id;
+    int ret;
+    int runs;
+    rgn_release_type how;
+};
+
+#define LOG_MAX 4096
+extern int run_log[LOG_MAX];   /* probe ids in the order their cleanups ran */
+extern int run_count;
+
+void log_reset(void);
+void probe_init(struct probe *p, int id);
+int probe_cleanup(void *probe, rgn_release_type how);
+/* ck_asserts that the run log is exactly ids[0..n-1]. */
+void assert_log(const int *ids, int n);
+#define ASSERT_LOG(...)                                                   \
+    do {                                                                  \
+        const int want_[] = {__VA_ARGS__};                                \
+        assert_log(want_, (int)(sizeof want_ / sizeof want_[0]));         \
+    } while (0)
+
+/*
+ * Runs fn in a fresh child process and returns its exit status (0 = every
+ * CHILD_REQUIRE held).  For tests that need a process with no region yet
+ * (rgn_set_allocator) or that abort, whatever Check's fork mode is.
+ */
+int in_child(void (*fn)(void));
+#define CHILD_REQUIRE(cond)                                               \
+    do {                                                                  \
+        if (!(cond))                                                      \
+            child_fail(__FILE__, __LINE__, #cond);                        \
+    } while (0)
+void child_fail(const char *file, int line, const char *what)
+    __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,13 @@
+/* suites.h -- one Check suite per concept of lib/. */
+#ifndef RGN_TEST_SUITES_H
+#define RGN_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *map_suite(void);       /* keys, slots, growth     (lib/map.c)      */
+Suite *region_suite(void);    /* lifecycle, LIFO, children (lib/region.c) */
+Suite *resource_suite(void);  /* register..move          (lib/resource.c) */
+Suite *alloc_suite(void);     /* the allocator           (lib/alloc.c)    */
+Suite *error_suite(void);     /* rgn_strerror            (lib/error.c)    */
+
+#endif
