@@ -73,14 +73,20 @@ struct rgn {
     uint64_t id;             /* process-unique, never 0 (keys carry it)  */
     uint32_t free_head;      /* top of the free stack, 0 when empty       */
     uint32_t used;           /* slots handed out at least once            */
-    uint32_t capacity;       /* slots addressable now                     */
-    uint8_t state;           /* enum rgn_state                            */
-    bool shared;             /* once set, every call takes lock           */
+    union {
+        struct {
+            uint8_t state;   /* enum rgn_state                            */
+            bool shared;     /* once set, every call takes the lock       */
+        };
+        uint16_t mode;       /* both at once: 0 = open and unshared       */
+    };
     size_t live;
     size_t peak;
-    uint64_t registered;     /* register, allocate, moves in, children    */
+    /* Registrations are not counted: their number is always
+     * live + released_early + removed + closed. */
     uint64_t released_early;
     uint64_t removed;        /* unprotected or moved away                 */
+    uint64_t closed;         /* cleaned up by the close                   */
     atomic_uint_fast64_t cleanup_errors;
 
     /* Cold. */
@@ -89,7 +95,7 @@ struct rgn {
     uint32_t pending;        /* rgn_allocate reservations in flight       */
     rgn_release_type close_how;
     uint32_t nblocks;
-    uint32_t ngroups;        /* entries of groups[] in use               */
+    uint32_t ngroups;        /* entries of groups[] in use: 8x the slots */
     uint32_t groups_cap;
     struct rgn_group **groups; /* groups[g] holds slots 8g .. 8g+7       */
     rgn_t *parent;           /* set while this child sits in its parent   */

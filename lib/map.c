@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+__thread int *rgn__errno_at __attribute__((tls_model("initial-exec")));
+
 /* Groups in block k: 1, 2, 4, ... up to RGN_BLOCK_MAX_GROUPS.  Small
  * regions that outgrow the inline group stay small; big ones grow by a
  * fixed 256 slots, so at most one block's worth is ever unused. */
@@ -38,7 +40,7 @@ static bool table_reserve(rgn_t *r, uint32_t n)
 bool rgn__slots_grow(rgn_t *r)
 {
     uint32_t n = block_groups(r->nblocks);
-    if (r->capacity > RGN_MAX_SLOTS - n * RGN_GROUP_SLOTS)
+    if (r->ngroups > (RGN_MAX_SLOTS - n * RGN_GROUP_SLOTS) / RGN_GROUP_SLOTS)
         return false;
     if (!table_reserve(r, n))
         return false;
@@ -48,7 +50,6 @@ bool rgn__slots_grow(rgn_t *r)
     for (uint32_t g = 0; g < n; g++)
         r->groups[r->ngroups++] = &b[g];
     r->nblocks++;
-    r->capacity += n * RGN_GROUP_SLOTS;
     return true;
 }
 

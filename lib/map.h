@@ -33,6 +33,14 @@ static inline struct rgn_link *rgn__head(rgn_t *r)
     return &r->inline_group.ln[0];
 }
 
+/* A neighbour in the live list: the head (slot 0) is reached directly,
+ * which keeps two dependent loads off the path of the commonest cases
+ * (newest and oldest resources both have the head as a neighbour). */
+static inline struct rgn_link *rgn__near(rgn_t *r, uint32_t i)
+{
+    return i ? rgn__ln(r, i) : rgn__head(r);
+}
+
 /* Adds storage for at least one more slot; false when out of memory. */
 RGN_HIDDEN bool rgn__slots_grow(rgn_t *r);
 /* Frees the blocks and the group table, when there are any; the region
@@ -57,7 +65,7 @@ static inline uint32_t rgn__slot_take(rgn_t *r)
     }
     /* Never-used slots are handed out lazily, so a new block costs no
      * writes until its slots are needed. */
-    if (r->used == r->capacity && !rgn__slots_grow(r))
+    if (r->used == r->ngroups * RGN_GROUP_SLOTS && !rgn__slots_grow(r))
         return 0;
     i = r->used++;
     rgn__ln(r, i)->gen = 0;
@@ -84,10 +92,9 @@ static inline rgn_key_t rgn__slot_link(rgn_t *r, uint32_t i,
     l->gen++; /* odd: live */
     l->prev = 0;
     l->next = head->next;
-    rgn__ln(r, head->next)->prev = i;
+    rgn__near(r, head->next)->prev = i;
     head->next = i;
 
-    r->registered++;
     if (++r->live > r->peak)
         r->peak = r->live;
     return (rgn_key_t){r->id, i, l->gen};
@@ -96,8 +103,8 @@ static inline rgn_key_t rgn__slot_link(rgn_t *r, uint32_t i,
 /* Slot index of key when it is live in r, else 0. */
 static inline uint32_t rgn__slot_find(rgn_t *r, rgn_key_t key)
 {
-    if (key.region != r->id || key.slot == 0 || key.slot >= r->used ||
-        !(key.gen & 1))
+    /* Slot 0 needs no test: the head's generation stays 0, never odd. */
+    if (key.region != r->id || key.slot >= r->used || !(key.gen & 1))
         return 0;
     return rgn__ln(r, key.slot)->gen == key.gen ? key.slot : 0;
 }
@@ -108,8 +115,8 @@ static inline struct rgn_cb rgn__slot_unlink(rgn_t *r, uint32_t i)
     struct rgn_link *l = rgn__ln(r, i);
     struct rgn_cb cb = *rgn__cb(r, i);
 
-    rgn__ln(r, l->prev)->next = l->next;
-    rgn__ln(r, l->next)->prev = l->prev;
+    rgn__near(r, l->prev)->next = l->next;
+    rgn__near(r, l->next)->prev = l->prev;
     r->live--;
 
     /* A slot whose generation would wrap is retired rather than reused:
@@ -121,6 +128,29 @@ static inline struct rgn_cb rgn__slot_unlink(rgn_t *r, uint32_t i)
         r->free_head = i;
     }
     return cb;
+}
+
+/*
+ * Pops the newest live resource for a closing region, or returns false
+ * when none is left.  Cheaper than rgn__slot_unlink: the slot's prev is
+ * the head, and the slot is not put back on the free stack, because a
+ * closing region takes no new registrations.  Its generation still turns
+ * even, so a cleanup that releases it again gets -ENOENT.
+ */
+static inline bool rgn__slot_pop(rgn_t *r, struct rgn_cb *out)
+{
+    struct rgn_link *head = rgn__head(r);
+    uint32_t i = head->next;
+    if (!i)
+        return false;
+    struct rgn_link *l = rgn__ln(r, i);
+    *out = *rgn__cb(r, i);
+    head->next = l->next;
+    rgn__near(r, l->next)->prev = 0;
+    l->gen++;
+    r->live--;
+    r->closed++;
+    return true;
 }
 
 /* The newest live slot, or 0 when none is live. */
@@ -162,10 +192,23 @@ static inline int rgn__run_raw(rgn_t *r, struct rgn_cb cb,
     return rc;
 }
 
+/* errno's address for this thread, found once: &errno is a call into libc
+ * on every use, and a release would pay it twice. */
+RGN_HIDDEN extern __thread int *rgn__errno_at
+    __attribute__((tls_model("initial-exec")));
+
+static inline int *rgn__errno(void)
+{
+    int *e = rgn__errno_at;
+    if (RGN_UNLIKELY(!e))
+        e = rgn__errno_at = &errno;
+    return e;
+}
+
 /* Runs one cleanup with errno preserved around it. */
 static inline int rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
 {
-    int *err = &errno;
+    int *err = rgn__errno();
     int saved = *err;
     int rc = rgn__run_raw(r, cb, how);
     *err = saved;

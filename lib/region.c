@@ -44,11 +44,9 @@ static inline __attribute__((always_inline)) rgn_t *region_create(void)
     r->id = new_id();
     r->free_head = 0;
     r->used = 1; /* slot 0 is the live list's head */
-    r->capacity = RGN_GROUP_SLOTS;
-    r->state = RGN_OPEN;
-    r->shared = false;
+    r->mode = 0; /* open, not shared */
     r->live = r->peak = 0;
-    r->registered = r->released_early = r->removed = 0;
+    r->released_early = r->removed = r->closed = 0;
     atomic_init(&r->cleanup_errors, 0);
     atomic_init(&r->lock.word, 0);
     r->refs = 1;
@@ -110,19 +108,20 @@ rgn_t *(rgn_new_child)(rgn_t *parent)
  */
 static int close_last(rgn_t *r, rgn_release_type how)
 {
-    int *err = &errno;
-    int saved = *err;
     int result = 0;
-    uint32_t i;
-    while ((i = rgn__slot_newest(r)) != 0) {
-        struct rgn_cb cb = rgn__slot_unlink(r, i);
-        rgn__unlock(r);
-        int rc = rgn__run_raw(r, cb, how);
-        if (rc && !result)
-            result = rc;
-        rgn__lock(r);
+    if (rgn__slot_newest(r)) {
+        int *err = rgn__errno();
+        int saved = *err;
+        struct rgn_cb cb;
+        while (rgn__slot_pop(r, &cb)) {
+            rgn__unlock(r);
+            int rc = rgn__run_raw(r, cb, how);
+            if (rc && !result)
+                result = rc;
+            rgn__lock(r);
+        }
+        *err = saved;
     }
-    *err = saved;
     bool reserved = r->pending != 0;
     if (reserved)
         r->state = RGN_DRAINED;

@@ -16,28 +16,34 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return err;
 }
 
+/* Registers in an open region the caller has locked, or need not lock. */
+static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                      rgn_key_t *key)
+{
+    uint32_t i = rgn__slot_take(r);
+    if (RGN_UNLIKELY(!i))
+        return -ENOMEM;
+    rgn_key_t k = rgn__slot_link(r, i, fn, resource);
+    if (key)
+        rgn__key_store(key, k);
+    return 0;
+}
+
 int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                     rgn_key_t *key, const struct rgn_site *site)
 {
     (void)site;
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
-
-    rgn__lock(r);
-    if (RGN_UNLIKELY(r->state != RGN_OPEN)) {
+    int rc;
+    if (RGN_LIKELY(r->mode == 0)) { /* open and never shared */
+        rc = add(r, fn, resource, key);
+    } else {
+        rgn__lock(r);
+        rc = r->state == RGN_OPEN ? add(r, fn, resource, key) : -ECANCELED;
         rgn__unlock(r);
-        return refuse(r, fn, resource, key, -ECANCELED);
     }
-    uint32_t i = rgn__slot_take(r);
-    if (RGN_UNLIKELY(!i)) {
-        rgn__unlock(r);
-        return refuse(r, fn, resource, key, -ENOMEM);
-    }
-    rgn_key_t k = rgn__slot_link(r, i, fn, resource);
-    rgn__unlock(r);
-    if (key)
-        rgn__key_store(key, k);
-    return 0;
+    return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
 }
 
 int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
