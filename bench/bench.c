@@ -10,6 +10,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,48 @@ static double create_close(const struct bench_impl *im, size_t n,
     return (now_ns() - t0) / (double)iters;
 }
 
+/* Two threads doing register+release pairs, each on its own scope or both
+ * on one shared scope; time per pair over both, from start to last end. */
+struct worker {
+    const struct bench_impl *im;
+    void *scope;
+    size_t iters;
+    pthread_barrier_t *start;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    pthread_barrier_wait(w->start);
+    for (size_t i = 0; i < w->iters; i++)
+        w->im->release(w->scope, w->im->add(w->scope, NULL));
+    return NULL;
+}
+
+static double two_threads(const struct bench_impl *im, size_t shared,
+                          size_t iters)
+{
+    if (shared && !im->share)
+        return NAN;
+    void *s0 = im->create();
+    void *s1 = shared ? im->share(s0) : im->create();
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 3);
+    struct worker w[2] = {{im, s0, iters, &start}, {im, s1, iters, &start}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, worker_main, &w[i]);
+    pthread_barrier_wait(&start);
+    double t0 = now_ns();
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    double t = now_ns() - t0;
+    im->close(s1);
+    im->close(s0);
+    pthread_barrier_destroy(&start);
+    return t / (2.0 * (double)iters);
+}
+
 static const struct bcase cases[] = {
     {"register+release, 1 live", "pair", 0, pair_newest, 2000000},
     {"release newest, N=10", "pair", 10, pair_newest, 2000000},
@@ -129,6 +172,8 @@ static const struct bcase cases[] = {
     {"close per resource, N=1e6", "resource", 1000000, close_per, 1000000},
     {"create+close, empty", "region", 0, create_close, 2000000},
     {"create+close, 1 resource", "region", 1, create_close, 2000000},
+    {"2 threads, own region each", "pair", 0, two_threads, 2000000},
+    {"2 threads, one shared region", "pair", 1, two_threads, 2000000},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -155,7 +200,7 @@ static double run_child(const struct bench_impl *im, child_fn fn,
 {
     int fd[2];
     if (pipe(fd) != 0)
-        return -1;
+        return NAN;
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -168,9 +213,9 @@ static double run_child(const struct bench_impl *im, child_fn fn,
         _exit(w == (ssize_t)sizeof v ? 0 : 1);
     }
     close(fd[1]);
-    double v = -1;
+    double v = NAN;
     if (pid < 0 || read(fd[0], &v, sizeof v) != (ssize_t)sizeof v)
-        v = -1;
+        v = NAN;
     close(fd[0]);
     if (pid > 0)
         waitpid(pid, NULL, 0);
@@ -183,19 +228,32 @@ static double case_child(const struct bench_impl *im, const void *arg)
     size_t iters = quick ? c->iters / 10 : c->iters;
     double v[ROUNDS];
     int rounds = quick ? 3 : ROUNDS;
-    for (int r = 0; r < rounds; r++)
+    for (int r = 0; r < rounds; r++) {
         v[r] = c->round(im, c->n, iters);
+        if (isnan(v[r]))
+            return NAN; /* the case does not apply to im */
+    }
     return median(v, rounds);
 }
 
 static double bytes_child(const struct bench_impl *im, const void *arg)
 {
-    return im->bytes_per_live ? im->bytes_per_live(*(const size_t *)arg) : 0;
+    return im->bytes_per_live ? im->bytes_per_live(*(const size_t *)arg)
+                              : NAN;
 }
 
 /* ---- report --------------------------------------------------------------- */
 
-static const struct bench_impl *const impls[] = {&bench_rgn, &bench_baseline};
+static void print_fig(double v)
+{
+    if (isnan(v))
+        printf(" %10s", "-");
+    else
+        printf(" %10.2f", v);
+}
+
+static const struct bench_impl *const impls[] = {&bench_rgn, &bench_baseline,
+                                                 &bench_mutex};
 #define NIMPLS (sizeof impls / sizeof impls[0])
 
 static double results[NCASES][NIMPLS];
@@ -249,7 +307,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         for (size_t i = 0; i < NIMPLS; i++) {
             results[c][i] = run_child(impls[i], case_child, &cases[c]);
-            printf(" %10.2f", results[c][i]);
+            print_fig(results[c][i]);
             fflush(stdout);
         }
         printf(" %11.2fx\n", results[c][0] / results[c][1]);
@@ -260,7 +318,7 @@ int main(int argc, char **argv)
     printf("%-30s %-9s", "bytes per live, N=1e6", "resource");
     for (size_t i = 0; i < NIMPLS; i++) {
         bytes[i] = run_child(impls[i], bytes_child, &n_bytes);
-        printf(" %10.2f", bytes[i]);
+        print_fig(bytes[i]);
     }
     printf(" %11.2fx\n", bytes[0] / bytes[1]);
 
@@ -270,11 +328,13 @@ int main(int argc, char **argv)
             fprintf(f, "case,impl,value,unit\n");
             for (size_t c = 0; c < NCASES; c++)
                 for (size_t i = 0; i < NIMPLS; i++)
-                    fprintf(f, "\"%s\",%s,%.3f,ns/%s\n", cases[c].name,
-                            impls[i]->name, results[c][i], cases[c].unit);
+                    if (!isnan(results[c][i]))
+                        fprintf(f, "\"%s\",%s,%.3f,ns/%s\n", cases[c].name,
+                                impls[i]->name, results[c][i], cases[c].unit);
             for (size_t i = 0; i < NIMPLS; i++)
-                fprintf(f, "\"bytes per live, N=1e6\",%s,%.3f,bytes\n",
-                        impls[i]->name, bytes[i]);
+                if (!isnan(bytes[i]))
+                    fprintf(f, "\"bytes per live, N=1e6\",%s,%.3f,bytes\n",
+                            impls[i]->name, bytes[i]);
             fclose(f);
         }
     }
@@ -296,6 +356,9 @@ int main(int argc, char **argv)
          fig("close per resource, N=1e3", 0) /
              fig("close per resource, N=1e3", 1), 1.5},
         {"bytes per live resource at N=1e6 (rgn)", bytes[0], 32.0},
+        {"2 threads, one shared region / mutex baseline",
+         fig("2 threads, one shared region", 0) /
+             fig("2 threads, one shared region", 2), 1.0},
     };
     int met = 0, n = (int)(sizeof targets / sizeof targets[0]);
     for (int i = 0; i < n; i++)

@@ -25,6 +25,9 @@ struct bench_impl {
     bench_handle (*add)(void *scope, void *resource);
     void (*release)(void *scope, bench_handle h);
     void (*close)(void *scope);
+    /* Another thread's handle on scope (dropped with close), or NULL when
+     * the implementation cannot be shared between threads. */
+    void *(*share)(void *scope);
     /* Bytes the implementation holds for n live resources, or 0. */
     double (*bytes_per_live)(size_t n);
 };
@@ -34,5 +37,6 @@ extern volatile uint64_t bench_cleaned;
 
 extern const struct bench_impl bench_rgn;
 extern const struct bench_impl bench_baseline;
+extern const struct bench_impl bench_mutex;
 
 #endif

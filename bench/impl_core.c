@@ -7,6 +7,7 @@
  */
 #include "bench.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,11 @@ static void rgn_rel(void *scope, bench_handle h)
 static void rgn_end(void *scope)
 {
     rgn_close(scope);
+}
+
+static void *rgn_sh(void *scope)
+{
+    return rgn_share(scope);
 }
 
 /* Counts what rgn asks its allocator for. */
@@ -100,7 +106,7 @@ static double rgn_bytes(size_t n)
 }
 
 const struct bench_impl bench_rgn = {
-    "rgn", NULL, rgn_create, rgn_add, rgn_rel, rgn_end, rgn_bytes,
+    "rgn", NULL, rgn_create, rgn_add, rgn_rel, rgn_end, rgn_sh, rgn_bytes,
 };
 
 /* ---- the baseline -------------------------------------------------------- */
@@ -183,5 +189,76 @@ static double base_bytes(size_t n)
 }
 
 const struct bench_impl bench_baseline = {
-    "baseline", NULL, base_create, base_add, base_rel, base_end, base_bytes,
+    "baseline", NULL, base_create, base_add, base_rel, base_end, NULL,
+    base_bytes,
+};
+
+/* ---- the baseline under one mutex: what sharing costs done plainly ----- */
+
+struct locked {
+    pthread_mutex_t lock;
+    struct base *b;
+    int refs;
+};
+
+static void *mutex_create(void)
+{
+    struct locked *l = malloc(sizeof *l);
+    pthread_mutex_init(&l->lock, NULL);
+    l->b = base_create();
+    l->refs = 1;
+    return l;
+}
+
+static bench_handle mutex_add(void *scope, void *res)
+{
+    struct locked *l = scope;
+    pthread_mutex_lock(&l->lock);
+    bench_handle h = base_add(l->b, res);
+    pthread_mutex_unlock(&l->lock);
+    return h;
+}
+
+static void mutex_rel(void *scope, bench_handle h)
+{
+    struct locked *l = scope;
+    pthread_mutex_lock(&l->lock);
+    uint32_t i = (uint32_t)h.u, gen = (uint32_t)(h.u >> 32);
+    struct bslot s = {0};
+    if (i < l->b->used && l->b->s[i].gen == gen) { /* unlink, run unlocked */
+        s = l->b->s[i];
+        l->b->s[i].gen++;
+        l->b->s[i].next = l->b->free;
+        l->b->free = i;
+    }
+    pthread_mutex_unlock(&l->lock);
+    if (s.fn)
+        s.fn(s.res, RGN_RELEASE_EARLY);
+}
+
+static void mutex_end(void *scope)
+{
+    struct locked *l = scope;
+    pthread_mutex_lock(&l->lock);
+    int last = --l->refs == 0;
+    pthread_mutex_unlock(&l->lock);
+    if (last) {
+        base_end(l->b);
+        pthread_mutex_destroy(&l->lock);
+        free(l);
+    }
+}
+
+static void *mutex_share(void *scope)
+{
+    struct locked *l = scope;
+    pthread_mutex_lock(&l->lock);
+    l->refs++;
+    pthread_mutex_unlock(&l->lock);
+    return l;
+}
+
+const struct bench_impl bench_mutex = {
+    "mutex", NULL, mutex_create, mutex_add, mutex_rel, mutex_end,
+    mutex_share, NULL,
 };

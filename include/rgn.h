@@ -143,12 +143,14 @@ RGN_API rgn_t *rgn_new(void);
 
 /*
  * Creates a region that is itself a resource of parent, registered as
- * parent's newest resource.  Closing the parent drops the child's
- * reference (the one this call returns) with the parent's release type, so
- * a child nobody else shares closes with its parent, at its place in the
- * parent's newest-first order.  The first rgn_close() or rgn_close_error()
- * of any reference to the child takes it out of its parent at once; from
- * then on it closes when its last reference goes, like any region.
+ * parent's newest resource.  Closing the parent (or releasing the child's
+ * key in it) drops the reference this call returns, with the parent's
+ * release type, so the child closes with its parent, at its place in the
+ * parent's newest-first order.  Closing the child first takes it out of
+ * its parent.  Sharing it (rgn_share, rgn_thread_create) takes it out of
+ * its parent too: a child in a parent always has exactly that one
+ * reference, which either you or the parent drops.  A child that left its
+ * parent is a region like any other, closed by its own references.
  * Returns NULL with errno EINVAL (parent is NULL), ECANCELED (parent is
  * closing) or ENOMEM.
  */
@@ -181,6 +183,53 @@ RGN_API int rgn_close_error(rgn_t *r);
 RGN_API size_t rgn_live(const rgn_t *r);
 
 /* ======================================================================
+ * Sharing across threads
+ * ======================================================================
+ *
+ * The thread contract.  A reference is what rgn_new(), rgn_new_child() and
+ * rgn_share() hand out and rgn_close()/rgn_close_error() give back; a
+ * thread may call rgn on a region while it holds a reference to it (or
+ * while another thread that holds one is known to outlive the call).  Any
+ * number of threads holding references may call any rgn function on the
+ * same region at the same time: each call is atomic, and registrations are
+ * ordered by happens-before, so a close runs a registration made after
+ * another (in any thread, through any synchronisation) before it.  The
+ * thread that drops the last reference runs every remaining cleanup, in
+ * that thread, with its own release type.  Cleanups and acquire functions
+ * run outside rgn's locks and may call rgn, on any region.
+ *
+ * A region that was never shared belongs to one thread at a time, and rgn
+ * takes no lock and no atomic operation for it.  From its first
+ * rgn_share() or rgn_thread_create() on, each call locks a small
+ * spinlock.  Sharing a child region takes it out of its parent, so an
+ * unshared child of a shared parent stays its owner's alone: close it
+ * (or leave it to the parent) while you still hold your reference to the
+ * parent -- the parent's last closer, in any thread, closes it otherwise.
+ */
+
+/*
+ * Takes one more reference to r, for another thread or owner, and returns
+ * r; drop it with rgn_close().  A child region leaves its parent: from now
+ * on only its references close it.  Returns NULL with errno ECANCELED (r is
+ * closing), EINVAL (r is NULL) or EOVERFLOW (2^32 - 1 references).
+ */
+RGN_API rgn_t *rgn_share(rgn_t *r);
+
+/*
+ * resourcet's resourceForkIO: shares r with a new thread (as
+ * pthread_create(t, attr, ...)) that runs fn(r, arg) and then drops its
+ * reference: with rgn_close() semantics if fn returned 0, with
+ * rgn_close_error() otherwise, and with RGN_RELEASE_ERROR if the thread is
+ * cancelled.  The thread's exit value is (void *)(intptr_t) of fn's
+ * result, or, if that was 0, of the close's result.  Like rgn_share, it
+ * takes a child region out of its parent.  Returns 0, or -EINVAL (t, r or fn NULL), -ECANCELED (r is closing),
+ * -ENOMEM, or pthread_create's error negated; then nothing is shared.
+ */
+RGN_API int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr,
+                              rgn_t *r, int (*fn)(rgn_t *r, void *arg),
+                              void *arg);
+
+/* ======================================================================
  * Resources
  * ====================================================================== */
 
@@ -193,6 +242,11 @@ RGN_API size_t rgn_live(const rgn_t *r);
  * is not NULL), so a resource handed to rgn is never leaked, and *key is
  * set to RGN_KEY_NONE.  Errors: -EINVAL (r or fn is NULL), -ECANCELED (r is
  * closing), -ENOMEM.
+ *
+ * Registering the cleanup and region that rgn_unprotect() handed back for
+ * a child region makes it a child of r again.  If that region cannot be
+ * adopted (it sits in a parent, is shared, is closing, or would end up
+ * owning r), -EINVAL is returned and nothing runs: its owners keep it.
  *
  * rgn_register is a macro recording the call site for the leak audit;
  * (rgn_register)(...) calls the function, which records no site.

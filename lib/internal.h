@@ -98,8 +98,8 @@ struct rgn {
     uint32_t ngroups;        /* entries of groups[] in use: 8x the slots */
     uint32_t groups_cap;
     struct rgn_group **groups; /* groups[g] holds slots 8g .. 8g+7       */
-    rgn_t *parent;           /* set while this child sits in its parent   */
-    rgn_key_t parent_key;
+    rgn_t *parent;           /* set while this child sits in its parent;  */
+    rgn_key_t parent_key;    /* both guarded by this region's lock        */
 
     struct rgn_group *inline_table[1]; /* groups[] until it grows        */
     struct rgn_group inline_group;     /* slots 0..7; slot 0 is the head */
@@ -108,6 +108,7 @@ struct rgn {
 /* ---- locking: free for regions never shared --------------------------- */
 
 RGN_HIDDEN void rgn__lock_slow(rgn_lock_t *l);
+
 
 static inline void rgn__lock(rgn_t *r)
 {
@@ -131,6 +132,12 @@ static inline void rgn__unlock(rgn_t *r)
 
 /* Frees r's memory; every cleanup has run. */
 RGN_HIDDEN void rgn__region_free(rgn_t *r);
+/* Drops one reference of a region that sits in no parent. */
+RGN_HIDDEN int rgn__drop_ref(rgn_t *r, rgn_release_type how);
+/* Takes child c out of its parent (c's slot there is removed). */
+RGN_HIDDEN void rgn__detach(rgn_t *c);
+/* Links a child handed back by rgn_unprotect into r at slot key. */
+RGN_HIDDEN int rgn__child_attach(rgn_t *c, rgn_t *r, rgn_key_t key);
 /* The cleanup a parent holds for each child region. */
 RGN_HIDDEN int rgn__child_cleanup(void *child, rgn_release_type how);
 /* Tells a child its slot left the parent without closing it. */

@@ -83,14 +83,14 @@ rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
     rgn_t *c = region_create();
     if (!c)
         return NULL;
-    /* On failure rgn_register runs the child's cleanup, which frees it. */
+    /* Registering a region's cleanup makes it a child (see resource.c);
+     * on failure it runs the child's cleanup, which frees it. */
     int rc = rgn_register_at(parent, rgn__child_cleanup, c, &c->parent_key,
                              site);
     if (rc) {
         errno = -rc;
         return NULL;
     }
-    c->parent = parent;
     return c;
 }
 
@@ -143,8 +143,7 @@ static int drop_locked(rgn_t *r, rgn_release_type how)
     return close_last(r, how);
 }
 
-/* Drops the reference a parent held for the child; the slot is gone. */
-static int drop_ref(rgn_t *r, rgn_release_type how)
+int rgn__drop_ref(rgn_t *r, rgn_release_type how)
 {
     rgn__lock(r);
     if (r->state != RGN_OPEN) {
@@ -154,17 +153,26 @@ static int drop_ref(rgn_t *r, rgn_release_type how)
     return drop_locked(r, how);
 }
 
-/* A child's first close takes it out of its parent, so the parent never
- * drops a reference its owner already dropped. */
-static void detach_from_parent(rgn_t *r)
+/*
+ * A child's first explicit close takes it out of its parent, so the parent
+ * never drops a reference its owner already dropped.  Called with the
+ * child locked, and takes the parent's lock inside it: child before parent
+ * is the lock order everywhere.  A parent closing in another thread locks
+ * the child only after letting go of its own lock, and cannot free itself
+ * before it has, so the parent stays valid here.  If the parent already
+ * took the child's slot (it is closing it), the slot is simply gone.
+ */
+static void detach_locked(rgn_t *c)
 {
-    rgn__lock(r);
-    rgn_t *p = r->parent;
-    rgn_key_t pk = r->parent_key;
-    r->parent = NULL;
-    rgn__unlock(r);
-    if (p)
-        rgn_unprotect(p, pk, NULL, NULL);
+    rgn_t *p = c->parent;
+    c->parent = NULL;
+    rgn__lock(p);
+    uint32_t i = rgn__slot_find(p, c->parent_key);
+    if (i) {
+        rgn__slot_unlink(p, i);
+        p->removed++;
+    }
+    rgn__unlock(p);
 }
 
 static int close_with(rgn_t *r, rgn_release_type how)
@@ -176,11 +184,8 @@ static int close_with(rgn_t *r, rgn_release_type how)
         rgn__unlock(r);
         return -ECANCELED;
     }
-    if (RGN_UNLIKELY(r->parent != NULL)) {
-        rgn__unlock(r);
-        detach_from_parent(r);
-        rgn__lock(r);
-    }
+    if (RGN_UNLIKELY(r->parent != NULL))
+        detach_locked(r);
     return drop_locked(r, how);
 }
 
@@ -201,11 +206,21 @@ void rgn__child_orphan(rgn_t *c)
     rgn__unlock(c);
 }
 
+void rgn__detach(rgn_t *c)
+{
+    rgn__lock(c);
+    if (c->parent)
+        detach_locked(c);
+    rgn__unlock(c);
+}
+
+/* The parent took the child's slot (closing, or rgn_release of its key):
+ * it drops the reference rgn_new_child returned. */
 int rgn__child_cleanup(void *child, rgn_release_type how)
 {
     rgn_t *c = child;
-    rgn__child_orphan(c); /* the parent already forgot the slot */
-    return drop_ref(c, how);
+    rgn__child_orphan(c);
+    return rgn__drop_ref(c, how);
 }
 
 rgn_key_t rgn_child_key(const rgn_t *child)

@@ -17,8 +17,8 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 }
 
 /* Registers in an open region the caller has locked, or need not lock. */
-static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                      rgn_key_t *key)
+static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                             rgn_key_t *key)
 {
     uint32_t i = rgn__slot_take(r);
     if (RGN_UNLIKELY(!i))
@@ -29,21 +29,57 @@ static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return 0;
 }
 
+/* Registers without running the cleanup on failure. */
+static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                      rgn_key_t *key)
+{
+    if (RGN_LIKELY(r->mode == 0)) /* open and never shared */
+        return add_locked(r, fn, resource, key);
+    rgn__lock(r);
+    int rc = r->state == RGN_OPEN ? add_locked(r, fn, resource, key)
+                                  : -ECANCELED;
+    rgn__unlock(r);
+    return rc;
+}
+
+static bool would_own_itself(rgn_t *c, rgn_t *to);
+static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
+                          const struct rgn_site *site);
+
 int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                     rgn_key_t *key, const struct rgn_site *site)
 {
     (void)site;
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
-    int rc;
-    if (RGN_LIKELY(r->mode == 0)) { /* open and never shared */
-        rc = add(r, fn, resource, key);
-    } else {
-        rgn__lock(r);
-        rc = r->state == RGN_OPEN ? add(r, fn, resource, key) : -ECANCELED;
-        rgn__unlock(r);
-    }
+    if (RGN_UNLIKELY(fn == rgn__child_cleanup))
+        return register_child(r, resource, key, site);
+    int rc = add(r, fn, resource, key);
     return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
+}
+
+/* Registers the region c as a child of r: what rgn_new_child does, and
+ * what re-registering a child that rgn_unprotect handed back does. */
+static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
+                          const struct rgn_site *site)
+{
+    (void)site;
+    if (key)
+        *key = RGN_KEY_NONE;
+    /* Not a region rgn can adopt: it has a parent or other owners, or it
+     * would own itself.  Its owners keep it; nothing is run. */
+    if (!c || c->shared || c->parent || c->state != RGN_OPEN ||
+        would_own_itself(c, r))
+        return -EINVAL;
+    int rc = add(r, rgn__child_cleanup, c, &c->parent_key);
+    if (rc)
+        return refuse(r, rgn__child_cleanup, c, key, rc);
+    /* Nobody else can reach c yet: r's only closer would need our
+     * reference to r gone first. */
+    c->parent = r;
+    if (key)
+        *key = c->parent_key;
+    return 0;
 }
 
 int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -137,19 +173,31 @@ int (rgn_allocate)(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     return rgn_allocate_at(r, acquire, arg, fn, resource, key, NULL);
 }
 
+/* Takes key's resource out of r, which the caller has locked or need not
+ * lock; returns its cleanup (fn NULL when key is not live). */
+static inline struct rgn_cb take(rgn_t *r, rgn_key_t key, uint64_t *counter)
+{
+    uint32_t i = rgn__slot_find(r, key);
+    if (RGN_UNLIKELY(!i))
+        return (struct rgn_cb){NULL, NULL};
+    (*counter)++;
+    return rgn__slot_unlink(r, i);
+}
+
 int rgn_release(rgn_t *r, rgn_key_t key)
 {
-    if (!r)
+    if (RGN_UNLIKELY(!r))
         return -EINVAL;
-    rgn__lock(r);
-    uint32_t i = rgn__slot_find(r, key);
-    if (!i) {
+    struct rgn_cb cb;
+    if (RGN_LIKELY(!r->shared)) {
+        cb = take(r, key, &r->released_early);
+    } else {
+        rgn__lock(r);
+        cb = take(r, key, &r->released_early);
         rgn__unlock(r);
-        return -ENOENT;
     }
-    struct rgn_cb cb = rgn__slot_unlink(r, i);
-    r->released_early++;
-    rgn__unlock(r);
+    if (RGN_UNLIKELY(!cb.fn))
+        return -ENOENT;
     return rgn__run(r, cb, RGN_RELEASE_EARLY);
 }
 
@@ -159,14 +207,10 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
     if (!r)
         return -EINVAL;
     rgn__lock(r);
-    uint32_t i = rgn__slot_find(r, key);
-    if (!i) {
-        rgn__unlock(r);
-        return -ENOENT;
-    }
-    struct rgn_cb cb = rgn__slot_unlink(r, i);
-    r->removed++;
+    struct rgn_cb cb = take(r, key, &r->removed);
     rgn__unlock(r);
+    if (!cb.fn)
+        return -ENOENT;
     if (cb.fn == rgn__child_cleanup)
         rgn__child_orphan(cb.resource); /* the caller owns it now */
     if (fn)
@@ -246,23 +290,25 @@ int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
     if (!from || !to)
         return -EINVAL;
     rgn_t *child = child_of(from, key);
-    if (child && would_own_itself(child, to))
-        return -EINVAL;
+    if (child) {
+        if (would_own_itself(child, to))
+            return -EINVAL;
+        rgn__lock(child); /* the child before its parents, as always */
+    }
 
     rgn_key_t k;
     struct rgn_cb moved;
     lock_pair(from, to);
     int rc = move_locked(from, key, to, &k, &moved);
-    if (rc == 0 && moved.fn == rgn__child_cleanup) {
+    if (rc == 0 && child) {
         /* The child must know where it now sits, so that its own close
-         * finds its slot; done before the target can close it. */
-        rgn_t *c = moved.resource;
-        rgn__lock(c);
-        c->parent = to;
-        c->parent_key = k;
-        rgn__unlock(c);
+         * finds its slot. */
+        child->parent = to;
+        child->parent_key = k;
     }
     unlock_pair(from, to);
+    if (child)
+        rgn__unlock(child);
     if (rc == 0 && new_key)
         rgn__key_store(new_key, k);
     return rc;

@@ -463,6 +463,62 @@ START_TEST(child_key_of_a_detached_or_plain_region_is_none)
 }
 END_TEST
 
+START_TEST(unprotected_child_registered_elsewhere_is_a_child_there)
+{
+    struct probe x;
+    probe_init(&x, 1);
+    rgn_t *p = rgn_new(), *q = rgn_new();
+    rgn_t *c = rgn_new_child(p);
+    ck_assert_int_eq(rgn_register(c, probe_cleanup, &x, NULL), 0);
+    rgn_cleanup_fn fn;
+    void *res;
+    ck_assert_int_eq(rgn_unprotect(p, rgn_child_key(c), &fn, &res), 0);
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(q, fn, res, &k), 0);
+    ck_assert(rgn_key_equal(rgn_child_key(c), k));
+    ck_assert_int_eq(rgn_close(p), 0);
+    ck_assert_int_eq(x.runs, 0);
+    /* Closing the child first leaves q, which then has nothing. */
+    ck_assert_int_eq(rgn_close(c), 0);
+    ck_assert_int_eq(x.runs, 1);
+    ck_assert_uint_eq(rgn_live(q), 0);
+    ck_assert_int_eq(rgn_close(q), 0);
+}
+END_TEST
+
+START_TEST(regions_that_cannot_be_adopted_are_refused_untouched)
+{
+    struct probe x;
+    probe_init(&x, 1);
+    rgn_t *p = rgn_new();
+    rgn_t *c = rgn_new_child(p);
+    rgn_t *d = rgn_new_child(p);
+    ck_assert_int_eq(rgn_register(d, probe_cleanup, &x, NULL), 0);
+    rgn_cleanup_fn fn;
+    void *res;
+    ck_assert_int_eq(rgn_unprotect(p, rgn_child_key(c), &fn, &res), 0);
+    rgn_key_t k = {1, 1, 1};
+    /* d still sits in p. */
+    ck_assert_int_eq(rgn_register(c, fn, d, &k), -EINVAL);
+    ck_assert(rgn_key_is_none(k));
+    /* c would own itself, or one of its own children would own it. */
+    ck_assert_int_eq(rgn_register(c, fn, c, NULL), -EINVAL);
+    rgn_t *g = rgn_new_child(c);
+    ck_assert_int_eq(rgn_register(g, fn, c, NULL), -EINVAL);
+    ck_assert_int_eq(rgn_close(g), 0);
+    /* A shared region has other owners. */
+    ck_assert_ptr_eq(rgn_share(c), c);
+    ck_assert_int_eq(rgn_register(p, fn, c, NULL), -EINVAL);
+    ck_assert_int_eq(rgn_register(p, fn, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(x.runs, 0);
+    ck_assert_uint_eq(rgn_live(p), 1);
+    ck_assert_int_eq(rgn_close(c), 0);
+    ck_assert_int_eq(rgn_close(c), 0);
+    ck_assert_int_eq(rgn_close(p), 0);
+    ck_assert_int_eq(x.runs, 1);
+}
+END_TEST
+
 /* ---- allocate ---------------------------------------------------------- */
 
 struct acq {
@@ -636,6 +692,8 @@ Suite *resource_suite(void)
     tcase_add_test(t, moved_child_closed_first_leaves_its_new_parent);
     tcase_add_test(t, child_cannot_be_moved_under_itself);
     tcase_add_test(t, child_key_of_a_detached_or_plain_region_is_none);
+    tcase_add_test(t, unprotected_child_registered_elsewhere_is_a_child_there);
+    tcase_add_test(t, regions_that_cannot_be_adopted_are_refused_untouched);
     suite_add_tcase(s, t);
 
     t = tcase_create("allocate");

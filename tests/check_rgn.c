@@ -8,6 +8,7 @@ int main(void)
     SRunner *sr = srunner_create(map_suite());
     srunner_add_suite(sr, region_suite());
     srunner_add_suite(sr, resource_suite());
+    srunner_add_suite(sr, share_suite());
     srunner_add_suite(sr, alloc_suite());
     srunner_add_suite(sr, error_suite());
     srunner_run_all(sr, CK_NORMAL);
