@@ -30,6 +30,8 @@ struct bench_impl {
     void *(*share)(void *scope);
     /* Bytes the implementation holds for n live resources, or 0. */
     double (*bytes_per_live)(size_t n);
+    /* Why the implementation is not in this build, or NULL. */
+    const char *skipped;
 };
 
 /* The cleanup every implementation runs: counts, so nothing is elided. */
@@ -38,5 +40,8 @@ extern volatile uint64_t bench_cleaned;
 extern const struct bench_impl bench_rgn;
 extern const struct bench_impl bench_baseline;
 extern const struct bench_impl bench_mutex;
+extern const struct bench_impl bench_rgn_audit;
+extern const struct bench_impl bench_talloc;
+extern const struct bench_impl bench_apr;
 
 #endif

@@ -107,6 +107,28 @@ static double rgn_bytes(size_t n)
 
 const struct bench_impl bench_rgn = {
     "rgn", NULL, rgn_create, rgn_add, rgn_rel, rgn_end, rgn_sh, rgn_bytes,
+    NULL,
+};
+
+/* rgn with the leak audit on for every region: each registration records
+ * its site and birth time, and each close with live resources builds its
+ * report -- sent here to a sink that drops it, so the cost is rgn's
+ * alone, not the terminal's. */
+static void discard(const char *line, void *arg)
+{
+    (void)line;
+    (void)arg;
+}
+
+static void audit_init(void)
+{
+    rgn_audit_set_default(RGN_AUDIT_REPORT);
+    rgn_audit_set_sink(discard, NULL);
+}
+
+const struct bench_impl bench_rgn_audit = {
+    "rgn+audit", audit_init, rgn_create, rgn_add, rgn_rel, rgn_end, rgn_sh,
+    rgn_bytes, NULL,
 };
 
 /* ---- the baseline -------------------------------------------------------- */
@@ -190,7 +212,7 @@ static double base_bytes(size_t n)
 
 const struct bench_impl bench_baseline = {
     "baseline", NULL, base_create, base_add, base_rel, base_end, NULL,
-    base_bytes,
+    base_bytes, NULL,
 };
 
 /* ---- the baseline under one mutex: what sharing costs done plainly ----- */
@@ -260,5 +282,5 @@ static void *mutex_share(void *scope)
 
 const struct bench_impl bench_mutex = {
     "mutex", NULL, mutex_create, mutex_add, mutex_rel, mutex_end,
-    mutex_share, NULL,
+    mutex_share, NULL, NULL,
 };

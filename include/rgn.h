@@ -137,9 +137,15 @@ RGN_API const char *rgn_strerror(int err);
  * Creates an empty region holding one reference, the caller's.
  * Returns NULL with errno ENOMEM when memory runs out.  Creating a region
  * and registering a few resources costs one allocation: the first seven
- * resources live inside the region itself.
+ * resources live inside the region itself.  The region is audited if the
+ * process-wide audit default says so (see "Leak audit").
+ *
+ * rgn_new() is a macro recording where the region was made, for the
+ * audit's reports; (rgn_new)() calls the function.
  */
-RGN_API rgn_t *rgn_new(void);
+RGN_API rgn_t *rgn_new_at(const struct rgn_site *site);
+RGN_API rgn_t *(rgn_new)(void);
+#define rgn_new() rgn_new_at(RGN_SITE)
 
 /*
  * Creates a region that is itself a resource of parent, registered as
@@ -313,6 +319,140 @@ RGN_API int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
  */
 RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
                      rgn_key_t *new_key);
+
+/* ======================================================================
+ * Leak audit
+ * ======================================================================
+ *
+ * In audit mode each resource remembers where it was registered (file,
+ * line, function: the rgn_register/rgn_allocate/rgn_new_child macros
+ * record it), when, and an optional label.  Whatever is still live when an
+ * audited region's last reference is dropped with RGN_RELEASE_NORMAL is
+ * reported before the cleanups run -- those are resources the program
+ * never released itself.  Resources marked with rgn_expect_close() are
+ * not reported; a close with RGN_RELEASE_ERROR reports nothing (the
+ * program is already unwinding an error).
+ *
+ * Reports go to stderr (or the sink a program installs), one line per
+ * site and label, with a count and the oldest age:
+ *
+ *   rgn: leak: client.c:57: fetch(): "connection": 998 live, oldest 2.1s
+ *   rgn: leak summary: 998 live resources from 1 site at close of ...
+ *
+ * Regions that never close are the real danger, so the audit also dumps a
+ * live region on demand (rgn_audit_dump, rgn_audit_visit), warns when a
+ * region's live count passes a limit (and again at each doubling), and at
+ * process exit reports every audited region that was never closed and
+ * still holds resources.  (The exit report reads regions that other
+ * threads may still be using; it locks shared ones, so a region some
+ * thread owns alone should be closed, or that thread stopped, first.)
+ *
+ * The environment variable RGN_AUDIT sets the default for every region:
+ * "off" (the default), "report" (also "1", "on", "yes") or "abort"
+ * (report, then abort() if anything was reported -- at a close, or at
+ * exit).  RGN_AUDIT_LIMIT=N sets the default live-count limit.  Ages have
+ * the resolution of the coarse monotonic clock (a few milliseconds): the
+ * audit reads it once per registration, which keeps it cheap.
+ */
+
+typedef enum rgn_audit_mode {
+    RGN_AUDIT_OFF = 0,    /* no records, no reports                       */
+    RGN_AUDIT_REPORT = 1, /* report live resources at close and at exit   */
+    RGN_AUDIT_ABORT = 2   /* report, then abort() if anything was found   */
+} rgn_audit_mode;
+
+/*
+ * Sets the audit mode of regions created from now on, overriding
+ * RGN_AUDIT.  Returns 0, or -EINVAL for an unknown mode.
+ */
+RGN_API int rgn_audit_set_default(rgn_audit_mode mode);
+
+/* The audit mode new regions get: rgn_audit_set_default's, or RGN_AUDIT's. */
+RGN_API rgn_audit_mode rgn_audit_default(void);
+
+/*
+ * Sets r's audit mode.  Turning it on records resources registered from
+ * now on (older ones are reported as "unknown site").  Returns 0, -EINVAL
+ * (r NULL or mode unknown), -ECANCELED (r is closing) or -ENOMEM.
+ */
+RGN_API int rgn_audit_set(rgn_t *r, rgn_audit_mode mode);
+
+/*
+ * Gives r a name, copied, for reports and statistics (NULL removes it).
+ * Returns 0, -EINVAL (r NULL) or -ENOMEM.
+ */
+RGN_API int rgn_set_name(rgn_t *r, const char *name);
+
+/* r's name, or NULL.  Valid until the name changes or r closes. */
+RGN_API const char *rgn_name(const rgn_t *r);
+
+/*
+ * Labels key's resource for the audit's reports.  label is not copied: it
+ * must outlive the resource (a string literal is the common case).
+ * Returns 0 (also when r is not audited: nothing is recorded), -ENOENT
+ * (key not live in r) or -EINVAL (r NULL).
+ */
+RGN_API int rgn_label(rgn_t *r, rgn_key_t key, const char *label);
+
+/*
+ * Marks key's resource as meant to be released by the close: the audit
+ * does not report it.  Returns as rgn_label().
+ */
+RGN_API int rgn_expect_close(rgn_t *r, rgn_key_t key);
+
+/*
+ * Warns (to the sink, naming the top sites) when r's live count first
+ * passes limit, and again each time it doubles.  0 turns the warning off.
+ * Needs the audit on for r to name sites; counts are reported either way.
+ * Returns 0, -EINVAL (r NULL), -ECANCELED (r closing) or -ENOMEM.
+ */
+RGN_API int rgn_audit_limit(rgn_t *r, size_t limit);
+
+/*
+ * Where reports go: sink(line, arg) for each line (no newline), called
+ * from whichever thread reports, possibly with a region locked -- the sink
+ * must not call rgn.  NULL restores the default, stderr.  Process-wide.
+ */
+typedef void (*rgn_audit_sink)(const char *line, void *arg);
+RGN_API void rgn_audit_set_sink(rgn_audit_sink sink, void *arg);
+
+/* One live resource, as rgn_audit_visit() shows it. */
+struct rgn_audit_entry {
+    rgn_key_t key;
+    const char *file;   /* NULL when the site is unknown                */
+    const char *func;
+    int line;
+    const char *label;  /* NULL when none                               */
+    uint64_t age_ns;    /* 0 when unknown                               */
+    int expected;       /* marked with rgn_expect_close()               */
+};
+
+/*
+ * Calls visit(&entry, arg) for every live resource of r, newest first,
+ * until visit returns non-zero; returns that value, or 0.  r is locked
+ * meanwhile: visit must not call rgn on r.  Works with the audit off too
+ * (sites and ages are then unknown).  -EINVAL when r or visit is NULL.
+ */
+RGN_API int rgn_audit_visit(rgn_t *r,
+                            int (*visit)(const struct rgn_audit_entry *e,
+                                         void *arg),
+                            void *arg);
+
+/*
+ * Writes r's live resources, grouped by site and label with counts and
+ * the oldest age, as "rgn: live:" lines and a summary, to sink (NULL: the
+ * installed sink).  Returns the number of live resources not marked with
+ * rgn_expect_close(), or -EINVAL (r NULL).
+ */
+RGN_API long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg);
+
+/*
+ * Reports every audited region that is still open and holds resources not
+ * marked with rgn_expect_close(), as the exit report does, to the
+ * installed sink.  Returns the number of such resources: 0 means nothing
+ * is held.  An open region that holds nothing is not reported.
+ */
+RGN_API long rgn_audit_report_open(void);
 
 /* ======================================================================
  * Allocator

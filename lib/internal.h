@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define RGN_HIDDEN __attribute__((visibility("hidden")))
 #define RGN_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -56,6 +57,29 @@ struct rgn_group {
     struct rgn_link ln[RGN_GROUP_SLOTS];
 };
 
+/* What the audit remembers of one resource (see audit.c). */
+struct rgn_arec {
+    const struct rgn_site *site; /* NULL: unknown                     */
+    const char *label;
+    uint64_t born;               /* rgn__now() at registration         */
+    uint32_t flags;              /* RGN_AREC_*                          */
+};
+#define RGN_AREC_EXPECTED 1u     /* rgn_expect_close: not a leak        */
+
+/* A region's audit state; exists while it is audited or has a limit. */
+struct rgn_audit {
+    rgn_audit_mode mode;
+    size_t limit;                /* 0: none                             */
+    size_t next_warn;            /* live count of the next warning      */
+    struct rgn_arec **recs;      /* recs[g]: records of slot group g    */
+    uint32_t recs_cap;
+    const struct rgn_site *created_at;
+    uint64_t created;
+    rgn_t *region;
+    struct rgn_audit *prev, *next; /* the registry of open regions      */
+    bool listed;
+};
+
 /* The lock a region takes once it is shared (see share.c). */
 typedef struct rgn_lock {
     atomic_int word;
@@ -77,11 +101,14 @@ struct rgn {
         struct {
             uint8_t state;   /* enum rgn_state                            */
             bool shared;     /* once set, every call takes the lock       */
+            bool audited;    /* audit != NULL                             */
+            uint8_t unused;
         };
-        uint16_t mode;       /* both at once: 0 = open and unshared       */
+        uint32_t mode;       /* all at once: 0 = the fast path applies    */
     };
     size_t live;
     size_t peak;
+    struct rgn_audit *audit; /* NULL unless audited or limited        */
     /* Registrations are not counted: their number is always
      * live + released_early + removed + closed. */
     uint64_t released_early;
@@ -98,6 +125,7 @@ struct rgn {
     uint32_t ngroups;        /* entries of groups[] in use: 8x the slots */
     uint32_t groups_cap;
     struct rgn_group **groups; /* groups[g] holds slots 8g .. 8g+7       */
+    char *name;              /* rgn_set_name, or NULL                     */
     rgn_t *parent;           /* set while this child sits in its parent;  */
     rgn_key_t parent_key;    /* both guarded by this region's lock        */
 
@@ -142,6 +170,52 @@ RGN_HIDDEN int rgn__child_attach(rgn_t *c, rgn_t *r, rgn_key_t key);
 RGN_HIDDEN int rgn__child_cleanup(void *child, rgn_release_type how);
 /* Tells a child its slot left the parent without closing it. */
 RGN_HIDDEN void rgn__child_orphan(rgn_t *child);
+
+/* ---- audit.c: records and reports (cold, except the inline tests) ---- */
+
+/* Audits a new region if the process default says so; false: no memory. */
+RGN_HIDDEN extern atomic_int rgn__audit_defaults;
+RGN_HIDDEN bool rgn__audit_new_slow(rgn_t *r, const struct rgn_site *site);
+static inline bool rgn__audit_new(rgn_t *r, const struct rgn_site *site)
+{
+    if (RGN_LIKELY(atomic_load_explicit(&rgn__audit_defaults,
+                                        memory_order_relaxed) == 0))
+        return true;
+    return rgn__audit_new_slow(r, site);
+}
+
+/* The audit's clock, in nanoseconds: the coarse monotonic clock, a few
+ * nanoseconds to read (a full clock_gettime costs 25 here), with the
+ * resolution of the kernel's tick -- plenty for ages of leaks. */
+static inline uint64_t rgn__now(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+/* Makes sure slot i has a record; false when memory ran out. */
+RGN_HIDDEN bool rgn__audit_reserve(rgn_t *r, uint32_t i);
+/* Fills slot i's record for a new registration; checks the limit. */
+RGN_HIDDEN void rgn__audit_note(rgn_t *r, uint32_t i,
+                                const struct rgn_site *site,
+                                const char *label);
+/* Carries slot i's record of `from` over to slot j of `to`. */
+RGN_HIDDEN void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to,
+                                uint32_t j);
+/* The last reference went: reports leaks (NORMAL closes), leaves the
+ * registry of open regions. */
+RGN_HIDDEN void rgn__audit_close(rgn_t *r, rgn_release_type how);
+/* Frees the audit state of a region being freed. */
+RGN_HIDDEN void rgn__audit_free(rgn_t *r);
+
+static inline struct rgn_arec *rgn__arec(rgn_t *r, uint32_t i)
+{
+    return &r->audit->recs[i >> RGN_GROUP_SHIFT][i & RGN_GROUP_MASK];
+}
 
 /* ---- alloc.c ------------------------------------------------------------ */
 

@@ -29,7 +29,8 @@ static uint64_t new_id(void)
     return tl_next_id++;
 }
 
-static inline __attribute__((always_inline)) rgn_t *region_create(void)
+static inline __attribute__((always_inline)) rgn_t *
+region_create(const struct rgn_site *site)
 {
     rgn__allocator_freeze();
     rgn_t *r = rgn__malloc(sizeof *r);
@@ -58,19 +59,34 @@ static inline __attribute__((always_inline)) rgn_t *region_create(void)
     r->groups = r->inline_table;
     r->parent = NULL;
     r->parent_key = RGN_KEY_NONE;
+    r->name = NULL;
+    r->audit = NULL;
     *rgn__head(r) = (struct rgn_link){0, 0, 0};
+    if (RGN_UNLIKELY(!rgn__audit_new(r, site))) {
+        rgn__free(r);
+        errno = ENOMEM;
+        return NULL;
+    }
     return r;
 }
 
 void rgn__region_free(rgn_t *r)
 {
+    if (RGN_UNLIKELY(r->audit != NULL))
+        rgn__audit_free(r);
+    rgn__free(r->name);
     rgn__slots_destroy(r);
     rgn__free(r);
 }
 
-rgn_t *rgn_new(void)
+rgn_t *rgn_new_at(const struct rgn_site *site)
 {
-    return region_create();
+    return region_create(site);
+}
+
+rgn_t *(rgn_new)(void)
+{
+    return region_create(NULL);
 }
 
 rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
@@ -80,7 +96,7 @@ rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
         errno = EINVAL;
         return NULL;
     }
-    rgn_t *c = region_create();
+    rgn_t *c = region_create(site);
     if (!c)
         return NULL;
     /* Registering a region's cleanup makes it a child (see resource.c);
@@ -140,6 +156,8 @@ static int drop_locked(rgn_t *r, rgn_release_type how)
     }
     r->state = RGN_CLOSING;
     r->close_how = how;
+    if (RGN_UNLIKELY(r->audit != NULL))
+        rgn__audit_close(r, how); /* what was never released, first */
     return close_last(r, how);
 }
 

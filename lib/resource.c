@@ -16,10 +16,65 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return err;
 }
 
+/* Where a registration comes from, for the audit. */
+struct origin {
+    const struct rgn_site *site;
+    const char *label;
+};
+
+/* A free slot with room for its audit record; 0 when memory ran out. */
+static inline uint32_t take_slot(rgn_t *r)
+{
+    uint32_t i = rgn__slot_take(r);
+    if (RGN_UNLIKELY(r->audit != NULL) && i && !rgn__audit_reserve(r, i)) {
+        rgn__slot_untake(r, i);
+        return 0;
+    }
+    return i;
+}
+
+/* Links a slot from take_slot and records where it came from. */
+static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
+                                  void *resource, struct origin o)
+{
+    rgn_key_t k = rgn__slot_link(r, i, fn, resource);
+    if (RGN_UNLIKELY(r->audit != NULL))
+        rgn__audit_note(r, i, o.site, o.label);
+    return k;
+}
+
 /* Registers in an open region the caller has locked, or need not lock. */
 static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                             rgn_key_t *key)
+                             rgn_key_t *key, struct origin o)
 {
+    uint32_t i = take_slot(r);
+    if (RGN_UNLIKELY(!i))
+        return -ENOMEM;
+    rgn_key_t k = link_slot(r, i, fn, resource, o);
+    if (key)
+        rgn__key_store(key, k);
+    return 0;
+}
+
+/* The general case: shared, audited or closing. */
+static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
+                                              void *resource, rgn_key_t *key,
+                                              struct origin o)
+{
+    rgn__lock(r);
+    int rc = r->state == RGN_OPEN ? add_locked(r, fn, resource, key, o)
+                                  : -ECANCELED;
+    rgn__unlock(r);
+    return rc;
+}
+
+/* Registers without running the cleanup on failure. */
+static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                      rgn_key_t *key, struct origin o)
+{
+    if (RGN_UNLIKELY(r->mode != 0))
+        return add_slow(r, fn, resource, key, o);
+    /* Open, never shared, not audited: nothing to lock or record. */
     uint32_t i = rgn__slot_take(r);
     if (RGN_UNLIKELY(!i))
         return -ENOMEM;
@@ -29,19 +84,6 @@ static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return 0;
 }
 
-/* Registers without running the cleanup on failure. */
-static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                      rgn_key_t *key)
-{
-    if (RGN_LIKELY(r->mode == 0)) /* open and never shared */
-        return add_locked(r, fn, resource, key);
-    rgn__lock(r);
-    int rc = r->state == RGN_OPEN ? add_locked(r, fn, resource, key)
-                                  : -ECANCELED;
-    rgn__unlock(r);
-    return rc;
-}
-
 static bool would_own_itself(rgn_t *c, rgn_t *to);
 static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
                           const struct rgn_site *site);
@@ -49,12 +91,11 @@ static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
 int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                     rgn_key_t *key, const struct rgn_site *site)
 {
-    (void)site;
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
     if (RGN_UNLIKELY(fn == rgn__child_cleanup))
         return register_child(r, resource, key, site);
-    int rc = add(r, fn, resource, key);
+    int rc = add(r, fn, resource, key, (struct origin){site, NULL});
     return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
 }
 
@@ -63,7 +104,6 @@ int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
                           const struct rgn_site *site)
 {
-    (void)site;
     if (key)
         *key = RGN_KEY_NONE;
     /* Not a region rgn can adopt: it has a parent or other owners, or it
@@ -71,7 +111,8 @@ static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
     if (!c || c->shared || c->parent || c->state != RGN_OPEN ||
         would_own_itself(c, r))
         return -EINVAL;
-    int rc = add(r, rgn__child_cleanup, c, &c->parent_key);
+    int rc = add(r, rgn__child_cleanup, c, &c->parent_key,
+                 (struct origin){site, "child region"});
     if (rc)
         return refuse(r, rgn__child_cleanup, c, key, rc);
     /* Nobody else can reach c yet: r's only closer would need our
@@ -95,7 +136,7 @@ static int reserve(rgn_t *r, uint32_t *slot)
     int rc = 0;
     if (r->state != RGN_OPEN)
         rc = -ECANCELED;
-    else if (!(*slot = rgn__slot_take(r)))
+    else if (!(*slot = take_slot(r)))
         rc = -ENOMEM;
     else
         r->pending++;
@@ -110,8 +151,8 @@ static int reserve(rgn_t *r, uint32_t *slot)
  * this was the last reservation, the region is freed by the caller.
  */
 static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
-                        rgn_cleanup_fn fn, void *res, bool *late,
-                        bool *free_region)
+                        rgn_cleanup_fn fn, void *res, struct origin o,
+                        bool *late, bool *free_region)
 {
     rgn_key_t k = RGN_KEY_NONE;
     rgn__lock(r);
@@ -121,7 +162,7 @@ static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
     /* While the region is still closing, a linked slot is popped by the
      * closer like any other, so only a drained region refuses it. */
     if (acquired && !*late)
-        k = rgn__slot_link(r, slot, fn, res);
+        k = link_slot(r, slot, fn, res, o);
     else if (!*late)
         rgn__slot_untake(r, slot);
     rgn__unlock(r);
@@ -132,7 +173,6 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
                     rgn_cleanup_fn fn, void **resource, rgn_key_t *key,
                     const struct rgn_site *site)
 {
-    (void)site;
     if (resource)
         *resource = NULL;
     if (key)
@@ -149,7 +189,8 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     void *res = NULL;
     rc = acquire(arg, &res);
     bool late, free_region;
-    rgn_key_t k = settle(r, slot, rc == 0, fn, res, &late, &free_region);
+    rgn_key_t k = settle(r, slot, rc == 0, fn, res,
+                         (struct origin){site, NULL}, &late, &free_region);
     if (late && rc == 0) {
         rgn__run(NULL, (struct rgn_cb){fn, res}, r->close_how);
         rc = -ECANCELED;
@@ -276,12 +317,14 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
     if (to->state != RGN_OPEN)
         return -ECANCELED;
     /* Take the target slot first: after this nothing can fail. */
-    uint32_t j = rgn__slot_take(to);
+    uint32_t j = take_slot(to);
     if (!j)
         return -ENOMEM;
     *moved = rgn__slot_unlink(from, i);
     from->removed++;
     *new_key = rgn__slot_link(to, j, moved->fn, moved->resource);
+    if (RGN_UNLIKELY(to->audit != NULL))
+        rgn__audit_move(from, i, to, j); /* the record travels along */
     return 0;
 }
 

@@ -1,0 +1,153 @@
+/*
+ * impl_peers.c -- what programs use instead of rgn, behind the same table:
+ * talloc (a child context per resource with a destructor, freed to
+ * release) and APR pools (apr_pool_cleanup_register, released with
+ * apr_pool_cleanup_run).  Each is built when configure found it; the
+ * bench says which it skipped and why.
+ */
+#include <config.h>
+
+#include "bench.h"
+
+#include <malloc.h>
+#include <stdlib.h>
+
+/* Bytes in use from malloc, small blocks and mmapped large ones. */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+/* Bytes a peer holds per live resource: what malloc handed out for n of
+ * them in a fresh process (glibc's own count), less the empty scope. */
+static double heap_bytes_per_live(void *(*create)(void),
+                                  bench_handle (*add)(void *, void *),
+                                  void (*close)(void *), size_t n)
+{
+    void *s = create();
+    size_t before = heap_in_use();
+    for (size_t i = 0; i < n; i++)
+        add(s, NULL);
+    size_t after = heap_in_use();
+    close(s);
+    return (double)(after - before) / (double)n;
+}
+
+/* ---- talloc --------------------------------------------------------------- */
+
+#ifdef HAVE_TALLOC
+#include <talloc.h>
+
+struct tholder {
+    void *res;
+};
+
+static int talloc_destructor(struct tholder *h)
+{
+    (void)h;
+    bench_cleaned++;
+    return 0;
+}
+
+static void *t_create(void)
+{
+    return talloc_new(NULL);
+}
+
+static bench_handle t_add(void *scope, void *res)
+{
+    struct tholder *h = talloc(scope, struct tholder);
+    h->res = res;
+    talloc_set_destructor(h, talloc_destructor);
+    return (bench_handle){.p = h};
+}
+
+static void t_rel(void *scope, bench_handle h)
+{
+    (void)scope;
+    talloc_free(h.p);
+}
+
+static void t_end(void *scope)
+{
+    talloc_free(scope);
+}
+
+static double t_bytes(size_t n)
+{
+    return heap_bytes_per_live(t_create, t_add, t_end, n);
+}
+
+const struct bench_impl bench_talloc = {
+    "talloc", NULL, t_create, t_add, t_rel, t_end, NULL, t_bytes, NULL,
+};
+#else
+const struct bench_impl bench_talloc = {
+    "talloc", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    "configure did not find talloc (Debian: apt-get install libtalloc-dev)",
+};
+#endif
+
+/* ---- APR pools -------------------------------------------------------------- */
+
+#ifdef HAVE_APR
+#include <apr_general.h>
+#include <apr_pools.h>
+
+/* apr_pool_cleanup_run finds a cleanup by its data pointer, so each
+ * registration gets a distinct one (a counter; no allocation). */
+static uintptr_t apr_next_token;
+
+static apr_status_t apr_cleanup(void *data)
+{
+    (void)data;
+    bench_cleaned++;
+    return APR_SUCCESS;
+}
+
+static void a_init(void)
+{
+    apr_initialize();
+}
+
+static void *a_create(void)
+{
+    apr_pool_t *p = NULL;
+    apr_pool_create(&p, NULL);
+    return p;
+}
+
+static bench_handle a_add(void *scope, void *res)
+{
+    (void)res;
+    void *token = (void *)++apr_next_token;
+    apr_pool_cleanup_register(scope, token, apr_cleanup,
+                              apr_pool_cleanup_null);
+    return (bench_handle){.p = token};
+}
+
+static void a_rel(void *scope, bench_handle h)
+{
+    apr_pool_cleanup_run(scope, h.p, apr_cleanup);
+}
+
+static void a_end(void *scope)
+{
+    apr_pool_destroy(scope);
+}
+
+static double a_bytes(size_t n)
+{
+    return heap_bytes_per_live(a_create, a_add, a_end, n);
+}
+
+const struct bench_impl bench_apr = {
+    "apr", a_init, a_create, a_add, a_rel, a_end, NULL, a_bytes, NULL,
+};
+#else
+const struct bench_impl bench_apr = {
+    "apr", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    "configure did not find apr-1 (Debian: apt-get install libapr1-dev)",
+};
+#endif

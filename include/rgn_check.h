@@ -1,0 +1,112 @@
+/*
+ * rgn_check.h -- rgn's leak audit inside Check test suites.
+ *
+ *   #include <rgn_check.h>
+ *
+ *   START_TEST(request_releases_its_connection)
+ *   {
+ *       rgn_t *r = rgn_new();
+ *       handle_request(r);
+ *       rgn_ck_assert_no_leaks(r);    // fails listing what is still live
+ *       rgn_close(r);
+ *   }
+ *   END_TEST
+ *
+ *   TCase *tc = tcase_create("requests");
+ *   rgn_ck_tcase_audit(tc);           // every test of tc runs audited and
+ *                                     // fails if anything leaked
+ *
+ * Header-only: it needs Check, which rgn itself does not link.
+ */
+#ifndef RGN_CHECK_H
+#define RGN_CHECK_H
+
+#include <check.h>
+#include <rgn.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A fixed buffer that audit lines are appended to, truncated when full. */
+struct rgn_ck_buf {
+    char *text;
+    size_t size;
+    size_t used;
+};
+
+static inline void rgn_ck_buf_sink(const char *line, void *arg)
+{
+    struct rgn_ck_buf *b = (struct rgn_ck_buf *)arg;
+    size_t n = strlen(line);
+    if (b->used + n + 2 > b->size)
+        n = b->used + 2 < b->size ? b->size - b->used - 2 : 0;
+    memcpy(b->text + b->used, line, n);
+    b->used += n;
+    if (b->used + 1 < b->size)
+        b->text[b->used++] = '\n';
+    b->text[b->used] = '\0';
+}
+
+/*
+ * Fails the test unless r holds nothing but resources marked with
+ * rgn_expect_close(); the message lists r's live resources by site.  Marks
+ * and sites are kept only while r is audited (rgn_audit_set, RGN_AUDIT or
+ * rgn_ck_tcase_audit): in a region that is not, every live resource
+ * counts, at an unknown site.
+ */
+#define rgn_ck_assert_no_leaks(r)                                         \
+    do {                                                                  \
+        char rgn_ck_text_[4096] = "";                                     \
+        struct rgn_ck_buf rgn_ck_b_ = {rgn_ck_text_, sizeof rgn_ck_text_, \
+                                       0};                                \
+        long rgn_ck_n_ = rgn_audit_dump((r), rgn_ck_buf_sink, &rgn_ck_b_);\
+        ck_assert_msg(rgn_ck_n_ == 0,                                     \
+                      "%ld live resource(s) not released in %s:\n%s",       \
+                      rgn_ck_n_, #r, rgn_ck_text_);                       \
+    } while (0)
+
+#if defined(__GNUC__)
+#define RGN_CK_UNUSED_ __attribute__((unused))
+#else
+#define RGN_CK_UNUSED_
+#endif
+
+/* What the audit reported during the test, for the teardown below. */
+static char rgn_ck_report_[8192] RGN_CK_UNUSED_;
+static struct rgn_ck_buf rgn_ck_reported_ RGN_CK_UNUSED_ = {
+    rgn_ck_report_, sizeof rgn_ck_report_, 0};
+
+/* Checked-fixture setup: regions made by the test are audited, and the
+ * audit's reports are kept for the teardown. */
+static inline void rgn_ck_audit_setup(void)
+{
+    rgn_ck_reported_.used = 0;
+    rgn_ck_report_[0] = '\0';
+    rgn_audit_set_sink(rgn_ck_buf_sink, &rgn_ck_reported_);
+    rgn_audit_set_default(RGN_AUDIT_REPORT);
+}
+
+/* Checked-fixture teardown: fails the test if a region leaked at its close
+ * or an audited region still open holds resources, with the audit's
+ * report as the message. */
+static inline void rgn_ck_audit_teardown(void)
+{
+    long open = rgn_audit_report_open();
+    rgn_audit_set_default(RGN_AUDIT_OFF);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_msg(rgn_ck_reported_.used == 0 && open == 0,
+                  "rgn audit:\n%s", rgn_ck_report_);
+}
+
+/* Runs every test of tc with the audit on, failing those that leak. */
+#define rgn_ck_tcase_audit(tc)                                            \
+    tcase_add_checked_fixture((tc), rgn_ck_audit_setup,                   \
+                              rgn_ck_audit_teardown)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RGN_CHECK_H */

@@ -1,0 +1,819 @@
+/*
+ * audit.c -- the leak audit: per-resource records, and the reports made
+ * from them at close, on demand, past a limit and at process exit.
+ *
+ * The records of a region sit in a table parallel to its slot groups and
+ * exist only while the region is audited, so the audit costs nothing when
+ * it is off.  Reports group resources by (site, label) in a small hash
+ * table that starts on the stack: a report of a million leaked resources
+ * from a handful of sites needs no allocation and prints a handful of
+ * lines.
+ *
+ * The process-wide state here is what the audit needs and nothing more:
+ * the default mode (from RGN_AUDIT), the sink, and the registry of open
+ * audited regions that the exit report walks.  Lock order: a region's
+ * lock, then the registry's, then the sink's -- except that the exit
+ * report, holding the registry, locks each region it reads; so no path
+ * takes the registry while holding a region lock.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- the default mode ------------------------------------------------------ */
+
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static atomic_int default_mode;
+static atomic_size_t default_limit;
+
+static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* -1 until the environment was read; then whether new regions need audit
+ * state at all, so that creating a region pays one load when they do not. */
+atomic_int rgn__audit_defaults = -1;
+
+static void read_env(void)
+{
+    const char *v = getenv("RGN_AUDIT");
+    rgn_audit_mode mode = RGN_AUDIT_OFF;
+    if (!v || !*v || !strcasecmp(v, "off") || !strcmp(v, "0") ||
+        !strcasecmp(v, "no"))
+        mode = RGN_AUDIT_OFF;
+    else if (!strcasecmp(v, "report") || !strcmp(v, "1") ||
+             !strcasecmp(v, "on") || !strcasecmp(v, "yes"))
+        mode = RGN_AUDIT_REPORT;
+    else if (!strcasecmp(v, "abort"))
+        mode = RGN_AUDIT_ABORT;
+    else {
+        /* Whoever set it wanted an audit: give them one, and say so. */
+        emit("rgn: audit: unknown RGN_AUDIT value \"%s\" (use off, report "
+             "or abort): auditing with \"report\"", v);
+        mode = RGN_AUDIT_REPORT;
+    }
+    atomic_store(&default_mode, mode);
+
+    const char *l = getenv("RGN_AUDIT_LIMIT");
+    if (l && *l) {
+        char *end;
+        unsigned long long n = strtoull(l, &end, 10);
+        if (*end || n == 0)
+            emit("rgn: audit: ignoring RGN_AUDIT_LIMIT=\"%s\": not a "
+                 "positive number", l);
+        else
+            atomic_store(&default_limit, (size_t)n);
+    }
+    atomic_store(&rgn__audit_defaults,
+                 mode != RGN_AUDIT_OFF || atomic_load(&default_limit) != 0);
+}
+
+rgn_audit_mode rgn_audit_default(void)
+{
+    pthread_once(&env_once, read_env);
+    return (rgn_audit_mode)atomic_load_explicit(&default_mode,
+                                                memory_order_relaxed);
+}
+
+static bool valid_mode(rgn_audit_mode mode)
+{
+    return mode == RGN_AUDIT_OFF || mode == RGN_AUDIT_REPORT ||
+           mode == RGN_AUDIT_ABORT;
+}
+
+int rgn_audit_set_default(rgn_audit_mode mode)
+{
+    if (!valid_mode(mode))
+        return -EINVAL;
+    pthread_once(&env_once, read_env); /* so the environment cannot undo it */
+    atomic_store(&default_mode, mode);
+    atomic_store(&rgn__audit_defaults,
+                 mode != RGN_AUDIT_OFF || atomic_load(&default_limit) != 0);
+    return 0;
+}
+
+/* ---- the sink --------------------------------------------------------------- */
+
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static rgn_audit_sink sink_fn;
+static void *sink_arg;
+
+void rgn_audit_set_sink(rgn_audit_sink sink, void *arg)
+{
+    pthread_mutex_lock(&sink_lock);
+    sink_fn = sink;
+    sink_arg = arg;
+    pthread_mutex_unlock(&sink_lock);
+}
+
+/* Where one report goes: a given sink, or the installed one.  A report
+ * holds the sink's lock from its first line to its last, so reports from
+ * different threads do not interleave. */
+struct out {
+    rgn_audit_sink fn;
+    void *arg;
+    bool installed;
+};
+
+static struct out out_begin(rgn_audit_sink fn, void *arg)
+{
+    if (fn)
+        return (struct out){fn, arg, false};
+    pthread_mutex_lock(&sink_lock);
+    return (struct out){sink_fn, sink_arg, true};
+}
+
+static void out_end(struct out *o)
+{
+    if (o->installed)
+        pthread_mutex_unlock(&sink_lock);
+}
+
+static void out_line(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void out_vline(struct out *o, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    if (o->fn) {
+        o->fn(line, o->arg);
+    } else {
+        fprintf(stderr, "%s\n", line);
+        fflush(stderr);
+    }
+}
+
+static void out_line(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    out_vline(o, fmt, ap);
+    va_end(ap);
+}
+
+/* One line to the installed sink, outside any report. */
+static void emit(const char *fmt, ...)
+{
+    struct out o = out_begin(NULL, NULL);
+    va_list ap;
+    va_start(ap, fmt);
+    out_vline(&o, fmt, ap);
+    va_end(ap);
+    out_end(&o);
+}
+
+/* ---- the registry of open audited regions -------------------------------- */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rgn_audit *registry;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void report_at_exit(void);
+
+static void install_exit_report(void)
+{
+    atexit(report_at_exit);
+}
+
+/* Called holding no region lock. */
+static void list(struct rgn_audit *a)
+{
+    pthread_once(&exit_once, install_exit_report);
+    pthread_mutex_lock(&registry_lock);
+    if (!a->listed) {
+        a->prev = NULL;
+        a->next = registry;
+        if (registry)
+            registry->prev = a;
+        registry = a;
+        a->listed = true;
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void unlist(struct rgn_audit *a)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (a->listed) {
+        if (a->prev)
+            a->prev->next = a->next;
+        else
+            registry = a->next;
+        if (a->next)
+            a->next->prev = a->prev;
+        a->listed = false;
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+static struct rgn_audit *audit_create(rgn_t *r, rgn_audit_mode mode,
+                                      size_t limit,
+                                      const struct rgn_site *site)
+{
+    struct rgn_audit *a = rgn__malloc(sizeof *a);
+    if (!a)
+        return NULL;
+    memset(a, 0, sizeof *a);
+    a->mode = mode;
+    a->limit = a->next_warn = limit;
+    a->created_at = site;
+    a->created = rgn__now();
+    a->region = r;
+    return a;
+}
+
+bool rgn__audit_new_slow(rgn_t *r, const struct rgn_site *site)
+{
+    rgn_audit_mode mode = rgn_audit_default();
+    size_t limit = atomic_load_explicit(&default_limit, memory_order_relaxed);
+    if (mode == RGN_AUDIT_OFF && limit == 0)
+        return true;
+    r->audit = audit_create(r, mode, limit, site);
+    if (!r->audit)
+        return false;
+    r->audited = true;
+    if (mode != RGN_AUDIT_OFF)
+        list(r->audit);
+    return true;
+}
+
+bool rgn__audit_reserve(rgn_t *r, uint32_t i)
+{
+    struct rgn_audit *a = r->audit;
+    if (a->mode == RGN_AUDIT_OFF)
+        return true; /* a limit alone keeps no records */
+    uint32_t g = i >> RGN_GROUP_SHIFT;
+    if (g >= a->recs_cap) {
+        uint32_t cap = r->groups_cap > g ? r->groups_cap : g + 1;
+        struct rgn_arec **t = rgn__realloc(a->recs, cap * sizeof *t);
+        if (!t)
+            return false;
+        memset(t + a->recs_cap, 0, (cap - a->recs_cap) * sizeof *t);
+        a->recs = t;
+        a->recs_cap = cap;
+    }
+    if (!a->recs[g]) {
+        /* Zeroed: a slot live before the audit was turned on reads as
+         * "unknown site, unknown age", never as garbage. */
+        size_t n = RGN_GROUP_SLOTS * sizeof **a->recs;
+        a->recs[g] = rgn__malloc(n);
+        if (!a->recs[g])
+            return false;
+        memset(a->recs[g], 0, n);
+    }
+    return true;
+}
+
+static void limit_warning(rgn_t *r);
+
+void rgn__audit_note(rgn_t *r, uint32_t i, const struct rgn_site *site,
+                     const char *label)
+{
+    struct rgn_audit *a = r->audit;
+    if (a->mode != RGN_AUDIT_OFF)
+        *rgn__arec(r, i) = (struct rgn_arec){site, label, rgn__now(), 0};
+    if (RGN_UNLIKELY(a->limit && r->live > a->next_warn))
+        limit_warning(r);
+}
+
+/* The record of slot i when r keeps one, else NULL. */
+static struct rgn_arec *record_of(rgn_t *r, uint32_t i)
+{
+    struct rgn_audit *a = r->audit;
+    if (!a || a->mode == RGN_AUDIT_OFF)
+        return NULL;
+    uint32_t g = i >> RGN_GROUP_SHIFT;
+    if (g >= a->recs_cap || !a->recs[g])
+        return NULL;
+    return rgn__arec(r, i);
+}
+
+void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
+{
+    struct rgn_arec *src = record_of(from, i);
+    struct rgn_arec *dst = record_of(to, j);
+    if (dst)
+        *dst = src ? *src : (struct rgn_arec){NULL, NULL, rgn__now(), 0};
+    if (to->audit && to->audit->limit && to->live > to->audit->next_warn)
+        limit_warning(to);
+}
+
+void rgn__audit_free(rgn_t *r)
+{
+    struct rgn_audit *a = r->audit;
+    if (!a)
+        return;
+    unlist(a);
+    for (uint32_t g = 0; g < a->recs_cap; g++)
+        rgn__free(a->recs[g]);
+    rgn__free(a->recs);
+    rgn__free(a);
+    r->audit = NULL;
+    r->audited = false;
+}
+
+/* ---- grouping by site and label ------------------------------------------ */
+
+struct group {
+    const struct rgn_site *site;
+    const char *label;
+    size_t count;
+    uint64_t oldest; /* earliest birth */
+};
+
+#define STACK_GROUPS 64
+
+struct groups {
+    struct group *v;       /* open addressing; site == label == NULL and
+                              count == 0 marks an empty entry             */
+    size_t cap, n;
+    size_t other;          /* resources that found no room in the table  */
+    uint64_t other_oldest;
+    size_t total;          /* resources grouped, other included           */
+    struct group stack[STACK_GROUPS];
+};
+
+static void groups_init(struct groups *g)
+{
+    memset(g->stack, 0, sizeof g->stack);
+    g->v = g->stack;
+    g->cap = STACK_GROUPS;
+    g->n = g->other = g->total = 0;
+    g->other_oldest = UINT64_MAX;
+}
+
+static void groups_free(struct groups *g)
+{
+    if (g->v != g->stack)
+        rgn__free(g->v);
+}
+
+static bool same_label(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static size_t group_hash(const struct rgn_site *site, const char *label)
+{
+    uint64_t h = (uint64_t)(uintptr_t)site * 0x9E3779B97F4A7C15u;
+    for (const char *p = label; p && *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001B3u;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static struct group *group_slot(struct group *v, size_t cap,
+                                const struct rgn_site *site,
+                                const char *label)
+{
+    size_t i = group_hash(site, label) & (cap - 1);
+    while (v[i].count && !(v[i].site == site && same_label(v[i].label,
+                                                           label)))
+        i = (i + 1) & (cap - 1);
+    return &v[i];
+}
+
+/* Doubles the table; keeps the old one when memory runs out. */
+static void groups_grow(struct groups *g)
+{
+    size_t cap = g->cap * 2;
+    struct group *v = rgn__malloc(cap * sizeof *v);
+    if (!v)
+        return;
+    memset(v, 0, cap * sizeof *v);
+    for (size_t i = 0; i < g->cap; i++)
+        if (g->v[i].count)
+            *group_slot(v, cap, g->v[i].site, g->v[i].label) = g->v[i];
+    groups_free(g);
+    g->v = v;
+    g->cap = cap;
+}
+
+static void groups_add(struct groups *g, const struct rgn_site *site,
+                       const char *label, uint64_t born)
+{
+    g->total++;
+    if (2 * (g->n + 1) > g->cap)
+        groups_grow(g);
+    struct group *e = group_slot(g->v, g->cap, site, label);
+    if (!e->count) {
+        if (2 * (g->n + 1) > g->cap) { /* no room left: count it apart */
+            g->other++;
+            if (born < g->other_oldest)
+                g->other_oldest = born;
+            return;
+        }
+        *e = (struct group){site, label, 0, born};
+        g->n++;
+    }
+    e->count++;
+    if (born < e->oldest)
+        e->oldest = born;
+}
+
+static int by_count(const void *a, const void *b)
+{
+    const struct group *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    if (!x->site || !y->site)
+        return !x->site - !y->site;
+    int c = strcmp(x->site->file, y->site->file);
+    return c ? c : x->site->line - y->site->line;
+}
+
+/* Packs the used entries to the front, most numerous first. */
+static void groups_sort(struct groups *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->cap; i++)
+        if (g->v[i].count)
+            g->v[n++] = g->v[i];
+    memset(g->v + n, 0, (g->cap - n) * sizeof *g->v);
+    qsort(g->v, n, sizeof *g->v, by_count);
+}
+
+/* Groups r's live resources, r locked; counts the expected ones apart. */
+static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
+                    size_t *expected)
+{
+    uint64_t now = rgn__now();
+    *expected = 0;
+    for (uint32_t i = rgn__slot_newest(r); i; i = rgn__ln(r, i)->next) {
+        struct rgn_arec *rec = record_of(r, i);
+        if (rec && (rec->flags & RGN_AREC_EXPECTED)) {
+            ++*expected;
+            if (only_unexpected)
+                continue;
+        }
+        groups_add(g, rec ? rec->site : NULL, rec ? rec->label : NULL,
+                   rec && rec->born ? rec->born : now);
+    }
+    groups_sort(g);
+}
+
+/* ---- formatting -------------------------------------------------------------- */
+
+static void fmt_age(char *buf, size_t n, uint64_t ns)
+{
+    uint64_t ms = ns / 1000000u;
+    if (ms < 1000)
+        snprintf(buf, n, "%" PRIu64 "ms", ms);
+    else if (ms < 60000)
+        snprintf(buf, n, "%" PRIu64 ".%" PRIu64 "s", ms / 1000,
+                 ms % 1000 / 100);
+    else if (ms < 3600000)
+        snprintf(buf, n, "%" PRIu64 "m%02" PRIu64 "s", ms / 60000,
+                 ms / 1000 % 60);
+    else
+        snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m", ms / 3600000,
+                 ms / 60000 % 60);
+}
+
+/* "region "name"" or "region 0x..." plus where it was made. */
+static void fmt_region(char *buf, size_t n, rgn_t *r)
+{
+    const struct rgn_site *s = r->audit ? r->audit->created_at : NULL;
+    int k = r->name ? snprintf(buf, n, "region \"%s\"", r->name)
+                    : snprintf(buf, n, "region %p", (void *)r);
+    if (s && k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, " (made at %s:%d in %s())",
+                 s->file, s->line, s->func);
+}
+
+static void out_group(struct out *o, const char *prefix,
+                      const struct group *e, uint64_t now)
+{
+    char age[32], where[256], label[160] = "";
+    fmt_age(age, sizeof age, now > e->oldest ? now - e->oldest : 0);
+    if (e->site)
+        snprintf(where, sizeof where, "%s:%d: %s()", e->site->file,
+                 e->site->line, e->site->func);
+    else
+        snprintf(where, sizeof where, "(unknown site)");
+    if (e->label)
+        snprintf(label, sizeof label, " \"%s\":", e->label);
+    out_line(o, "rgn: %s: %s:%s %zu live, oldest %s", prefix, where, label,
+             e->count, age);
+}
+
+/* Writes the groups; returns how many sites there were. */
+static size_t out_groups(struct out *o, const char *prefix,
+                         const struct groups *g, size_t max_lines)
+{
+    uint64_t now = rgn__now();
+    size_t shown = 0;
+    for (size_t i = 0; i < g->n && shown < max_lines; i++, shown++)
+        out_group(o, prefix, &g->v[i], now);
+    size_t rest = 0;
+    for (size_t i = shown; i < g->n; i++)
+        rest += g->v[i].count;
+    if (rest)
+        out_line(o, "rgn: %s: ... and %zu more from %zu more sites", prefix,
+                 rest, g->n - shown);
+    if (g->other)
+        out_line(o, "rgn: %s: ... and %zu more from sites not counted "
+                 "apart (out of memory)", prefix, g->other);
+    return g->n;
+}
+
+static const char *plural(size_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* Sites a leak report lists before it sums up the rest. */
+#define REPORT_SITES 50
+
+/* ---- reports ------------------------------------------------------------------ */
+
+void rgn__audit_close(rgn_t *r, rgn_release_type how)
+{
+    struct rgn_audit *a = r->audit;
+    if (!a || a->mode == RGN_AUDIT_OFF || how != RGN_RELEASE_NORMAL)
+        return;
+    int saved = errno;
+    struct groups g;
+    size_t expected;
+    groups_init(&g);
+    collect(r, true, &g, &expected);
+    if (g.total) {
+        char region[320];
+        fmt_region(region, sizeof region, r);
+        struct out o = out_begin(NULL, NULL);
+        size_t sites = out_groups(&o, "leak", &g, REPORT_SITES);
+        out_line(&o, "rgn: leak summary: %zu live %s from %zu %s at close "
+                 "of %s", g.total, plural(g.total, "resource", "resources"),
+                 sites, plural(sites, "site", "sites"), region);
+        out_end(&o);
+    }
+    bool leaked = g.total != 0;
+    groups_free(&g);
+    errno = saved;
+    if (leaked && a->mode == RGN_AUDIT_ABORT)
+        abort();
+}
+
+static void limit_warning(rgn_t *r)
+{
+    struct rgn_audit *a = r->audit;
+    int saved = errno;
+    char region[320];
+    fmt_region(region, sizeof region, r);
+    struct groups g;
+    size_t expected;
+    groups_init(&g);
+    collect(r, false, &g, &expected);
+    struct out o = out_begin(NULL, NULL);
+    out_line(&o, "rgn: limit: %s has %zu live resources, past its limit "
+             "of %zu%s", region, r->live, a->limit,
+             a->next_warn > a->limit ? " (doubled again)" : "");
+    if (a->mode != RGN_AUDIT_OFF)
+        out_groups(&o, "limit", &g, 5);
+    out_end(&o);
+    groups_free(&g);
+    /* Next at twice the count that set this one off, so a region that
+     * grows without bound warns O(log n) times. */
+    while (a->next_warn < r->live)
+        a->next_warn = a->next_warn > SIZE_MAX / 2 ? SIZE_MAX
+                                                    : 2 * a->next_warn;
+    errno = saved;
+}
+
+long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
+{
+    if (!r)
+        return -EINVAL;
+    int saved = errno;
+    char region[320];
+    struct groups g;
+    size_t expected;
+    groups_init(&g);
+    rgn__lock(r);
+    fmt_region(region, sizeof region, r);
+    collect(r, false, &g, &expected);
+    rgn__unlock(r);
+    struct out o = out_begin(sink, arg);
+    size_t sites = out_groups(&o, "live", &g, SIZE_MAX);
+    out_line(&o, "rgn: live summary: %zu live %s (%zu expected at close) "
+             "from %zu %s in %s", g.total,
+             plural(g.total, "resource", "resources"), expected, sites,
+             plural(sites, "site", "sites"), region);
+    out_end(&o);
+    long unexpected = (long)(g.total - expected);
+    groups_free(&g);
+    errno = saved;
+    return unexpected;
+}
+
+/* Reports one open region for rgn_audit_report_open, r locked; returns
+ * its unexpected live count.  An empty region is not reported: a region
+ * meant to live as long as the process (a global one) holds nothing at
+ * exit once every job released what it took. */
+static size_t report_open_region(struct out *o, rgn_t *r, bool *abort_now)
+{
+    struct groups g;
+    size_t expected;
+    groups_init(&g);
+    collect(r, true, &g, &expected);
+    size_t n = g.total;
+    if (n) {
+        char region[320];
+        fmt_region(region, sizeof region, r);
+        out_line(o, "rgn: leak: %s was never closed and holds %zu live %s",
+                 region, n, plural(n, "resource", "resources"));
+        out_groups(o, "leak", &g, REPORT_SITES);
+        if (r->audit->mode == RGN_AUDIT_ABORT)
+            *abort_now = true;
+    }
+    groups_free(&g);
+    return n;
+}
+
+static long report_open(bool *abort_now)
+{
+    int saved = errno;
+    size_t total = 0, regions = 0;
+    struct out o = out_begin(NULL, NULL);
+    pthread_mutex_lock(&registry_lock);
+    for (struct rgn_audit *a = registry; a; a = a->next) {
+        rgn_t *r = a->region;
+        rgn__lock(r);
+        if (r->state == RGN_OPEN && a->mode != RGN_AUDIT_OFF) {
+            size_t n = report_open_region(&o, r, abort_now);
+            total += n;
+            regions += n != 0;
+        }
+        rgn__unlock(r);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (regions)
+        out_line(&o, "rgn: leak summary: %zu live %s in %zu audited %s "
+                 "never closed", total, plural(total, "resource", "resources"),
+                 regions, plural(regions, "region", "regions"));
+    out_end(&o);
+    errno = saved;
+    return (long)total;
+}
+
+long rgn_audit_report_open(void)
+{
+    bool abort_now = false;
+    return report_open(&abort_now);
+}
+
+static void report_at_exit(void)
+{
+    bool abort_now = false;
+    if (report_open(&abort_now) > 0 && abort_now)
+        abort();
+}
+
+/* ---- per-region settings -------------------------------------------------- */
+
+/* Gives r audit state if it has none; r locked. */
+static int ensure_audit(rgn_t *r, rgn_audit_mode mode)
+{
+    if (r->audit)
+        return 0;
+    r->audit = audit_create(r, mode, 0, NULL);
+    if (!r->audit)
+        return -ENOMEM;
+    r->audited = true;
+    return 0;
+}
+
+static void forget_records(struct rgn_audit *a)
+{
+    for (uint32_t g = 0; g < a->recs_cap; g++)
+        if (a->recs[g])
+            memset(a->recs[g], 0, RGN_GROUP_SLOTS * sizeof *a->recs[g]);
+}
+
+int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
+{
+    if (!r || !valid_mode(mode))
+        return -EINVAL;
+    rgn__lock(r);
+    int rc = r->state != RGN_OPEN ? -ECANCELED : ensure_audit(r, mode);
+    if (rc == 0 && r->audit->mode == RGN_AUDIT_OFF && mode != RGN_AUDIT_OFF)
+        forget_records(r->audit); /* kept while off: stale now */
+    if (rc == 0)
+        r->audit->mode = mode;
+    struct rgn_audit *a = r->audit;
+    rgn__unlock(r);
+    if (rc == 0 && mode != RGN_AUDIT_OFF)
+        list(a); /* outside r's lock: the registry comes first */
+    return rc;
+}
+
+int rgn_audit_limit(rgn_t *r, size_t limit)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    int rc = r->state != RGN_OPEN ? -ECANCELED
+                                  : ensure_audit(r, RGN_AUDIT_OFF);
+    if (rc == 0)
+        r->audit->limit = r->audit->next_warn = limit;
+    rgn__unlock(r);
+    return rc;
+}
+
+int rgn_set_name(rgn_t *r, const char *name)
+{
+    if (!r)
+        return -EINVAL;
+    char *copy = NULL;
+    if (name) {
+        size_t n = strlen(name) + 1;
+        copy = rgn__malloc(n);
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, name, n);
+    }
+    rgn__lock(r);
+    char *old = r->name;
+    r->name = copy;
+    rgn__unlock(r);
+    rgn__free(old);
+    return 0;
+}
+
+const char *rgn_name(const rgn_t *r)
+{
+    return r ? r->name : NULL;
+}
+
+/* Applies f to the record of key's slot, if r keeps records. */
+static int with_record(rgn_t *r, rgn_key_t key,
+                       void (*f)(struct rgn_arec *rec, const void *arg),
+                       const void *arg)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    uint32_t i = rgn__slot_find(r, key);
+    struct rgn_arec *rec = i ? record_of(r, i) : NULL;
+    if (rec)
+        f(rec, arg);
+    rgn__unlock(r);
+    return i ? 0 : -ENOENT;
+}
+
+static void set_label(struct rgn_arec *rec, const void *label)
+{
+    rec->label = label;
+}
+
+static void set_expected(struct rgn_arec *rec, const void *unused)
+{
+    (void)unused;
+    rec->flags |= RGN_AREC_EXPECTED;
+}
+
+int rgn_label(rgn_t *r, rgn_key_t key, const char *label)
+{
+    return with_record(r, key, set_label, label);
+}
+
+int rgn_expect_close(rgn_t *r, rgn_key_t key)
+{
+    return with_record(r, key, set_expected, NULL);
+}
+
+int rgn_audit_visit(rgn_t *r,
+                    int (*visit)(const struct rgn_audit_entry *e, void *arg),
+                    void *arg)
+{
+    if (!r || !visit)
+        return -EINVAL;
+    uint64_t now = rgn__now();
+    int rc = 0;
+    rgn__lock(r);
+    for (uint32_t i = rgn__slot_newest(r); i && !rc;
+         i = rgn__ln(r, i)->next) {
+        struct rgn_arec *rec = record_of(r, i);
+        struct rgn_audit_entry e = {
+            {r->id, i, rgn__ln(r, i)->gen}, NULL, NULL, 0, NULL, 0, 0};
+        if (rec) {
+            if (rec->site) {
+                e.file = rec->site->file;
+                e.func = rec->site->func;
+                e.line = rec->site->line;
+            }
+            e.label = rec->label;
+            e.age_ns = rec->born && now > rec->born ? now - rec->born : 0;
+            e.expected = (rec->flags & RGN_AREC_EXPECTED) != 0;
+        }
+        rc = visit(&e, arg);
+    }
+    rgn__unlock(r);
+    return rc;
+}

@@ -1,0 +1,277 @@
+/*
+ * audit_scenarios.c -- small programs for check_audit.c to run in a child
+ * process with a chosen environment, reading what the audit writes.
+ *
+ *   audit_scenarios NAME
+ *
+ * Each scenario prints "site NAME LINE" on stdout for every registration
+ * site the test should find in a report, then does its work; the audit's
+ * output goes to stderr (or, in "sink", to stdout through a sink).
+ */
+#include <rgn.h>
+#include <rgn_check.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int nothing(void *res, rgn_release_type how)
+{
+    (void)res;
+    (void)how;
+    return 0;
+}
+
+static void site(const char *name, int line)
+{
+    printf("site %s %d\n", name, line);
+    fflush(stdout);
+}
+
+static int must(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stdout, "FAILED: %s: %s\n", what, rgn_strerror(rc));
+        exit(99);
+    }
+    return rc;
+}
+
+/* Two resources from site "a", one labelled "conn" from site "b", one
+ * released: three are left live at a normal close. */
+static rgn_t *leaky_region(rgn_key_t *extra)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    if (!r)
+        exit(99);
+    for (int i = 0; i < 3; i++) {
+        must(rgn_register(r, nothing, NULL, &k), "a"); site("a", __LINE__);
+    }
+    must(rgn_release(r, k), "release");
+    must(rgn_register(r, nothing, NULL, &k), "b"); site("b", __LINE__);
+    must(rgn_label(r, k, "conn"), "label");
+    if (extra)
+        *extra = k;
+    return r;
+}
+
+static int leak(void)
+{
+    return rgn_close(leaky_region(NULL));
+}
+
+static int clean(void)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k[20];
+    for (int i = 0; i < 20; i++)
+        must(rgn_register(r, nothing, NULL, &k[i]), "register");
+    for (int i = 0; i < 20; i++)
+        must(rgn_release(r, k[i]), "release");
+    return rgn_close(r);
+}
+
+static int error_close(void)
+{
+    return rgn_close_error(leaky_region(NULL));
+}
+
+/* Everything left is marked as meant for the close. */
+static int expected(void)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    for (int i = 0; i < 3; i++) {
+        must(rgn_register(r, nothing, NULL, &k), "register");
+        must(rgn_expect_close(r, k), "expect");
+    }
+    return rgn_close(r);
+}
+
+/* A region held in a global, never closed: only the exit report sees it.
+ * An empty region never closed is not reported. */
+static rgn_t *forever, *forever_empty;
+static int never_closed(void)
+{
+    forever = leaky_region(NULL);
+    forever_empty = rgn_new();
+    return rgn_set_name(forever, "forever");
+}
+
+/* Limit 10, then 100 live: warnings at 11, 21, 41 and 81 -- four.  Then
+ * down to 0 and up to 100 again: nothing new, 160 is the next mark. */
+static int limit(void)
+{
+    static rgn_key_t k[100];
+    rgn_t *r = rgn_new();
+    must(rgn_audit_limit(r, 10), "limit");
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 100; i++) {
+            must(rgn_register(r, nothing, NULL, &k[i]), "register");
+            if (i == 0 && round == 0)
+                site("limit", __LINE__ - 2);
+        }
+        for (int i = 0; i < 100; i++)
+            must(rgn_release(r, k[i]), "release");
+    }
+    return rgn_close(r);
+}
+
+/* 100,000 leaks from one site make one report line. */
+static int many(void)
+{
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < 100000; i++)
+        must(rgn_register(r, nothing, NULL, NULL), "register");
+    site("many", __LINE__ - 1);
+    return rgn_close(r);
+}
+
+static void to_stdout(const char *line, void *arg)
+{
+    printf("%s: %s\n", (const char *)arg, line);
+}
+
+static int sink(void)
+{
+    rgn_audit_set_sink(to_stdout, "SINK");
+    return rgn_close(leaky_region(NULL));
+}
+
+/* The process-wide setter turns the audit on without the environment. */
+static int set_default(void)
+{
+    must(rgn_audit_set_default(RGN_AUDIT_REPORT), "set default");
+    return rgn_close(leaky_region(NULL));
+}
+
+/* The per-region setter turns one region's audit off, another's on. */
+static int set_region(void)
+{
+    rgn_t *quiet = rgn_new(), *loud = rgn_new();
+    rgn_key_t k;
+    must(rgn_audit_set(quiet, RGN_AUDIT_OFF), "set quiet");
+    must(rgn_audit_set(loud, RGN_AUDIT_REPORT), "set loud");
+    must(rgn_register(quiet, nothing, NULL, &k), "quiet");
+    must(rgn_register(loud, nothing, NULL, &k), "loud"); site("loud", __LINE__);
+    rgn_close(quiet);
+    return rgn_close(loud);
+}
+
+/* A resource moved keeps the site where it was registered. */
+static int move(void)
+{
+    rgn_t *a = rgn_new(), *b = rgn_new();
+    rgn_key_t k;
+    must(rgn_register(a, nothing, NULL, &k), "register"); site("moved", __LINE__);
+    must(rgn_label(a, k, "travels"), "label");
+    must(rgn_move(a, k, b, NULL), "move");
+    rgn_close(a); /* nothing left: silent */
+    return rgn_close(b);
+}
+
+/* A child region left open in its parent is reported at the parent's
+ * close, as a child region made at its rgn_new_child line; the child's
+ * own leak is reported at its close, which the parent's close runs. */
+static int child(void)
+{
+    rgn_t *p = rgn_new();
+    rgn_t *c = rgn_new_child(p); site("child", __LINE__);
+    must(rgn_register(c, nothing, NULL, NULL), "in child"); site("inner", __LINE__);
+    return rgn_close(p);
+}
+
+/* rgn_check.h: a test that leaks fails with the site in its message; a
+ * clean one passes; the audited tcase catches a leak at close. */
+START_TEST(ck_leaks)
+{
+    rgn_t *r = rgn_new();
+    must(rgn_audit_set(r, RGN_AUDIT_REPORT), "audit");
+    must(rgn_register(r, nothing, NULL, NULL), "register"); site("ck", __LINE__);
+    rgn_ck_assert_no_leaks(r);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(ck_clean)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    must(rgn_audit_set(r, RGN_AUDIT_REPORT), "audit");
+    must(rgn_register(r, nothing, NULL, &k), "register");
+    must(rgn_expect_close(r, k), "expect");
+    rgn_ck_assert_no_leaks(r);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(ck_audited_leak)
+{
+    rgn_t *r = rgn_new();
+    must(rgn_register(r, nothing, NULL, NULL), "register"); site("tcase", __LINE__);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(ck_audited_clean)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    must(rgn_register(r, nothing, NULL, &k), "register");
+    must(rgn_release(r, k), "release");
+    rgn_close(r);
+}
+END_TEST
+
+static int check_helpers(void)
+{
+    Suite *s = suite_create("rgn_check");
+    TCase *plain = tcase_create("plain");
+    tcase_add_test(plain, ck_leaks);
+    tcase_add_test(plain, ck_clean);
+    suite_add_tcase(s, plain);
+    TCase *audited = tcase_create("audited");
+    rgn_ck_tcase_audit(audited);
+    tcase_add_test(audited, ck_audited_leak);
+    tcase_add_test(audited, ck_audited_clean);
+    suite_add_tcase(s, audited);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_SILENT);
+    TestResult **tr = srunner_results(sr);
+    for (int i = 0; i < srunner_ntests_run(sr); i++)
+        printf("result %s %s\n%s\n", tr_tcname(tr[i]),
+               tr_rtype(tr[i]) == CK_PASS ? "pass" : "fail", tr_msg(tr[i]));
+    srunner_free(sr);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(void);
+} scenarios[] = {
+    {"leak", leak},
+    {"clean", clean},
+    {"error_close", error_close},
+    {"expected", expected},
+    {"never_closed", never_closed},
+    {"limit", limit},
+    {"many", many},
+    {"sink", sink},
+    {"set_default", set_default},
+    {"set_region", set_region},
+    {"move", move},
+    {"child", child},
+    {"check_helpers", check_helpers},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        return 98;
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        if (strcmp(argv[1], scenarios[i].name) == 0)
+            return scenarios[i].run() == 0 ? 0 : 97;
+    return 98;
+}

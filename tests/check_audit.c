@@ -1,0 +1,704 @@
+/*
+ * check_audit.c -- the leak audit (lib/audit.c).
+ *
+ * What the audit prints depends on the environment read once per process
+ * and on what happens at exit, so the reporting cases run the programs of
+ * tests/audit_scenarios.c in a child process with a chosen RGN_AUDIT and
+ * read their stdout and stderr.  The on-demand calls (dump, visit, labels,
+ * names) run in process through a capturing sink.
+ */
+#include "helpers.h"
+#include "suites.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- running a scenario ------------------------------------------------ */
+
+struct run {
+    int status;   /* exit status, or 128 + signal */
+    char out[65536];
+    char err[65536];
+};
+
+static void slurp(int fd, char *buf, size_t size)
+{
+    size_t n = 0;
+    ssize_t k;
+    lseek(fd, 0, SEEK_SET);
+    while (n + 1 < size && (k = read(fd, buf + n, size - 1 - n)) > 0)
+        n += (size_t)k;
+    buf[n] = '\0';
+    close(fd);
+}
+
+static int temp_file(void)
+{
+    char name[] = "/tmp/rgn-audit-XXXXXX";
+    int fd = mkstemp(name);
+    ck_assert_int_ge(fd, 0);
+    unlink(name);
+    return fd;
+}
+
+/* Runs "audit_scenarios NAME" with RGN_AUDIT=audit (NULL: unset) and
+ * RGN_AUDIT_LIMIT=limit (NULL: unset). */
+static struct run *scenario(const char *name, const char *audit,
+                            const char *limit)
+{
+    static struct run r;
+    const char *top = getenv("top_builddir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/audit_scenarios", top ? top : ".");
+    int out = temp_file(), err = temp_file();
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(out, 1);
+        dup2(err, 2);
+        if (audit)
+            setenv("RGN_AUDIT", audit, 1);
+        else
+            unsetenv("RGN_AUDIT");
+        if (limit)
+            setenv("RGN_AUDIT_LIMIT", limit, 1);
+        else
+            unsetenv("RGN_AUDIT_LIMIT");
+        execl(path, path, name, (char *)NULL);
+        fprintf(stderr, "cannot run %s\n", path);
+        _exit(96);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                 : 128 + WTERMSIG(status);
+    slurp(out, r.out, sizeof r.out);
+    slurp(err, r.err, sizeof r.err);
+    ck_assert_msg(r.status != 96 && r.status != 98 && r.status != 99,
+                  "scenario %s did not run (%d): %s%s", name, r.status,
+                  r.out, r.err);
+    return &r;
+}
+
+/* The line the scenario printed for site `name` ("site NAME LINE"). */
+static int site_line(const struct run *r, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "site %s ", name);
+    const char *p = strstr(r->out, key);
+    ck_assert_msg(p != NULL, "scenario named no site %s", name);
+    return atoi(p + strlen(key));
+}
+
+/* Number of lines of text that start with prefix and contain every one of
+ * the NULL-terminated further strings. */
+static int count_lines(const char *text, const char *prefix, ...)
+{
+    int n = 0;
+    for (const char *l = text; *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)len, l);
+        if (strncmp(line, prefix, strlen(prefix)) == 0) {
+            int all = 1;
+            va_list ap;
+            va_start(ap, prefix);
+            for (const char *s; (s = va_arg(ap, const char *));)
+                all = all && strstr(line, s) != NULL;
+            va_end(ap);
+            n += all;
+        }
+        l += len + (end != NULL);
+    }
+    return n;
+}
+
+/* "audit_scenarios.c:LINE: FUNC():" for a site of the scenario. */
+static const char *where(const struct run *r, const char *site,
+                         const char *func)
+{
+    static char buf[4][128];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof buf[0], "audit_scenarios.c:%d: %s():",
+             site_line(r, site), func);
+    return b;
+}
+
+#define ASSERT_SILENT(run)                                                \
+    ck_assert_msg((run)->err[0] == '\0', "expected no output, got:\n%s",  \
+                  (run)->err)
+
+/* The report of scenario "leak": sites a (2 live) and b ("conn", 1). */
+static void assert_leak_report(const struct run *r)
+{
+    ck_assert_msg(count_lines(r->err, "rgn: leak: ",
+                              where(r, "a", "leaky_region"),
+                              " 2 live, oldest ", NULL) == 1,
+                  "no line for site a:\n%s", r->err);
+    ck_assert_msg(count_lines(r->err, "rgn: leak: ",
+                              where(r, "b", "leaky_region"),
+                              " \"conn\": 1 live, oldest ", NULL) == 1,
+                  "no line for site b:\n%s", r->err);
+    ck_assert_msg(count_lines(r->err, "rgn: leak summary: 3 live resources "
+                              "from 2 sites at close of region ", NULL) == 1,
+                  "no summary:\n%s", r->err);
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 3);
+}
+
+/* ---- the environment ------------------------------------------------------ */
+
+START_TEST(unset_or_off_is_silent)
+{
+    const char *values[] = {NULL, "", "off", "OFF", "0", "no"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        struct run *r = scenario("leak", values[i], NULL);
+        ck_assert_int_eq(r->status, 0);
+        ASSERT_SILENT(r);
+    }
+}
+END_TEST
+
+START_TEST(report_and_its_synonyms_report)
+{
+    const char *values[] = {"report", "1", "on", "yes", "Report"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        struct run *r = scenario("leak", values[i], NULL);
+        ck_assert_int_eq(r->status, 0);
+        assert_leak_report(r);
+    }
+}
+END_TEST
+
+START_TEST(unknown_value_warns_once_and_reports)
+{
+    struct run *r = scenario("leak", "verbose", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_int_eq(count_lines(r->err, "rgn: audit: unknown RGN_AUDIT "
+                                 "value \"verbose\"", NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: 3 live", NULL),
+                     1);
+}
+END_TEST
+
+START_TEST(abort_aborts_only_when_something_is_live)
+{
+    struct run *r = scenario("leak", "abort", NULL);
+    ck_assert_int_eq(r->status, 128 + SIGABRT);
+    assert_leak_report(r); /* the report comes first */
+
+    const char *quiet[] = {"clean", "expected", "error_close"};
+    for (size_t i = 0; i < 3; i++) {
+        r = scenario(quiet[i], "abort", NULL);
+        ck_assert_msg(r->status == 0, "%s under abort: status %d", quiet[i],
+                      r->status);
+        ASSERT_SILENT(r);
+    }
+}
+END_TEST
+
+START_TEST(error_close_and_expected_resources_are_quiet)
+{
+    struct run *r = scenario("error_close", "report", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ASSERT_SILENT(r);
+    r = scenario("expected", "report", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ASSERT_SILENT(r);
+    r = scenario("clean", "report", NULL);
+    ASSERT_SILENT(r);
+}
+END_TEST
+
+START_TEST(exit_reports_regions_never_closed)
+{
+    struct run *r = scenario("never_closed", "report", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(count_lines(r->err, "rgn: leak: region \"forever\" (made at "
+                              "", "audit_scenarios.c:",
+                              ") was never closed and holds 3 live resources",
+                              NULL) == 1, "%s", r->err);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak: ",
+                                 where(r, "a", "leaky_region"), " 2 live",
+                                 NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak: ",
+                                 where(r, "b", "leaky_region"),
+                                 "\"conn\": 1 live", NULL), 1);
+    /* The empty region never closed holds nothing, so only one. */
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: 3 live "
+                                 "resources in 1 audited region never "
+                                 "closed", NULL), 1);
+
+    r = scenario("never_closed", "abort", NULL);
+    ck_assert_int_eq(r->status, 128 + SIGABRT);
+    r = scenario("never_closed", NULL, NULL);
+    ck_assert_int_eq(r->status, 0);
+    ASSERT_SILENT(r);
+}
+END_TEST
+
+START_TEST(limit_warns_once_per_doubling)
+{
+    struct run *r = scenario("limit", NULL, NULL);
+    ck_assert_int_eq(r->status, 0);
+    /* Audit off: counts only, at 11, 21, 41 and 81 live, never again. */
+    ck_assert_msg(count_lines(r->err, "rgn: limit: region ",
+                              "past its limit of 10", NULL) == 4, "%s",
+                  r->err);
+    ck_assert_int_eq(count_lines(r->err, "rgn: limit: region ",
+                                 "has 11 live resources, past its limit of "
+                                 "10", NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: limit: region ",
+                                 "has 81 live resources", NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 4);
+
+    /* Audit on: each warning names the top sites too. */
+    r = scenario("limit", "report", NULL);
+    ck_assert_int_eq(count_lines(r->err, "rgn: limit: region ", NULL), 4);
+    ck_assert_int_eq(count_lines(r->err, "rgn: limit: ",
+                                 where(r, "limit", "limit"), " 11 live",
+                                 NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: limit: ",
+                                 where(r, "limit", "limit"), " 81 live",
+                                 NULL), 1);
+}
+END_TEST
+
+START_TEST(limit_from_the_environment)
+{
+    /* 20 live at most: warnings at 6 and 11. */
+    struct run *r = scenario("clean", NULL, "5");
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_int_eq(count_lines(r->err, "rgn: limit: region ",
+                                 "past its limit of 5", NULL), 2);
+    r = scenario("clean", NULL, "lots");
+    ck_assert_int_eq(count_lines(r->err, "rgn: audit: ignoring "
+                                 "RGN_AUDIT_LIMIT=\"lots\"", NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 1);
+}
+END_TEST
+
+START_TEST(one_line_per_site_however_many)
+{
+    struct run *r = scenario("many", "report", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak: ",
+                                 where(r, "many", "many"),
+                                 " 100000 live, oldest ", NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 2);
+}
+END_TEST
+
+START_TEST(sink_receives_the_report)
+{
+    struct run *r = scenario("sink", "report", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ASSERT_SILENT(r);
+    ck_assert_int_eq(count_lines(r->out, "SINK: rgn: leak: ",
+                                 where(r, "b", "leaky_region"), NULL), 1);
+    ck_assert_int_eq(count_lines(r->out, "SINK: rgn: leak summary: 3 live",
+                                 NULL), 1);
+}
+END_TEST
+
+START_TEST(setters_override_the_environment)
+{
+    struct run *r = scenario("set_default", NULL, NULL);
+    ck_assert_int_eq(r->status, 0);
+    assert_leak_report(r);
+
+    r = scenario("set_region", NULL, NULL);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak: ",
+                                 where(r, "loud", "set_region"), NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: ", NULL), 1);
+    r = scenario("set_region", "report", NULL); /* quiet stays quiet */
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: ", NULL), 1);
+}
+END_TEST
+
+START_TEST(moved_resource_keeps_its_site_and_label)
+{
+    struct run *r = scenario("move", "report", NULL);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak: ",
+                                 where(r, "moved", "move"),
+                                 "\"travels\": 1 live", NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: ", NULL), 1);
+}
+END_TEST
+
+START_TEST(child_region_is_reported_where_it_was_made)
+{
+    struct run *r = scenario("child", "report", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(count_lines(r->err, "rgn: leak: ",
+                              where(r, "child", "child"),
+                              "\"child region\": 1 live", NULL) == 1, "%s",
+                  r->err);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak: ",
+                                 where(r, "inner", "child"), "1 live",
+                                 NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: ", NULL), 2);
+}
+END_TEST
+
+START_TEST(check_helpers_fail_tests_that_leak)
+{
+    struct run *r = scenario("check_helpers", NULL, NULL);
+    ck_assert_int_eq(r->status, 0);
+    char ck[64], tcase[64];
+    snprintf(ck, sizeof ck, "audit_scenarios.c:%d:", site_line(r, "ck"));
+    snprintf(tcase, sizeof tcase, "audit_scenarios.c:%d:",
+             site_line(r, "tcase"));
+    const char *p = strstr(r->out, "result plain fail\n");
+    ck_assert_msg(p && strstr(p, "1 live resource(s) not released in r") &&
+                      strstr(p, ck), "%s", r->out);
+    ck_assert_int_eq(count_lines(r->out, "result plain pass", NULL), 1);
+    p = strstr(r->out, "result audited fail\n");
+    ck_assert_msg(p && strstr(p, "rgn audit:") && strstr(p, tcase), "%s",
+                  r->out);
+    ck_assert_int_eq(count_lines(r->out, "result audited pass", NULL), 1);
+}
+END_TEST
+
+/* ---- in process: dump, visit, labels, names, bad input -------------------- */
+
+static int nothing(void *res, rgn_release_type how)
+{
+    (void)res;
+    (void)how;
+    return 0;
+}
+
+struct capture {
+    char text[8192];
+    size_t used;
+    int lines;
+};
+
+static void capture_line(const char *line, void *arg)
+{
+    struct capture *c = arg;
+    int n = snprintf(c->text + c->used, sizeof c->text - c->used, "%s\n",
+                     line);
+    if (n > 0 && c->used + (size_t)n < sizeof c->text)
+        c->used += (size_t)n;
+    c->lines++;
+}
+
+static rgn_t *audited(void)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    return r;
+}
+
+START_TEST(dump_groups_live_resources_by_site)
+{
+    rgn_t *r = audited();
+    rgn_key_t k[5];
+    int line_a = 0, line_b = 0;
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0); line_a = __LINE__;
+    }
+    rgn_key_t kb;
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, &kb), 0); line_b = __LINE__;
+    ck_assert_int_eq(rgn_label(r, kb, "socket"), 0);
+    ck_assert_int_eq(rgn_expect_close(r, k[0]), 0);
+    ck_assert_int_eq(rgn_release(r, k[4]), 0);
+    ck_assert_int_eq(rgn_set_name(r, "dumped"), 0);
+
+    struct capture c = {.used = 0};
+    ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), 4); /* 5 - 1 */
+    char a[64], b[64];
+    snprintf(a, sizeof a, "check_audit.c:%d: ", line_a);
+    snprintf(b, sizeof b, "check_audit.c:%d: ", line_b);
+    ck_assert_msg(count_lines(c.text, "rgn: live: ", a,
+                              "dump_groups_live_resources_by_site_fn(): 4 live",
+                              NULL) == 1, "%s", c.text);
+    ck_assert_int_eq(count_lines(c.text, "rgn: live: ", b,
+                                 "\"socket\": 1 live", NULL), 1);
+    ck_assert_int_eq(count_lines(c.text, "rgn: live summary: 5 live "
+                                 "resources (1 expected at close) from 2 "
+                                 "sites in region \"dumped\"", NULL), 1);
+    ck_assert_int_eq(c.lines, 3);
+    ck_assert_uint_eq(rgn_live(r), 5); /* a dump changes nothing */
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0); /* quiet close */
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+struct seen {
+    int n;
+    struct rgn_audit_entry e[8];
+    int stop_after;
+};
+
+static int remember(const struct rgn_audit_entry *e, void *arg)
+{
+    struct seen *s = arg;
+    s->e[s->n++] = *e;
+    return s->n == s->stop_after ? 42 : 0;
+}
+
+START_TEST(visit_sees_every_live_resource_newest_first)
+{
+    rgn_t *r = audited();
+    rgn_key_t k[3];
+    int line = 0;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0); line = __LINE__;
+    }
+    ck_assert_int_eq(rgn_label(r, k[1], "middle"), 0);
+    ck_assert_int_eq(rgn_expect_close(r, k[0]), 0);
+    struct seen s = {0, {{{0, 0, 0}, 0, 0, 0, 0, 0, 0}}, 0};
+    ck_assert_int_eq(rgn_audit_visit(r, remember, &s), 0);
+    ck_assert_int_eq(s.n, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert(rgn_key_equal(s.e[i].key, k[2 - i]));
+        ck_assert_ptr_nonnull(s.e[i].file);
+        ck_assert_ptr_nonnull(strstr(s.e[i].file, "check_audit.c"));
+        ck_assert_int_eq(s.e[i].line, line);
+        ck_assert_str_eq(s.e[i].func,
+                         "visit_sees_every_live_resource_newest_first_fn");
+    }
+    ck_assert_ptr_null(s.e[0].label);
+    ck_assert_str_eq(s.e[1].label, "middle");
+    ck_assert_int_eq(s.e[0].expected, 0);
+    ck_assert_int_eq(s.e[2].expected, 1);
+    /* A visitor's non-zero result stops the walk and comes back. */
+    s.n = 0;
+    s.stop_after = 2;
+    ck_assert_int_eq(rgn_audit_visit(r, remember, &s), 42);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(visit_without_audit_knows_keys_only)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, &k), 0);
+    ck_assert_int_eq(rgn_label(r, k, "ignored"), 0); /* nothing recorded */
+    struct seen s = {0, {{{0, 0, 0}, 0, 0, 0, 0, 0, 0}}, 0};
+    ck_assert_int_eq(rgn_audit_visit(r, remember, &s), 0);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert(rgn_key_equal(s.e[0].key, k));
+    ck_assert_ptr_null(s.e[0].file);
+    ck_assert_ptr_null(s.e[0].label);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+START_TEST(records_follow_slots_through_growth_and_reuse)
+{
+    rgn_t *r = audited();
+    enum { N = 3000 };
+    static rgn_key_t k[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0);
+    for (int i = 0; i < N; i += 2)
+        ck_assert_int_eq(rgn_release(r, k[i]), 0);
+    for (int i = 0; i < N; i += 2) { /* reuse the freed slots */
+        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0);
+        ck_assert_int_eq(rgn_label(r, k[i], "second"), 0);
+    }
+    struct capture c = {.used = 0};
+    ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), N);
+    ck_assert_msg(count_lines(c.text, "rgn: live: ", "\"second\": 1500 live",
+                              NULL) == 1, "%s", c.text);
+    ck_assert_msg(count_lines(c.text, "rgn: live: ", "(): 1500 live",
+                              NULL) == 1, "%s", c.text);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(turning_audit_on_late_reports_unknown_sites)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    /* Off and on again: records made while off are not trusted. */
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    struct capture c = {.used = 0};
+    ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), 3);
+    ck_assert_msg(count_lines(c.text, "rgn: live: (unknown site): 3 live",
+                              NULL) == 1, "%s", c.text);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(close_report_goes_to_the_installed_sink)
+{
+    struct capture c = {.used = 0};
+    rgn_audit_set_sink(capture_line, &c);
+    rgn_t *r = audited();
+    ck_assert_int_eq(rgn_set_name(r, "closing"), 0);
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_int_eq(c.lines, 2);
+    ck_assert_int_eq(count_lines(c.text, "rgn: leak summary: 1 live resource "
+                                 "from 1 site at close of region \"closing\"",
+                                 NULL), 1);
+}
+END_TEST
+
+START_TEST(names_are_copied_and_removable)
+{
+    rgn_t *r = rgn_new();
+    char name[] = "first";
+    ck_assert_ptr_null(rgn_name(r));
+    ck_assert_int_eq(rgn_set_name(r, name), 0);
+    name[0] = 'X';
+    ck_assert_str_eq(rgn_name(r), "first");
+    ck_assert_int_eq(rgn_set_name(r, "second"), 0);
+    ck_assert_str_eq(rgn_name(r), "second");
+    ck_assert_int_eq(rgn_set_name(r, NULL), 0);
+    ck_assert_ptr_null(rgn_name(r));
+    ck_assert_int_eq(rgn_set_name(NULL, "x"), -EINVAL);
+    ck_assert_ptr_null(rgn_name(NULL));
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+static int no_visit(const struct rgn_audit_entry *e, void *arg)
+{
+    (void)e;
+    (void)arg;
+    return 0;
+}
+
+START_TEST(bad_input_is_refused_and_changes_nothing)
+{
+    struct probe p;
+    probe_init(&p, 1);
+    rgn_t *r = audited();
+    rgn_key_t k, gone;
+    ck_assert_int_eq(rgn_register(r, probe_cleanup, &p, &k), 0);
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, &gone), 0);
+    ck_assert_int_eq(rgn_release(r, gone), 0);
+
+    ck_assert_int_eq(rgn_audit_set(NULL, RGN_AUDIT_REPORT), -EINVAL);
+    ck_assert_int_eq(rgn_audit_set(r, (rgn_audit_mode)7), -EINVAL);
+    ck_assert_int_eq(rgn_audit_set_default((rgn_audit_mode)-1), -EINVAL);
+    ck_assert_int_eq(rgn_audit_limit(NULL, 5), -EINVAL);
+    ck_assert_int_eq(rgn_label(NULL, k, "x"), -EINVAL);
+    ck_assert_int_eq(rgn_label(r, RGN_KEY_NONE, "x"), -ENOENT);
+    ck_assert_int_eq(rgn_label(r, gone, "x"), -ENOENT);
+    ck_assert_int_eq(rgn_expect_close(NULL, k), -EINVAL);
+    ck_assert_int_eq(rgn_expect_close(r, gone), -ENOENT);
+    ck_assert_int_eq(rgn_audit_dump(NULL, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(rgn_audit_visit(NULL, no_visit, NULL), -EINVAL);
+    ck_assert_int_eq(rgn_audit_visit(r, NULL, NULL), -EINVAL);
+
+    /* The region is as it was: one live resource, unmarked, unlabelled. */
+    ck_assert_uint_eq(rgn_live(r), 1);
+    struct seen s = {0, {{{0, 0, 0}, 0, 0, 0, 0, 0, 0}}, 0};
+    ck_assert_int_eq(rgn_audit_visit(r, remember, &s), 0);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_ptr_null(s.e[0].label);
+    ck_assert_int_eq(s.e[0].expected, 0);
+    ck_assert_int_eq(p.runs, 0);
+    ck_assert_int_eq(rgn_release(r, k), 0);
+    ck_assert_int_eq(p.runs, 1);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+/* Settings are refused while the region closes. */
+struct self {
+    rgn_t *r;
+    int set, limit;
+};
+
+static int set_while_closing(void *arg, rgn_release_type how)
+{
+    (void)how;
+    struct self *s = arg;
+    s->set = rgn_audit_set(s->r, RGN_AUDIT_REPORT);
+    s->limit = rgn_audit_limit(s->r, 3);
+    return 0;
+}
+
+START_TEST(settings_refused_while_closing)
+{
+    struct self s = {rgn_new(), 0, 0};
+    ck_assert_int_eq(rgn_register(s.r, set_while_closing, &s, NULL), 0);
+    ck_assert_int_eq(rgn_close(s.r), 0);
+    ck_assert_int_eq(s.set, -ECANCELED);
+    ck_assert_int_eq(s.limit, -ECANCELED);
+}
+END_TEST
+
+START_TEST(default_setter_round_trips)
+{
+    rgn_audit_mode was = rgn_audit_default();
+    ck_assert_int_eq(rgn_audit_set_default(RGN_AUDIT_ABORT), 0);
+    ck_assert_int_eq(rgn_audit_default(), RGN_AUDIT_ABORT);
+    ck_assert_int_eq(rgn_audit_set_default(RGN_AUDIT_OFF), 0);
+    ck_assert_int_eq(rgn_audit_default(), RGN_AUDIT_OFF);
+    /* A region made now is not audited: a late setting does not leak
+     * into it, and its close says nothing. */
+    struct capture c = {.used = 0};
+    rgn_audit_set_sink(capture_line, &c);
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_int_eq(c.lines, 0);
+    ck_assert_int_eq(rgn_audit_set_default(was), 0);
+}
+END_TEST
+
+Suite *audit_suite(void)
+{
+    Suite *s = suite_create("audit");
+    TCase *env = tcase_create("reports");
+    tcase_set_timeout(env, 60);
+    tcase_add_test(env, unset_or_off_is_silent);
+    tcase_add_test(env, report_and_its_synonyms_report);
+    tcase_add_test(env, unknown_value_warns_once_and_reports);
+    tcase_add_test(env, abort_aborts_only_when_something_is_live);
+    tcase_add_test(env, error_close_and_expected_resources_are_quiet);
+    tcase_add_test(env, exit_reports_regions_never_closed);
+    tcase_add_test(env, limit_warns_once_per_doubling);
+    tcase_add_test(env, limit_from_the_environment);
+    tcase_add_test(env, one_line_per_site_however_many);
+    tcase_add_test(env, sink_receives_the_report);
+    tcase_add_test(env, setters_override_the_environment);
+    tcase_add_test(env, moved_resource_keeps_its_site_and_label);
+    tcase_add_test(env, child_region_is_reported_where_it_was_made);
+    tcase_add_test(env, check_helpers_fail_tests_that_leak);
+    suite_add_tcase(s, env);
+
+    TCase *live = tcase_create("on demand");
+    tcase_add_test(live, dump_groups_live_resources_by_site);
+    tcase_add_test(live, visit_sees_every_live_resource_newest_first);
+    tcase_add_test(live, visit_without_audit_knows_keys_only);
+    tcase_add_test(live, records_follow_slots_through_growth_and_reuse);
+    tcase_add_test(live, turning_audit_on_late_reports_unknown_sites);
+    tcase_add_test(live, close_report_goes_to_the_installed_sink);
+    tcase_add_test(live, names_are_copied_and_removable);
+    tcase_add_test(live, bad_input_is_refused_and_changes_nothing);
+    tcase_add_test(live, settings_refused_while_closing);
+    tcase_add_test(live, default_setter_round_trips);
+    suite_add_tcase(s, live);
+    return s;
+}
