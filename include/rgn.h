@@ -455,6 +455,36 @@ RGN_API long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg);
 RGN_API long rgn_audit_report_open(void);
 
 /* ======================================================================
+ * Statistics
+ * ====================================================================== */
+
+typedef struct rgn_stats {
+    size_t live;               /* resources live now                       */
+    size_t peak;               /* most ever live at once                   */
+    uint64_t registered;       /* registrations (register, allocate, moves
+                                  in, children)                            */
+    uint64_t released_early;   /* by rgn_release                           */
+    uint64_t removed;          /* unprotected or moved away (a child
+                                  closed first leaves its parent so, too)  */
+    uint64_t cleanup_errors;   /* cleanups run so far that returned
+                                  non-zero                                 */
+    uint64_t lifetime_ns[4];   /* p50, p90, p99 and max lifetime of
+                                  released resources; 0 when lifetimes are
+                                  not tracked                              */
+    size_t lifetime_retained;  /* items the lifetime sketch holds now      */
+} rgn_stats;
+
+/*
+ * Fills *out with r's counters, read at one instant.  They are exact:
+ * registered == live + released_early + removed, always -- except from a
+ * cleanup run by r's own close, where the difference is the number of
+ * resources that close has taken so far.  live and peak are what
+ * rgn_live() sees.  Returns 0, or -EINVAL (r or out NULL).  Costs nothing
+ * on the other calls: the counters are kept anyway.
+ */
+RGN_API int rgn_get_stats(const rgn_t *r, rgn_stats *out);
+
+/* ======================================================================
  * Allocator
  * ====================================================================== */
 

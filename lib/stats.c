@@ -1,0 +1,26 @@
+/*
+ * stats.c -- a region's counters, read under its lock.
+ *
+ * The counters live in the region itself and are bumped by the slot map
+ * as a side effect of what it does anyway; registrations are not counted
+ * at all but derived, so statistics add no work to register or release.
+ */
+#include "internal.h"
+
+int rgn_get_stats(const rgn_t *region, rgn_stats *out)
+{
+    if (!region || !out)
+        return -EINVAL;
+    rgn_t *r = (rgn_t *)region; /* the lock is not part of the value */
+    memset(out, 0, sizeof *out);
+    rgn__lock(r);
+    out->live = r->live;
+    out->peak = r->peak;
+    out->released_early = r->released_early;
+    out->removed = r->removed;
+    out->registered = r->live + r->released_early + r->removed + r->closed;
+    rgn__unlock(r);
+    out->cleanup_errors = atomic_load_explicit(&r->cleanup_errors,
+                                               memory_order_relaxed);
+    return 0;
+}

@@ -1,0 +1,253 @@
+/* check_stats.c -- rgn_get_stats: exact counters (lib/stats.c). */
+#include "helpers.h"
+#include "suites.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+static rgn_stats stats_of(rgn_t *r)
+{
+    rgn_stats s;
+    ck_assert_int_eq(rgn_get_stats(r, &s), 0);
+    /* The invariant every test relies on, checked at every read. */
+    ck_assert_uint_eq(s.registered, s.live + s.released_early + s.removed);
+    ck_assert_uint_eq(s.live, rgn_live(r));
+    ck_assert_uint_ge(s.peak, s.live);
+    return s;
+}
+
+static int nothing(void *res, rgn_release_type how)
+{
+    (void)res;
+    (void)how;
+    return 0;
+}
+
+static int fails(void *res, rgn_release_type how)
+{
+    (void)res;
+    (void)how;
+    return -EIO;
+}
+
+static int acquire_ok(void *arg, void **out)
+{
+    *out = arg;
+    return 0;
+}
+
+static int acquire_fails(void *arg, void **out)
+{
+    (void)arg;
+    (void)out;
+    return -EAGAIN;
+}
+
+START_TEST(new_region_counts_nothing)
+{
+    rgn_t *r = rgn_new();
+    rgn_stats s = stats_of(r);
+    ck_assert_uint_eq(s.live, 0);
+    ck_assert_uint_eq(s.peak, 0);
+    ck_assert_uint_eq(s.registered, 0);
+    ck_assert_uint_eq(s.cleanup_errors, 0);
+    ck_assert_uint_eq(s.lifetime_ns[3], 0); /* not tracked */
+    ck_assert_uint_eq(s.lifetime_retained, 0);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(every_call_is_counted_where_it_belongs)
+{
+    rgn_t *r = rgn_new(), *other = rgn_new();
+    rgn_key_t k[10];
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0);
+    rgn_stats s = stats_of(r);
+    ck_assert_uint_eq(s.registered, 10);
+    ck_assert_uint_eq(s.peak, 10);
+
+    ck_assert_int_eq(rgn_release(r, k[0]), 0);
+    ck_assert_int_eq(rgn_release(r, k[0]), -ENOENT); /* not counted twice */
+    ck_assert_int_eq(rgn_unprotect(r, k[1], NULL, NULL), 0);
+    ck_assert_int_eq(rgn_move(r, k[2], other, NULL), 0);
+    void *res;
+    ck_assert_int_eq(rgn_allocate(r, acquire_ok, &res, nothing, &res, NULL),
+                     0);
+    ck_assert_int_eq(rgn_allocate(r, acquire_fails, NULL, nothing, NULL,
+                                  NULL), -EAGAIN);
+    rgn_t *c = rgn_new_child(r);
+    ck_assert_ptr_nonnull(c);
+
+    s = stats_of(r);
+    ck_assert_uint_eq(s.registered, 12); /* 10 + allocate + child */
+    ck_assert_uint_eq(s.live, 9);
+    ck_assert_uint_eq(s.released_early, 1);
+    ck_assert_uint_eq(s.removed, 2);
+    ck_assert_uint_eq(s.peak, 10);
+
+    /* A child closed first leaves its parent: removed, not released. */
+    ck_assert_int_eq(rgn_close(c), 0);
+    s = stats_of(r);
+    ck_assert_uint_eq(s.removed, 3);
+    ck_assert_uint_eq(s.live, 8);
+
+    rgn_stats o = stats_of(other);
+    ck_assert_uint_eq(o.registered, 1); /* the move in */
+    ck_assert_uint_eq(o.live, 1);
+    rgn_close(other);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(failed_calls_count_nothing)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, &k), 0);
+    rgn_stats before = stats_of(r);
+    ck_assert_int_eq(rgn_release(r, RGN_KEY_NONE), -ENOENT);
+    ck_assert_int_eq(rgn_unprotect(r, RGN_KEY_NONE, NULL, NULL), -ENOENT);
+    ck_assert_int_eq(rgn_move(r, RGN_KEY_NONE, r, NULL), -ENOENT);
+    ck_assert_int_eq(rgn_register(r, NULL, NULL, NULL), -EINVAL);
+    rgn_stats after = stats_of(r);
+    ck_assert_mem_eq(&before, &after, sizeof before);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(peak_is_the_high_water_mark)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k[50];
+    for (int round = 0; round < 3; round++) {
+        int n = round == 1 ? 50 : 20;
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0);
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(rgn_release(r, k[i]), 0);
+    }
+    rgn_stats s = stats_of(r);
+    ck_assert_uint_eq(s.peak, 50);
+    ck_assert_uint_eq(s.live, 0);
+    ck_assert_uint_eq(s.registered, 90);
+    ck_assert_uint_eq(s.released_early, 90);
+    rgn_close(r);
+}
+END_TEST
+
+START_TEST(cleanup_errors_count_failed_cleanups)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, fails, NULL, &k), 0);
+    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_release(r, k), -EIO);
+    rgn_stats s = stats_of(r);
+    ck_assert_uint_eq(s.cleanup_errors, 1);
+    rgn_close(r);
+}
+END_TEST
+
+/* From a cleanup of the closing region: the close's own work is the gap. */
+struct during {
+    rgn_t *r;
+    rgn_stats s;
+    int rc;
+};
+
+static int read_stats(void *arg, rgn_release_type how)
+{
+    (void)how;
+    struct during *d = arg;
+    d->rc = rgn_get_stats(d->r, &d->s);
+    return 0;
+}
+
+START_TEST(stats_from_a_cleanup_during_close)
+{
+    struct during d = {rgn_new(), {0}, -1};
+    ck_assert_int_eq(rgn_register(d.r, read_stats, &d, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(rgn_register(d.r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_close(d.r), 0);
+    ck_assert_int_eq(d.rc, 0);
+    ck_assert_uint_eq(d.s.registered, 4);
+    ck_assert_uint_eq(d.s.live, 0);
+    ck_assert_uint_eq(d.s.registered - d.s.live - d.s.released_early -
+                          d.s.removed, 4);
+}
+END_TEST
+
+START_TEST(bad_input)
+{
+    rgn_stats s;
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_get_stats(NULL, &s), -EINVAL);
+    ck_assert_int_eq(rgn_get_stats(r, NULL), -EINVAL);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+/* Threads registering and releasing on one shared region: the counters
+ * add up exactly. */
+#define THREADS 4
+#define OPS 20000
+
+static void *churn(void *arg)
+{
+    rgn_t *r = arg;
+    rgn_key_t keep[OPS / 100];
+    int kept = 0;
+    for (int i = 0; i < OPS; i++) {
+        rgn_key_t k;
+        if (rgn_register(r, nothing, NULL, &k) != 0)
+            return (void *)1;
+        if (i % 100 == 0)
+            keep[kept++] = k;
+        else if (rgn_release(r, k) != 0)
+            return (void *)1;
+    }
+    (void)keep;
+    rgn_close(r);
+    return NULL;
+}
+
+START_TEST(counters_are_exact_across_threads)
+{
+    rgn_t *r = rgn_new();
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        ck_assert_ptr_eq(rgn_share(r), r);
+        ck_assert_int_eq(pthread_create(&t[i], NULL, churn, r), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        void *rv;
+        pthread_join(t[i], &rv);
+        ck_assert_ptr_null(rv);
+    }
+    rgn_stats s = stats_of(r);
+    ck_assert_uint_eq(s.registered, THREADS * OPS);
+    ck_assert_uint_eq(s.live, THREADS * OPS / 100);
+    ck_assert_uint_eq(s.released_early, THREADS * OPS / 100 * 99);
+    ck_assert_uint_ge(s.peak, s.live);
+    ck_assert_uint_le(s.peak, s.live + THREADS);
+    rgn_close(r);
+}
+END_TEST
+
+Suite *stats_suite(void)
+{
+    Suite *s = suite_create("stats");
+    TCase *tc = tcase_create("counters");
+    tcase_add_test(tc, new_region_counts_nothing);
+    tcase_add_test(tc, every_call_is_counted_where_it_belongs);
+    tcase_add_test(tc, failed_calls_count_nothing);
+    tcase_add_test(tc, peak_is_the_high_water_mark);
+    tcase_add_test(tc, cleanup_errors_count_failed_cleanups);
+    tcase_add_test(tc, stats_from_a_cleanup_during_close);
+    tcase_add_test(tc, bad_input);
+    tcase_add_test(tc, counters_are_exact_across_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
