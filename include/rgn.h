@@ -21,7 +21,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <pthread.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -319,6 +321,108 @@ RGN_API int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
  */
 RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
                      rgn_key_t *new_key);
+
+/* ======================================================================
+ * Scopes and ready-made resources
+ * ======================================================================
+ *
+ * Each of these is a macro over an *_at function, like rgn_register, so
+ * the leak audit sees the caller's file and line; the parenthesised name,
+ * (rgn_malloc)(...), calls the function and records no site.
+ */
+
+/*
+ * resourcet's runResourceT: makes a region, runs body(r, arg), then
+ * closes r -- with RGN_RELEASE_NORMAL if body returned 0, with
+ * RGN_RELEASE_ERROR otherwise.  Returns body's result when non-zero, else
+ * the close's.  -EINVAL (body NULL) or -ENOMEM (no region; body not run).
+ */
+RGN_API int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
+                        const struct rgn_site *site);
+RGN_API int (rgn_with)(int (*body)(rgn_t *r, void *arg), void *arg);
+#define rgn_with(body, arg) rgn_with_at((body), (arg), RGN_SITE)
+
+/*
+ * RGN_SCOPE(name) declares `rgn_t *name`, a new region that is closed
+ * (rgn_close) when name goes out of scope, however the block is left.
+ * name is NULL, with errno ENOMEM, if the region could not be made: check
+ * it.  The close's result is lost; use rgn_with or rgn_close when it
+ * matters.  Needs GCC or Clang (__attribute__((cleanup))); elsewhere
+ * RGN_SCOPE is not defined, so code using it fails to compile rather than
+ * leak.
+ */
+#if defined(__GNUC__)
+static inline void rgn_scope_close_(rgn_t **r)
+{
+    if (*r)
+        (void)rgn_close(*r);
+}
+#define RGN_SCOPE(name)                                                       rgn_t *name __attribute__((cleanup(rgn_scope_close_))) = rgn_new()
+#endif
+
+/*
+ * Memory from rgn's allocator (rgn_set_allocator), freed when r closes or
+ * by rgn_free.  Aligned as malloc's.  NULL with errno ENOMEM, EINVAL (r
+ * NULL) or ECANCELED (r closing); nothing is left allocated then.
+ * rgn_strdup also fails with EINVAL for a NULL string.
+ */
+RGN_API void *rgn_malloc_at(rgn_t *r, size_t size,
+                            const struct rgn_site *site);
+RGN_API void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
+                            const struct rgn_site *site);
+RGN_API char *rgn_strdup_at(rgn_t *r, const char *s,
+                            const struct rgn_site *site);
+#define rgn_malloc(r, size) rgn_malloc_at((r), (size), RGN_SITE)
+#define rgn_calloc(r, n, size) rgn_calloc_at((r), (n), (size), RGN_SITE)
+#define rgn_strdup(r, s) rgn_strdup_at((r), (s), RGN_SITE)
+
+/*
+ * Frees p, from rgn_malloc/rgn_calloc/rgn_strdup on r, now: in O(1), its
+ * key is stored with the block.  Returns 0 (also for p NULL), -ENOENT if
+ * p's block belongs to another region, or -EINVAL (r NULL).  Like free(),
+ * p must not have been freed already: its header is read to find its key.
+ */
+RGN_API int rgn_free(rgn_t *r, void *p);
+
+/* The key of a block from rgn_malloc & co., for rgn_label, rgn_move... */
+RGN_API rgn_key_t rgn_mem_key(const void *p);
+
+/*
+ * open(path, flags, mode) with the descriptor registered in r; its
+ * cleanup closes it, returning -errno if close() fails.  Returns the
+ * descriptor (key in *key, may be NULL), or open's error negated
+ * (nothing registered), or -EINVAL / -ECANCELED / -ENOMEM from the
+ * registration -- the descriptor is then closed already.
+ */
+RGN_API int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
+                        rgn_key_t *key, const struct rgn_site *site);
+#define rgn_open(r, path, flags, mode, key)                                   rgn_open_at((r), (path), (flags), (mode), (key), RGN_SITE)
+
+/*
+ * Registers an open descriptor.  Returns 0, -EBADF (fd < 0, nothing done)
+ * or a registration error, after which fd has been closed: either way the
+ * caller no longer owns fd.
+ */
+RGN_API int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
+                            const struct rgn_site *site);
+#define rgn_adopt_fd(r, fd, key) rgn_adopt_fd_at((r), (fd), (key), RGN_SITE)
+
+/*
+ * fopen(path, mode) with the stream registered in r; its cleanup runs
+ * fclose, returning -errno if that fails (a write error found at the
+ * final flush is not lost: it is what rgn_release or rgn_close returns).
+ * NULL with fopen's errno (nothing registered), or with the registration's
+ * (the stream is then closed already).
+ */
+RGN_API FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
+                           rgn_key_t *key, const struct rgn_site *site);
+#define rgn_fopen(r, path, mode, key)                                         rgn_fopen_at((r), (path), (mode), (key), RGN_SITE)
+
+/* Registers an open stream, as rgn_adopt_fd does a descriptor; -EINVAL for
+ * f NULL. */
+RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
+                              const struct rgn_site *site);
+#define rgn_adopt_file(r, f, key)                                             rgn_adopt_file_at((r), (f), (key), RGN_SITE)
 
 /* ======================================================================
  * Leak audit

@@ -1,0 +1,199 @@
+/*
+ * convenience.c -- ready-made resources and scopes built on the core:
+ * memory, file descriptors, stdio streams, and rgn_with (resourcet's
+ * runResourceT).  Nothing here reaches inside a region; each is what a
+ * program would write itself with rgn_register, done once, with the
+ * failure paths right and the call site passed on to the audit.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* ---- scopes ---------------------------------------------------------------- */
+
+int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
+                const struct rgn_site *site)
+{
+    if (!body)
+        return -EINVAL;
+    rgn_t *r = rgn_new_at(site);
+    if (!r)
+        return -errno;
+    int rc = body(r, arg);
+    int closed = rc ? rgn_close_error(r) : rgn_close(r);
+    return rc ? rc : closed;
+}
+
+int (rgn_with)(int (*body)(rgn_t *r, void *arg), void *arg)
+{
+    return rgn_with_at(body, arg, NULL);
+}
+
+/* ---- memory ------------------------------------------------------------------ */
+
+/*
+ * Each block carries its key in a header just before the caller's bytes,
+ * so rgn_free finds it in O(1).  16 bytes keeps the caller's pointer
+ * aligned as malloc's is.
+ */
+struct block {
+    rgn_key_t key;
+};
+_Static_assert(sizeof(struct block) == 16, "header keeps 16-byte alignment");
+
+static int free_block(void *block, rgn_release_type how)
+{
+    (void)how;
+    rgn__free(block);
+    return 0;
+}
+
+/* Registers block (whose payload is returned); NULL and errno on failure,
+ * with the block already freed by rgn_register. */
+static void *adopt_block(rgn_t *r, struct block *b,
+                         const struct rgn_site *site)
+{
+    int rc = rgn_register_at(r, free_block, b, &b->key, site);
+    if (rc) {
+        errno = -rc;
+        return NULL;
+    }
+    return b + 1;
+}
+
+void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
+{
+    if (!r) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size > SIZE_MAX - sizeof(struct block)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    rgn__allocator_freeze();
+    struct block *b = rgn__malloc(sizeof *b + size);
+    if (!b) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return adopt_block(r, b, site);
+}
+
+void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
+                    const struct rgn_site *site)
+{
+    if (size && n > SIZE_MAX / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = rgn_malloc_at(r, n * size, site);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+char *rgn_strdup_at(rgn_t *r, const char *s, const struct rgn_site *site)
+{
+    if (!s) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t n = strlen(s) + 1;
+    char *p = rgn_malloc_at(r, n, site);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+int rgn_free(rgn_t *r, void *p)
+{
+    if (!p)
+        return 0;
+    if (!r)
+        return -EINVAL;
+    const struct block *b = (const struct block *)p - 1;
+    return rgn_release(r, b->key);
+}
+
+rgn_key_t rgn_mem_key(const void *p)
+{
+    return p ? ((const struct block *)p - 1)->key : RGN_KEY_NONE;
+}
+
+/* ---- file descriptors --------------------------------------------------------- */
+
+/* The descriptor travels in the resource pointer: no allocation. */
+static int close_fd(void *res, rgn_release_type how)
+{
+    (void)how;
+    return close((int)(intptr_t)res) == 0 ? 0 : -errno;
+}
+
+int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
+                    const struct rgn_site *site)
+{
+    if (fd < 0) {
+        if (key)
+            *key = RGN_KEY_NONE;
+        return -EBADF;
+    }
+    /* On failure rgn_register runs close_fd: the descriptor is closed. */
+    return rgn_register_at(r, close_fd, (void *)(intptr_t)fd, key, site);
+}
+
+int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
+                rgn_key_t *key, const struct rgn_site *site)
+{
+    if (key)
+        *key = RGN_KEY_NONE;
+    if (!r || !path)
+        return -EINVAL;
+    int fd = open(path, flags, mode);
+    if (fd < 0)
+        return -errno;
+    int rc = rgn_adopt_fd_at(r, fd, key, site);
+    return rc ? rc : fd;
+}
+
+/* ---- stdio streams ------------------------------------------------------------ */
+
+static int close_file(void *res, rgn_release_type how)
+{
+    (void)how;
+    return fclose(res) == 0 ? 0 : -errno;
+}
+
+int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
+                      const struct rgn_site *site)
+{
+    if (!f) {
+        if (key)
+            *key = RGN_KEY_NONE;
+        return -EINVAL;
+    }
+    return rgn_register_at(r, close_file, f, key, site);
+}
+
+FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
+                   rgn_key_t *key, const struct rgn_site *site)
+{
+    if (key)
+        *key = RGN_KEY_NONE;
+    if (!r || !path || !mode) {
+        errno = EINVAL;
+        return NULL;
+    }
+    FILE *f = fopen(path, mode);
+    if (!f)
+        return NULL; /* fopen's errno */
+    int rc = rgn_adopt_file_at(r, f, key, site);
+    if (rc) {
+        errno = -rc;
+        return NULL;
+    }
+    return f;
+}
