@@ -67,24 +67,32 @@ static double pair_newest(const struct bench_impl *im, size_t n, size_t iters)
     return t / (double)iters;
 }
 
+/* Releases the oldest resource and adds a new one, round robin, so N stay
+ * live.  A peer whose release is O(N) would take minutes at N = 1e5, so a
+ * round also stops after a time budget; the figure is per pair done. */
 static double pair_oldest(const struct bench_impl *im, size_t n, size_t iters)
 {
     void *s = im->create();
     bench_handle *ring = malloc(n * sizeof *ring);
     for (size_t i = 0; i < n; i++)
         ring[i] = im->add(s, NULL);
-    size_t head = 0;
-    double t0 = now_ns();
-    for (size_t i = 0; i < iters; i++) {
-        im->release(s, ring[head]);
-        ring[head] = im->add(s, NULL);
-        if (++head == n)
-            head = 0;
+    size_t head = 0, done = 0;
+    double budget = quick ? 0.05e9 : 0.3e9;
+    double t0 = now_ns(), t = 0;
+    while (done < iters) {
+        for (size_t b = 0; b < 1024; b++) {
+            im->release(s, ring[head]);
+            ring[head] = im->add(s, NULL);
+            if (++head == n)
+                head = 0;
+        }
+        done += 1024;
+        if ((t = now_ns() - t0) > budget)
+            break;
     }
-    double t = now_ns() - t0;
     im->close(s);
     free(ring);
-    return t / (double)iters;
+    return t / (double)done;
 }
 
 /* Closes many scopes of n resources each; time per resource closed. */
@@ -106,7 +114,8 @@ static double close_per(const struct bench_impl *im, size_t n, size_t total)
 }
 
 /* Fills one scope with n resources and closes it, in a process that has
- * done nothing else (a cold heap); time per resource, fill and close. */
+ * done nothing else (a cold heap: every round is a fresh child); time per
+ * resource, fill and close. */
 static double fill_close(const struct bench_impl *im, size_t n, size_t iters)
 {
     (void)iters;
@@ -179,7 +188,9 @@ static const struct bcase cases[] = {
     {"release newest, N=1e3", "pair", 1000, pair_newest, 2000000},
     {"release newest, N=1e5", "pair", 100000, pair_newest, 2000000},
     {"release oldest, N=10", "pair", 10, pair_oldest, 2000000},
+    {"release oldest, N=100", "pair", 100, pair_oldest, 2000000},
     {"release oldest, N=1e3", "pair", 1000, pair_oldest, 2000000},
+    {"release oldest, N=1e4", "pair", 10000, pair_oldest, 2000000},
     {"release oldest, N=1e5", "pair", 100000, pair_oldest, 2000000},
     {"close per resource, N=1", "resource", 1, close_per, 200000},
     {"close per resource, N=16", "resource", 16, close_per, 400000},
@@ -238,20 +249,11 @@ static double run_child(const struct bench_impl *im, child_fn fn,
     return v;
 }
 
+/* One round of a case, in the child. */
 static double case_child(const struct bench_impl *im, const void *arg)
 {
     const struct bcase *c = arg;
-    size_t iters = quick ? c->iters / 10 : c->iters;
-    double v[ROUNDS];
-    int rounds = quick ? 3 : ROUNDS;
-    if (c->round == fill_close) /* cold only once per process */
-        return fill_close(im, c->n, 0);
-    for (int r = 0; r < rounds; r++) {
-        v[r] = c->round(im, c->n, iters);
-        if (isnan(v[r]))
-            return NAN; /* the case does not apply to im */
-    }
-    return median(v, rounds);
+    return c->round(im, c->n, quick ? c->iters / 10 : c->iters);
 }
 
 static double bytes_child(const struct bench_impl *im, const void *arg)
@@ -294,19 +296,23 @@ static int built(size_t i)
     return impls[i]->create != NULL;
 }
 
-/* One figure: the case in fresh children, median over several of them
- * for the cold case (one measurement per process). */
-static double measure(size_t c, size_t i)
+/*
+ * One row: each round runs every implementation once, each in a fresh
+ * child, and each figure is the median over the rounds.  Interleaving the
+ * implementations within a round means a slow spell of the machine (a
+ * noisy neighbour, a frequency change) hits them all alike, so the ratios
+ * hold even when the absolute figures drift.
+ */
+static void measure_row(size_t c, double *row)
 {
-    if (!built(i))
-        return NAN;
-    if (cases[c].round != fill_close)
-        return run_child(impls[i], case_child, &cases[c]);
-    double v[ROUNDS];
+    double v[NIMPLS][ROUNDS];
     int rounds = quick ? 3 : ROUNDS;
     for (int r = 0; r < rounds; r++)
-        v[r] = run_child(impls[i], case_child, &cases[c]);
-    return median(v, rounds);
+        for (size_t i = 0; i < NIMPLS; i++)
+            v[i][r] = built(i) ? run_child(impls[i], case_child, &cases[c])
+                               : NAN;
+    for (size_t i = 0; i < NIMPLS; i++)
+        row[i] = isnan(v[i][0]) ? NAN : median(v[i], rounds);
 }
 
 struct target {
@@ -428,7 +434,7 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("rgn benchmark: ns per operation, median of %d rounds, each case "
+    printf("rgn benchmark: ns per operation, median of %d rounds, each round "
            "in a fresh process that has started a thread\n",
            quick ? 3 : ROUNDS);
     for (size_t i = 0; i < NIMPLS; i++)
@@ -437,8 +443,7 @@ int main(int argc, char **argv)
     printf("\n");
     print_header();
     for (size_t c = 0; c < NCASES; c++) {
-        for (size_t i = 0; i < NIMPLS; i++)
-            results[c][i] = measure(c, i);
+        measure_row(c, results[c]);
         print_row(cases[c].name, cases[c].unit, results[c]);
         fflush(stdout);
     }

@@ -10,28 +10,44 @@
 #include "bench.h"
 
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
-/* Bytes in use from malloc, small blocks and mmapped large ones. */
+/* Bytes in use: what malloc handed out (glibc's own count, mmapped blocks
+ * included) or, when more, the growth of the resident set -- APR's
+ * allocator may take its memory with mmap, which malloc never sees. */
+static size_t rss_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 static size_t heap_in_use(void)
 {
     struct mallinfo2 m = mallinfo2();
     return m.uordblks + m.hblkhd;
 }
 
-/* Bytes a peer holds per live resource: what malloc handed out for n of
- * them in a fresh process (glibc's own count), less the empty scope. */
+/* Bytes a peer holds per live resource: n of them in a fresh process, less
+ * the empty scope. */
 static double heap_bytes_per_live(void *(*create)(void),
                                   bench_handle (*add)(void *, void *),
                                   void (*close)(void *), size_t n)
 {
     void *s = create();
-    size_t before = heap_in_use();
+    size_t heap0 = heap_in_use(), rss0 = rss_bytes();
     for (size_t i = 0; i < n; i++)
         add(s, NULL);
-    size_t after = heap_in_use();
+    size_t heap = heap_in_use() - heap0, rss = rss_bytes() - rss0;
     close(s);
-    return (double)(after - before) / (double)n;
+    return (double)(heap > rss ? heap : rss) / (double)n;
 }
 
 /* ---- talloc --------------------------------------------------------------- */
