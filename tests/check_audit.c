@@ -233,7 +233,7 @@ START_TEST(exit_reports_regions_never_closed)
     ck_assert_int_eq(count_lines(r->err, "rgn: leak: ",
                                  where(r, "b", "leaky_region"),
                                  "\"conn\": 1 live", NULL), 1);
-    /* The empty region never closed holds nothing, so only one. */
+    /* The empty region never closed holds noop_cleanup, so only one. */
     ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: 3 live "
                                  "resources in 1 audited region never "
                                  "closed", NULL), 1);
@@ -371,13 +371,6 @@ END_TEST
 
 /* ---- in process: dump, visit, labels, names, bad input -------------------- */
 
-static int nothing(void *res, rgn_release_type how)
-{
-    (void)res;
-    (void)how;
-    return 0;
-}
-
 struct capture {
     char text[8192];
     size_t used;
@@ -408,10 +401,10 @@ START_TEST(dump_groups_live_resources_by_site)
     rgn_key_t k[5];
     int line_a = 0, line_b = 0;
     for (int i = 0; i < 5; i++) {
-        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0); line_a = __LINE__;
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0); line_a = __LINE__;
     }
     rgn_key_t kb;
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, &kb), 0); line_b = __LINE__;
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &kb), 0); line_b = __LINE__;
     ck_assert_int_eq(rgn_label(r, kb, "socket"), 0);
     ck_assert_int_eq(rgn_expect_close(r, k[0]), 0);
     ck_assert_int_eq(rgn_release(r, k[4]), 0);
@@ -456,7 +449,7 @@ START_TEST(visit_sees_every_live_resource_newest_first)
     rgn_key_t k[3];
     int line = 0;
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0); line = __LINE__;
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0); line = __LINE__;
     }
     ck_assert_int_eq(rgn_label(r, k[1], "middle"), 0);
     ck_assert_int_eq(rgn_expect_close(r, k[0]), 0);
@@ -489,7 +482,7 @@ START_TEST(visit_without_audit_knows_keys_only)
 {
     rgn_t *r = rgn_new();
     rgn_key_t k;
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, &k), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
     ck_assert_int_eq(rgn_label(r, k, "ignored"), 0); /* nothing recorded */
     struct seen s = {0, {{{0, 0, 0}, 0, 0, 0, 0, 0, 0}}, 0};
     ck_assert_int_eq(rgn_audit_visit(r, remember, &s), 0);
@@ -507,11 +500,11 @@ START_TEST(records_follow_slots_through_growth_and_reuse)
     enum { N = 3000 };
     static rgn_key_t k[N];
     for (int i = 0; i < N; i++)
-        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0);
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
     for (int i = 0; i < N; i += 2)
         ck_assert_int_eq(rgn_release(r, k[i]), 0);
     for (int i = 0; i < N; i += 2) { /* reuse the freed slots */
-        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0);
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
         ck_assert_int_eq(rgn_label(r, k[i], "second"), 0);
     }
     struct capture c = {.used = 0};
@@ -528,12 +521,12 @@ END_TEST
 START_TEST(turning_audit_on_late_reports_unknown_sites)
 {
     rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     /* Off and on again: records made while off are not trusted. */
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
     struct capture c = {.used = 0};
     ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), 3);
@@ -550,7 +543,7 @@ START_TEST(close_report_goes_to_the_installed_sink)
     rgn_audit_set_sink(capture_line, &c);
     rgn_t *r = audited();
     ck_assert_int_eq(rgn_set_name(r, "closing"), 0);
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_close(r), 0);
     rgn_audit_set_sink(NULL, NULL);
     ck_assert_int_eq(c.lines, 2);
@@ -592,7 +585,7 @@ START_TEST(bad_input_is_refused_and_changes_nothing)
     rgn_t *r = audited();
     rgn_key_t k, gone;
     ck_assert_int_eq(rgn_register(r, probe_cleanup, &p, &k), 0);
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, &gone), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &gone), 0);
     ck_assert_int_eq(rgn_release(r, gone), 0);
 
     ck_assert_int_eq(rgn_audit_set(NULL, RGN_AUDIT_REPORT), -EINVAL);
@@ -659,7 +652,7 @@ START_TEST(default_setter_round_trips)
     struct capture c = {.used = 0};
     rgn_audit_set_sink(capture_line, &c);
     rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_close(r), 0);
     rgn_audit_set_sink(NULL, NULL);
     ck_assert_int_eq(c.lines, 0);

@@ -16,13 +16,6 @@ static rgn_stats stats_of(rgn_t *r)
     return s;
 }
 
-static int nothing(void *res, rgn_release_type how)
-{
-    (void)res;
-    (void)how;
-    return 0;
-}
-
 static int fails(void *res, rgn_release_type how)
 {
     (void)res;
@@ -62,7 +55,7 @@ START_TEST(every_call_is_counted_where_it_belongs)
     rgn_t *r = rgn_new(), *other = rgn_new();
     rgn_key_t k[10];
     for (int i = 0; i < 10; i++)
-        ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0);
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
     rgn_stats s = stats_of(r);
     ck_assert_uint_eq(s.registered, 10);
     ck_assert_uint_eq(s.peak, 10);
@@ -72,9 +65,9 @@ START_TEST(every_call_is_counted_where_it_belongs)
     ck_assert_int_eq(rgn_unprotect(r, k[1], NULL, NULL), 0);
     ck_assert_int_eq(rgn_move(r, k[2], other, NULL), 0);
     void *res;
-    ck_assert_int_eq(rgn_allocate(r, acquire_ok, &res, nothing, &res, NULL),
+    ck_assert_int_eq(rgn_allocate(r, acquire_ok, &res, noop_cleanup, &res, NULL),
                      0);
-    ck_assert_int_eq(rgn_allocate(r, acquire_fails, NULL, nothing, NULL,
+    ck_assert_int_eq(rgn_allocate(r, acquire_fails, NULL, noop_cleanup, NULL,
                                   NULL), -EAGAIN);
     rgn_t *c = rgn_new_child(r);
     ck_assert_ptr_nonnull(c);
@@ -104,7 +97,7 @@ START_TEST(failed_calls_count_nothing)
 {
     rgn_t *r = rgn_new();
     rgn_key_t k;
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, &k), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
     rgn_stats before = stats_of(r);
     ck_assert_int_eq(rgn_release(r, RGN_KEY_NONE), -ENOENT);
     ck_assert_int_eq(rgn_unprotect(r, RGN_KEY_NONE, NULL, NULL), -ENOENT);
@@ -123,7 +116,7 @@ START_TEST(peak_is_the_high_water_mark)
     for (int round = 0; round < 3; round++) {
         int n = round == 1 ? 50 : 20;
         for (int i = 0; i < n; i++)
-            ck_assert_int_eq(rgn_register(r, nothing, NULL, &k[i]), 0);
+            ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
         for (int i = 0; i < n; i++)
             ck_assert_int_eq(rgn_release(r, k[i]), 0);
     }
@@ -141,7 +134,7 @@ START_TEST(cleanup_errors_count_failed_cleanups)
     rgn_t *r = rgn_new();
     rgn_key_t k;
     ck_assert_int_eq(rgn_register(r, fails, NULL, &k), 0);
-    ck_assert_int_eq(rgn_register(r, nothing, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_release(r, k), -EIO);
     rgn_stats s = stats_of(r);
     ck_assert_uint_eq(s.cleanup_errors, 1);
@@ -169,7 +162,7 @@ START_TEST(stats_from_a_cleanup_during_close)
     struct during d = {rgn_new(), {0}, -1};
     ck_assert_int_eq(rgn_register(d.r, read_stats, &d, NULL), 0);
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(rgn_register(d.r, nothing, NULL, NULL), 0);
+        ck_assert_int_eq(rgn_register(d.r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_close(d.r), 0);
     ck_assert_int_eq(d.rc, 0);
     ck_assert_uint_eq(d.s.registered, 4);
@@ -201,7 +194,7 @@ static void *churn(void *arg)
     int kept = 0;
     for (int i = 0; i < OPS; i++) {
         rgn_key_t k;
-        if (rgn_register(r, nothing, NULL, &k) != 0)
+        if (rgn_register(r, noop_cleanup, NULL, &k) != 0)
             return (void *)1;
         if (i % 100 == 0)
             keep[kept++] = k;

@@ -22,6 +22,8 @@ extern int run_log[LOG_MAX];   /* probe ids in the order their cleanups ran */
 extern int run_count;
 
 void log_reset(void);
+/* A cleanup that does nothing and succeeds. */
+int noop_cleanup(void *resource, rgn_release_type how);
 void probe_init(struct probe *p, int id);
 int probe_cleanup(void *probe, rgn_release_type how);
 /* ck_asserts that the run log is exactly ids[0..n-1]. */
