@@ -8,6 +8,8 @@
 #include "suites.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +302,150 @@ START_TEST(failing_each_allocation_in_turn_loses_nothing)
 }
 END_TEST
 
+/*
+ * The same discipline over every other public call: the audit (records,
+ * labels, names, limits, dumps), statistics, rgn_allocate, rgn_unprotect,
+ * sharing and threads, the ready-made resources, and both kinds of close.
+ */
+enum { WIDE_N = 40 };
+static struct probe wide_p[WIDE_N];
+static bool wide_handed[WIDE_N]; /* given to rgn: must run once */
+static int acquired, acquire_calls;
+
+static int acquire_probe(void *arg, void **out)
+{
+    acquire_calls++;
+    *out = arg;
+    acquired++;
+    return 0;
+}
+
+static void discard_line(const char *line, void *arg)
+{
+    (void)line;
+    (void)arg;
+}
+
+static int thread_body(rgn_t *r, void *arg)
+{
+    return rgn_register(r, probe_cleanup, arg, NULL) == 0 ? 0 : 1;
+}
+
+static int with_body(rgn_t *r, void *arg)
+{
+    (void)arg;
+    return rgn_strdup(r, "scoped") ? 0 : -ENOMEM;
+}
+
+#define ENOMEM_OR_OK(expr)                                                \
+    do {                                                                  \
+        int rc_ = (expr);                                                 \
+        CHILD_REQUIRE(rc_ == 0 || rc_ == -ENOMEM);                        \
+    } while (0)
+
+static void wide_scenario(void)
+{
+    for (int i = 0; i < WIDE_N; i++) {
+        probe_init(&wide_p[i], i);
+        wide_handed[i] = false;
+    }
+    acquired = acquire_calls = 0;
+    rgn_t *r = rgn_new();
+    if (!r) {
+        CHILD_REQUIRE(errno == ENOMEM);
+        return;
+    }
+    int rc = rgn_audit_set(r, RGN_AUDIT_REPORT);
+    ENOMEM_OR_OK(rc);
+    ENOMEM_OR_OK(rgn_set_name(r, "wide"));
+    ENOMEM_OR_OK(rgn_audit_limit(r, 4));
+    rgn_key_t k[WIDE_N];
+    for (int i = 0; i < 20; i++) {
+        wide_handed[i] = true;
+        rc = rgn_register(r, probe_cleanup, &wide_p[i], &k[i]);
+        ENOMEM_OR_OK(rc);
+        CHILD_REQUIRE(rc == 0 || (wide_p[i].runs == 1 &&
+                                  rgn_key_is_none(k[i])));
+        if (rc == 0) {
+            CHILD_REQUIRE(rgn_label(r, k[i], "probe") == 0);
+            if (i % 4 == 0)
+                CHILD_REQUIRE(rgn_expect_close(r, k[i]) == 0);
+        }
+    }
+    for (int i = 20; i < 30; i++) {
+        void *res = NULL;
+        int calls_before = acquire_calls;
+        rc = rgn_allocate(r, acquire_probe, &wide_p[i], probe_cleanup, &res,
+                          &k[i]);
+        ENOMEM_OR_OK(rc);
+        if (rc) /* failed before acquire: acquire never ran */
+            CHILD_REQUIRE(acquire_calls == calls_before && res == NULL);
+        else
+            wide_handed[i] = true;
+    }
+    rgn_stats st;
+    CHILD_REQUIRE(rgn_get_stats(r, &st) == 0);
+    CHILD_REQUIRE(st.registered == st.live + st.released_early + st.removed);
+    long shown = rgn_audit_dump(r, discard_line, NULL);
+    CHILD_REQUIRE(shown >= 0 && (size_t)shown <= rgn_live(r));
+
+    /* Take one back and hand it back again. */
+    rgn_cleanup_fn fn;
+    void *res;
+    if (wide_p[1].runs == 0 && rgn_unprotect(r, k[1], &fn, &res) == 0) {
+        rc = rgn_register(r, fn, res, &k[1]);
+        ENOMEM_OR_OK(rc);
+    }
+    /* Memory and a scope. */
+    char *m = rgn_strdup(r, "x");
+    CHILD_REQUIRE(m || errno == ENOMEM);
+    if (m)
+        CHILD_REQUIRE(rgn_free(r, m) == 0);
+    rc = rgn_with(with_body, NULL);
+    ENOMEM_OR_OK(rc);
+
+    /* Threads: a shared reference and a thread that registers one probe
+     * (handed to rgn only if the thread started). */
+    rgn_t *again = rgn_share(r);
+    CHILD_REQUIRE(again == r);
+    pthread_t t;
+    rc = rgn_thread_create(&t, NULL, r, thread_body, &wide_p[30]);
+    ENOMEM_OR_OK(rc);
+    if (rc == 0) {
+        void *ret;
+        pthread_join(t, &ret);
+        /* The thread's own registration may have failed: then the probe
+         * ran at once, and the thread closed with an error. */
+        CHILD_REQUIRE(ret == NULL || wide_p[30].runs == 1);
+        wide_handed[30] = true;
+    }
+    CHILD_REQUIRE(rgn_close(again) == 0);
+    CHILD_REQUIRE(rgn_close_error(r) == 0);
+}
+
+static void wide_sweep(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    rgn_audit_set_sink(discard_line, NULL);
+    for (long k = 1;; k++) {
+        calls = 0;
+        fail_at = k;
+        wide_scenario();
+        CHILD_REQUIRE(bytes_now == 0);
+        for (int i = 0; i < WIDE_N; i++)
+            CHILD_REQUIRE(wide_p[i].runs == (wide_handed[i] ? 1 : 0));
+        if ((long)calls < k)
+            break;
+        CHILD_REQUIRE(k < 2000);
+    }
+}
+
+START_TEST(failing_each_allocation_of_every_call_loses_nothing)
+{
+    RUN_IN_CHILD(wide_sweep);
+}
+END_TEST
+
 /* ---- memory is bounded by the live count ------------------------------- */
 
 static void bounded_by_peak(void)
@@ -350,6 +496,49 @@ static void bytes_per_resource(void)
     CHILD_REQUIRE(rgn_close(r) == 0);
 }
 
+/*
+ * The soak: 100 million register/release cycles on a region holding 1,000
+ * live resources, with memory measured through the allocator rgn uses for
+ * everything.  It must not grow by a single byte after the fill -- any
+ * per-cycle cost, however small, would show after 10^8 cycles.  Not
+ * timed; RGN_SOAK_CYCLES shortens it under valgrind and the sanitizers.
+ */
+static void soak(void)
+{
+    enum { LIVE = 1000 };
+    const char *env = getenv("RGN_SOAK_CYCLES");
+    long cycles = env ? atol(env) : 100000000L;
+    static rgn_key_t k[LIVE];
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < LIVE; i++)
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, &k[i]) == 0);
+    size_t filled = bytes_now;
+    unsigned x = 2463534242u;
+    for (long i = 0; i < cycles; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        unsigned j = x % LIVE;
+        if (rgn_release(r, k[j]) != 0 ||
+            rgn_register(r, noop_cleanup, NULL, &k[j]) != 0)
+            child_fail(__FILE__, __LINE__, "cycle failed");
+    }
+    CHILD_REQUIRE(bytes_now == filled);
+    CHILD_REQUIRE(bytes_peak == filled);
+    rgn_stats st;
+    CHILD_REQUIRE(rgn_get_stats(r, &st) == 0);
+    CHILD_REQUIRE(st.live == LIVE && st.peak == LIVE);
+    CHILD_REQUIRE(st.registered == (uint64_t)LIVE + (uint64_t)cycles);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+}
+
+START_TEST(soak_memory_stays_flat)
+{
+    RUN_IN_CHILD(soak);
+}
+END_TEST
+
 START_TEST(at_most_32_bytes_per_live_resource)
 {
     RUN_IN_CHILD(bytes_per_resource);
@@ -370,12 +559,14 @@ Suite *alloc_suite(void)
     tcase_add_test(t, register_that_cannot_grow_cleans_up_and_keeps_the_region);
     tcase_add_test(t, allocate_and_move_fail_before_changing_anything);
     tcase_add_test(t, failing_each_allocation_in_turn_loses_nothing);
+    tcase_add_test(t, failing_each_allocation_of_every_call_loses_nothing);
     suite_add_tcase(s, t);
 
     t = tcase_create("memory");
     tcase_set_timeout(t, 120);
     tcase_add_test(t, memory_does_not_grow_with_registrations);
     tcase_add_test(t, at_most_32_bytes_per_live_resource);
+    tcase_add_test(t, soak_memory_stays_flat);
     suite_add_tcase(s, t);
     return s;
 }
