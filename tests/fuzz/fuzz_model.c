@@ -1,0 +1,269 @@
+/*
+ * fuzz_model.c -- rgn against a reference model, driven by arbitrary bytes.
+ *
+ * The input is decoded into operations over three regions: register,
+ * release, unprotect and move, with live, stale, foreign and zero keys;
+ * closes of both kinds (the region is then made anew); and resources whose
+ * cleanups call rgn on their own closing region.  A small model -- each
+ * region's live resources, oldest first -- predicts every result: the
+ * return code, which cleanup runs, with which release type, and in which
+ * order.  Any difference aborts, so the fuzzer reports it as a crash.
+ *
+ * Built two ways: with clang's libFuzzer (`make fuzz`), and as a plain
+ * program that replays files (the seed corpus and every crash ever found,
+ * tests/fuzz/corpus/) in `make check`.
+ */
+#include <rgn.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REGIONS 3
+#define MAX_RES 256   /* resources one input may make */
+#define MAX_LIVE 64   /* per region, in the model */
+
+enum kind { PLAIN, REENTRANT };
+
+struct res {
+    int id;
+    enum kind kind;
+    int runs;
+    rgn_release_type how;
+    int region;          /* where the model says it lives; -1: nowhere */
+    rgn_key_t key;
+    int reentrant_rc;    /* what its own rgn_release returned           */
+};
+
+static struct res res[MAX_RES];
+static int nres;
+static rgn_t *region[REGIONS];
+static int live[REGIONS][MAX_LIVE]; /* resource ids, oldest first */
+static int nlive[REGIONS];
+static rgn_key_t dead_keys[64];     /* keys that must be dead forever */
+static unsigned ndead;              /* keys ever put in the ring above */
+static int run_order[MAX_RES];      /* ids in the order cleanups ran */
+static int nrun;
+
+#define CHECK(cond)                                                       \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            fprintf(stderr, "fuzz_model: %s:%d: %s\n", __FILE__,          \
+                    __LINE__, #cond);                                     \
+            abort();                                                      \
+        }                                                                 \
+    } while (0)
+
+static int cleanup(void *p, rgn_release_type how)
+{
+    struct res *r = p;
+    r->runs++;
+    CHECK(r->runs == 1); /* exactly once */
+    r->how = how;
+    CHECK(nrun < MAX_RES);
+    run_order[nrun++] = r->id;
+    if (r->kind == REENTRANT && r->region >= 0)
+        r->reentrant_rc = rgn_release(region[r->region], r->key);
+    return 0;
+}
+
+static void remember_dead(rgn_key_t k)
+{
+    dead_keys[ndead++ % 64] = k;
+}
+
+static void model_remove(int reg, int at)
+{
+    memmove(&live[reg][at], &live[reg][at + 1],
+            (size_t)(nlive[reg] - at - 1) * sizeof live[reg][0]);
+    nlive[reg]--;
+}
+
+static void op_register(int reg, enum kind kind)
+{
+    if (nres == MAX_RES || nlive[reg] == MAX_LIVE)
+        return;
+    struct res *r = &res[nres];
+    *r = (struct res){nres, kind, 0, RGN_RELEASE_EARLY, reg, RGN_KEY_NONE,
+                      1};
+    nres++;
+    CHECK(rgn_register(region[reg], cleanup, r, &r->key) == 0);
+    CHECK(!rgn_key_is_none(r->key));
+    live[reg][nlive[reg]++] = r->id;
+}
+
+/* Picks a key from the byte: a live one, a dead one, or none. */
+static rgn_key_t pick_key(uint8_t b, int *owner, int *at)
+{
+    *owner = -1;
+    *at = -1;
+    int reg = b % REGIONS;
+    if ((b >> 6) == 3) { /* a quarter: dead or zero keys */
+        unsigned n = ndead < 64 ? ndead : 64;
+        return n && (b & 1) ? dead_keys[(b >> 1) % n] : RGN_KEY_NONE;
+    }
+    if (!nlive[reg])
+        return RGN_KEY_NONE;
+    *owner = reg;
+    *at = (b >> 2) % nlive[reg];
+    return res[live[reg][*at]].key;
+}
+
+static void op_release(uint8_t b, int target)
+{
+    int owner, at;
+    rgn_key_t k = pick_key(b, &owner, &at);
+    int before = nrun;
+    int rc = rgn_release(region[target], k);
+    if (owner == target) {
+        struct res *r = &res[live[owner][at]];
+        CHECK(rc == 0);
+        CHECK(nrun == before + 1 && run_order[before] == r->id);
+        CHECK(r->how == RGN_RELEASE_EARLY);
+        if (r->kind == REENTRANT)
+            CHECK(r->reentrant_rc == -ENOENT); /* its own key: gone */
+        r->region = -1;
+        model_remove(owner, at);
+        remember_dead(k);
+    } else {
+        CHECK(rc == -ENOENT); /* foreign, dead or zero: touches nothing */
+        CHECK(nrun == before);
+    }
+}
+
+static void op_unprotect(uint8_t b, int target)
+{
+    int owner, at;
+    rgn_key_t k = pick_key(b, &owner, &at);
+    rgn_cleanup_fn fn = NULL;
+    void *p = NULL;
+    int rc = rgn_unprotect(region[target], k, &fn, &p);
+    if (owner == target) {
+        struct res *r = &res[live[owner][at]];
+        CHECK(rc == 0 && fn == cleanup && p == r);
+        r->region = -1;
+        r->runs = -1000; /* ours now: it must never run */
+        model_remove(owner, at);
+        remember_dead(k);
+    } else {
+        CHECK(rc == -ENOENT && fn == NULL && p == NULL);
+    }
+}
+
+static void op_move(uint8_t b, int target)
+{
+    int owner, at;
+    rgn_key_t k = pick_key(b, &owner, &at);
+    rgn_key_t nk;
+    if (owner < 0) { /* a dead or zero key moves nothing */
+        int from = (target + 1) % REGIONS;
+        CHECK(rgn_move(region[from], k, region[target], &nk) == -ENOENT);
+        return;
+    }
+    if (owner != target && nlive[target] == MAX_LIVE)
+        return; /* the model has no room there */
+    CHECK(rgn_move(region[owner], k, region[target], &nk) == 0);
+    CHECK(!rgn_key_equal(nk, k));
+    struct res *r = &res[live[owner][at]];
+    model_remove(owner, at);
+    remember_dead(k);
+    r->region = target; /* the newest there */
+    r->key = nk;
+    live[target][nlive[target]++] = r->id;
+}
+
+static void op_close(int reg, bool error)
+{
+    int before = nrun, n = nlive[reg];
+    int rc = error ? rgn_close_error(region[reg]) : rgn_close(region[reg]);
+    CHECK(rc == 0);
+    CHECK(nrun == before + n);
+    for (int i = 0; i < n; i++) { /* newest first */
+        struct res *r = &res[live[reg][n - 1 - i]];
+        CHECK(run_order[before + i] == r->id);
+        CHECK(r->how == (error ? RGN_RELEASE_ERROR : RGN_RELEASE_NORMAL));
+        if (r->kind == REENTRANT)
+            CHECK(r->reentrant_rc == -ENOENT);
+        r->region = -1;
+        remember_dead(r->key);
+    }
+    nlive[reg] = 0;
+    region[reg] = rgn_new();
+    CHECK(region[reg] != NULL);
+}
+
+static void run(const uint8_t *data, size_t size)
+{
+    nres = nrun = ndead = 0;
+    for (int i = 0; i < REGIONS; i++) {
+        region[i] = rgn_new();
+        CHECK(region[i]);
+        nlive[i] = 0;
+    }
+    for (size_t i = 0; i + 1 < size; i += 2) {
+        uint8_t op = data[i], arg = data[i + 1];
+        int target = (op >> 4) % REGIONS;
+        switch (op % 8) {
+        case 0:
+        case 1:
+            op_register(target, PLAIN);
+            break;
+        case 2:
+            op_register(target, REENTRANT);
+            break;
+        case 3:
+            op_release(arg, target);
+            break;
+        case 4:
+            op_unprotect(arg, target);
+            break;
+        case 5:
+            op_move(arg, target);
+            break;
+        case 6:
+            op_close(target, (arg & 1) != 0);
+            break;
+        case 7:
+            CHECK(rgn_live(region[target]) == (size_t)nlive[target]);
+            break;
+        }
+    }
+    for (int i = 0; i < REGIONS; i++)
+        op_close(i, false);
+    for (int i = 0; i < REGIONS; i++)
+        rgn_close(region[i]);
+    for (int i = 0; i < nres; i++) /* every resource ran once, or was ours */
+        CHECK(res[i].runs == 1 || res[i].runs == -1000);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    run(data, size);
+    return 0;
+}
+
+#ifndef RGN_LIBFUZZER
+/* Replays the files named on the command line. */
+int main(int argc, char **argv)
+{
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        FILE *f = fopen(argv[i], "rb");
+        if (!f) {
+            perror(argv[i]);
+            return 1;
+        }
+        static uint8_t buf[1 << 16];
+        size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        run(buf, len);
+        n++;
+    }
+    printf("fuzz_model: %d inputs replayed against the model\n", n);
+    return 0;
+}
+#endif
