@@ -184,6 +184,21 @@ RGN_API rgn_key_t rgn_child_key(const rgn_t *child);
  */
 RGN_API int rgn_close(rgn_t *r);
 
+/*
+ * Calls from a cleanup while its region r closes (each is tested):
+ *   rgn_release / rgn_unprotect of a resource not yet cleaned up: it is
+ *     released or handed back at once, and the close skips it; of one
+ *     already cleaned up (its own, say): -ENOENT.
+ *   rgn_move out of r: allowed, as rgn_unprotect; into r: -ECANCELED.
+ *   rgn_register, rgn_allocate, rgn_new_child, rgn_share,
+ *     rgn_thread_create, rgn_audit_set on r: refused with ECANCELED (a
+ *     resource given to rgn_register is cleaned up at once).
+ *   rgn_close of r: -ECANCELED.  Closing another region: it closes then
+ *     and there, inside r's close.
+ * Another thread holding a reference may keep calling rgn on r until it
+ * drops it; whichever drop is last runs what is left, each cleanup once.
+ */
+
 /* As rgn_close(), but a last drop runs the cleanups with RGN_RELEASE_ERROR. */
 RGN_API int rgn_close_error(rgn_t *r);
 

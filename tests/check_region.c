@@ -390,6 +390,39 @@ static int closes_child(void *arg, rgn_release_type how)
     return rgn_close(arg);
 }
 
+/* A cleanup of one region closes another: the other's cleanups run at
+ * that moment, inside the first close, and both closes complete. */
+struct closer {
+    rgn_t *other;
+    int rc;
+};
+
+static int close_other(void *arg, rgn_release_type how)
+{
+    (void)how;
+    struct closer *c = arg;
+    c->rc = rgn_close(c->other);
+    return 0;
+}
+
+START_TEST(cleanup_that_closes_another_region)
+{
+    struct probe p[4];
+    for (int i = 0; i < 4; i++)
+        probe_init(&p[i], i + 1);
+    rgn_t *a = rgn_new(), *b = rgn_new();
+    struct closer c = {b, -1};
+    ck_assert_int_eq(rgn_register(a, probe_cleanup, &p[0], NULL), 0);
+    ck_assert_int_eq(rgn_register(a, close_other, &c, NULL), 0);
+    ck_assert_int_eq(rgn_register(a, probe_cleanup, &p[1], NULL), 0);
+    ck_assert_int_eq(rgn_register(b, probe_cleanup, &p[2], NULL), 0);
+    ck_assert_int_eq(rgn_register(b, probe_cleanup, &p[3], NULL), 0);
+    ck_assert_int_eq(rgn_close(a), 0);
+    ck_assert_int_eq(c.rc, 0);
+    ASSERT_LOG(2, 4, 3, 1); /* b's close nests inside a's, newest first */
+}
+END_TEST
+
 START_TEST(child_closed_by_a_cleanup_of_its_closing_parent_runs_once)
 {
     struct probe x;
@@ -437,6 +470,7 @@ Suite *region_suite(void)
     tcase_add_test(t, new_child_of_null_is_einval);
     tcase_add_test(t, new_child_of_closing_parent_is_ecanceled);
     tcase_add_test(t, child_closed_by_a_cleanup_of_its_closing_parent_runs_once);
+    tcase_add_test(t, cleanup_that_closes_another_region);
     suite_add_tcase(s, t);
     return s;
 }

@@ -483,6 +483,56 @@ static void *stress_thread(void *arg)
     return NULL; /* what is still held is left to the close */
 }
 
+/* One thread releases keys while another drops its reference, in a race
+ * for who is last: every cleanup runs exactly once, early or at the
+ * close, never both and never lost. */
+enum { RACE_N = 64 };
+struct race {
+    rgn_t *r;
+    rgn_key_t k[RACE_N];
+    atomic_int runs[RACE_N];
+};
+
+static int count_run(void *arg, rgn_release_type how)
+{
+    (void)how;
+    atomic_fetch_add((atomic_int *)arg, 1);
+    return 0;
+}
+
+static void *release_then_close(void *arg)
+{
+    struct race *rc = arg;
+    for (int i = 0; i < RACE_N; i++)
+        rgn_release(rc->r, rc->k[i]); /* 0, or -ENOENT once closed */
+    rgn_close(rc->r);
+    return NULL;
+}
+
+START_TEST(release_racing_the_last_close)
+{
+    static struct race rc;
+    for (int round = 0; round < 200; round++) {
+        rc.r = rgn_new();
+        for (int i = 0; i < RACE_N; i++) {
+            atomic_store(&rc.runs[i], 0);
+            ck_assert_int_eq(rgn_register(rc.r, count_run, &rc.runs[i],
+                                          &rc.k[i]), 0);
+        }
+        ck_assert_ptr_eq(rgn_share(rc.r), rc.r);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, release_then_close, &rc),
+                         0);
+        if (round % 2)
+            sched_yield();
+        ck_assert_int_eq(rgn_close(rc.r), 0);
+        pthread_join(t, NULL);
+        for (int i = 0; i < RACE_N; i++)
+            ck_assert_int_eq(atomic_load(&rc.runs[i]), 1);
+    }
+}
+END_TEST
+
 START_TEST(eight_threads_hammering_one_region_lose_nothing)
 {
     rgn_t *r = rgn_new();
@@ -653,6 +703,7 @@ Suite *share_suite(void)
     tcase_add_test(t, two_threads_releasing_one_key_run_it_once);
     tcase_add_test(t, close_order_follows_happens_before_across_threads);
     tcase_add_test(t, eight_threads_hammering_one_region_lose_nothing);
+    tcase_add_test(t, release_racing_the_last_close);
     suite_add_tcase(s, t);
 
     t = tcase_create("children");
