@@ -38,6 +38,13 @@ static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * state at all, so that creating a region pays one load when they do not. */
 atomic_int rgn__audit_defaults = -1;
 
+/* Publishes whether new regions need audit state at all. */
+static void publish_defaults(rgn_audit_mode mode)
+{
+    atomic_store(&rgn__audit_defaults,
+                 mode != RGN_AUDIT_OFF || atomic_load(&default_limit) != 0);
+}
+
 static void read_env(void)
 {
     const char *v = getenv("RGN_AUDIT");
@@ -68,8 +75,7 @@ static void read_env(void)
         else
             atomic_store(&default_limit, (size_t)n);
     }
-    atomic_store(&rgn__audit_defaults,
-                 mode != RGN_AUDIT_OFF || atomic_load(&default_limit) != 0);
+    publish_defaults(mode);
 }
 
 rgn_audit_mode rgn_audit_default(void)
@@ -91,8 +97,7 @@ int rgn_audit_set_default(rgn_audit_mode mode)
         return -EINVAL;
     pthread_once(&env_once, read_env); /* so the environment cannot undo it */
     atomic_store(&default_mode, mode);
-    atomic_store(&rgn__audit_defaults,
-                 mode != RGN_AUDIT_OFF || atomic_load(&default_limit) != 0);
+    publish_defaults(mode);
     return 0;
 }
 
@@ -273,14 +278,21 @@ bool rgn__audit_reserve(rgn_t *r, uint32_t i)
 
 static void limit_warning(rgn_t *r);
 
+/* Warns when r's live count just passed its next mark. */
+static inline void check_limit(rgn_t *r)
+{
+    struct rgn_audit *a = r->audit;
+    if (RGN_UNLIKELY(a->limit && r->live > a->next_warn))
+        limit_warning(r);
+}
+
 void rgn__audit_note(rgn_t *r, uint32_t i, const struct rgn_site *site,
                      const char *label)
 {
     struct rgn_audit *a = r->audit;
     if (a->mode != RGN_AUDIT_OFF)
         *rgn__arec(r, i) = (struct rgn_arec){site, label, rgn__now(), 0};
-    if (RGN_UNLIKELY(a->limit && r->live > a->next_warn))
-        limit_warning(r);
+    check_limit(r);
 }
 
 /* The record of slot i when r keeps one, else NULL. */
@@ -301,8 +313,7 @@ void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
     struct rgn_arec *dst = record_of(to, j);
     if (dst)
         *dst = src ? *src : (struct rgn_arec){NULL, NULL, rgn__now(), 0};
-    if (to->audit && to->audit->limit && to->live > to->audit->next_warn)
-        limit_warning(to);
+    check_limit(to); /* called only when to->audit exists */
 }
 
 void rgn__audit_free(rgn_t *r)
