@@ -249,5 +249,6 @@ static inline void rgn__allocator_freeze(void)
 }
 
 #include "map.h"
+#include "sketch.h"
 
 #endif /* RGN_INTERNAL_H */

@@ -1,0 +1,449 @@
+/*
+ * sketch.c -- the relative-error quantile sketch (see sketch.h).
+ *
+ * Written from the paper's description of the compactor and its
+ * section schedule; the bookkeeping (one global trigger on the sum of the
+ * nominal capacities, a level's sections doubling while its section size
+ * shrinks by sqrt 2) follows the published ReqSketch design.
+ *
+ * Nothing here allocates on the way to a failure it cannot undo: every
+ * buffer a step needs is grown before the step changes anything, so when
+ * memory runs out the sketch is left exactly as it was.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#ifndef MIN_SECTION
+#define MIN_SECTION 4u
+#endif
+#ifndef INIT_SECTIONS
+#define INIT_SECTIONS 3u
+#endif
+#define MAX_LEVELS 64u
+
+/* ---- sorting 64-bit values ------------------------------------------------ */
+
+static void insertion_sort(uint64_t *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint64_t x = a[i];
+        size_t j = i;
+        for (; j && a[j - 1] > x; j--)
+            a[j] = a[j - 1];
+        a[j] = x;
+    }
+}
+
+static void sift_down(uint64_t *a, size_t i, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && a[c + 1] > a[c])
+            c++;
+        if (a[i] >= a[c])
+            return;
+        uint64_t t = a[i];
+        a[i] = a[c];
+        a[c] = t;
+        i = c;
+    }
+}
+
+/* The fallback that keeps the sort O(n log n) on any input. */
+static void heap_sort(uint64_t *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(a, i, n);
+    for (size_t end = n; end-- > 1;) {
+        uint64_t t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        sift_down(a, 0, end);
+    }
+}
+
+static bool in_order(const uint64_t *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (a[i - 1] > a[i])
+            return false;
+    return true;
+}
+
+static uint64_t median3(uint64_t a, uint64_t b, uint64_t c)
+{
+    if (a > b) {
+        uint64_t t = a;
+        a = b;
+        b = t;
+    }
+    return c <= a ? a : c >= b ? b : c;
+}
+
+static void intro_sort(uint64_t *a, size_t n, unsigned depth)
+{
+    while (n > 16) {
+        if (depth-- == 0) {
+            heap_sort(a, n);
+            return;
+        }
+        uint64_t p = median3(a[0], a[n / 2], a[n - 1]);
+        size_t i = 0, j = n - 1;
+        for (;;) { /* Hoare: equal keys split evenly */
+            while (a[i] < p)
+                i++;
+            while (a[j] > p)
+                j--;
+            if (i >= j)
+                break;
+            uint64_t t = a[i];
+            a[i++] = a[j];
+            a[j--] = t;
+        }
+        /* Recurse into the smaller part, loop on the larger. */
+        size_t left = j + 1;
+        if (left < n - left) {
+            intro_sort(a, left, depth);
+            a += left;
+            n -= left;
+        } else {
+            intro_sort(a + left, n - left, depth);
+            n = left;
+        }
+    }
+    insertion_sort(a, n);
+}
+
+/* Lifetimes often repeat one value (anything under the clock's tick) or
+ * arrive in order, so an ordered run is checked for first. */
+static void sort_u64(uint64_t *a, size_t n)
+{
+    if (n < 2 || in_order(a, n))
+        return;
+    unsigned depth = 0;
+    for (size_t m = n; m; m >>= 1)
+        depth += 2;
+    intro_sort(a, n, depth);
+}
+
+/* Merges sorted b[0..nb) into sorted a[0..na), which has room for both,
+ * from the back so nothing is overwritten before it is read. */
+static void merge_into(uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+{
+    size_t out = na + nb;
+    while (nb) {
+        if (na && a[na - 1] > b[nb - 1])
+            a[--out] = a[--na];
+        else
+            a[--out] = b[--nb];
+    }
+}
+
+/* ---- levels ------------------------------------------------------------------ */
+
+static uint32_t nominal_capacity(const struct rgn_sketch_level *l)
+{
+    return 2 * l->sections * l->section;
+}
+
+static bool reserve_items(struct rgn_sketch_level *l, uint32_t need)
+{
+    if (need <= l->cap)
+        return true;
+    /* Levels grow rarely (a few times per doubling of the stream), so a
+     * half again is enough slack and keeps the bytes close to the items. */
+    uint32_t cap = need < 16 ? 16 : need + need / 2;
+    uint64_t *v = rgn__realloc(l->v, (size_t)cap * sizeof *v);
+    if (!v)
+        return false;
+    l->v = v;
+    l->cap = cap;
+    return true;
+}
+
+/* Makes sure level h exists. */
+static bool reserve_level(struct rgn_sketch *s, uint32_t h)
+{
+    if (h < s->nlevels)
+        return true;
+    if (h >= MAX_LEVELS)
+        return false; /* 2^64 items: cannot happen */
+    if (h >= s->lv_cap) {
+        uint32_t cap = s->lv_cap ? s->lv_cap : 4;
+        while (cap <= h)
+            cap *= 2;
+        struct rgn_sketch_level *lv = rgn__realloc(s->lv, cap * sizeof *lv);
+        if (!lv)
+            return false;
+        s->lv = lv;
+        s->lv_cap = cap;
+    }
+    while (s->nlevels <= h) {
+        s->lv[s->nlevels++] = (struct rgn_sketch_level){
+            .sections = INIT_SECTIONS,
+            .section = RGN_SKETCH_K,
+            .section_f = (float)RGN_SKETCH_K,
+        };
+        s->nominal += 2 * INIT_SECTIONS * RGN_SKETCH_K;
+    }
+    return true;
+}
+
+/* Once a level has compacted 2^(sections-1) times, it splits its sections
+ * in two, each sqrt 2 times smaller: the paper's schedule, which keeps
+ * the error relative however long the stream runs.  Returns whether the
+ * level changed. */
+static bool more_sections(struct rgn_sketch *s, struct rgn_sketch_level *l)
+{
+    if (l->sections >= 32 || l->state < (1ull << (l->sections - 1)) ||
+        l->section <= MIN_SECTION)
+        return false;
+    float f = l->section_f / 1.41421356f;
+    uint32_t even = 2 * (uint32_t)(f / 2 + 0.5f);
+    if (even < MIN_SECTION)
+        return false;
+    s->nominal -= nominal_capacity(l);
+    l->section_f = f;
+    l->section = even;
+    l->sections *= 2;
+    s->nominal += nominal_capacity(l);
+    return true;
+}
+
+static uint64_t next_random(struct rgn_sketch *s)
+{
+    /* xorshift64*: the coin needs to be fair, not secret. */
+    uint64_t x = s->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    return x * 0x2545F4914F6CDD1Du;
+}
+
+static unsigned trailing_ones(uint64_t x)
+{
+    return x == UINT64_MAX ? 64u : (unsigned)__builtin_ctzll(~x);
+}
+
+/* Level 0 collects items unsorted; puts them in order. */
+static void sort_level0(struct rgn_sketch_level *l)
+{
+    if (l->sorted < l->n) {
+        uint64_t *tail = l->v + l->sorted;
+        uint32_t nt = l->n - l->sorted;
+        sort_u64(tail, nt);
+        if (l->sorted && tail[0] < tail[-1]) {
+            if (l->cap - l->n >= nt) {
+                /* Merge the sorted prefix and the tail, through the
+                 * spare room past n. */
+                memcpy(l->v + l->n, tail, nt * sizeof *tail);
+                merge_into(l->v, l->sorted, l->v + l->n, nt);
+            } else {
+                sort_u64(l->v, l->n); /* no room: slower, no memory */
+            }
+        }
+    }
+    l->sorted = l->n;
+}
+
+/*
+ * Compacts level h: its smallest items, leaving out the largest half of
+ * its nominal capacity and the sections the counter spares, lose every
+ * other one and the rest go up a level.  False when memory ran out: then
+ * nothing changed.
+ */
+static bool compact(struct rgn_sketch *s, uint32_t h)
+{
+    if (!reserve_level(s, h + 1))
+        return false;
+    struct rgn_sketch_level *l = &s->lv[h], *up = &s->lv[h + 1];
+    uint32_t secs = trailing_ones(l->state) + 1;
+    if (secs > l->sections)
+        secs = l->sections;
+    uint32_t keep = nominal_capacity(l) / 2 + (l->sections - secs) *
+                                                  l->section;
+    if (keep >= l->n)
+        return true;
+    if ((l->n - keep) & 1)
+        keep++;
+    uint32_t end = l->n - keep, promoted = end / 2;
+    if (!reserve_items(up, up->n + promoted))
+        return false;
+    if (h == 0)
+        sort_level0(l);
+
+    /* Every other compaction flips the last coin instead of tossing a new
+     * one: the paper's trick that halves the variance of the error.  The
+     * smallest values are the largest stored keys, at the end: the level
+     * just gets shorter. */
+    l->coin = (l->state & 1) ? !l->coin : (next_random(s) >> 63) != 0;
+    uint64_t *v = l->v + keep;
+    for (uint32_t t = 0, from = l->coin; t < promoted; t++, from += 2)
+        v[t] = v[from];
+    merge_into(up->v, up->n, v, promoted);
+    up->n += promoted;
+    l->n = keep;
+    if (h == 0)
+        l->sorted = keep;
+    s->retained -= end - promoted;
+    l->state++;
+    more_sections(s, l);
+    return true;
+}
+
+/* Compacts full levels, lowest first, until the sketch is back under its
+ * nominal capacity (or memory ran out: it stays a little over). */
+static void compress(struct rgn_sketch *s)
+{
+    for (uint32_t h = 0; h < s->nlevels && s->retained >= s->nominal; h++) {
+        if (s->lv[h].n < nominal_capacity(&s->lv[h]))
+            continue;
+        if (!compact(s, h))
+            return;
+    }
+}
+
+/* ---- the interface -------------------------------------------------------- */
+
+static atomic_uint_fast64_t seeds;
+
+void rgn__sketch_init(struct rgn_sketch *s)
+{
+    memset(s, 0, sizeof *s);
+    s->min = UINT64_MAX;
+    /* splitmix64 of a counter: distinct, never-zero streams per sketch,
+     * reproducible run to run. */
+    uint64_t z = atomic_fetch_add(&seeds, 1) * 0x9E3779B97F4A7C15u +
+                 0x9E3779B97F4A7C15u;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    s->rng = (z ^ (z >> 31)) | 1;
+}
+
+void rgn__sketch_free(struct rgn_sketch *s)
+{
+    for (uint32_t h = 0; h < s->nlevels; h++)
+        rgn__free(s->lv[h].v);
+    rgn__free(s->lv);
+    rgn__sketch_init(s);
+}
+
+/* The inline insert's other half: the first item, growth, compaction. */
+bool rgn__sketch_add_slow(struct rgn_sketch *s, uint64_t v)
+{
+    if (s->retained + 1 >= s->nominal + RGN_SKETCH_STAGE) {
+        compress(s);
+        /* Out of memory to compact: refusing the item keeps the bound. */
+        if (s->retained + 1 >= s->nominal + RGN_SKETCH_STAGE)
+            return false;
+    }
+    if (!reserve_level(s, 0) || !reserve_items(&s->lv[0], s->lv[0].n + 1))
+        return false;
+    rgn__sketch_put(s, v);
+    return true;
+}
+
+int rgn__sketch_merge(struct rgn_sketch *into, const struct rgn_sketch *from)
+{
+    if (!from->n)
+        return 0;
+    /* Room first, so that a failure leaves `into` as it was. */
+    if (!reserve_level(into, from->nlevels - 1))
+        return -ENOMEM;
+    for (uint32_t h = 0; h < from->nlevels; h++)
+        if (!reserve_items(&into->lv[h], into->lv[h].n + from->lv[h].n))
+            return -ENOMEM;
+
+    for (uint32_t h = 0; h < from->nlevels; h++) {
+        struct rgn_sketch_level *l = &into->lv[h];
+        const struct rgn_sketch_level *o = &from->lv[h];
+        if (h == 0) {
+            memcpy(l->v + l->n, o->v, o->n * sizeof *o->v); /* unsorted */
+        } else {
+            merge_into(l->v, l->n, o->v, o->n);
+        }
+        l->n += o->n;
+        into->retained += o->n;
+        /* The merged level has compacted as often as either did, in the
+         * counter's terms; its sections catch up. */
+        l->state |= o->state;
+        while (more_sections(into, l))
+            ;
+    }
+    into->n += from->n;
+    into->sum_lo += from->sum_lo;
+    into->sum_hi += from->sum_hi + (into->sum_lo < from->sum_lo);
+    if (from->min < into->min)
+        into->min = from->min;
+    if (from->max > into->max)
+        into->max = from->max;
+    /* A merge can leave a level far over its capacity: one compaction
+     * takes all of its excess, and the next level's turn follows. */
+    if (into->retained >= into->nominal)
+        compress(into);
+    return 0;
+}
+
+/* Items of level l that are <= v, that is whose keys are >= ~v. */
+static uint64_t level_rank(const struct rgn_sketch_level *l, uint64_t v)
+{
+    uint64_t key = ~v;
+    uint32_t lo = 0, hi = l->sorted;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (l->v[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t count = l->sorted - lo;
+    for (uint32_t i = l->sorted; i < l->n; i++) /* level 0's tail */
+        count += l->v[i] >= key;
+    return count;
+}
+
+uint64_t rgn__sketch_rank(const struct rgn_sketch *s, uint64_t v)
+{
+    uint64_t rank = 0;
+    for (uint32_t h = 0; h < s->nlevels; h++)
+        rank += level_rank(&s->lv[h], v) << h;
+    return rank;
+}
+
+uint64_t rgn__sketch_quantile(const struct rgn_sketch *s, double q)
+{
+    if (!s->n)
+        return 0;
+    if (!(q > 0))
+        return s->min;
+    if (q >= 1)
+        return s->max;
+    double exact = q * (double)s->n;
+    uint64_t want = (uint64_t)exact;
+    if ((double)want < exact || want == 0)
+        want++;
+    /* The rank only steps at held values, so the smallest value reaching
+     * `want` is one of them: a binary search over the value range finds
+     * it without sorting (or allocating) anything. */
+    uint64_t lo = s->min, hi = s->max;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (rgn__sketch_rank(s, mid) >= want)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+size_t rgn__sketch_bytes(const struct rgn_sketch *s)
+{
+    size_t b = s->lv_cap * sizeof *s->lv;
+    for (uint32_t h = 0; h < s->nlevels; h++)
+        b += s->lv[h].cap * sizeof *s->lv[h].v;
+    return b;
+}
