@@ -19,11 +19,14 @@
  * the error relative to the rank.
  *
  * Memory is bounded whatever the input: the items held never exceed the
- * sum of the levels' nominal capacities (each at most 2 * 24 * 4 = 192
- * items) by more than one, and there is one level per doubling of the
- * stream past the first few hundred items.  One value inserted 10^8 times
- * leaves about a thousand items.  The error is about 1/k of the distance
- * from the top at one standard deviation (k = 12: about 1% of 1 - q).
+ * sum of the levels' nominal capacities (each at most 2 * 6 * 4 = 48
+ * items) plus one batch of RGN_SKETCH_STAGE, and there is one level per
+ * doubling of the stream past the first few dozen items.  One value
+ * inserted 10^8 times leaves about a thousand items.  With k = 6 the
+ * value returned for quantile q has a true rank within 0.2 * (1 - q) * n
+ * of q * n (measured: at most 0.15, typically 0.05, over 24 streams of
+ * 10^6 uniform, log-normal and Pareto values) -- at p99 of a million
+ * lifetimes, within 2,000 ranks of the 10,000 above it.
  *
  * Values are 64-bit unsigned integers (lifetimes in nanoseconds).  A
  * sketch is not locked: its owner serialises access.
