@@ -42,7 +42,8 @@ atomic_int rgn__audit_defaults = -1;
 static void publish_defaults(rgn_audit_mode mode)
 {
     atomic_store(&rgn__audit_defaults,
-                 mode != RGN_AUDIT_OFF || atomic_load(&default_limit) != 0);
+                 mode != RGN_AUDIT_OFF || atomic_load(&default_limit) != 0 ||
+                     atomic_load(&rgn__lifetimes_default));
 }
 
 static void read_env(void)
@@ -76,6 +77,13 @@ static void read_env(void)
             atomic_store(&default_limit, (size_t)n);
     }
     publish_defaults(mode);
+}
+
+/* For rgn_lifetimes_set_default: republishes with the current mode. */
+void rgn__audit_republish(void)
+{
+    pthread_once(&env_once, read_env);
+    publish_defaults((rgn_audit_mode)atomic_load(&default_mode));
 }
 
 rgn_audit_mode rgn_audit_default(void)
@@ -238,13 +246,17 @@ bool rgn__audit_new_slow(rgn_t *r, const struct rgn_site *site)
 {
     rgn_audit_mode mode = rgn_audit_default();
     size_t limit = atomic_load_explicit(&default_limit, memory_order_relaxed);
-    if (mode == RGN_AUDIT_OFF && limit == 0)
+    bool lifetimes = mode != RGN_AUDIT_OFF ||
+                     atomic_load_explicit(&rgn__lifetimes_default,
+                                          memory_order_relaxed);
+    if (!lifetimes && limit == 0)
         return true;
     r->audit = audit_create(r, mode, limit, site);
     if (!r->audit)
         return false;
+    r->audit->lifetimes = lifetimes;
     r->audited = true;
-    if (mode != RGN_AUDIT_OFF)
+    if (rgn__audit_records(r->audit))
         list(r->audit);
     return true;
 }
@@ -252,7 +264,7 @@ bool rgn__audit_new_slow(rgn_t *r, const struct rgn_site *site)
 bool rgn__audit_reserve(rgn_t *r, uint32_t i)
 {
     struct rgn_audit *a = r->audit;
-    if (a->mode == RGN_AUDIT_OFF)
+    if (!rgn__audit_records(a))
         return true; /* a limit alone keeps no records */
     uint32_t g = i >> RGN_GROUP_SHIFT;
     if (g >= a->recs_cap) {
@@ -290,7 +302,7 @@ void rgn__audit_note(rgn_t *r, uint32_t i, const struct rgn_site *site,
                      const char *label)
 {
     struct rgn_audit *a = r->audit;
-    if (a->mode != RGN_AUDIT_OFF)
+    if (rgn__audit_records(a))
         *rgn__arec(r, i) = (struct rgn_arec){site, label, rgn__now(), 0};
     check_limit(r);
 }
@@ -299,7 +311,7 @@ void rgn__audit_note(rgn_t *r, uint32_t i, const struct rgn_site *site,
 static struct rgn_arec *record_of(rgn_t *r, uint32_t i)
 {
     struct rgn_audit *a = r->audit;
-    if (!a || a->mode == RGN_AUDIT_OFF)
+    if (!a || !rgn__audit_records(a))
         return NULL;
     uint32_t g = i >> RGN_GROUP_SHIFT;
     if (g >= a->recs_cap || !a->recs[g])
@@ -316,12 +328,28 @@ void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
     check_limit(to); /* called only when to->audit exists */
 }
 
+void rgn__audit_release(rgn_t *r, rgn_key_t key)
+{
+    struct rgn_audit *a = r->audit;
+    if (!a->lifetimes)
+        return;
+    uint32_t i = rgn__slot_find(r, key);
+    struct rgn_arec *rec = i ? record_of(r, i) : NULL;
+    if (!rec || !rec->born)
+        return; /* registered before lifetimes were tracked */
+    uint64_t now = rgn__now();
+    /* Out of memory, the lifetime goes unrecorded: the release itself
+     * must not fail for the sake of a statistic. */
+    rgn__lifetime_add(a, rec->site, now > rec->born ? now - rec->born : 0);
+}
+
 void rgn__audit_free(rgn_t *r)
 {
     struct rgn_audit *a = r->audit;
     if (!a)
         return;
     unlist(a);
+    rgn__lifetime_free(a);
     for (uint32_t g = 0; g < a->recs_cap; g++)
         rgn__free(a->recs[g]);
     rgn__free(a->recs);
@@ -337,6 +365,7 @@ struct group {
     const char *label;
     size_t count;
     uint64_t oldest; /* earliest birth */
+    uint64_t released, p50, p99; /* lifetimes of the site's releases */
 };
 
 #define STACK_GROUPS 64
@@ -420,7 +449,7 @@ static void groups_add(struct groups *g, const struct rgn_site *site,
                 g->other_oldest = born;
             return;
         }
-        *e = (struct group){site, label, 0, born};
+        *e = (struct group){site, label, 0, born, 0, 0, 0};
         g->n++;
     }
     e->count++;
@@ -467,6 +496,15 @@ static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
                    rec && rec->born ? rec->born : now);
     }
     groups_sort(g);
+    for (size_t i = 0; i < g->n; i++) {
+        const struct rgn_sketch *life = rgn__lifetime_of(r->audit,
+                                                         g->v[i].site);
+        if (life) {
+            g->v[i].released = life->n;
+            g->v[i].p50 = rgn__sketch_quantile(life, 0.5);
+            g->v[i].p99 = rgn__sketch_quantile(life, 0.99);
+        }
+    }
 }
 
 /* ---- formatting -------------------------------------------------------------- */
@@ -510,8 +548,16 @@ static void out_group(struct out *o, const char *prefix,
         snprintf(where, sizeof where, "(unknown site)");
     if (e->label)
         snprintf(label, sizeof label, " \"%s\":", e->label);
-    out_line(o, "rgn: %s: %s:%s %zu live, oldest %s", prefix, where, label,
-             e->count, age);
+    char life[96] = "";
+    if (e->released) {
+        char p50[32], p99[32];
+        fmt_age(p50, sizeof p50, e->p50);
+        fmt_age(p99, sizeof p99, e->p99);
+        snprintf(life, sizeof life, "; %" PRIu64 " released, lifetime p50 "
+                 "%s p99 %s", e->released, p50, p99);
+    }
+    out_line(o, "rgn: %s: %s:%s %zu live, oldest %s%s", prefix, where, label,
+             e->count, age, life);
 }
 
 /* Writes the groups; returns how many sites there were. */
@@ -673,6 +719,21 @@ static long report_open(bool *abort_now)
     return (long)total;
 }
 
+int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg)
+{
+    int rc = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (struct rgn_audit *a = registry; a && !rc; a = a->next) {
+        rgn_t *r = a->region;
+        rgn__lock(r);
+        if (r->state == RGN_OPEN && rgn__audit_records(a))
+            rc = f(r, arg);
+        rgn__unlock(r);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
 long rgn_audit_report_open(void)
 {
     bool abort_now = false;
@@ -700,11 +761,33 @@ static int ensure_audit(rgn_t *r, rgn_audit_mode mode)
     return 0;
 }
 
-static void forget_records(struct rgn_audit *a)
+/* About to keep records: any left from an earlier spell are stale. */
+static void keep_records(struct rgn_audit *a)
 {
+    if (rgn__audit_records(a))
+        return;
     for (uint32_t g = 0; g < a->recs_cap; g++)
         if (a->recs[g])
             memset(a->recs[g], 0, RGN_GROUP_SLOTS * sizeof *a->recs[g]);
+}
+
+int rgn_lifetimes_set(rgn_t *r, int on)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    int rc = r->state != RGN_OPEN ? -ECANCELED
+                                  : ensure_audit(r, RGN_AUDIT_OFF);
+    struct rgn_audit *a = r->audit;
+    if (rc == 0) {
+        if (on)
+            keep_records(a);
+        a->lifetimes = on != 0;
+    }
+    rgn__unlock(r);
+    if (rc == 0 && rgn__audit_records(a))
+        list(a);
+    return rc;
 }
 
 int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
@@ -713,13 +796,15 @@ int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
         return -EINVAL;
     rgn__lock(r);
     int rc = r->state != RGN_OPEN ? -ECANCELED : ensure_audit(r, mode);
-    if (rc == 0 && r->audit->mode == RGN_AUDIT_OFF && mode != RGN_AUDIT_OFF)
-        forget_records(r->audit); /* kept while off: stale now */
-    if (rc == 0)
-        r->audit->mode = mode;
     struct rgn_audit *a = r->audit;
-    rgn__unlock(r);
     if (rc == 0 && mode != RGN_AUDIT_OFF)
+        keep_records(a);
+    if (rc == 0) {
+        a->mode = mode;
+        a->lifetimes |= mode != RGN_AUDIT_OFF; /* the audit measures them */
+    }
+    rgn__unlock(r);
+    if (rc == 0 && rgn__audit_records(a))
         list(a); /* outside r's lock: the registry comes first */
     return rc;
 }

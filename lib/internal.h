@@ -21,6 +21,7 @@
 #include <config.h>
 
 #include "rgn.h"
+#include "sketch.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -66,9 +67,21 @@ struct rgn_arec {
 };
 #define RGN_AREC_EXPECTED 1u     /* rgn_expect_close: not a leak        */
 
-/* A region's audit state; exists while it is audited or has a limit. */
+/* The lifetimes of the resources one site registered (see lifetime.c). */
+struct rgn_site_life {
+    const struct rgn_site *site;
+    bool used;
+    struct rgn_sketch life;      /* nanoseconds, one per early release  */
+};
+
+/* A region's audit state; exists while it is audited, tracks lifetimes
+ * or has a limit. */
 struct rgn_audit {
     rgn_audit_mode mode;
+    bool lifetimes;              /* early releases feed the sketches    */
+    struct rgn_site_life *sites; /* open addressing on the site pointer */
+    uint32_t sites_cap, nsites;
+    uint32_t last_site;          /* index of the site seen last         */
     size_t limit;                /* 0: none                             */
     size_t next_warn;            /* live count of the next warning      */
     struct rgn_arec **recs;      /* recs[g]: records of slot group g    */
@@ -209,8 +222,41 @@ RGN_HIDDEN void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to,
 /* The last reference went: reports leaks (NORMAL closes), leaves the
  * registry of open regions. */
 RGN_HIDDEN void rgn__audit_close(rgn_t *r, rgn_release_type how);
+/* Calls f(r, arg) for every open region that keeps records, r locked,
+ * until f returns non-zero; returns that, or 0.  f must not call rgn. */
+RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg);
 /* Frees the audit state of a region being freed. */
 RGN_HIDDEN void rgn__audit_free(rgn_t *r);
+
+/* Whether r's audit state keeps a record per resource: for the audit's
+ * reports, or for the birth times lifetimes are measured from. */
+static inline bool rgn__audit_records(const struct rgn_audit *a)
+{
+    return a->mode != RGN_AUDIT_OFF || a->lifetimes;
+}
+
+/* Called under r's lock before key's resource is released early: feeds
+ * its lifetime to its site's sketch when r tracks lifetimes. */
+RGN_HIDDEN void rgn__audit_release(rgn_t *r, rgn_key_t key);
+
+/* ---- lifetime.c ----------------------------------------------------------- */
+
+/* Re-reads what new regions need after a default changed (audit.c). */
+RGN_HIDDEN void rgn__audit_republish(void);
+/* The default for new regions (rgn_lifetimes_set_default). */
+RGN_HIDDEN extern atomic_bool rgn__lifetimes_default;
+/* Adds a lifetime to site's sketch in a; false when memory ran out. */
+RGN_HIDDEN bool rgn__lifetime_add(struct rgn_audit *a,
+                                  const struct rgn_site *site,
+                                  uint64_t ns);
+/* The sketch of site's lifetimes in a, or NULL when it has none. */
+RGN_HIDDEN const struct rgn_sketch *
+rgn__lifetime_of(const struct rgn_audit *a, const struct rgn_site *site);
+/* Fills the lifetime fields of *out from a (which may be NULL). */
+RGN_HIDDEN void rgn__lifetime_stats(const struct rgn_audit *a,
+                                    rgn_stats *out);
+/* Frees a's sketches. */
+RGN_HIDDEN void rgn__lifetime_free(struct rgn_audit *a);
 
 static inline struct rgn_arec *rgn__arec(rgn_t *r, uint32_t i)
 {
@@ -249,6 +295,5 @@ static inline void rgn__allocator_freeze(void)
 }
 
 #include "map.h"
-#include "sketch.h"
 
 #endif /* RGN_INTERNAL_H */

@@ -230,10 +230,12 @@ int rgn_release(rgn_t *r, rgn_key_t key)
     if (RGN_UNLIKELY(!r))
         return -EINVAL;
     struct rgn_cb cb;
-    if (RGN_LIKELY(!r->shared)) {
+    if (RGN_LIKELY(r->mode == 0)) {
         cb = take(r, key, &r->released_early);
     } else {
         rgn__lock(r);
+        if (RGN_UNLIKELY(r->audit != NULL))
+            rgn__audit_release(r, key); /* its lifetime, if tracked */
         cb = take(r, key, &r->released_early);
         rgn__unlock(r);
     }

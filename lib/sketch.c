@@ -414,30 +414,65 @@ uint64_t rgn__sketch_rank(const struct rgn_sketch *s, uint64_t v)
     return rank;
 }
 
-uint64_t rgn__sketch_quantile(const struct rgn_sketch *s, double q)
+/* The sketches first, first + stride, ... (count of them), as one. */
+struct set {
+    const char *first;
+    size_t count, stride;
+};
+
+static const struct rgn_sketch *member(struct set set, size_t i)
 {
-    if (!s->n)
+    return (const struct rgn_sketch *)(set.first + i * set.stride);
+}
+
+static uint64_t set_rank(struct set set, uint64_t v)
+{
+    uint64_t rank = 0;
+    for (size_t i = 0; i < set.count; i++)
+        rank += rgn__sketch_rank(member(set, i), v);
+    return rank;
+}
+
+uint64_t rgn__sketch_quantile_set(const struct rgn_sketch *first,
+                                  size_t count, size_t stride, double q)
+{
+    struct set set = {(const char *)first, count, stride};
+    uint64_t n = 0, lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct rgn_sketch *s = member(set, i);
+        n += s->n;
+        if (s->n && s->min < lo)
+            lo = s->min;
+        if (s->n && s->max > hi)
+            hi = s->max;
+    }
+    if (!n)
         return 0;
     if (!(q > 0))
-        return s->min;
+        return lo;
     if (q >= 1)
-        return s->max;
-    double exact = q * (double)s->n;
+        return hi;
+    double exact = q * (double)n;
     uint64_t want = (uint64_t)exact;
     if ((double)want < exact || want == 0)
         want++;
     /* The rank only steps at held values, so the smallest value reaching
      * `want` is one of them: a binary search over the value range finds
-     * it without sorting (or allocating) anything. */
-    uint64_t lo = s->min, hi = s->max;
+     * it without sorting (or allocating) anything, and ranks of several
+     * sketches simply add up. */
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (rgn__sketch_rank(s, mid) >= want)
+        if (set_rank(set, mid) >= want)
             hi = mid;
         else
             lo = mid + 1;
     }
     return lo;
+}
+
+uint64_t rgn__sketch_quantile(const struct rgn_sketch *s, double q)
+{
+    return rgn__sketch_quantile_set(s, 1, sizeof *s, q);
 }
 
 size_t rgn__sketch_bytes(const struct rgn_sketch *s)

@@ -126,6 +126,12 @@ RGN_HIDDEN int rgn__sketch_merge(struct rgn_sketch *into,
  * q = 1 gives the exact maximum.  0 when s is empty. */
 RGN_HIDDEN uint64_t rgn__sketch_quantile(const struct rgn_sketch *s, double q);
 
+/* The same for several sketches taken as one, without merging them:
+ * count sketches at first, (char *)first + stride, ... */
+RGN_HIDDEN uint64_t rgn__sketch_quantile_set(const struct rgn_sketch *first,
+                                             size_t count, size_t stride,
+                                             double q);
+
 /* Estimated number of inserted values <= v. */
 RGN_HIDDEN uint64_t rgn__sketch_rank(const struct rgn_sketch *s, uint64_t v);
 

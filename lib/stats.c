@@ -4,6 +4,7 @@
  * The counters live in the region itself and are bumped by the slot map
  * as a side effect of what it does anyway; registrations are not counted
  * at all but derived, so statistics add no work to register or release.
+ * Lifetime quantiles come from the per-site sketches of lifetime.c.
  */
 #include "internal.h"
 
@@ -19,6 +20,7 @@ int rgn_get_stats(const rgn_t *region, rgn_stats *out)
     out->released_early = r->released_early;
     out->removed = r->removed;
     out->registered = r->live + r->released_early + r->removed + r->closed;
+    rgn__lifetime_stats(r->audit, out);
     rgn__unlock(r);
     out->cleanup_errors = atomic_load_explicit(&r->cleanup_errors,
                                                memory_order_relaxed);

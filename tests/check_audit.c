@@ -524,8 +524,10 @@ START_TEST(turning_audit_on_late_reports_unknown_sites)
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
-    /* Off and on again: records made while off are not trusted. */
+    /* Off and on again: records made while nothing was recorded (the
+     * audit off, and the lifetimes it turned on) are not trusted. */
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    ck_assert_int_eq(rgn_lifetimes_set(r, 0), 0);
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
     struct capture c = {.used = 0};

@@ -11,6 +11,8 @@ int main(void)
     srunner_add_suite(sr, share_suite());
     srunner_add_suite(sr, audit_suite());
     srunner_add_suite(sr, stats_suite());
+    srunner_add_suite(sr, lifetime_suite());
+    srunner_add_suite(sr, metrics_suite());
     srunner_add_suite(sr, convenience_suite());
     srunner_add_suite(sr, alloc_suite());
     srunner_add_suite(sr, error_suite());

@@ -44,7 +44,7 @@ START_TEST(new_region_counts_nothing)
     ck_assert_uint_eq(s.peak, 0);
     ck_assert_uint_eq(s.registered, 0);
     ck_assert_uint_eq(s.cleanup_errors, 0);
-    ck_assert_uint_eq(s.lifetime_ns[3], 0); /* not tracked */
+    ck_assert_uint_eq(s.lifetime_ns[3], 0); /* not tracked (lifetime.c) */
     ck_assert_uint_eq(s.lifetime_retained, 0);
     rgn_close(r);
 }

@@ -10,6 +10,8 @@ Suite *resource_suite(void);  /* register..move          (lib/resource.c) */
 Suite *share_suite(void);     /* threads, references     (lib/share.c)    */
 Suite *audit_suite(void);     /* the leak audit          (lib/audit.c)    */
 Suite *stats_suite(void);     /* counters                (lib/stats.c)    */
+Suite *lifetime_suite(void);  /* lifetimes of releases   (lib/lifetime.c) */
+Suite *metrics_suite(void);   /* Prometheus text         (lib/metrics.c)  */
 Suite *convenience_suite(void); /* scopes, memory, fds  (lib/convenience.c) */
 Suite *alloc_suite(void);     /* the allocator           (lib/alloc.c)    */
 Suite *error_suite(void);     /* rgn_strerror            (lib/error.c)    */

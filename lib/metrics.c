@@ -1,0 +1,184 @@
+/*
+ * metrics.c -- the statistics of named, audited regions in the Prometheus
+ * text exposition format, version 0.0.4.
+ *
+ * Regions that share a name (one per job, say) make one series: their
+ * counters add up and their lifetime sketches are merged, so a scrape
+ * shows a bounded number of series however many regions come and go.
+ * Everything is gathered first, each region under its own lock, and
+ * written afterwards, so no lock is held while the stream blocks.
+ */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct series {
+    char *name;
+    uint64_t live, peak, registered, released, removed, errors;
+    struct rgn_sketch life;
+};
+
+struct gather {
+    struct series *v;
+    size_t n, cap;
+    int err;
+};
+
+static struct series *series_for(struct gather *g, const char *name)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->v[i].name, name) == 0)
+            return &g->v[i];
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 8;
+        struct series *v = rgn__realloc(g->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        g->v = v;
+        g->cap = cap;
+    }
+    size_t len = strlen(name) + 1;
+    char *copy = rgn__malloc(len);
+    if (!copy)
+        return NULL;
+    memcpy(copy, name, len);
+    struct series *s = &g->v[g->n++];
+    memset(s, 0, sizeof *s);
+    s->name = copy;
+    rgn__sketch_init(&s->life);
+    return s;
+}
+
+/* Adds one region (locked by rgn__audit_each) to its series. */
+static int gather_region(rgn_t *r, void *arg)
+{
+    struct gather *g = arg;
+    if (!r->name)
+        return 0;
+    struct series *s = series_for(g, r->name);
+    if (!s)
+        return g->err = -ENOMEM;
+    s->live += r->live;
+    s->peak += r->peak;
+    s->registered += r->live + r->released_early + r->removed + r->closed;
+    s->released += r->released_early;
+    s->removed += r->removed;
+    s->errors += atomic_load_explicit(&r->cleanup_errors,
+                                      memory_order_relaxed);
+    struct rgn_audit *a = r->audit;
+    for (uint32_t i = 0; i < a->sites_cap; i++)
+        if (rgn__sketch_merge(&s->life, &a->sites[i].life))
+            return g->err = -ENOMEM;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct series *)a)->name,
+                  ((const struct series *)b)->name);
+}
+
+/* A label value as the format wants it: \, " and newline escaped. */
+static void put_label(FILE *out, const char *v)
+{
+    fputs("{region=\"", out);
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            fputc('\\', out);
+        if (*v == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*v, out);
+    }
+    fputc('"', out);
+}
+
+static void family(FILE *out, const char *metric, const char *type,
+                   const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric,
+            type);
+}
+
+/* One value per series, for a counter or a gauge. */
+static void simple(FILE *out, const struct gather *g, size_t offset,
+                   const char *metric, const char *type, const char *help)
+{
+    family(out, metric, type, help);
+    for (size_t i = 0; i < g->n; i++) {
+        fputs(metric, out);
+        put_label(out, g->v[i].name);
+        fprintf(out, "} %" PRIu64 "\n",
+                *(const uint64_t *)((const char *)&g->v[i] + offset));
+    }
+}
+
+static const double summary_quantiles[] = {0.5, 0.9, 0.99, 0.999};
+
+static void lifetimes(FILE *out, const struct gather *g)
+{
+    const char *m = "rgn_resource_lifetime_seconds";
+    family(out, m, "summary",
+           "How long resources released early had been registered.");
+    for (size_t i = 0; i < g->n; i++) {
+        const struct series *s = &g->v[i];
+        for (size_t j = 0; j < 4; j++) {
+            fputs(m, out);
+            put_label(out, s->name);
+            fprintf(out, ",quantile=\"%g\"} ", summary_quantiles[j]);
+            if (s->life.n) /* no observations: NaN, as the format says */
+                fprintf(out, "%.9g\n", (double)rgn__sketch_quantile(
+                                           &s->life, summary_quantiles[j]) /
+                                           1e9);
+            else
+                fputs("NaN\n", out);
+        }
+        fprintf(out, "%s_sum", m);
+        put_label(out, s->name);
+        fprintf(out, "} %.9g\n", rgn__sketch_sum(&s->life) / 1e9);
+        fprintf(out, "%s_count", m);
+        put_label(out, s->name);
+        fprintf(out, "} %" PRIu64 "\n", s->life.n);
+    }
+}
+
+#define FIELD(f) offsetof(struct series, f)
+
+static void write_all(FILE *out, const struct gather *g)
+{
+    simple(out, g, FIELD(live), "rgn_resources_live", "gauge",
+           "Resources live in the region now.");
+    simple(out, g, FIELD(peak), "rgn_resources_peak", "gauge",
+           "Most resources live at once (summed over regions of the name).");
+    simple(out, g, FIELD(registered), "rgn_resources_registered_total",
+           "counter", "Resources registered.");
+    simple(out, g, FIELD(released), "rgn_resources_released_total",
+           "counter", "Resources released early by rgn_release.");
+    simple(out, g, FIELD(removed), "rgn_resources_removed_total", "counter",
+           "Resources unprotected or moved away.");
+    simple(out, g, FIELD(errors), "rgn_cleanup_errors_total", "counter",
+           "Cleanups that returned non-zero.");
+    lifetimes(out, g);
+}
+
+int rgn_metrics_write(FILE *out)
+{
+    if (!out)
+        return -EINVAL;
+    struct gather g = {NULL, 0, 0, 0};
+    rgn__audit_each(gather_region, &g);
+    int rc = g.err;
+    if (rc == 0 && g.n) {
+        qsort(g.v, g.n, sizeof *g.v, by_name);
+        write_all(out, &g);
+        rc = fflush(out) != 0 || ferror(out) ? -EIO : (int)g.n;
+    }
+    for (size_t i = 0; i < g.n; i++) {
+        rgn__free(g.v[i].name);
+        rgn__sketch_free(&g.v[i].life);
+    }
+    rgn__free(g.v);
+    return rc;
+}
