@@ -328,21 +328,6 @@ void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
     check_limit(to); /* called only when to->audit exists */
 }
 
-void rgn__audit_release(rgn_t *r, rgn_key_t key)
-{
-    struct rgn_audit *a = r->audit;
-    if (!a->lifetimes)
-        return;
-    uint32_t i = rgn__slot_find(r, key);
-    struct rgn_arec *rec = i ? record_of(r, i) : NULL;
-    if (!rec || !rec->born)
-        return; /* registered before lifetimes were tracked */
-    uint64_t now = rgn__now();
-    /* Out of memory, the lifetime goes unrecorded: the release itself
-     * must not fail for the sake of a statistic. */
-    rgn__lifetime_add(a, rec->site, now > rec->born ? now - rec->born : 0);
-}
-
 void rgn__audit_free(rgn_t *r)
 {
     struct rgn_audit *a = r->audit;

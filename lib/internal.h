@@ -235,9 +235,6 @@ static inline bool rgn__audit_records(const struct rgn_audit *a)
     return a->mode != RGN_AUDIT_OFF || a->lifetimes;
 }
 
-/* Called under r's lock before key's resource is released early: feeds
- * its lifetime to its site's sketch when r tracks lifetimes. */
-RGN_HIDDEN void rgn__audit_release(rgn_t *r, rgn_key_t key);
 
 /* ---- lifetime.c ----------------------------------------------------------- */
 
@@ -246,9 +243,21 @@ RGN_HIDDEN void rgn__audit_republish(void);
 /* The default for new regions (rgn_lifetimes_set_default). */
 RGN_HIDDEN extern atomic_bool rgn__lifetimes_default;
 /* Adds a lifetime to site's sketch in a; false when memory ran out. */
-RGN_HIDDEN bool rgn__lifetime_add(struct rgn_audit *a,
-                                  const struct rgn_site *site,
-                                  uint64_t ns);
+RGN_HIDDEN bool rgn__lifetime_add_slow(struct rgn_audit *a,
+                                       const struct rgn_site *site,
+                                       uint64_t ns);
+static inline bool rgn__lifetime_add(struct rgn_audit *a,
+                                     const struct rgn_site *site,
+                                     uint64_t ns)
+{
+    /* Releases mostly come from the site the last one came from. */
+    if (RGN_LIKELY(a->sites_cap != 0)) {
+        struct rgn_site_life *e = &a->sites[a->last_site];
+        if (RGN_LIKELY(e->site == site && e->used))
+            return rgn__sketch_add(&e->life, ns);
+    }
+    return rgn__lifetime_add_slow(a, site, ns);
+}
 /* The sketch of site's lifetimes in a, or NULL when it has none. */
 RGN_HIDDEN const struct rgn_sketch *
 rgn__lifetime_of(const struct rgn_audit *a, const struct rgn_site *site);
@@ -261,6 +270,25 @@ RGN_HIDDEN void rgn__lifetime_free(struct rgn_audit *a);
 static inline struct rgn_arec *rgn__arec(rgn_t *r, uint32_t i)
 {
     return &r->audit->recs[i >> RGN_GROUP_SHIFT][i & RGN_GROUP_MASK];
+}
+
+/*
+ * Called under r's lock before live slot i is released early: feeds its
+ * lifetime to its site's sketch when r tracks lifetimes.  Out of memory,
+ * the lifetime goes unrecorded: a release must not fail for the sake of
+ * a statistic.
+ */
+static inline void rgn__audit_release(rgn_t *r, uint32_t i)
+{
+    struct rgn_audit *a = r->audit;
+    uint32_t g = i >> RGN_GROUP_SHIFT;
+    if (!a->lifetimes || g >= a->recs_cap || !a->recs[g])
+        return;
+    const struct rgn_arec *rec = rgn__arec(r, i);
+    if (!rec->born)
+        return; /* registered before lifetimes were tracked */
+    uint64_t now = rgn__now();
+    rgn__lifetime_add(a, rec->site, now > rec->born ? now - rec->born : 0);
 }
 
 /* ---- alloc.c ------------------------------------------------------------ */

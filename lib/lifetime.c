@@ -59,11 +59,6 @@ static bool sites_grow(struct rgn_audit *a)
 static struct rgn_site_life *site_life(struct rgn_audit *a,
                                        const struct rgn_site *site)
 {
-    if (a->sites_cap) {
-        struct rgn_site_life *e = &a->sites[a->last_site];
-        if (e->used && e->site == site)
-            return e;
-    }
     if (2 * (a->nsites + 1) > a->sites_cap && !sites_grow(a))
         return NULL;
     uint32_t i = site_slot(a->sites, a->sites_cap, site);
@@ -76,8 +71,9 @@ static struct rgn_site_life *site_life(struct rgn_audit *a,
     return &a->sites[i];
 }
 
-bool rgn__lifetime_add(struct rgn_audit *a, const struct rgn_site *site,
-                       uint64_t ns)
+/* Not the last site: find it, or make room for it. */
+bool rgn__lifetime_add_slow(struct rgn_audit *a, const struct rgn_site *site,
+                            uint64_t ns)
 {
     struct rgn_site_life *e = site_life(a, site);
     return e && rgn__sketch_add(&e->life, ns);

@@ -234,9 +234,11 @@ int rgn_release(rgn_t *r, rgn_key_t key)
         cb = take(r, key, &r->released_early);
     } else {
         rgn__lock(r);
-        if (RGN_UNLIKELY(r->audit != NULL))
-            rgn__audit_release(r, key); /* its lifetime, if tracked */
-        cb = take(r, key, &r->released_early);
+        uint32_t i = rgn__slot_find(r, key);
+        if (i && RGN_UNLIKELY(r->audit != NULL))
+            rgn__audit_release(r, i); /* its lifetime, if tracked */
+        cb = i ? (r->released_early++, rgn__slot_unlink(r, i))
+               : (struct rgn_cb){NULL, NULL};
         rgn__unlock(r);
     }
     if (RGN_UNLIKELY(!cb.fn))
