@@ -55,20 +55,21 @@ START_TEST(not_tracked_unless_asked)
 }
 END_TEST
 
-/* 10 resources held 60 ms and 90 released at once: p50 and p90 are
- * short, p99 and the maximum are the held ones. */
+/* 10 resources held 300 ms and 90 released at once: p50 and p90 are
+ * short, p99 and the maximum are the held ones.  (Short is under half
+ * the hold: valgrind makes "at once" take tens of milliseconds.) */
 static void check_held_and_short(rgn_t *r)
 {
     rgn_key_t *held = fill(r, 10);
-    sleep_ms(60);
+    sleep_ms(300); /* >= 280 ms on a clock ticking every 10 ms */
     release_all(r, fill(r, 90), 90);
     release_all(r, held, 10);
     rgn_stats s = stats_of(r);
     ck_assert_uint_gt(s.lifetime_retained, 0); /* compacting already */
     ck_assert_uint_le(s.lifetime_retained, 100);
-    ck_assert_uint_lt(s.lifetime_ns[0], 30 * MS);
-    ck_assert_uint_lt(s.lifetime_ns[1], 30 * MS);
-    ck_assert_uint_ge(s.lifetime_ns[2], 50 * MS);
+    ck_assert_uint_lt(s.lifetime_ns[0], 150 * MS);
+    ck_assert_uint_lt(s.lifetime_ns[1], 150 * MS);
+    ck_assert_uint_ge(s.lifetime_ns[2], 280 * MS);
     ck_assert_uint_ge(s.lifetime_ns[3], s.lifetime_ns[2]);
     ck_assert_uint_lt(s.lifetime_ns[3], 10000 * MS);
 }
@@ -92,7 +93,7 @@ START_TEST(switched_on_per_region)
     ck_assert_int_eq(rgn_lifetimes_set(r, 0), 0);
     release_all(r, fill(r, 50), 50);
     ck_assert_uint_eq(stats_of(r).lifetime_retained, held);
-    ck_assert_uint_ge(stats_of(r).lifetime_ns[3], 50 * MS);
+    ck_assert_uint_ge(stats_of(r).lifetime_ns[3], 280 * MS);
     rgn_close(r);
 }
 END_TEST
