@@ -225,22 +225,31 @@ static inline struct rgn_cb take(rgn_t *r, rgn_key_t key, uint64_t *counter)
     return rgn__slot_unlink(r, i);
 }
 
+/* The general case of a release: shared, audited or closing.  Apart, so
+ * that the common case pays nothing for what this one needs. */
+static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
+                                                         rgn_key_t key)
+{
+    rgn__lock(r);
+    uint32_t i = rgn__slot_find(r, key);
+    if (i && RGN_UNLIKELY(r->audit != NULL))
+        rgn__audit_release(r, i); /* its lifetime, if tracked */
+    struct rgn_cb cb = {NULL, NULL};
+    if (i) {
+        r->released_early++;
+        cb = rgn__slot_unlink(r, i);
+    }
+    rgn__unlock(r);
+    return cb;
+}
+
 int rgn_release(rgn_t *r, rgn_key_t key)
 {
     if (RGN_UNLIKELY(!r))
         return -EINVAL;
-    struct rgn_cb cb;
-    if (RGN_LIKELY(r->mode == 0)) {
-        cb = take(r, key, &r->released_early);
-    } else {
-        rgn__lock(r);
-        uint32_t i = rgn__slot_find(r, key);
-        if (i && RGN_UNLIKELY(r->audit != NULL))
-            rgn__audit_release(r, i); /* its lifetime, if tracked */
-        cb = i ? (r->released_early++, rgn__slot_unlink(r, i))
-               : (struct rgn_cb){NULL, NULL};
-        rgn__unlock(r);
-    }
+    struct rgn_cb cb = RGN_LIKELY(r->mode == 0)
+                           ? take(r, key, &r->released_early)
+                           : take_slow(r, key);
     if (RGN_UNLIKELY(!cb.fn))
         return -ENOENT;
     return rgn__run(r, cb, RGN_RELEASE_EARLY);
