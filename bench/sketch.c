@@ -60,7 +60,7 @@ static double sketch_round(const uint64_t *v, size_t *held)
     for (size_t i = 0; i < N; i++)
         rgn__sketch_add(&s, v[i]);
     double t = (now_ns() - t0) / N;
-    *held = s.retained;
+    *held = rgn__sketch_retained(&s);
     rgn__sketch_free(&s);
     return t;
 }

@@ -485,7 +485,7 @@ static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
         const struct rgn_sketch *life = rgn__lifetime_of(r->audit,
                                                          g->v[i].site);
         if (life) {
-            g->v[i].released = life->n;
+            g->v[i].released = rgn__sketch_count(life);
             g->v[i].p50 = rgn__sketch_quantile(life, 0.5);
             g->v[i].p99 = rgn__sketch_quantile(life, 0.99);
         }

@@ -86,7 +86,7 @@ const struct rgn_sketch *rgn__lifetime_of(const struct rgn_audit *a,
         return NULL;
     const struct rgn_site_life *e =
         &a->sites[site_slot(a->sites, a->sites_cap, site)];
-    return e->used && e->life.n ? &e->life : NULL;
+    return e->used && rgn__sketch_count(&e->life) ? &e->life : NULL;
 }
 
 void rgn__lifetime_stats(const struct rgn_audit *a, rgn_stats *out)
@@ -101,7 +101,7 @@ void rgn__lifetime_stats(const struct rgn_audit *a, rgn_stats *out)
     out->lifetime_ns[3] = rgn__sketch_quantile_set(first, n, stride, 1);
     out->lifetime_retained = 0;
     for (uint32_t i = 0; i < a->sites_cap; i++)
-        out->lifetime_retained += a->sites[i].life.retained;
+        out->lifetime_retained += rgn__sketch_retained(&a->sites[i].life);
 }
 
 void rgn__lifetime_free(struct rgn_audit *a)

@@ -128,7 +128,7 @@ static void lifetimes(FILE *out, const struct gather *g)
             fputs(m, out);
             put_label(out, s->name);
             fprintf(out, ",quantile=\"%g\"} ", summary_quantiles[j]);
-            if (s->life.n) /* no observations: NaN, as the format says */
+            if (rgn__sketch_count(&s->life)) /* no observations: NaN, as the format says */
                 fprintf(out, "%.9g\n", (double)rgn__sketch_quantile(
                                            &s->life, summary_quantiles[j]) /
                                            1e9);
@@ -140,7 +140,7 @@ static void lifetimes(FILE *out, const struct gather *g)
         fprintf(out, "} %.9g\n", rgn__sketch_sum(&s->life) / 1e9);
         fprintf(out, "%s_count", m);
         put_label(out, s->name);
-        fprintf(out, "} %" PRIu64 "\n", s->life.n);
+        fprintf(out, "} %" PRIu64 "\n", rgn__sketch_count(&s->life));
     }
 }
 

@@ -164,6 +164,10 @@ static bool reserve_items(struct rgn_sketch_level *l, uint32_t need)
     return true;
 }
 
+/* What s->lv points to before the first insert: nothing is ever written
+ * to it, as the room it leaves for inserts is none. */
+static struct rgn_sketch_level no_level;
+
 /* Makes sure level h exists. */
 static bool reserve_level(struct rgn_sketch *s, uint32_t h)
 {
@@ -175,7 +179,8 @@ static bool reserve_level(struct rgn_sketch *s, uint32_t h)
         uint32_t cap = s->lv_cap ? s->lv_cap : 4;
         while (cap <= h)
             cap *= 2;
-        struct rgn_sketch_level *lv = rgn__realloc(s->lv, cap * sizeof *lv);
+        struct rgn_sketch_level *lv =
+            rgn__realloc(s->lv_cap ? s->lv : NULL, cap * sizeof *lv);
         if (!lv)
             return false;
         s->lv = lv;
@@ -229,9 +234,45 @@ static unsigned trailing_ones(uint64_t x)
     return x == UINT64_MAX ? 64u : (unsigned)__builtin_ctzll(~x);
 }
 
-/* Level 0 collects items unsorted; puts them in order. */
-static void sort_level0(struct rgn_sketch_level *l)
+/* Totals of v[from .. to), level 0's unsorted tail.  The sum goes in
+ * two 32-bit halves so that the loop has no carry chain and vectorises:
+ * a tail is far shorter than 2^32 items. */
+static void fold_tail(const uint64_t *v, uint32_t from, uint32_t to,
+                      uint64_t *min, uint64_t *max, uint64_t *lo,
+                      uint64_t *hi)
 {
+    uint64_t mn = *min, mx = *max, sum_lo = 0, sum_hi = 0;
+    for (uint32_t i = from; i < to; i++) {
+        uint64_t x = ~v[i];
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+        sum_lo += x & 0xFFFFFFFFu;
+        sum_hi += x >> 32;
+    }
+    *min = mn;
+    *max = mx;
+    /* lo:hi += sum_hi * 2^32 + sum_lo, in 128 bits */
+    uint64_t add = sum_lo + (sum_hi << 32);
+    uint64_t carry = (sum_hi >> 32) + (add < sum_lo);
+    *lo += add;
+    *hi += carry + (*lo < add);
+}
+
+/* Counts level 0's unsorted tail into the totals. */
+static void count_tail(struct rgn_sketch *s)
+{
+    struct rgn_sketch_level *l = s->lv;
+    fold_tail(l->v, l->sorted, l->n, &s->min, &s->max, &s->sum_lo,
+              &s->sum_hi);
+    s->n += l->n - l->sorted;
+}
+
+/* Level 0 collects items unsorted, uncounted; counts them and puts them
+ * in order. */
+static void sort_level0(struct rgn_sketch *s)
+{
+    struct rgn_sketch_level *l = s->lv;
+    count_tail(s);
     if (l->sorted < l->n) {
         uint64_t *tail = l->v + l->sorted;
         uint32_t nt = l->n - l->sorted;
@@ -274,7 +315,7 @@ static bool compact(struct rgn_sketch *s, uint32_t h)
     if (!reserve_items(up, up->n + promoted))
         return false;
     if (h == 0)
-        sort_level0(l);
+        sort_level0(s);
 
     /* Every other compaction flips the last coin instead of tossing a new
      * one: the paper's trick that halves the variance of the error.  The
@@ -286,25 +327,43 @@ static bool compact(struct rgn_sketch *s, uint32_t h)
         v[t] = v[from];
     merge_into(up->v, up->n, v, promoted);
     up->n += promoted;
+    up->sorted = up->n;
     l->n = keep;
+    l->sorted = keep;
     if (h == 0)
-        l->sorted = keep;
-    s->retained -= end - promoted;
+        s->above += promoted;
+    else
+        s->above -= end - promoted;
     l->state++;
     more_sections(s, l);
     return true;
+}
+
+/* How many items level 0 may hold before the next insert must compact:
+ * up to its buffer's end, and no more than puts the sketch one batch
+ * past its nominal capacity. */
+static void set_room(struct rgn_sketch *s)
+{
+    uint32_t limit = s->nominal + RGN_SKETCH_STAGE - 1;
+    uint32_t room = limit > s->above ? limit - s->above : 0;
+    s->room = s->nlevels && room > s->lv->cap ? s->lv->cap
+              : s->nlevels                    ? room
+                                              : 0;
 }
 
 /* Compacts full levels, lowest first, until the sketch is back under its
  * nominal capacity (or memory ran out: it stays a little over). */
 static void compress(struct rgn_sketch *s)
 {
-    for (uint32_t h = 0; h < s->nlevels && s->retained >= s->nominal; h++) {
+    for (uint32_t h = 0; h < s->nlevels &&
+                         rgn__sketch_retained(s) >= s->nominal;
+         h++) {
         if (s->lv[h].n < nominal_capacity(&s->lv[h]))
             continue;
         if (!compact(s, h))
-            return;
+            break;
     }
+    set_room(s);
 }
 
 /* ---- the interface -------------------------------------------------------- */
@@ -314,6 +373,7 @@ static atomic_uint_fast64_t seeds;
 void rgn__sketch_init(struct rgn_sketch *s)
 {
     memset(s, 0, sizeof *s);
+    s->lv = &no_level;
     s->min = UINT64_MAX;
     /* splitmix64 of a counter: distinct, never-zero streams per sketch,
      * reproducible run to run. */
@@ -328,28 +388,30 @@ void rgn__sketch_free(struct rgn_sketch *s)
 {
     for (uint32_t h = 0; h < s->nlevels; h++)
         rgn__free(s->lv[h].v);
-    rgn__free(s->lv);
+    if (s->lv_cap)
+        rgn__free(s->lv);
     rgn__sketch_init(s);
 }
 
 /* The inline insert's other half: the first item, growth, compaction. */
 bool rgn__sketch_add_slow(struct rgn_sketch *s, uint64_t v)
 {
-    if (s->retained + 1 >= s->nominal + RGN_SKETCH_STAGE) {
+    if (rgn__sketch_retained(s) + 1 >= s->nominal + RGN_SKETCH_STAGE) {
         compress(s);
         /* Out of memory to compact: refusing the item keeps the bound. */
-        if (s->retained + 1 >= s->nominal + RGN_SKETCH_STAGE)
+        if (rgn__sketch_retained(s) + 1 >= s->nominal + RGN_SKETCH_STAGE)
             return false;
     }
-    if (!reserve_level(s, 0) || !reserve_items(&s->lv[0], s->lv[0].n + 1))
+    if (!reserve_level(s, 0) || !reserve_items(s->lv, s->lv->n + 1))
         return false;
-    rgn__sketch_put(s, v);
+    set_room(s);
+    s->lv->v[s->lv->n++] = ~v;
     return true;
 }
 
 int rgn__sketch_merge(struct rgn_sketch *into, const struct rgn_sketch *from)
 {
-    if (!from->n)
+    if (!rgn__sketch_count(from))
         return 0;
     /* Room first, so that a failure leaves `into` as it was. */
     if (!reserve_level(into, from->nlevels - 1))
@@ -358,16 +420,26 @@ int rgn__sketch_merge(struct rgn_sketch *into, const struct rgn_sketch *from)
         if (!reserve_items(&into->lv[h], into->lv[h].n + from->lv[h].n))
             return -ENOMEM;
 
+    /* Level 0: the sorted, counted parts merge; from's uncounted tail
+     * becomes into's, to be counted when it is sorted. */
+    sort_level0(into);
+    struct rgn_sketch_level *l0 = into->lv;
+    const struct rgn_sketch_level *o0 = from->lv;
+    merge_into(l0->v, l0->n, o0->v, o0->sorted);
+    l0->n += o0->sorted;
+    l0->sorted = l0->n;
+    memcpy(l0->v + l0->n, o0->v + o0->sorted,
+           (o0->n - o0->sorted) * sizeof *o0->v);
+    l0->n += o0->n - o0->sorted;
     for (uint32_t h = 0; h < from->nlevels; h++) {
         struct rgn_sketch_level *l = &into->lv[h];
         const struct rgn_sketch_level *o = &from->lv[h];
-        if (h == 0) {
-            memcpy(l->v + l->n, o->v, o->n * sizeof *o->v); /* unsorted */
-        } else {
+        if (h > 0) {
             merge_into(l->v, l->n, o->v, o->n);
+            l->n += o->n;
+            l->sorted = l->n;
+            into->above += o->n;
         }
-        l->n += o->n;
-        into->retained += o->n;
         /* The merged level has compacted as often as either did, in the
          * counter's terms; its sections catch up. */
         l->state |= o->state;
@@ -383,9 +455,39 @@ int rgn__sketch_merge(struct rgn_sketch *into, const struct rgn_sketch *from)
         into->max = from->max;
     /* A merge can leave a level far over its capacity: one compaction
      * takes all of its excess, and the next level's turn follows. */
-    if (into->retained >= into->nominal)
-        compress(into);
+    compress(into);
     return 0;
+}
+
+/* The totals with level 0's uncounted tail folded in, for readers. */
+struct totals {
+    uint64_t n, min, max, sum_lo, sum_hi;
+};
+
+static struct totals totals_of(const struct rgn_sketch *s)
+{
+    struct totals t = {s->n, s->min, s->max, s->sum_lo, s->sum_hi};
+    const struct rgn_sketch_level *l = s->lv;
+    fold_tail(l->v, l->sorted, l->n, &t.min, &t.max, &t.sum_lo, &t.sum_hi);
+    t.n += l->n - l->sorted;
+    return t;
+}
+
+double rgn__sketch_sum(const struct rgn_sketch *s)
+{
+    struct totals t = totals_of(s);
+    return (double)t.sum_hi * 18446744073709551616.0 + (double)t.sum_lo;
+}
+
+uint64_t rgn__sketch_min(const struct rgn_sketch *s)
+{
+    struct totals t = totals_of(s);
+    return t.n ? t.min : 0;
+}
+
+uint64_t rgn__sketch_max(const struct rgn_sketch *s)
+{
+    return totals_of(s).max;
 }
 
 /* Items of level l that are <= v, that is whose keys are >= ~v. */
@@ -439,12 +541,12 @@ uint64_t rgn__sketch_quantile_set(const struct rgn_sketch *first,
     struct set set = {(const char *)first, count, stride};
     uint64_t n = 0, lo = UINT64_MAX, hi = 0;
     for (size_t i = 0; i < count; i++) {
-        const struct rgn_sketch *s = member(set, i);
-        n += s->n;
-        if (s->n && s->min < lo)
-            lo = s->min;
-        if (s->n && s->max > hi)
-            hi = s->max;
+        struct totals t = totals_of(member(set, i));
+        n += t.n;
+        if (t.n && t.min < lo)
+            lo = t.min;
+        if (t.n && t.max > hi)
+            hi = t.max;
     }
     if (!n)
         return 0;
@@ -477,7 +579,7 @@ uint64_t rgn__sketch_quantile(const struct rgn_sketch *s, double q)
 
 size_t rgn__sketch_bytes(const struct rgn_sketch *s)
 {
-    size_t b = s->lv_cap * sizeof *s->lv;
+    size_t b = (size_t)s->lv_cap * sizeof *s->lv;
     for (uint32_t h = 0; h < s->nlevels; h++)
         b += s->lv[h].cap * sizeof *s->lv[h].v;
     return b;

@@ -59,12 +59,17 @@ struct rgn_sketch_level {
 };
 
 struct rgn_sketch {
-    struct rgn_sketch_level *lv;
+    struct rgn_sketch_level *lv; /* never NULL: an empty shared level
+                                    stands in until the first insert     */
     uint32_t nlevels, lv_cap;
-    uint32_t retained;  /* items held, all levels                        */
+    uint32_t room;      /* level 0 takes items as they come while its n
+                           is below this (see set_room in sketch.c)      */
+    uint32_t above;     /* items held in levels 1 and up                 */
     uint32_t nominal;   /* sum of the levels' nominal capacities         */
-    uint64_t n;         /* items inserted (sum of the weights held)      */
-    uint64_t min, max;
+    /* Totals of the items counted so far: all but level 0's unsorted
+     * tail, which is counted when it is sorted, so that an insert is one
+     * comparison and one store. */
+    uint64_t n, min, max;
     uint64_t sum_lo, sum_hi; /* the sum of the values, 128 bits          */
     uint64_t rng;
 };
@@ -84,38 +89,33 @@ RGN_HIDDEN void rgn__sketch_free(struct rgn_sketch *s);
 
 /* Inserts v.  False when memory ran out: v is not counted, s unchanged. */
 RGN_HIDDEN bool rgn__sketch_add_slow(struct rgn_sketch *s, uint64_t v);
-
-/* Appends v to level 0, which has room. */
-static inline void rgn__sketch_put(struct rgn_sketch *s, uint64_t v)
-{
-    struct rgn_sketch_level *l0 = s->lv;
-    l0->v[l0->n++] = ~v; /* stored complemented: see sketch.c */
-    s->retained++;
-    s->n++;
-    s->sum_lo += v;
-    s->sum_hi += s->sum_lo < v;
-    if (v < s->min)
-        s->min = v;
-    if (v > s->max)
-        s->max = v;
-}
-
 static inline bool rgn__sketch_add(struct rgn_sketch *s, uint64_t v)
 {
     struct rgn_sketch_level *l0 = s->lv;
-    if (__builtin_expect(!l0 || l0->n == l0->cap ||
-                         s->retained + 1 >= s->nominal + RGN_SKETCH_STAGE,
-                         0))
-        return rgn__sketch_add_slow(s, v);
-    rgn__sketch_put(s, v);
-    return true;
+    if (__builtin_expect(l0->n < s->room, 1)) {
+        l0->v[l0->n++] = ~v; /* stored complemented: see sketch.c */
+        return true;
+    }
+    return rgn__sketch_add_slow(s, v);
 }
 
-/* The sum of the values inserted, as a double. */
-static inline double rgn__sketch_sum(const struct rgn_sketch *s)
+/* Values inserted. */
+static inline uint64_t rgn__sketch_count(const struct rgn_sketch *s)
 {
-    return (double)s->sum_hi * 18446744073709551616.0 + (double)s->sum_lo;
+    return s->n + (s->lv->n - s->lv->sorted);
 }
+
+/* Items held now. */
+static inline uint32_t rgn__sketch_retained(const struct rgn_sketch *s)
+{
+    return s->above + s->lv->n;
+}
+
+/* The sum, the smallest and the largest of the values inserted (0 for
+ * an empty sketch). */
+RGN_HIDDEN double rgn__sketch_sum(const struct rgn_sketch *s);
+RGN_HIDDEN uint64_t rgn__sketch_min(const struct rgn_sketch *s);
+RGN_HIDDEN uint64_t rgn__sketch_max(const struct rgn_sketch *s);
 
 /* Adds everything `from` holds to `into`.  0, or -ENOMEM with `into`
  * holding what it held before. */
