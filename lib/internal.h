@@ -236,7 +236,7 @@ static inline bool rgn__audit_records(const struct rgn_audit *a)
 }
 
 
-/* ---- lifetime.c ----------------------------------------------------------- */
+/* ---- lifetime.c --------------------------------------------------------- */
 
 /* Re-reads what new regions need after a default changed (audit.c). */
 RGN_HIDDEN void rgn__audit_republish(void);

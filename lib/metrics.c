@@ -128,7 +128,8 @@ static void lifetimes(FILE *out, const struct gather *g)
             fputs(m, out);
             put_label(out, s->name);
             fprintf(out, ",quantile=\"%g\"} ", summary_quantiles[j]);
-            if (rgn__sketch_count(&s->life)) /* no observations: NaN, as the format says */
+            /* No observations: NaN, as the format says. */
+            if (rgn__sketch_count(&s->life))
                 fprintf(out, "%.9g\n", (double)rgn__sketch_quantile(
                                            &s->life, summary_quantiles[j]) /
                                            1e9);

@@ -22,7 +22,7 @@
 #endif
 #define MAX_LEVELS 64u
 
-/* ---- sorting 64-bit values ------------------------------------------------ */
+/* ---- sorting 64-bit values ---------------------------------------------- */
 
 static void insertion_sort(uint64_t *a, size_t n)
 {
@@ -142,7 +142,7 @@ static void merge_into(uint64_t *a, size_t na, const uint64_t *b, size_t nb)
     }
 }
 
-/* ---- levels ------------------------------------------------------------------ */
+/* ---- levels ------------------------------------------------------------- */
 
 static uint32_t nominal_capacity(const struct rgn_sketch_level *l)
 {
@@ -366,7 +366,7 @@ static void compress(struct rgn_sketch *s)
     set_room(s);
 }
 
-/* ---- the interface -------------------------------------------------------- */
+/* ---- the interface ------------------------------------------------------ */
 
 static atomic_uint_fast64_t seeds;
 

@@ -266,6 +266,47 @@ START_TEST(unprotect_while_closing_hands_the_resource_back)
 }
 END_TEST
 
+struct census {
+    rgn_t *r;
+    size_t seen, live;
+    int calls;
+};
+
+static int count_entry(const struct rgn_audit_entry *e, void *arg)
+{
+    struct census *c = arg;
+    (void)e;
+    c->seen++;
+    return 0;
+}
+
+/* From a cleanup: what the region shows of itself must be what is live. */
+static int counts_during_close(void *arg, rgn_release_type how)
+{
+    struct census *c = arg;
+    (void)how;
+    c->seen = 0;
+    c->live = rgn_live(c->r);
+    ck_assert_int_eq(rgn_audit_visit(c->r, count_entry, c), 0);
+    ck_assert_uint_eq(c->seen, c->live);
+    c->calls++;
+    return 0;
+}
+
+START_TEST(a_closing_region_shows_only_what_is_left)
+{
+    struct census c = {rgn_new(), 0, 0, 0};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(rgn_register(c.r, counts_during_close, &c, NULL),
+                         0);
+        ck_assert_int_eq(rgn_register(c.r, noop_cleanup, NULL, NULL), 0);
+    }
+    ck_assert_int_eq(rgn_close(c.r), 0);
+    ck_assert_int_eq(c.calls, 5);
+    ck_assert_uint_eq(c.live, 0); /* the last ran with nothing older */
+}
+END_TEST
+
 /* ---- child regions -------------------------------------------------- */
 
 START_TEST(parent_closes_child_in_its_place)
@@ -458,6 +499,7 @@ Suite *region_suite(void)
     tcase_add_test(t, release_while_closing_runs_once_at_that_moment);
     tcase_add_test(t, release_of_an_already_closed_key_is_enoent);
     tcase_add_test(t, unprotect_while_closing_hands_the_resource_back);
+    tcase_add_test(t, a_closing_region_shows_only_what_is_left);
     suite_add_tcase(s, t);
 
     t = tcase_create("children");
