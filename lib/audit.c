@@ -746,6 +746,14 @@ static int ensure_audit(rgn_t *r, rgn_audit_mode mode)
     return 0;
 }
 
+/* Locks r and gives it audit state (mode, when new) if r is open;
+ * returns 0, -ECANCELED or -ENOMEM, r locked either way. */
+static int lock_audit(rgn_t *r, rgn_audit_mode mode)
+{
+    rgn__lock(r);
+    return r->state != RGN_OPEN ? -ECANCELED : ensure_audit(r, mode);
+}
+
 /* About to keep records: any left from an earlier spell are stale. */
 static void keep_records(struct rgn_audit *a)
 {
@@ -760,9 +768,7 @@ int rgn_lifetimes_set(rgn_t *r, int on)
 {
     if (!r)
         return -EINVAL;
-    rgn__lock(r);
-    int rc = r->state != RGN_OPEN ? -ECANCELED
-                                  : ensure_audit(r, RGN_AUDIT_OFF);
+    int rc = lock_audit(r, RGN_AUDIT_OFF);
     struct rgn_audit *a = r->audit;
     if (rc == 0) {
         if (on)
@@ -779,8 +785,7 @@ int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
 {
     if (!r || !valid_mode(mode))
         return -EINVAL;
-    rgn__lock(r);
-    int rc = r->state != RGN_OPEN ? -ECANCELED : ensure_audit(r, mode);
+    int rc = lock_audit(r, mode);
     struct rgn_audit *a = r->audit;
     if (rc == 0 && mode != RGN_AUDIT_OFF)
         keep_records(a);
@@ -798,9 +803,7 @@ int rgn_audit_limit(rgn_t *r, size_t limit)
 {
     if (!r)
         return -EINVAL;
-    rgn__lock(r);
-    int rc = r->state != RGN_OPEN ? -ECANCELED
-                                  : ensure_audit(r, RGN_AUDIT_OFF);
+    int rc = lock_audit(r, RGN_AUDIT_OFF);
     if (rc == 0)
         r->audit->limit = r->audit->next_warn = limit;
     rgn__unlock(r);

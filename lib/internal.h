@@ -238,6 +238,11 @@ static inline bool rgn__audit_records(const struct rgn_audit *a)
 
 /* ---- lifetime.c --------------------------------------------------------- */
 
+/* ---- stats.c ------------------------------------------------------------ */
+
+/* Fills *out with r's counters (lifetimes 0); r locked or unshared. */
+RGN_HIDDEN void rgn__counters(const rgn_t *r, rgn_stats *out);
+
 /* Re-reads what new regions need after a default changed (audit.c). */
 RGN_HIDDEN void rgn__audit_republish(void);
 /* The default for new regions (rgn_lifetimes_set_default). */

@@ -60,13 +60,14 @@ static int gather_region(rgn_t *r, void *arg)
     struct series *s = series_for(g, r->name);
     if (!s)
         return g->err = -ENOMEM;
-    s->live += r->live;
-    s->peak += r->peak;
-    s->registered += r->live + r->released_early + r->removed + r->closed;
-    s->released += r->released_early;
-    s->removed += r->removed;
-    s->errors += atomic_load_explicit(&r->cleanup_errors,
-                                      memory_order_relaxed);
+    rgn_stats st;
+    rgn__counters(r, &st);
+    s->live += st.live;
+    s->peak += st.peak;
+    s->registered += st.registered;
+    s->released += st.released_early;
+    s->removed += st.removed;
+    s->errors += st.cleanup_errors;
     struct rgn_audit *a = r->audit;
     for (uint32_t i = 0; i < a->sites_cap; i++)
         if (rgn__sketch_merge(&s->life, &a->sites[i].life))

@@ -214,15 +214,21 @@ int (rgn_allocate)(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     return rgn_allocate_at(r, acquire, arg, fn, resource, key, NULL);
 }
 
-/* Takes key's resource out of r, which the caller has locked or need not
- * lock; returns its cleanup (fn NULL when key is not live). */
-static inline struct rgn_cb take(rgn_t *r, rgn_key_t key, uint64_t *counter)
+/* Takes slot i's resource (none when i is 0) out of r, which the caller
+ * has locked or need not lock, counting it in *counter; returns its
+ * cleanup (fn NULL when there is none). */
+static inline struct rgn_cb take_at(rgn_t *r, uint32_t i, uint64_t *counter)
 {
-    uint32_t i = rgn__slot_find(r, key);
     if (RGN_UNLIKELY(!i))
         return (struct rgn_cb){NULL, NULL};
     (*counter)++;
     return rgn__slot_unlink(r, i);
+}
+
+/* The same for key, when it is live in r. */
+static inline struct rgn_cb take(rgn_t *r, rgn_key_t key, uint64_t *counter)
+{
+    return take_at(r, rgn__slot_find(r, key), counter);
 }
 
 /* The general case of a release: shared, audited or closing.  Apart, so
@@ -234,11 +240,7 @@ static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
     uint32_t i = rgn__slot_find(r, key);
     if (i && RGN_UNLIKELY(r->audit != NULL))
         rgn__audit_release(r, i); /* its lifetime, if tracked */
-    struct rgn_cb cb = {NULL, NULL};
-    if (i) {
-        r->released_early++;
-        cb = rgn__slot_unlink(r, i);
-    }
+    struct rgn_cb cb = take_at(r, i, &r->released_early);
     rgn__unlock(r);
     return cb;
 }

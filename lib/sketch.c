@@ -346,9 +346,9 @@ static void set_room(struct rgn_sketch *s)
 {
     uint32_t limit = s->nominal + RGN_SKETCH_STAGE - 1;
     uint32_t room = limit > s->above ? limit - s->above : 0;
-    s->room = s->nlevels && room > s->lv->cap ? s->lv->cap
-              : s->nlevels                    ? room
-                                              : 0;
+    if (room > s->lv->cap)
+        room = s->lv->cap; /* the shared empty level's is 0 */
+    s->room = room;
 }
 
 /* Compacts full levels, lowest first, until the sketch is back under its

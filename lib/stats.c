@@ -8,21 +8,26 @@
  */
 #include "internal.h"
 
-int rgn_get_stats(const rgn_t *region, rgn_stats *out)
+void rgn__counters(const rgn_t *r, rgn_stats *out)
 {
-    if (!region || !out)
-        return -EINVAL;
-    rgn_t *r = (rgn_t *)region; /* the lock is not part of the value */
     memset(out, 0, sizeof *out);
-    rgn__lock(r);
     out->live = r->live;
     out->peak = r->peak;
     out->released_early = r->released_early;
     out->removed = r->removed;
     out->registered = r->live + r->released_early + r->removed + r->closed;
-    rgn__lifetime_stats(r->audit, out);
-    rgn__unlock(r);
     out->cleanup_errors = atomic_load_explicit(&r->cleanup_errors,
                                                memory_order_relaxed);
+}
+
+int rgn_get_stats(const rgn_t *region, rgn_stats *out)
+{
+    if (!region || !out)
+        return -EINVAL;
+    rgn_t *r = (rgn_t *)region; /* the lock is not part of the value */
+    rgn__lock(r);
+    rgn__counters(r, out);
+    rgn__lifetime_stats(r->audit, out);
+    rgn__unlock(r);
     return 0;
 }
