@@ -203,35 +203,25 @@ START_TEST(dump_shows_each_sites_lifetimes)
 END_TEST
 
 /* Allocations fail from the n-th on: a release must still succeed. */
-static long budget;
-static void *tight_malloc(size_t n)
-{
-    return budget-- > 0 ? malloc(n) : NULL;
-}
-static void *tight_realloc(void *p, size_t n)
-{
-    return budget-- > 0 ? realloc(p, n) : NULL;
-}
-static const rgn_allocator tight = {tight_malloc, tight_realloc, free};
-
 START_TEST(out_of_memory_never_fails_a_release)
 {
-    ck_assert_int_eq(rgn_set_allocator(&tight), 0);
+    ck_assert_int_eq(rgn_set_allocator(&tight_allocator), 0);
     for (long allowed = 3; allowed < 12; allowed++) {
-        budget = 1000;
+        tight_budget = 1000;
         rgn_t *r = rgn_new();
         ck_assert_ptr_nonnull(r);
         ck_assert_int_eq(rgn_lifetimes_set(r, 1), 0);
         rgn_key_t k[20];
         for (int i = 0; i < 20; i++)
             ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
-        budget = allowed - 3; /* the sketch's table, levels and items */
+        /* Enough for the sketch's table, levels and items, or not. */
+        tight_budget = allowed - 3;
         for (int i = 0; i < 20; i++)
             ck_assert_int_eq(rgn_release(r, k[i]), 0);
         rgn_stats s = stats_of(r);
         ck_assert_uint_eq(s.released_early, 20);
         ck_assert_uint_le(s.lifetime_retained, 20);
-        budget = 1000;
+        tight_budget = 1000;
         rgn_close(r);
     }
 }

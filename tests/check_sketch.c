@@ -5,6 +5,8 @@
  * valgrind and the sanitizers. */
 #include "internal.h"
 
+#include "helpers.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -357,26 +359,11 @@ START_TEST(many_small_merges_stay_accurate)
 }
 END_TEST
 
-/* An allocator that fails once `budget` allocations have been made. */
-static long budget;
-
-static void *tight_malloc(size_t n)
-{
-    return budget-- > 0 ? malloc(n) : NULL;
-}
-
-static void *tight_realloc(void *p, size_t n)
-{
-    return budget-- > 0 ? realloc(p, n) : NULL;
-}
-
-static const rgn_allocator tight = {tight_malloc, tight_realloc, free};
-
 START_TEST(out_of_memory_loses_only_the_new_item)
 {
-    ck_assert_int_eq(rgn_set_allocator(&tight), 0);
+    ck_assert_int_eq(rgn_set_allocator(&tight_allocator), 0);
     for (long allowed = 0; allowed < 40; allowed++) {
-        budget = allowed;
+        tight_budget = allowed;
         struct rgn_sketch s;
         rgn__sketch_init(&s);
         uint64_t counted = 0;
@@ -388,10 +375,10 @@ START_TEST(out_of_memory_loses_only_the_new_item)
         ck_assert_uint_le(rgn__sketch_retained(&s),
                           bound(counted ? counted : 1));
 
-        budget = allowed;
+        tight_budget = allowed;
         struct rgn_sketch into;
         rgn__sketch_init(&into);
-        for (uint64_t i = 0; i < 100 && budget > 0; i++)
+        for (uint64_t i = 0; i < 100 && tight_budget > 0; i++)
             rgn__sketch_add(&into, i);
         uint64_t before = rgn__sketch_count(&into), rank = rgn__sketch_rank(&into, 50);
         int rc = rgn__sketch_merge(&into, &s);

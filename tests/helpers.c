@@ -8,6 +8,20 @@
 int run_log[LOG_MAX];
 int run_count;
 
+long tight_budget;
+
+static void *tight_malloc(size_t n)
+{
+    return tight_budget-- > 0 ? malloc(n) : NULL;
+}
+
+static void *tight_realloc(void *p, size_t n)
+{
+    return tight_budget-- > 0 ? realloc(p, n) : NULL;
+}
+
+const rgn_allocator tight_allocator = {tight_malloc, tight_realloc, free};
+
 void log_reset(void)
 {
     run_count = 0;

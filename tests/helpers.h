@@ -22,6 +22,11 @@ extern int run_log[LOG_MAX];   /* probe ids in the order their cleanups ran */
 extern int run_count;
 
 void log_reset(void);
+/* An allocator (malloc, realloc, free) that fails every allocation once
+ * tight_budget allocations have been made; each one made counts it down. */
+extern long tight_budget;
+extern const rgn_allocator tight_allocator;
+
 /* A cleanup that does nothing and succeeds. */
 int noop_cleanup(void *resource, rgn_release_type how);
 void probe_init(struct probe *p, int id);
