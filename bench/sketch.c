@@ -8,25 +8,14 @@
  */
 #include "internal.h"
 
+#include "bench.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 enum { N = 1000000, ROUNDS = 7 };
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static uint64_t rng = 88172645463325252u;
 
@@ -96,11 +85,9 @@ int main(void)
             s[r] = sketch_round(v, &held);
             a[r] = array_round(v);
         }
-        qsort(s, ROUNDS, sizeof *s, cmp_double);
-        qsort(a, ROUNDS, sizeof *a, cmp_double);
-        printf("%-20s %10.2f %10.2f %7.1fx %10zu\n", names[kind],
-               s[ROUNDS / 2], a[ROUNDS / 2], s[ROUNDS / 2] / a[ROUNDS / 2],
-               held);
+        double ms = median(s, ROUNDS), ma = median(a, ROUNDS);
+        printf("%-20s %10.2f %10.2f %7.1fx %10zu\n", names[kind], ms, ma,
+               ms / ma, held);
     }
     free(v);
     return 0;
