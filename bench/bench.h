@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* ---- timing, for every benchmark program ---------------------------------- */
+/* ---- timing, for every benchmark program ------------------------------ */
 
 static inline double now_ns(void)
 {

@@ -380,14 +380,16 @@ START_TEST(out_of_memory_loses_only_the_new_item)
         rgn__sketch_init(&into);
         for (uint64_t i = 0; i < 100 && tight_budget > 0; i++)
             rgn__sketch_add(&into, i);
-        uint64_t before = rgn__sketch_count(&into), rank = rgn__sketch_rank(&into, 50);
+        uint64_t before = rgn__sketch_count(&into);
+        uint64_t rank = rgn__sketch_rank(&into, 50);
         int rc = rgn__sketch_merge(&into, &s);
         if (rc) {
             ck_assert_int_eq(rc, -ENOMEM);
             ck_assert_uint_eq(rgn__sketch_count(&into), before);
             ck_assert_uint_eq(rgn__sketch_rank(&into, 50), rank);
         } else {
-            ck_assert_uint_eq(rgn__sketch_count(&into), before + rgn__sketch_count(&s));
+            ck_assert_uint_eq(rgn__sketch_count(&into),
+                              before + rgn__sketch_count(&s));
         }
         rgn__sketch_free(&s);
         rgn__sketch_free(&into);
