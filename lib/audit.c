@@ -2,9 +2,9 @@
  * audit.c -- the leak audit: per-resource records, and the reports made
  * from them at close, on demand, past a limit and at process exit.
  *
- * The records of a region sit in a table parallel to its slot groups and
- * exist only while the region is audited, so the audit costs nothing when
- * it is off.  Reports group resources by (site, label) in a small hash
+ * The records of a region sit in groups of 8 slots, found by slot index,
+ * and exist only while the region is audited, so the audit costs nothing
+ * when it is off.  Reports group resources by (site, label) in a small hash
  * table that starts on the stack: a report of a million leaked resources
  * from a handful of sites needs no allocation and prints a handful of
  * lines.
@@ -268,7 +268,8 @@ bool rgn__audit_reserve(rgn_t *r, uint32_t i)
         return true; /* a limit alone keeps no records */
     uint32_t g = i >> RGN_GROUP_SHIFT;
     if (g >= a->recs_cap) {
-        uint32_t cap = r->groups_cap > g ? r->groups_cap : g + 1;
+        uint32_t want = r->cap >> RGN_GROUP_SHIFT;
+        uint32_t cap = want > g ? want : g + 1;
         struct rgn_arec **t = rgn__realloc(a->recs, cap * sizeof *t);
         if (!t)
             return false;

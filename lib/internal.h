@@ -9,11 +9,13 @@
  * head.next is the newest resource, so close pops from the head and any
  * slot can be unlinked in O(1).  Free slots form a stack through ln[].next.
  *
- * Slots come in groups of 8, found through a table of group pointers, so
- * every slot is reached the same way with no branch.  Group 0 lives inside
- * the region (slot 0 is the head): a small region costs one allocation.
- * Further groups come in blocks of 1, 2, 4, ... 32 groups, then 32 at a
- * time; blocks never move, so growing never copies a slot in use.
+ * cb[] and ln[] are two flat arrays, so slot i is one load of the array's
+ * base away: every register and release touches several slots, and a
+ * table of blocks in between would put a dependent load in front of each.
+ * The first RGN_INLINE_SLOTS slots live inside the region (slot 0 is the
+ * head), so a small region costs one allocation; beyond them both arrays
+ * grow by realloc (see map.c).  Nothing keeps a slot's address across a call that
+ * may grow the arrays: slots are named by index everywhere.
  */
 #ifndef RGN_INTERNAL_H
 #define RGN_INTERNAL_H
@@ -35,12 +37,14 @@
 #define RGN_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RGN_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Slots inside the region itself, before the arrays first grow. */
+#define RGN_INLINE_SLOTS 8u
+/* Slot indices are 32-bit; the arrays stop growing here. */
+#define RGN_MAX_SLOTS (UINT32_MAX - 1u)
+/* The audit keeps its records in groups of 8 slots (see audit.c). */
 #define RGN_GROUP_SHIFT 3u
 #define RGN_GROUP_SLOTS (1u << RGN_GROUP_SHIFT)
 #define RGN_GROUP_MASK (RGN_GROUP_SLOTS - 1u)
-#define RGN_BLOCK_MAX_GROUPS 32u
-/* Slot indices are 32-bit; the last block's worth is kept out of reach. */
-#define RGN_MAX_SLOTS (UINT32_MAX - RGN_BLOCK_MAX_GROUPS * RGN_GROUP_SLOTS)
 
 struct rgn_cb {
     rgn_cleanup_fn fn;
@@ -51,11 +55,6 @@ struct rgn_link {
     uint32_t gen;   /* bumped each time the slot's resource leaves */
     uint32_t prev;  /* live list; unused while free                 */
     uint32_t next;  /* live list, or the free stack                 */
-};
-
-struct rgn_group {
-    struct rgn_cb cb[RGN_GROUP_SLOTS];
-    struct rgn_link ln[RGN_GROUP_SLOTS];
 };
 
 /* What the audit remembers of one resource (see audit.c). */
@@ -119,12 +118,15 @@ struct rgn {
         };
         uint32_t mode;       /* all at once: 0 = the fast path applies    */
     };
+    uint32_t cap;            /* slots cb[] and ln[] have room for         */
+    struct rgn_cb *cb;       /* inline_cb until the first growth          */
+    struct rgn_link *ln;     /* inline_ln until the first growth          */
     size_t live;
     size_t peak;
-    struct rgn_audit *audit; /* NULL unless audited or limited        */
     /* Registrations are not counted: their number is always
      * live + released_early + removed + closed. */
     uint64_t released_early;
+    struct rgn_audit *audit; /* NULL unless audited or limited        */
     uint64_t removed;        /* unprotected or moved away                 */
     uint64_t closed;         /* cleaned up by the close                   */
     atomic_uint_fast64_t cleanup_errors;
@@ -134,16 +136,12 @@ struct rgn {
     uint32_t refs;
     uint32_t pending;        /* rgn_allocate reservations in flight       */
     rgn_release_type close_how;
-    uint32_t nblocks;
-    uint32_t ngroups;        /* entries of groups[] in use: 8x the slots */
-    uint32_t groups_cap;
-    struct rgn_group **groups; /* groups[g] holds slots 8g .. 8g+7       */
     char *name;              /* rgn_set_name, or NULL                     */
     rgn_t *parent;           /* set while this child sits in its parent;  */
     rgn_key_t parent_key;    /* both guarded by this region's lock        */
 
-    struct rgn_group *inline_table[1]; /* groups[] until it grows        */
-    struct rgn_group inline_group;     /* slots 0..7; slot 0 is the head */
+    struct rgn_cb inline_cb[RGN_INLINE_SLOTS];
+    struct rgn_link inline_ln[RGN_INLINE_SLOTS]; /* [0] is the head      */
 };
 
 /* ---- locking: free for regions never shared --------------------------- */

@@ -6,61 +6,62 @@
 
 __thread int *rgn__errno_at __attribute__((tls_model("initial-exec")));
 
-/* Groups in block k: 1, 2, 4, ... up to RGN_BLOCK_MAX_GROUPS.  Small
- * regions that outgrow the inline group stay small; big ones grow by a
- * fixed 256 slots, so at most one block's worth is ever unused. */
-static uint32_t block_groups(uint32_t k)
+/* Moves the arrays out of the region into allocations of cap slots. */
+static bool leave_inline(rgn_t *r, uint32_t cap)
 {
-    return k < 5 ? 1u << k : RGN_BLOCK_MAX_GROUPS;
+    struct rgn_cb *cb = rgn__malloc(cap * sizeof *cb);
+    struct rgn_link *ln = cb ? rgn__malloc(cap * sizeof *ln) : NULL;
+    if (!ln) {
+        rgn__free(cb);
+        return false;
+    }
+    memcpy(cb, r->cb, r->used * sizeof *cb);
+    memcpy(ln, r->ln, r->used * sizeof *ln);
+    r->cb = cb;
+    r->ln = ln;
+    return true;
 }
 
-/* Makes room for n more entries in the group table. */
-static bool table_reserve(rgn_t *r, uint32_t n)
+/* Grows allocated arrays to cap slots.  When only cb[] could grow, it
+ * stays bigger than cap says: harmless, and the next attempt reuses it. */
+static bool grow_allocated(rgn_t *r, uint32_t cap)
 {
-    if (r->ngroups + n <= r->groups_cap)
-        return true;
-    uint32_t cap = r->groups_cap * 2;
-    while (cap < r->ngroups + n)
-        cap *= 2;
-    struct rgn_group **t;
-    if (r->groups == r->inline_table) {
-        t = rgn__malloc(cap * sizeof *t);
-        if (t)
-            memcpy(t, r->groups, r->ngroups * sizeof *t);
-    } else {
-        t = rgn__realloc(r->groups, cap * sizeof *t);
-    }
-    if (!t)
+    struct rgn_cb *cb = rgn__realloc(r->cb, cap * sizeof *cb);
+    if (!cb)
         return false;
-    r->groups = t;
-    r->groups_cap = cap;
+    r->cb = cb;
+    struct rgn_link *ln = rgn__realloc(r->ln, cap * sizeof *ln);
+    if (!ln)
+        return false;
+    r->ln = ln;
     return true;
+}
+
+/* The next capacity: doubling while the arrays are small, then an eighth
+ * more at a time, so that at most an eighth of them is ever unused and a
+ * live resource costs at most 31.5 bytes.  Big arrays are mmapped, and
+ * realloc moves them by remapping their pages, not by copying. */
+static uint32_t next_cap(uint32_t cap)
+{
+    uint32_t more = cap < 4096 ? cap : cap / 8;
+    return more < RGN_MAX_SLOTS - cap ? cap + more : RGN_MAX_SLOTS;
 }
 
 bool rgn__slots_grow(rgn_t *r)
 {
-    uint32_t n = block_groups(r->nblocks);
-    if (r->ngroups > (RGN_MAX_SLOTS - n * RGN_GROUP_SLOTS) / RGN_GROUP_SLOTS)
+    uint32_t cap = next_cap(r->cap);
+    size_t n = cap;
+    if (cap == r->cap || n > SIZE_MAX / sizeof *r->cb)
         return false;
-    if (!table_reserve(r, n))
-        return false;
-    struct rgn_group *b = rgn__malloc(n * sizeof *b);
-    if (!b)
-        return false;
-    for (uint32_t g = 0; g < n; g++)
-        r->groups[r->ngroups++] = &b[g];
-    r->nblocks++;
-    return true;
+    bool grown = r->cb == r->inline_cb ? leave_inline(r, cap)
+                                       : grow_allocated(r, cap);
+    if (grown)
+        r->cap = cap;
+    return grown;
 }
 
 void rgn__slots_free(rgn_t *r)
 {
-    /* A block starts where the one before it ended. */
-    uint32_t g = 1;
-    for (uint32_t k = 0; k < r->nblocks; k++) {
-        rgn__free(r->groups[g]);
-        g += block_groups(k);
-    }
-    if (r->groups != r->inline_table)
-        rgn__free(r->groups);
+    rgn__free(r->cb);
+    rgn__free(r->ln);
 }

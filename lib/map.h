@@ -19,38 +19,28 @@
 
 static inline struct rgn_link *rgn__ln(rgn_t *r, uint32_t i)
 {
-    return &r->groups[i >> RGN_GROUP_SHIFT]->ln[i & RGN_GROUP_MASK];
+    return &r->ln[i];
 }
 
 static inline struct rgn_cb *rgn__cb(rgn_t *r, uint32_t i)
 {
-    return &r->groups[i >> RGN_GROUP_SHIFT]->cb[i & RGN_GROUP_MASK];
+    return &r->cb[i];
 }
 
-/* The live list's head: slot 0, always in the inline group. */
+/* The live list's head: slot 0. */
 static inline struct rgn_link *rgn__head(rgn_t *r)
 {
-    return &r->inline_group.ln[0];
-}
-
-/* A neighbour in the live list: the head (slot 0) is reached directly,
- * which keeps two dependent loads off the path of the commonest cases
- * (newest and oldest resources both have the head as a neighbour). */
-static inline struct rgn_link *rgn__near(rgn_t *r, uint32_t i)
-{
-    return i ? rgn__ln(r, i) : rgn__head(r);
+    return &r->ln[0];
 }
 
 /* Adds storage for at least one more slot; false when out of memory. */
 RGN_HIDDEN bool rgn__slots_grow(rgn_t *r);
-/* Frees the blocks and the group table, when there are any; the region
- * itself is freed by the caller. */
+/* Frees the arrays once they have left the region; the region itself is
+ * freed by the caller. */
 RGN_HIDDEN void rgn__slots_free(rgn_t *r);
 static inline void rgn__slots_destroy(rgn_t *r)
 {
-    /* Any block implies a table of its own; a table may exist without a
-     * block when the block's allocation failed. */
-    if (r->groups != r->inline_table)
+    if (r->cb != r->inline_cb)
         rgn__slots_free(r);
 }
 
@@ -63,9 +53,9 @@ static inline uint32_t rgn__slot_take(rgn_t *r)
         r->free_head = rgn__ln(r, i)->next;
         return i;
     }
-    /* Never-used slots are handed out lazily, so a new block costs no
-     * writes until its slots are needed. */
-    if (r->used == r->ngroups * RGN_GROUP_SLOTS && !rgn__slots_grow(r))
+    /* Never-used slots are handed out lazily, so growing costs no writes
+     * beyond the copy until the new slots are needed. */
+    if (r->used == r->cap && !rgn__slots_grow(r))
         return 0;
     i = r->used++;
     rgn__ln(r, i)->gen = 0;
@@ -92,7 +82,7 @@ static inline rgn_key_t rgn__slot_link(rgn_t *r, uint32_t i,
     l->gen++; /* odd: live */
     l->prev = 0;
     l->next = head->next;
-    rgn__near(r, head->next)->prev = i;
+    rgn__ln(r, head->next)->prev = i;
     head->next = i;
 
     if (++r->live > r->peak)
@@ -115,8 +105,8 @@ static inline struct rgn_cb rgn__slot_unlink(rgn_t *r, uint32_t i)
     struct rgn_link *l = rgn__ln(r, i);
     struct rgn_cb cb = *rgn__cb(r, i);
 
-    rgn__near(r, l->prev)->next = l->next;
-    rgn__near(r, l->next)->prev = l->prev;
+    rgn__ln(r, l->prev)->next = l->next;
+    rgn__ln(r, l->next)->prev = l->prev;
     r->live--;
 
     /* A slot whose generation would wrap is retired rather than reused:
@@ -146,7 +136,7 @@ static inline bool rgn__slot_pop(rgn_t *r, struct rgn_cb *out)
     struct rgn_link *l = rgn__ln(r, i);
     *out = *rgn__cb(r, i);
     head->next = l->next;
-    rgn__near(r, l->next)->prev = 0;
+    rgn__ln(r, l->next)->prev = 0;
     l->gen++;
     r->live--;
     r->closed++;

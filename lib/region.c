@@ -53,10 +53,9 @@ region_create(const struct rgn_site *site)
     r->refs = 1;
     r->pending = 0;
     r->close_how = RGN_RELEASE_NORMAL;
-    r->nblocks = 0;
-    r->ngroups = r->groups_cap = 1;
-    r->inline_table[0] = &r->inline_group;
-    r->groups = r->inline_table;
+    r->cap = RGN_INLINE_SLOTS;
+    r->cb = r->inline_cb;
+    r->ln = r->inline_ln;
     r->parent = NULL;
     r->parent_key = RGN_KEY_NONE;
     r->name = NULL;
