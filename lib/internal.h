@@ -92,7 +92,8 @@ struct rgn_audit {
     bool listed;
 };
 
-/* The lock a region takes once it is shared (see share.c). */
+/* The lock a region takes once it is shared (see share.c).  word is 0
+ * when free, 1 when held, 2 when held and a waiter may be asleep on it. */
 typedef struct rgn_lock {
     atomic_int word;
 } rgn_lock_t;
@@ -147,7 +148,7 @@ struct rgn {
 /* ---- locking: free for regions never shared --------------------------- */
 
 RGN_HIDDEN void rgn__lock_slow(rgn_lock_t *l);
-
+RGN_HIDDEN void rgn__lock_wake(rgn_lock_t *l);
 
 static inline void rgn__lock(rgn_t *r)
 {
@@ -164,7 +165,8 @@ static inline void rgn__unlock(rgn_t *r)
 {
     if (RGN_LIKELY(!r->shared))
         return;
-    atomic_store_explicit(&r->lock.word, 0, memory_order_release);
+    if (atomic_exchange_explicit(&r->lock.word, 0, memory_order_release) == 2)
+        rgn__lock_wake(&r->lock);
 }
 
 /* ---- region.c ----------------------------------------------------------- */

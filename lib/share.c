@@ -19,39 +19,56 @@
 
 #include <sched.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 /* ---- the lock ------------------------------------------------------------ */
 
-static inline void cpu_relax(void)
+/* Sleeps while l->word is still 2; returns at once if it is not. */
+static void wait_while_contended(rgn_lock_t *l)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
+#ifdef __linux__
+    syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+#else
+    (void)l;
+    sched_yield();
 #endif
 }
 
 /*
- * A test-and-test-and-set lock.  Critical sections are a few dozen
- * instructions and never run user code, so a short spin beats sleeping;
- * a holder that was preempted is waited for with sched_yield rather than
- * by burning the core it needs.
+ * The lock is a futex, as glibc's mutex is.  A waiter sleeps at once
+ * rather than spinning: while it polls, the lock's cache line is pulled
+ * away from the holder on every turn, and two threads hammering one region
+ * spend their time moving that line.  A test-and-test-and-set lock that
+ * spun (100 pauses, then sched_yield) measured 2-2.7x the mutex baseline
+ * in `make bench`; spinning 16 times before sleeping, 1.2x; sleeping at
+ * once, 1.0x.
  */
 void rgn__lock_slow(rgn_lock_t *l)
 {
-    for (unsigned spins = 0;; spins++) {
-        if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0) {
-            int expected = 0;
-            if (atomic_compare_exchange_weak_explicit(
-                    &l->word, &expected, 1, memory_order_acquire,
-                    memory_order_relaxed))
-                return;
-        }
-        if (spins < 100)
-            cpu_relax();
-        else
-            sched_yield();
-    }
+    /* Taken as 2, not 1: this thread cannot know whether others sleep,
+     * so its unlock must wake one in case they do. */
+    while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
+        wait_while_contended(l);
+}
+
+/*
+ * Wakes one sleeper.  The region may already be freed by the time this
+ * runs (another thread can take the lock, drop the last reference and
+ * free it once the word is 0): a private futex wake only hashes the
+ * address, it never touches the memory, and a sleeper woken for nothing
+ * simply sleeps again.
+ */
+void rgn__lock_wake(rgn_lock_t *l)
+{
+#ifdef __linux__
+    syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
+    (void)l;
+#endif
 }
 
 /* ---- references ---------------------------------------------------------- */
