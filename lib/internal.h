@@ -150,10 +150,9 @@ struct rgn {
 RGN_HIDDEN void rgn__lock_slow(rgn_lock_t *l);
 RGN_HIDDEN void rgn__lock_wake(rgn_lock_t *l);
 
-static inline void rgn__lock(rgn_t *r)
+/* Takes r's lock, which the caller knows r has (r is shared). */
+static inline void rgn__lock_shared(rgn_t *r)
 {
-    if (RGN_LIKELY(!r->shared))
-        return;
     int expected = 0;
     if (!atomic_compare_exchange_weak_explicit(&r->lock.word, &expected, 1,
                                                memory_order_acquire,
@@ -161,12 +160,22 @@ static inline void rgn__lock(rgn_t *r)
         rgn__lock_slow(&r->lock);
 }
 
-static inline void rgn__unlock(rgn_t *r)
+static inline void rgn__unlock_shared(rgn_t *r)
 {
-    if (RGN_LIKELY(!r->shared))
-        return;
     if (atomic_exchange_explicit(&r->lock.word, 0, memory_order_release) == 2)
         rgn__lock_wake(&r->lock);
+}
+
+static inline void rgn__lock(rgn_t *r)
+{
+    if (RGN_UNLIKELY(r->shared))
+        rgn__lock_shared(r);
+}
+
+static inline void rgn__unlock(rgn_t *r)
+{
+    if (RGN_UNLIKELY(r->shared))
+        rgn__unlock_shared(r);
 }
 
 /* ---- region.c ----------------------------------------------------------- */

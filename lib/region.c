@@ -115,11 +115,33 @@ rgn_t *(rgn_new_child)(rgn_t *parent)
 }
 
 /*
+ * Pops and runs every live cleanup, newest first, each with r unlocked so
+ * that it may call rgn on r; returns the first non-zero result.  shared is
+ * r->shared, which cannot change while r is closing: inlined with it as a
+ * constant, the loop of an unshared region has no locking in it at all.
+ */
+static inline __attribute__((always_inline)) int
+run_cleanups(rgn_t *r, rgn_release_type how, bool shared)
+{
+    int result = 0;
+    struct rgn_cb cb;
+    while (rgn__slot_pop(r, &cb)) {
+        if (shared)
+            rgn__unlock_shared(r);
+        int rc = rgn__run_raw(r, cb, how);
+        if (RGN_UNLIKELY(rc != 0) && !result)
+            result = rc;
+        if (shared)
+            rgn__lock_shared(r);
+    }
+    return result;
+}
+
+/*
  * Runs every live cleanup newest first, then frees r (unless an
  * rgn_allocate still holds a reservation: it frees r when done).  Called
- * with r locked and closing; returns with it unlocked.  Each cleanup runs
- * unlocked, so it may call rgn on r.  errno is saved once for the whole
- * close rather than around every cleanup.
+ * with r locked and closing; returns with it unlocked.  errno is saved
+ * once for the whole close rather than around every cleanup.
  */
 static int close_last(rgn_t *r, rgn_release_type how)
 {
@@ -127,14 +149,8 @@ static int close_last(rgn_t *r, rgn_release_type how)
     if (rgn__slot_newest(r)) {
         int *err = rgn__errno();
         int saved = *err;
-        struct rgn_cb cb;
-        while (rgn__slot_pop(r, &cb)) {
-            rgn__unlock(r);
-            int rc = rgn__run_raw(r, cb, how);
-            if (rc && !result)
-                result = rc;
-            rgn__lock(r);
-        }
+        result = r->shared ? run_cleanups(r, how, true)
+                           : run_cleanups(r, how, false);
         *err = saved;
     }
     bool reserved = r->pending != 0;
