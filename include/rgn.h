@@ -223,8 +223,9 @@ RGN_API size_t rgn_live(const rgn_t *r);
  *
  * A region that was never shared belongs to one thread at a time, and rgn
  * takes no lock and no atomic operation for it.  From its first
- * rgn_share() or rgn_thread_create() on, each call locks a small
- * spinlock.  Sharing a child region takes it out of its parent, so an
+ * rgn_share() or rgn_thread_create() on, each call takes a small lock; a
+ * thread that finds it held sleeps (on Linux, on a futex) until it is
+ * let go.  Sharing a child region takes it out of its parent, so an
  * unshared child of a shared parent stays its owner's alone: close it
  * (or leave it to the parent) while you still hold your reference to the
  * parent -- the parent's last closer, in any thread, closes it otherwise.
