@@ -39,8 +39,9 @@ static bool grow_allocated(rgn_t *r, uint32_t cap)
 
 /* The next capacity: doubling while the arrays are small, then an eighth
  * more at a time, so that at most an eighth of them is ever unused and a
- * live resource costs at most 31.5 bytes.  Big arrays are mmapped, and
- * realloc moves them by remapping their pages, not by copying. */
+ * live resource costs at most 31.5 bytes.  Growth stays O(1) amortised;
+ * glibc's realloc moves arrays past its mmap threshold by remapping their
+ * pages rather than copying them. */
 static uint32_t next_cap(uint32_t cap)
 {
     uint32_t more = cap < 4096 ? cap : cap / 8;
