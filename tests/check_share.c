@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* A probe that also records which thread ran it. */
 struct tprobe {
@@ -509,6 +510,75 @@ static void *release_then_close(void *arg)
     return NULL;
 }
 
+/*
+ * A thread that finds a shared region's lock held sleeps until it is let
+ * go; it does not spin on a core.  rgn_audit_visit holds the lock while
+ * its callback runs, so a callback that waits keeps the lock held while
+ * another thread registers.  The registration must wait for it (wall time)
+ * without burning a core (its thread's CPU time): a spinning waiter
+ * would spend nearly all of the hold on the CPU.
+ */
+enum { HOLD_MS = 300 };
+
+static double ms_of(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+struct holder {
+    rgn_t *r;
+    sem_t holding;
+};
+
+static int hold_the_lock(const struct rgn_audit_entry *e, void *arg)
+{
+    (void)e;
+    struct holder *h = arg;
+    sem_post(&h->holding);
+    struct timespec hold = {0, HOLD_MS * 1000000L};
+    while (nanosleep(&hold, &hold) != 0)
+        ;
+    return 1; /* one entry is enough */
+}
+
+static void *visit_holding(void *arg)
+{
+    struct holder *h = arg;
+    return (void *)(intptr_t)rgn_audit_visit(h->r, hold_the_lock, h);
+}
+
+START_TEST(a_waiter_sleeps_until_the_lock_is_let_go)
+{
+    struct holder h;
+    h.r = rgn_new();
+    sem_init(&h.holding, 0, 0);
+    ck_assert_int_eq(rgn_register(h.r, noop_cleanup, NULL, NULL), 0);
+    ck_assert_ptr_eq(rgn_share(h.r), h.r);
+    pthread_t t;
+    pthread_create(&t, NULL, visit_holding, &h);
+    sem_wait(&h.holding);
+
+    double wall = ms_of(CLOCK_MONOTONIC);
+    double cpu = ms_of(CLOCK_THREAD_CPUTIME_ID);
+    ck_assert_int_eq(rgn_register(h.r, noop_cleanup, NULL, NULL), 0);
+    cpu = ms_of(CLOCK_THREAD_CPUTIME_ID) - cpu;
+    wall = ms_of(CLOCK_MONOTONIC) - wall;
+
+    void *ret;
+    pthread_join(t, &ret);
+    ck_assert_int_eq((int)(intptr_t)ret, 1);
+    ck_assert_msg(wall >= HOLD_MS / 2, "did not wait: %.1f ms", wall);
+    ck_assert_msg(cpu < wall / 4, "spun: %.1f ms of CPU in %.1f ms waiting",
+                  cpu, wall);
+    ck_assert_uint_eq(rgn_live(h.r), 2);
+    ck_assert_int_eq(rgn_close(h.r), 0);
+    ck_assert_int_eq(rgn_close(h.r), 0);
+    sem_destroy(&h.holding);
+}
+END_TEST
+
 START_TEST(release_racing_the_last_close)
 {
     static struct race rc;
@@ -704,6 +774,7 @@ Suite *share_suite(void)
     tcase_add_test(t, close_order_follows_happens_before_across_threads);
     tcase_add_test(t, eight_threads_hammering_one_region_lose_nothing);
     tcase_add_test(t, release_racing_the_last_close);
+    tcase_add_test(t, a_waiter_sleeps_until_the_lock_is_let_go);
     suite_add_tcase(s, t);
 
     t = tcase_create("children");
