@@ -537,9 +537,7 @@ static int hold_the_lock(const struct rgn_audit_entry *e, void *arg)
     (void)e;
     struct holder *h = arg;
     sem_post(&h->holding);
-    struct timespec hold = {0, HOLD_MS * 1000000L};
-    while (nanosleep(&hold, &hold) != 0)
-        ;
+    sleep_ms(HOLD_MS);
     return 1; /* one entry is enough */
 }
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int run_log[LOG_MAX];
@@ -21,6 +22,13 @@ static void *tight_realloc(void *p, size_t n)
 }
 
 const rgn_allocator tight_allocator = {tight_malloc, tight_realloc, free};
+
+void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
 
 void log_reset(void)
 {

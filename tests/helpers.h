@@ -27,6 +27,8 @@ void log_reset(void);
 extern long tight_budget;
 extern const rgn_allocator tight_allocator;
 
+/* Sleeps ms milliseconds, signals or not. */
+void sleep_ms(unsigned ms);
 /* A cleanup that does nothing and succeeds. */
 int noop_cleanup(void *resource, rgn_release_type how);
 void probe_init(struct probe *p, int id);
