@@ -14,8 +14,8 @@
  * table of blocks in between would put a dependent load in front of each.
  * The first RGN_INLINE_SLOTS slots live inside the region (slot 0 is the
  * head), so a small region costs one allocation; beyond them both arrays
- * grow by realloc (see map.c).  Nothing keeps a slot's address across a call that
- * may grow the arrays: slots are named by index everywhere.
+ * grow by realloc (see map.c).  Nothing keeps a slot's address across a
+ * call that may grow the arrays: slots are named by index everywhere.
  */
 #ifndef RGN_INTERNAL_H
 #define RGN_INTERNAL_H
@@ -244,13 +244,12 @@ static inline bool rgn__audit_records(const struct rgn_audit *a)
     return a->mode != RGN_AUDIT_OFF || a->lifetimes;
 }
 
-
-/* ---- lifetime.c --------------------------------------------------------- */
-
 /* ---- stats.c ------------------------------------------------------------ */
 
 /* Fills *out with r's counters (lifetimes 0); r locked or unshared. */
 RGN_HIDDEN void rgn__counters(const rgn_t *r, rgn_stats *out);
+
+/* ---- lifetime.c --------------------------------------------------------- */
 
 /* Re-reads what new regions need after a default changed (audit.c). */
 RGN_HIDDEN void rgn__audit_republish(void);

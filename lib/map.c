@@ -38,17 +38,17 @@ static bool grow_allocated(rgn_t *r, uint32_t cap)
 }
 
 /*
- * The next capacity: doubling while the arrays are small, then an eighth
- * more at a time, so that at most an eighth of them is ever unused and a
- * live resource costs at most 31.5 bytes.  Growth stays O(1) amortised;
- * glibc's realloc moves arrays past its mmap threshold by remapping their
- * pages rather than copying them.  Below that threshold (which glibc
- * raises to as much as 32 MB once big blocks are freed) they are copied:
- * growing to 10^6 slots then copies about nine times the final arrays,
- * once.  Fixed blocks past a flat prefix would copy nothing, but they put
- * a table lookup in front of every slot of a big region: measured, its
- * register+release pairs cost 40% more, and pairs are what a long-lived
- * region spends its life on.
+ * The next capacity: doubling up to 4096 slots (at most 57 KB unused),
+ * then an eighth more at a time, so that past that at most an eighth of
+ * the arrays is unused and a live resource costs at most 31.5 bytes.
+ * Growth stays O(1) amortised; glibc's realloc moves arrays past its mmap
+ * threshold by remapping their pages rather than copying them.  Below that
+ * threshold (which glibc raises to as much as 32 MB once big blocks are
+ * freed) they are copied: growing to 10^6 slots then copies about nine
+ * times the final arrays, once.  Fixed blocks past a flat prefix would
+ * copy nothing, but they put a table lookup in front of every slot of a
+ * big region: measured, its register+release pairs cost 40% more, and
+ * pairs are what a long-lived region spends its life on.
  */
 static uint32_t next_cap(uint32_t cap)
 {
