@@ -181,6 +181,8 @@ RGN_API rgn_key_t rgn_child_key(const rgn_t *child);
  * reference that is not the last returns 0 at once.
  * Errors: -EINVAL (r is NULL), -ECANCELED (r is already closing, for
  * example when a cleanup of r closes r again; nothing is dropped).
+ * A thread cancelled inside a cleanup of the close still runs the other
+ * cleanups and frees r as it unwinds; rgn_close() then never returns.
  */
 RGN_API int rgn_close(rgn_t *r);
 
@@ -225,10 +227,36 @@ RGN_API size_t rgn_live(const rgn_t *r);
  * takes no lock and no atomic operation for it.  From its first
  * rgn_share() or rgn_thread_create() on, each call takes a small lock; a
  * thread that finds it held sleeps (on Linux, on a futex) until it is
- * let go.  Sharing a child region takes it out of its parent, so an
- * unshared child of a shared parent stays its owner's alone: close it
- * (or leave it to the parent) while you still hold your reference to the
- * parent -- the parent's last closer, in any thread, closes it otherwise.
+ * let go.  An audited region, or one that tracks lifetimes, takes the
+ * lock from the moment it is, shared or not: the process-wide readers
+ * (rgn_metrics_write, rgn_audit_report_open, the exit report) lock it to
+ * read it while its owner thread goes on.  Sharing a child region takes
+ * it out of its parent, so an unshared child of a shared parent stays its
+ * owner's alone: close it (or leave it to the parent) while you still
+ * hold your reference to the parent -- the parent's last closer, in any
+ * thread, closes it otherwise.
+ *
+ * Locks.  No user code runs under an rgn lock -- no cleanup, acquire
+ * function, sink or visitor -- except the allocator (rgn_set_allocator),
+ * which may be called under a region's lock and must not call rgn.  The
+ * one lock order, outermost first: the audit sink's lock, the registry of
+ * audited regions, a child region, its parent (rgn(7) says more).
+ *
+ * Cancellation.  rgn's own calls contain no cancellation point.  A
+ * cleanup, acquire function or sink may: a close cancelled inside one of
+ * its cleanups still runs all the others (in the cancelled thread, as it
+ * unwinds) and frees the region, as resourcet runs cleanups masked; a
+ * cleanup cancelled inside rgn_release() was already forgotten by the
+ * region, so the rest of it is simply not run, as if called directly;
+ * rgn_allocate() and every audit report disable cancellation while they
+ * run, and rgn_thread_create()'s final close too.
+ *
+ * fork().  The child may use rgn at once, from its one thread.  Regions
+ * it inherited are its own copies: it may close them (their cleanups run
+ * in the child, on its copies of the resources) or leave them.  A lock
+ * that another thread of the parent held at the fork is taken over by the
+ * child's first call.  Inherited regions are not reported by the child's
+ * exit report or rgn_audit_report_open(); regions the child makes are.
  */
 
 /*
@@ -245,9 +273,12 @@ RGN_API rgn_t *rgn_share(rgn_t *r);
  * reference: with rgn_close() semantics if fn returned 0, with
  * rgn_close_error() otherwise, and with RGN_RELEASE_ERROR if the thread is
  * cancelled.  The thread's exit value is (void *)(intptr_t) of fn's
- * result, or, if that was 0, of the close's result.  Like rgn_share, it
- * takes a child region out of its parent.  Returns 0, or -EINVAL (t, r or fn NULL), -ECANCELED (r is closing),
- * -ENOMEM, or pthread_create's error negated; then nothing is shared.
+ * result, or, if that was 0, of the close's result.  The final close
+ * runs with cancellation disabled: a thread cancelled once fn has
+ * returned still runs every cleanup and exits with that value.  Like
+ * rgn_share, it takes a child region out of its parent.  Returns 0, or
+ * -EINVAL (t, r or fn NULL), -ECANCELED (r is closing), -ENOMEM, or
+ * pthread_create's error negated; then nothing is shared.
  */
 RGN_API int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr,
                               rgn_t *r, int (*fn)(rgn_t *r, void *arg),
@@ -463,9 +494,8 @@ RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
  * live region on demand (rgn_audit_dump, rgn_audit_visit), warns when a
  * region's live count passes a limit (and again at each doubling), and at
  * process exit reports every audited region that was never closed and
- * still holds resources.  (The exit report reads regions that other
- * threads may still be using; it locks shared ones, so a region some
- * thread owns alone should be closed, or that thread stopped, first.)
+ * still holds resources.  These readers lock each region they read, so
+ * other threads may go on using theirs meanwhile.
  *
  * The environment variable RGN_AUDIT sets the default for every region:
  * "off" (the default), "report" (also "1", "on", "yes") or "abort"
@@ -530,8 +560,13 @@ RGN_API int rgn_audit_limit(rgn_t *r, size_t limit);
 
 /*
  * Where reports go: sink(line, arg) for each line (no newline), called
- * from whichever thread reports, possibly with a region locked -- the sink
- * must not call rgn.  NULL restores the default, stderr.  Process-wide.
+ * from whichever thread reports.  Each report is made first and written
+ * after every region lock is let go, under the sink's own lock, so the
+ * lines of two reports never interleave.  The sink may call rgn, even
+ * report again or call exit() (the sink's lock lets its own thread back
+ * in); it runs with cancellation disabled.  NULL restores the default,
+ * stderr.  Process-wide; takes the sink's lock, so it waits for a report
+ * being written.
  */
 typedef void (*rgn_audit_sink)(const char *line, void *arg);
 RGN_API void rgn_audit_set_sink(rgn_audit_sink sink, void *arg);
@@ -548,10 +583,12 @@ struct rgn_audit_entry {
 };
 
 /*
- * Calls visit(&entry, arg) for every live resource of r, newest first,
- * until visit returns non-zero; returns that value, or 0.  r is locked
- * meanwhile: visit must not call rgn on r.  Works with the audit off too
- * (sites and ages are then unknown).  -EINVAL when r or visit is NULL.
+ * Calls visit(&entry, arg) for every resource live in r at the call,
+ * newest first, until visit returns non-zero; returns that value, or 0.
+ * The entries are copied under r's lock and visited after it is let go,
+ * so visit may call rgn, on r too.  Works with the audit off too (sites
+ * and ages are then unknown).  -EINVAL when r or visit is NULL, -ENOMEM
+ * when the copy could not be made (nothing is visited).
  */
 RGN_API int rgn_audit_visit(rgn_t *r,
                             int (*visit)(const struct rgn_audit_entry *e,

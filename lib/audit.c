@@ -11,10 +11,26 @@
  *
  * The process-wide state here is what the audit needs and nothing more:
  * the default mode (from RGN_AUDIT), the sink, and the registry of open
- * audited regions that the exit report walks.  Lock order: a region's
- * lock, then the registry's, then the sink's -- except that the exit
- * report, holding the registry, locks each region it reads; so no path
- * takes the registry while holding a region lock.
+ * audited regions that process-wide readers walk (the exit report,
+ * rgn_audit_report_open, rgn_metrics_write).
+ *
+ * Locking.  A region in the registry is `locked` (internal.h): every call
+ * on it takes its lock, shared or not, so a reader in another thread may
+ * lock it and read it while its owner goes on.  Regions outside the
+ * registry -- unaudited ones, the fast path -- take no lock until shared.
+ * The lock order of the whole library, outermost first:
+ *
+ *   sink lock  >  registry lock  >  a child's lock  >  its parent's lock
+ *   (two unrelated regions, as rgn_move takes them: lower id first)
+ *
+ * Every report is made under the locks it needs and written after they
+ * are all let go, so no sink, no stdio and no other user code ever runs
+ * under a region or registry lock (the allocator aside).  The sink lock is
+ * held only around writing one report, so reports never interleave; it
+ * is reentrant in its thread, so a sink that reports again or calls
+ * exit() -- whose exit report writes too -- does not deadlock.  Reports
+ * run with thread cancellation disabled: a report always ends, its locks
+ * let go.
  */
 #include "internal.h"
 
@@ -25,6 +41,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- the default mode ------------------------------------------------------ */
 
@@ -112,72 +129,144 @@ int rgn_audit_set_default(rgn_audit_mode mode)
 /* ---- the sink --------------------------------------------------------------- */
 
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread unsigned sink_depth; /* this thread holds sink_lock */
 static rgn_audit_sink sink_fn;
 static void *sink_arg;
 
-void rgn_audit_set_sink(rgn_audit_sink sink, void *arg)
+static void sink_enter(void)
 {
-    pthread_mutex_lock(&sink_lock);
-    sink_fn = sink;
-    sink_arg = arg;
-    pthread_mutex_unlock(&sink_lock);
+    if (sink_depth++ == 0)
+        pthread_mutex_lock(&sink_lock);
 }
 
-/* Where one report goes: a given sink, or the installed one.  A report
- * holds the sink's lock from its first line to its last, so reports from
- * different threads do not interleave. */
-struct out {
-    rgn_audit_sink fn;
-    void *arg;
-    bool installed;
-};
-
-static struct out out_begin(rgn_audit_sink fn, void *arg)
+static void sink_leave(void)
 {
-    if (fn)
-        return (struct out){fn, arg, false};
-    pthread_mutex_lock(&sink_lock);
-    return (struct out){sink_fn, sink_arg, true};
-}
-
-static void out_end(struct out *o)
-{
-    if (o->installed)
+    if (--sink_depth == 0)
         pthread_mutex_unlock(&sink_lock);
 }
 
-static void out_line(struct out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void rgn_audit_set_sink(rgn_audit_sink sink, void *arg)
+{
+    sink_enter();
+    sink_fn = sink;
+    sink_arg = arg;
+    sink_leave();
+}
 
-static void out_vline(struct out *o, const char *fmt, va_list ap)
+/* ---- reports: made under locks, written after -------------------------- */
+
+void rgn__report_init(struct rgn_report *rep)
+{
+    rep->text = rep->stack;
+    rep->len = 0;
+    rep->cap = sizeof rep->stack;
+    rep->cut = false;
+}
+
+/* Room for n more bytes; false (and the report marked cut) when memory
+ * ran out. */
+static bool report_room(struct rgn_report *rep, size_t n)
+{
+    if (rep->len + n <= rep->cap)
+        return true;
+    size_t cap = rep->cap;
+    while (cap < rep->len + n)
+        cap *= 2;
+    char *t = rep->text == rep->stack ? rgn__malloc(cap)
+                                      : rgn__realloc(rep->text, cap);
+    if (!t) {
+        rep->cut = true;
+        return false;
+    }
+    if (rep->text == rep->stack)
+        memcpy(t, rep->stack, rep->len);
+    rep->text = t;
+    rep->cap = cap;
+    return true;
+}
+
+static void report_vline(struct rgn_report *rep, const char *fmt,
+                         va_list ap)
 {
     char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    if (o->fn) {
-        o->fn(line, o->arg);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n
+                                                    : sizeof line - 1;
+    if (rep->cut || !report_room(rep, len + 1))
+        return;
+    memcpy(rep->text + rep->len, line, len);
+    rep->text[rep->len + len] = '\n';
+    rep->len += len + 1;
+}
+
+static void report_line(struct rgn_report *rep, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void report_line(struct rgn_report *rep, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_vline(rep, fmt, ap);
+    va_end(ap);
+}
+
+static void report_free(struct rgn_report *rep)
+{
+    if (rep->text != rep->stack)
+        rgn__free(rep->text);
+    rgn__report_init(rep);
+}
+
+static void write_line(rgn_audit_sink fn, void *arg, const char *line)
+{
+    if (fn) {
+        fn(line, arg);
     } else {
         fprintf(stderr, "%s\n", line);
         fflush(stderr);
     }
 }
 
-static void out_line(struct out *o, const char *fmt, ...)
+void rgn__report_print(struct rgn_report *rep, rgn_audit_sink sink,
+                       void *arg)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    out_vline(o, fmt, ap);
-    va_end(ap);
+    if (rep->len == 0 && !rep->cut)
+        return;
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    int saved = errno;
+    bool installed = sink == NULL;
+    if (installed) {
+        sink_enter();
+        sink = sink_fn;
+        arg = sink_arg;
+    }
+    char *text = rep->text;
+    size_t len = rep->len;
+    for (size_t at = 0; at < len;) {
+        char *nl = memchr(text + at, '\n', len - at);
+        *nl = '\0';
+        write_line(sink, arg, text + at);
+        at = (size_t)(nl - text) + 1;
+    }
+    if (rep->cut)
+        write_line(sink, arg, "rgn: audit: report cut short: out of memory");
+    if (installed)
+        sink_leave();
+    report_free(rep);
+    errno = saved;
+    pthread_setcancelstate(state, NULL);
 }
 
 /* One line to the installed sink, outside any report. */
 static void emit(const char *fmt, ...)
 {
-    struct out o = out_begin(NULL, NULL);
+    struct rgn_report rep;
+    rgn__report_init(&rep);
     va_list ap;
     va_start(ap, fmt);
-    out_vline(&o, fmt, ap);
+    report_vline(&rep, fmt, ap);
     va_end(ap);
-    out_end(&o);
+    rgn__report_print(&rep, NULL, NULL);
 }
 
 /* ---- the registry of open audited regions -------------------------------- */
@@ -185,15 +274,17 @@ static void emit(const char *fmt, ...)
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rgn_audit *registry;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static pid_t exit_pid; /* the process the exit report is for */
 
 static void report_at_exit(void);
 
 static void install_exit_report(void)
 {
+    exit_pid = getpid();
     atexit(report_at_exit);
 }
 
-/* Called holding no region lock. */
+/* Called holding no lock; a's region is already `locked`. */
 static void list(struct rgn_audit *a)
 {
     pthread_once(&exit_once, install_exit_report);
@@ -222,6 +313,45 @@ static void unlist(struct rgn_audit *a)
         a->listed = false;
     }
     pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---- fork ---------------------------------------------------------------------
+ *
+ * fork() takes the sink and registry locks first, so the child gets both
+ * free and the registry whole.  In the child, region locks that threads
+ * of the parent held are taken over (share.c), and the regions the parent
+ * had are marked inherited: they are the parent's to report, so neither
+ * the child's exit report nor rgn_audit_report_open names them.  Regions
+ * the child makes itself are reported at its exit as usual.
+ */
+static void fork_prepare(void)
+{
+    sink_enter();
+    pthread_mutex_lock(&registry_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&registry_lock);
+    sink_leave();
+}
+
+/* The child's one thread is the one that took both locks in
+ * fork_prepare: it lets them go, as the parent does. */
+static void fork_child(void)
+{
+    rgn__lock_after_fork();
+    for (struct rgn_audit *a = registry; a; a = a->next)
+        a->inherited = true;
+    if (exit_pid)
+        exit_pid = getpid();
+    pthread_mutex_unlock(&registry_lock);
+    sink_leave();
+}
+
+__attribute__((constructor)) static void install_fork_handlers(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* ---- records ---------------------------------------------------------------- */
@@ -256,8 +386,10 @@ bool rgn__audit_new_slow(rgn_t *r, const struct rgn_site *site)
         return false;
     r->audit->lifetimes = lifetimes;
     r->audited = true;
-    if (rgn__audit_records(r->audit))
+    if (rgn__audit_records(r->audit)) {
+        r->locked = true; /* before any reader can find it */
         list(r->audit);
+    }
     return true;
 }
 
@@ -303,7 +435,10 @@ void rgn__audit_note(rgn_t *r, uint32_t i, const struct rgn_site *site,
                      const char *label)
 {
     struct rgn_audit *a = r->audit;
-    if (rgn__audit_records(a))
+    /* The slot may have been taken before r kept records (an
+     * rgn_allocate in flight while the audit was turned on): its record
+     * is made now, or the resource stays of unknown site. */
+    if (rgn__audit_records(a) && rgn__audit_reserve(r, i))
         *rgn__arec(r, i) = (struct rgn_arec){site, label, rgn__now(), 0};
     check_limit(r);
 }
@@ -522,7 +657,7 @@ static void fmt_region(char *buf, size_t n, rgn_t *r)
                  s->file, s->line, s->func);
 }
 
-static void out_group(struct out *o, const char *prefix,
+static void out_group(struct rgn_report *o, const char *prefix,
                       const struct group *e, uint64_t now)
 {
     char age[32], where[256], label[160] = "";
@@ -542,12 +677,12 @@ static void out_group(struct out *o, const char *prefix,
         snprintf(life, sizeof life, "; %" PRIu64 " released, lifetime p50 "
                  "%s p99 %s", e->released, p50, p99);
     }
-    out_line(o, "rgn: %s: %s:%s %zu live, oldest %s%s", prefix, where, label,
-             e->count, age, life);
+    report_line(o, "rgn: %s: %s:%s %zu live, oldest %s%s", prefix, where,
+                label, e->count, age, life);
 }
 
 /* Writes the groups; returns how many sites there were. */
-static size_t out_groups(struct out *o, const char *prefix,
+static size_t out_groups(struct rgn_report *o, const char *prefix,
                          const struct groups *g, size_t max_lines)
 {
     uint64_t now = rgn__now();
@@ -558,11 +693,11 @@ static size_t out_groups(struct out *o, const char *prefix,
     for (size_t i = shown; i < g->n; i++)
         rest += g->v[i].count;
     if (rest)
-        out_line(o, "rgn: %s: ... and %zu more from %zu more sites", prefix,
-                 rest, g->n - shown);
+        report_line(o, "rgn: %s: ... and %zu more from %zu more sites",
+                    prefix, rest, g->n - shown);
     if (g->other)
-        out_line(o, "rgn: %s: ... and %zu more from sites not counted "
-                 "apart (out of memory)", prefix, g->other);
+        report_line(o, "rgn: %s: ... and %zu more from sites not counted "
+                    "apart (out of memory)", prefix, g->other);
     return g->n;
 }
 
@@ -576,11 +711,12 @@ static const char *plural(size_t n, const char *one, const char *many)
 
 /* ---- reports ------------------------------------------------------------------ */
 
-void rgn__audit_close(rgn_t *r, rgn_release_type how)
+bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
 {
+    rgn__report_init(rep);
     struct rgn_audit *a = r->audit;
     if (!a || a->mode == RGN_AUDIT_OFF || how != RGN_RELEASE_NORMAL)
-        return;
+        return false;
     int saved = errno;
     struct groups g;
     size_t expected;
@@ -589,38 +725,64 @@ void rgn__audit_close(rgn_t *r, rgn_release_type how)
     if (g.total) {
         char region[320];
         fmt_region(region, sizeof region, r);
-        struct out o = out_begin(NULL, NULL);
-        size_t sites = out_groups(&o, "leak", &g, REPORT_SITES);
-        out_line(&o, "rgn: leak summary: %zu live %s from %zu %s at close "
-                 "of %s", g.total, plural(g.total, "resource", "resources"),
-                 sites, plural(sites, "site", "sites"), region);
-        out_end(&o);
+        size_t sites = out_groups(rep, "leak", &g, REPORT_SITES);
+        report_line(rep, "rgn: leak summary: %zu live %s from %zu %s at "
+                    "close of %s", g.total,
+                    plural(g.total, "resource", "resources"), sites,
+                    plural(sites, "site", "sites"), region);
     }
     bool leaked = g.total != 0;
     groups_free(&g);
     errno = saved;
-    if (leaked && a->mode == RGN_AUDIT_ABORT)
-        abort();
+    return leaked && a->mode == RGN_AUDIT_ABORT;
 }
 
+/* A limit warning made under r's lock, waiting to be written. */
+struct rgn_deferred {
+    struct rgn_deferred *next;
+    struct rgn_report rep;
+};
+
+__thread struct rgn_deferred *rgn__deferred
+    __attribute__((tls_model("initial-exec")));
+
+void rgn__audit_flush_slow(void)
+{
+    struct rgn_deferred *d;
+    while ((d = rgn__deferred) != NULL) {
+        rgn__deferred = d->next;
+        rgn__report_print(&d->rep, NULL, NULL);
+        rgn__free(d);
+    }
+}
+
+/* Makes the warning under r's lock, for rgn__audit_flush to write; out
+ * of memory, the warning is lost, not the registration. */
 static void limit_warning(rgn_t *r)
 {
     struct rgn_audit *a = r->audit;
     int saved = errno;
-    char region[320];
-    fmt_region(region, sizeof region, r);
-    struct groups g;
-    size_t expected;
-    groups_init(&g);
-    collect(r, false, &g, &expected);
-    struct out o = out_begin(NULL, NULL);
-    out_line(&o, "rgn: limit: %s has %zu live resources, past its limit "
-             "of %zu%s", region, r->live, a->limit,
-             a->next_warn > a->limit ? " (doubled again)" : "");
-    if (a->mode != RGN_AUDIT_OFF)
-        out_groups(&o, "limit", &g, 5);
-    out_end(&o);
-    groups_free(&g);
+    struct rgn_deferred *d = rgn__malloc(sizeof *d);
+    if (d) {
+        rgn__report_init(&d->rep);
+        char region[320];
+        fmt_region(region, sizeof region, r);
+        struct groups g;
+        size_t expected;
+        groups_init(&g);
+        collect(r, false, &g, &expected);
+        report_line(&d->rep, "rgn: limit: %s has %zu live resources, past "
+                    "its limit of %zu%s", region, r->live, a->limit,
+                    a->next_warn > a->limit ? " (doubled again)" : "");
+        if (a->mode != RGN_AUDIT_OFF)
+            out_groups(&d->rep, "limit", &g, 5);
+        groups_free(&g);
+        struct rgn_deferred **tail = &rgn__deferred;
+        while (*tail)
+            tail = &(*tail)->next;
+        d->next = NULL;
+        *tail = d;
+    }
     /* Next at twice the count that set this one off, so a region that
      * grows without bound warns O(log n) times. */
     while (a->next_warn < r->live)
@@ -638,17 +800,18 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
     struct groups g;
     size_t expected;
     groups_init(&g);
+    struct rgn_report rep;
+    rgn__report_init(&rep);
     rgn__lock(r);
     fmt_region(region, sizeof region, r);
     collect(r, false, &g, &expected);
+    size_t sites = out_groups(&rep, "live", &g, SIZE_MAX);
+    report_line(&rep, "rgn: live summary: %zu live %s (%zu expected at "
+                "close) from %zu %s in %s", g.total,
+                plural(g.total, "resource", "resources"), expected, sites,
+                plural(sites, "site", "sites"), region);
     rgn__unlock(r);
-    struct out o = out_begin(sink, arg);
-    size_t sites = out_groups(&o, "live", &g, SIZE_MAX);
-    out_line(&o, "rgn: live summary: %zu live %s (%zu expected at close) "
-             "from %zu %s in %s", g.total,
-             plural(g.total, "resource", "resources"), expected, sites,
-             plural(sites, "site", "sites"), region);
-    out_end(&o);
+    rgn__report_print(&rep, sink, arg);
     long unexpected = (long)(g.total - expected);
     groups_free(&g);
     errno = saved;
@@ -659,7 +822,8 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
  * its unexpected live count.  An empty region is not reported: a region
  * meant to live as long as the process (a global one) holds nothing at
  * exit once every job released what it took. */
-static size_t report_open_region(struct out *o, rgn_t *r, bool *abort_now)
+static size_t report_open_region(struct rgn_report *o, rgn_t *r,
+                                 bool *abort_now)
 {
     struct groups g;
     size_t expected;
@@ -669,8 +833,8 @@ static size_t report_open_region(struct out *o, rgn_t *r, bool *abort_now)
     if (n) {
         char region[320];
         fmt_region(region, sizeof region, r);
-        out_line(o, "rgn: leak: %s was never closed and holds %zu live %s",
-                 region, n, plural(n, "resource", "resources"));
+        report_line(o, "rgn: leak: %s was never closed and holds %zu live "
+                    "%s", region, n, plural(n, "resource", "resources"));
         out_groups(o, "leak", &g, REPORT_SITES);
         if (r->audit->mode == RGN_AUDIT_ABORT)
             *abort_now = true;
@@ -679,17 +843,23 @@ static size_t report_open_region(struct out *o, rgn_t *r, bool *abort_now)
     return n;
 }
 
+/* The regions another process made are not this one's to report. */
 static long report_open(bool *abort_now)
 {
     int saved = errno;
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     size_t total = 0, regions = 0;
-    struct out o = out_begin(NULL, NULL);
+    struct rgn_report rep;
+    rgn__report_init(&rep);
     pthread_mutex_lock(&registry_lock);
     for (struct rgn_audit *a = registry; a; a = a->next) {
+        if (a->inherited)
+            continue;
         rgn_t *r = a->region;
         rgn__lock(r);
         if (r->state == RGN_OPEN && a->mode != RGN_AUDIT_OFF) {
-            size_t n = report_open_region(&o, r, abort_now);
+            size_t n = report_open_region(&rep, r, abort_now);
             total += n;
             regions += n != 0;
         }
@@ -697,10 +867,12 @@ static long report_open(bool *abort_now)
     }
     pthread_mutex_unlock(&registry_lock);
     if (regions)
-        out_line(&o, "rgn: leak summary: %zu live %s in %zu audited %s "
-                 "never closed", total, plural(total, "resource", "resources"),
-                 regions, plural(regions, "region", "regions"));
-    out_end(&o);
+        report_line(&rep, "rgn: leak summary: %zu live %s in %zu audited "
+                    "%s never closed", total,
+                    plural(total, "resource", "resources"), regions,
+                    plural(regions, "region", "regions"));
+    rgn__report_print(&rep, NULL, NULL);
+    pthread_setcancelstate(state, NULL);
     errno = saved;
     return (long)total;
 }
@@ -728,6 +900,8 @@ long rgn_audit_report_open(void)
 
 static void report_at_exit(void)
 {
+    if (getpid() != exit_pid)
+        return;
     bool abort_now = false;
     if (report_open(&abort_now) > 0 && abort_now)
         abort();
@@ -765,6 +939,19 @@ static void keep_records(struct rgn_audit *a)
             memset(a->recs[g], 0, RGN_GROUP_SLOTS * sizeof *a->recs[g]);
 }
 
+/*
+ * Puts r in the registry, where other threads' reports read it.  From
+ * now on every call on r takes its lock.  Called by r's owner holding no
+ * lock (the registry comes before regions): until r is listed no reader
+ * can see it, and the flag reaches readers through the registry's lock.
+ */
+static void start_listing(rgn_t *r)
+{
+    if (!r->locked) /* once listed, readers read it */
+        r->locked = true;
+    list(r->audit);
+}
+
 int rgn_lifetimes_set(rgn_t *r, int on)
 {
     if (!r)
@@ -778,7 +965,7 @@ int rgn_lifetimes_set(rgn_t *r, int on)
     }
     rgn__unlock(r);
     if (rc == 0 && rgn__audit_records(a))
-        list(a);
+        start_listing(r);
     return rc;
 }
 
@@ -796,7 +983,7 @@ int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
     }
     rgn__unlock(r);
     if (rc == 0 && rgn__audit_records(a))
-        list(a); /* outside r's lock: the registry comes first */
+        start_listing(r);
     return rc;
 }
 
@@ -873,17 +1060,17 @@ int rgn_expect_close(rgn_t *r, rgn_key_t key)
     return with_record(r, key, set_expected, NULL);
 }
 
-int rgn_audit_visit(rgn_t *r,
-                    int (*visit)(const struct rgn_audit_entry *e, void *arg),
-                    void *arg)
+/* r's live resources, newest first, copied under its lock. */
+static struct rgn_audit_entry *snapshot(rgn_t *r, size_t *n)
 {
-    if (!r || !visit)
-        return -EINVAL;
     uint64_t now = rgn__now();
-    int rc = 0;
+    struct rgn_audit_entry *v = NULL;
     rgn__lock(r);
-    for (uint32_t i = rgn__slot_newest(r); i && !rc;
-         i = rgn__ln(r, i)->next) {
+    size_t live = r->live;
+    if (live)
+        v = rgn__malloc(live * sizeof *v);
+    size_t k = 0;
+    for (uint32_t i = rgn__slot_newest(r); v && i; i = rgn__ln(r, i)->next) {
         struct rgn_arec *rec = record_of(r, i);
         struct rgn_audit_entry e = {
             {r->id, i, rgn__ln(r, i)->gen}, NULL, NULL, 0, NULL, 0, 0};
@@ -897,8 +1084,26 @@ int rgn_audit_visit(rgn_t *r,
             e.age_ns = rec->born && now > rec->born ? now - rec->born : 0;
             e.expected = (rec->flags & RGN_AREC_EXPECTED) != 0;
         }
-        rc = visit(&e, arg);
+        v[k++] = e;
     }
     rgn__unlock(r);
+    *n = live;
+    return v;
+}
+
+int rgn_audit_visit(rgn_t *r,
+                    int (*visit)(const struct rgn_audit_entry *e, void *arg),
+                    void *arg)
+{
+    if (!r || !visit)
+        return -EINVAL;
+    size_t n;
+    struct rgn_audit_entry *v = snapshot(r, &n);
+    if (n && !v)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = visit(&v[i], arg);
+    rgn__free(v);
     return rc;
 }

@@ -90,12 +90,15 @@ struct rgn_audit {
     rgn_t *region;
     struct rgn_audit *prev, *next; /* the registry of open regions      */
     bool listed;
+    bool inherited;              /* made before this process forked     */
 };
 
-/* The lock a region takes once it is shared (see share.c).  word is 0
- * when free, 1 when held, 2 when held and a waiter may be asleep on it. */
+/* The lock a region takes once it is shared or listed (see share.c).
+ * word is 0 when free; otherwise the fork epoch of the holder's process
+ * (rgn__lock_epoch, a multiple of 4) plus 1 when held, or plus 2 when held
+ * and a waiter may be asleep on it. */
 typedef struct rgn_lock {
-    atomic_int word;
+    atomic_uint word;
 } rgn_lock_t;
 
 enum rgn_state {
@@ -113,9 +116,11 @@ struct rgn {
     union {
         struct {
             uint8_t state;   /* enum rgn_state                            */
-            bool shared;     /* once set, every call takes the lock       */
+            bool shared;     /* rgn_share was called: references count    */
             bool audited;    /* audit != NULL                             */
-            uint8_t unused;
+            bool locked;     /* every call takes the lock: shared, or
+                                listed where process-wide readers see it
+                                (see share.c); never cleared              */
         };
         uint32_t mode;       /* all at once: 0 = the fast path applies    */
     };
@@ -138,45 +143,68 @@ struct rgn {
     uint32_t pending;        /* rgn_allocate reservations in flight       */
     rgn_release_type close_how;
     char *name;              /* rgn_set_name, or NULL                     */
-    rgn_t *parent;           /* set while this child sits in its parent;  */
-    rgn_key_t parent_key;    /* both guarded by this region's lock        */
+    /* Where this child sits: written under the lock of the parent it
+     * sits in (both parents' for a move), read through that lock too
+     * (child.c says how a child finds it). */
+    rgn_t *_Atomic parent;
+    rgn_key_t parent_key;
 
     struct rgn_cb inline_cb[RGN_INLINE_SLOTS];
     struct rgn_link inline_ln[RGN_INLINE_SLOTS]; /* [0] is the head      */
 };
 
-/* ---- locking: free for regions never shared --------------------------- */
+/* ---- locking: free for regions never shared or listed ------------------ */
 
+/* The fork epoch, times 4: bumped in a forked child, so that a lock word
+ * a thread of the parent left held is known for abandoned (share.c). */
+RGN_HIDDEN extern atomic_uint rgn__lock_epoch;
 RGN_HIDDEN void rgn__lock_slow(rgn_lock_t *l);
 RGN_HIDDEN void rgn__lock_wake(rgn_lock_t *l);
+RGN_HIDDEN void rgn__lock_after_fork(void);
 
-/* Takes r's lock, which the caller knows r has (r is shared). */
+/* Takes r's lock, which the caller knows r uses (r->locked). */
 static inline void rgn__lock_shared(rgn_t *r)
 {
-    int expected = 0;
-    if (!atomic_compare_exchange_weak_explicit(&r->lock.word, &expected, 1,
-                                               memory_order_acquire,
+    unsigned expected = 0;
+    unsigned held = atomic_load_explicit(&rgn__lock_epoch,
+                                         memory_order_relaxed) | 1u;
+    if (!atomic_compare_exchange_weak_explicit(&r->lock.word, &expected,
+                                               held, memory_order_acquire,
                                                memory_order_relaxed))
         rgn__lock_slow(&r->lock);
 }
 
 static inline void rgn__unlock_shared(rgn_t *r)
 {
-    if (atomic_exchange_explicit(&r->lock.word, 0, memory_order_release) == 2)
+    if ((atomic_exchange_explicit(&r->lock.word, 0, memory_order_release) &
+         3u) == 2u)
         rgn__lock_wake(&r->lock);
 }
 
 static inline void rgn__lock(rgn_t *r)
 {
-    if (RGN_UNLIKELY(r->shared))
+    if (RGN_UNLIKELY(r->locked))
         rgn__lock_shared(r);
 }
 
 static inline void rgn__unlock(rgn_t *r)
 {
-    if (RGN_UNLIKELY(r->shared))
+    if (RGN_UNLIKELY(r->locked))
         rgn__unlock_shared(r);
 }
+
+/*
+ * Cleanups run by rgn_release may free the very region they were
+ * released from (by closing its parent).  Each such run is a frame on a
+ * per-thread stack; freeing a region clears it from the frames, so the
+ * release knows whether it may still count a failure in the region.
+ */
+struct rgn_frame {
+    rgn_t *r;                 /* NULL once r was freed                */
+    struct rgn_frame *up;
+};
+RGN_HIDDEN extern __thread struct rgn_frame *rgn__frames
+    __attribute__((tls_model("initial-exec")));
 
 /* ---- region.c ----------------------------------------------------------- */
 
@@ -186,8 +214,6 @@ RGN_HIDDEN void rgn__region_free(rgn_t *r);
 RGN_HIDDEN int rgn__drop_ref(rgn_t *r, rgn_release_type how);
 /* Takes child c out of its parent (c's slot there is removed). */
 RGN_HIDDEN void rgn__detach(rgn_t *c);
-/* Links a child handed back by rgn_unprotect into r at slot key. */
-RGN_HIDDEN int rgn__child_attach(rgn_t *c, rgn_t *r, rgn_key_t key);
 /* The cleanup a parent holds for each child region. */
 RGN_HIDDEN int rgn__child_cleanup(void *child, rgn_release_type how);
 /* Tells a child its slot left the parent without closing it. */
@@ -221,16 +247,46 @@ static inline uint64_t rgn__now(void)
 }
 /* Makes sure slot i has a record; false when memory ran out. */
 RGN_HIDDEN bool rgn__audit_reserve(rgn_t *r, uint32_t i);
-/* Fills slot i's record for a new registration; checks the limit. */
+/* Fills slot i's record for a new registration; checks the limit.  A
+ * limit warning is made here, under r's lock, and written by
+ * rgn__audit_flush once the caller has let go of every lock. */
 RGN_HIDDEN void rgn__audit_note(rgn_t *r, uint32_t i,
                                 const struct rgn_site *site,
                                 const char *label);
 /* Carries slot i's record of `from` over to slot j of `to`. */
 RGN_HIDDEN void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to,
                                 uint32_t j);
-/* The last reference went: reports leaks (NORMAL closes), leaves the
- * registry of open regions. */
-RGN_HIDDEN void rgn__audit_close(rgn_t *r, rgn_release_type how);
+
+/* Reports made under locks and written after: a fixed buffer that grows
+ * on the heap, lines separated by newlines (see audit.c). */
+struct rgn_report {
+    char *text;
+    size_t len, cap;
+    bool cut;               /* memory ran out: lines were lost   */
+    char stack[1024];
+};
+RGN_HIDDEN void rgn__report_init(struct rgn_report *rep);
+/* Writes rep to sink (NULL: the installed one) and frees it.  Call it
+ * holding no region lock and no registry lock. */
+RGN_HIDDEN void rgn__report_print(struct rgn_report *rep,
+                                  rgn_audit_sink sink, void *arg);
+/* Limit warnings this thread made under a lock, not yet written. */
+struct rgn_deferred;
+RGN_HIDDEN extern __thread struct rgn_deferred *rgn__deferred
+    __attribute__((tls_model("initial-exec")));
+RGN_HIDDEN void rgn__audit_flush_slow(void);
+/* Writes them; called by every caller of rgn__audit_note and
+ * rgn__audit_move once it holds no lock. */
+static inline void rgn__audit_flush(void)
+{
+    if (RGN_UNLIKELY(rgn__deferred != NULL))
+        rgn__audit_flush_slow();
+}
+/* The last reference went, r locked: makes the report of what r still
+ * holds (NORMAL closes of audited regions).  True when the program must
+ * abort once the report is written. */
+RGN_HIDDEN bool rgn__audit_close(rgn_t *r, rgn_release_type how,
+                                 struct rgn_report *rep);
 /* Calls f(r, arg) for every open region that keeps records, r locked,
  * until f returns non-zero; returns that, or 0.  f must not call rgn. */
 RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg);

@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -56,7 +58,7 @@ region_create(const struct rgn_site *site)
     r->cap = RGN_INLINE_SLOTS;
     r->cb = r->inline_cb;
     r->ln = r->inline_ln;
-    r->parent = NULL;
+    atomic_init(&r->parent, NULL);
     r->parent_key = RGN_KEY_NONE;
     r->name = NULL;
     r->audit = NULL;
@@ -69,8 +71,15 @@ region_create(const struct rgn_site *site)
     return r;
 }
 
+__thread struct rgn_frame *rgn__frames
+    __attribute__((tls_model("initial-exec")));
+
 void rgn__region_free(rgn_t *r)
 {
+    /* A release in this thread may be running a cleanup of r's. */
+    for (struct rgn_frame *f = rgn__frames; f; f = f->up)
+        if (f->r == r)
+            f->r = NULL;
     if (RGN_UNLIKELY(r->audit != NULL))
         rgn__audit_free(r);
     rgn__free(r->name);
@@ -90,7 +99,6 @@ rgn_t *(rgn_new)(void)
 
 rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
 {
-    (void)site;
     if (!parent) {
         errno = EINVAL;
         return NULL;
@@ -100,8 +108,8 @@ rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
         return NULL;
     /* Registering a region's cleanup makes it a child (see resource.c);
      * on failure it runs the child's cleanup, which frees it. */
-    int rc = rgn_register_at(parent, rgn__child_cleanup, c, &c->parent_key,
-                             site);
+    rgn_key_t k;
+    int rc = rgn_register_at(parent, rgn__child_cleanup, c, &k, site);
     if (rc) {
         errno = -rc;
         return NULL;
@@ -116,32 +124,67 @@ rgn_t *(rgn_new_child)(rgn_t *parent)
 
 /*
  * Pops and runs every live cleanup, newest first, each with r unlocked so
- * that it may call rgn on r; returns the first non-zero result.  shared is
- * r->shared, which cannot change while r is closing: inlined with it as a
+ * that it may call rgn on r; returns the first non-zero result.  locked is
+ * r->locked, which cannot change while r is closing: inlined with it as a
  * constant, the loop of an unshared region has no locking in it at all.
  */
 static inline __attribute__((always_inline)) int
-run_cleanups(rgn_t *r, rgn_release_type how, bool shared)
+run_cleanups(rgn_t *r, rgn_release_type how, bool locked)
 {
     int result = 0;
     struct rgn_cb cb;
     while (rgn__slot_pop(r, &cb)) {
-        if (shared)
+        if (locked)
             rgn__unlock_shared(r);
         int rc = rgn__run_raw(r, cb, how);
         if (RGN_UNLIKELY(rc != 0) && !result)
             result = rc;
-        if (shared)
+        if (locked)
             rgn__lock_shared(r);
     }
     return result;
 }
 
+/* Frees r when the close is done with it -- unless an rgn_allocate still
+ * holds a reservation: the last one frees r.  Called with r locked. */
+static void close_done(rgn_t *r)
+{
+    bool reserved = r->pending != 0;
+    if (reserved)
+        r->state = RGN_DRAINED;
+    rgn__unlock(r);
+    if (!reserved)
+        rgn__region_free(r);
+}
+
+struct closing {
+    rgn_t *r;
+    rgn_release_type how;
+};
+
 /*
- * Runs every live cleanup newest first, then frees r (unless an
- * rgn_allocate still holds a reservation: it frees r when done).  Called
- * with r locked and closing; returns with it unlocked.  errno is saved
- * once for the whole close rather than around every cleanup.
+ * The thread was cancelled inside one of the close's cleanups.  A close
+ * finishes what it started, as resourcet runs its cleanups masked: the
+ * remaining cleanups run here, while the cancellation unwinds (glibc acts
+ * on no further cancellation point meanwhile), and r is freed.
+ */
+static void finish_cancelled_close(void *arg)
+{
+    struct closing *c = arg;
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    rgn__lock(c->r);
+    run_cleanups(c->r, c->how, c->r->locked);
+    close_done(c->r);
+    pthread_setcancelstate(state, NULL);
+}
+
+/*
+ * Runs every live cleanup newest first, then frees r (see close_done).
+ * Called with r locked and closing; returns with it unlocked.  errno is
+ * saved once for the whole close rather than around every cleanup.  The
+ * cancellation frame costs a few stores where the library is built with
+ * -fexceptions (configure adds it), a sigsetjmp elsewhere.
  */
 static int close_last(rgn_t *r, rgn_release_type how)
 {
@@ -149,17 +192,30 @@ static int close_last(rgn_t *r, rgn_release_type how)
     if (rgn__slot_newest(r)) {
         int *err = rgn__errno();
         int saved = *err;
-        result = r->shared ? run_cleanups(r, how, true)
+        struct closing c = {r, how};
+        pthread_cleanup_push(finish_cancelled_close, &c);
+        result = r->locked ? run_cleanups(r, how, true)
                            : run_cleanups(r, how, false);
+        pthread_cleanup_pop(0);
         *err = saved;
     }
-    bool reserved = r->pending != 0;
-    if (reserved)
-        r->state = RGN_DRAINED;
-    rgn__unlock(r);
-    if (!reserved)
-        rgn__region_free(r);
+    close_done(r);
     return result;
+}
+
+/* The audit's report of what r still holds, made under r's lock and
+ * written with it unlocked: no sink runs under an rgn lock.  r is closing,
+ * so nothing can free it meanwhile. */
+static __attribute__((noinline)) void audit_close(rgn_t *r,
+                                                  rgn_release_type how)
+{
+    struct rgn_report rep;
+    bool abort_now = rgn__audit_close(r, how, &rep);
+    rgn__unlock(r);
+    rgn__report_print(&rep, NULL, NULL);
+    if (abort_now)
+        abort();
+    rgn__lock(r);
 }
 
 /* Drops one reference of an open region; called with r locked. */
@@ -172,7 +228,7 @@ static int drop_locked(rgn_t *r, rgn_release_type how)
     r->state = RGN_CLOSING;
     r->close_how = how;
     if (RGN_UNLIKELY(r->audit != NULL))
-        rgn__audit_close(r, how); /* what was never released, first */
+        audit_close(r, how); /* what was never released, first */
     return close_last(r, how);
 }
 
@@ -186,26 +242,56 @@ int rgn__drop_ref(rgn_t *r, rgn_release_type how)
     return drop_locked(r, how);
 }
 
-/*
- * A child's first explicit close takes it out of its parent, so the parent
- * never drops a reference its owner already dropped.  Called with the
- * child locked, and takes the parent's lock inside it: child before parent
- * is the lock order everywhere.  A parent closing in another thread locks
- * the child only after letting go of its own lock, and cannot free itself
- * before it has, so the parent stays valid here.  If the parent already
- * took the child's slot (it is closing it), the slot is simply gone.
+/* ---- child regions ------------------------------------------------------
+ *
+ * A child sits in its parent as a slot whose cleanup is rgn__child_cleanup
+ * and whose resource is the child.  That slot decides who drops the
+ * child's one reference: whoever takes it out of the parent, under the
+ * parent's lock -- the child's own close, the parent's close, a release
+ * or unprotect of its key -- and nobody else.  So the child's parent and
+ * parent_key are guarded by the lock of the parent it sits in (a move
+ * holds both parents'), never by the child's own: a child's owner may be
+ * another thread than the parent's users.
+ *
+ * Lock order: a child before its parent.  Two regions of a move in the
+ * order of their ids.  The registry and the sink come before any region
+ * (see audit.c).
  */
-static void detach_locked(rgn_t *c)
+
+/* Locks the parent c sits in and returns it, or NULL when it sits in
+ * none.  The caller holds a reference to that parent (the contract of a
+ * child's owner), so it stays valid while a move changes c->parent. */
+static rgn_t *lock_parent(rgn_t *c)
 {
-    rgn_t *p = c->parent;
-    c->parent = NULL;
-    rgn__lock(p);
+    for (;;) {
+        rgn_t *p = atomic_load_explicit(&c->parent, memory_order_acquire);
+        if (!p)
+            return NULL;
+        rgn__lock(p);
+        if (atomic_load_explicit(&c->parent, memory_order_relaxed) == p)
+            return p;
+        rgn__unlock(p); /* moved meanwhile: follow it */
+    }
+}
+
+/*
+ * Takes c out of its parent.  Returns false when the parent already took
+ * c's slot (a release of c's key in another thread, say): whoever took it
+ * drops c's reference, so the caller must not.
+ */
+static bool detach(rgn_t *c)
+{
+    rgn_t *p = lock_parent(c);
+    if (!p)
+        return true;
     uint32_t i = rgn__slot_find(p, c->parent_key);
     if (i) {
         rgn__slot_unlink(p, i);
         p->removed++;
+        atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);
     }
     rgn__unlock(p);
+    return i != 0;
 }
 
 static int close_with(rgn_t *r, rgn_release_type how)
@@ -217,8 +303,14 @@ static int close_with(rgn_t *r, rgn_release_type how)
         rgn__unlock(r);
         return -ECANCELED;
     }
-    if (RGN_UNLIKELY(r->parent != NULL))
-        detach_locked(r);
+    /* A child's explicit close takes it out of its parent first, so the
+     * parent never drops a reference its owner already dropped. */
+    if (RGN_UNLIKELY(atomic_load_explicit(&r->parent,
+                                          memory_order_relaxed) != NULL) &&
+        !detach(r)) {
+        rgn__unlock(r);
+        return 0;
+    }
     return drop_locked(r, how);
 }
 
@@ -234,16 +326,13 @@ int rgn_close_error(rgn_t *r)
 
 void rgn__child_orphan(rgn_t *c)
 {
-    rgn__lock(c);
-    c->parent = NULL;
-    rgn__unlock(c);
+    atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);
 }
 
 void rgn__detach(rgn_t *c)
 {
     rgn__lock(c);
-    if (c->parent)
-        detach_locked(c);
+    detach(c);
     rgn__unlock(c);
 }
 
@@ -260,10 +349,11 @@ rgn_key_t rgn_child_key(const rgn_t *child)
 {
     if (!child)
         return RGN_KEY_NONE;
-    rgn_t *c = (rgn_t *)child; /* the lock is not part of the value */
-    rgn__lock(c);
-    rgn_key_t k = c->parent ? c->parent_key : RGN_KEY_NONE;
-    rgn__unlock(c);
+    rgn_t *p = lock_parent((rgn_t *)child);
+    if (!p)
+        return RGN_KEY_NONE;
+    rgn_key_t k = child->parent_key;
+    rgn__unlock(p);
     return k;
 }
 

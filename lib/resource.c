@@ -5,6 +5,38 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
+
+/*
+ * Runs a cleanup that has left r, counting a failure in r -- if r still
+ * exists afterwards: the cleanup may have closed r's parent, and r with
+ * it (see struct rgn_frame).  errno is preserved.  A thread cancelled
+ * inside the cleanup takes its frame off the stack as it unwinds.
+ */
+static void pop_frame(void *f)
+{
+    rgn__frames = ((struct rgn_frame *)f)->up;
+}
+
+static inline int run_framed(rgn_t *r, struct rgn_cb cb,
+                             rgn_release_type how)
+{
+    int *err = rgn__errno();
+    int saved = *err;
+    struct rgn_frame f = {r, rgn__frames};
+    rgn__frames = &f;
+    int rc;
+    pthread_cleanup_push(pop_frame, &f);
+    rc = cb.fn(cb.resource, how);
+    pthread_cleanup_pop(0);
+    rgn__frames = f.up;
+    if (RGN_UNLIKELY(rc != 0) && f.r)
+        atomic_fetch_add_explicit(&f.r->cleanup_errors, 1,
+                                  memory_order_relaxed);
+    *err = saved;
+    return rc;
+}
+
 /* A failed registration gives the resource back at once, as promised. */
 static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                   rgn_key_t *key, int err)
@@ -12,7 +44,7 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     if (key)
         *key = RGN_KEY_NONE;
     if (fn)
-        rgn__run(r, (struct rgn_cb){fn, resource}, RGN_RELEASE_ERROR);
+        run_framed(r, (struct rgn_cb){fn, resource}, RGN_RELEASE_ERROR);
     return err;
 }
 
@@ -65,6 +97,7 @@ static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
     int rc = r->state == RGN_OPEN ? add_locked(r, fn, resource, key, o)
                                   : -ECANCELED;
     rgn__unlock(r);
+    rgn__audit_flush(); /* a limit warning, written outside the lock */
     return rc;
 }
 
@@ -108,16 +141,18 @@ static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
         *key = RGN_KEY_NONE;
     /* Not a region rgn can adopt: it has a parent or other owners, or it
      * would own itself.  Its owners keep it; nothing is run. */
-    if (!c || c->shared || c->parent || c->state != RGN_OPEN ||
+    if (!c || c->shared || atomic_load(&c->parent) || c->state != RGN_OPEN ||
         would_own_itself(c, r))
         return -EINVAL;
+    /* Nobody else can reach c yet, so its parent is set before its slot
+     * exists: whoever takes the slot finds the child knows its parent. */
+    atomic_store(&c->parent, r);
     int rc = add(r, rgn__child_cleanup, c, &c->parent_key,
                  (struct origin){site, "child region"});
-    if (rc)
+    if (rc) {
+        atomic_store(&c->parent, NULL);
         return refuse(r, rgn__child_cleanup, c, key, rc);
-    /* Nobody else can reach c yet: r's only closer would need our
-     * reference to r gone first. */
-    c->parent = r;
+    }
     if (key)
         *key = c->parent_key;
     return 0;
@@ -152,13 +187,15 @@ static int reserve(rgn_t *r, uint32_t *slot)
  */
 static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
                         rgn_cleanup_fn fn, void *res, struct origin o,
-                        bool *late, bool *free_region)
+                        bool *late, bool *free_region,
+                        rgn_release_type *how)
 {
     rgn_key_t k = RGN_KEY_NONE;
     rgn__lock(r);
     r->pending--;
     *late = r->state == RGN_DRAINED;
     *free_region = *late && r->pending == 0;
+    *how = r->close_how; /* read now: r may be freed once unlocked */
     /* While the region is still closing, a linked slot is popped by the
      * closer like any other, so only a drained region refuses it. */
     if (acquired && !*late)
@@ -189,14 +226,17 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     void *res = NULL;
     rc = acquire(arg, &res);
     bool late, free_region;
+    rgn_release_type how;
     rgn_key_t k = settle(r, slot, rc == 0, fn, res,
-                         (struct origin){site, NULL}, &late, &free_region);
+                         (struct origin){site, NULL}, &late, &free_region,
+                         &how);
     if (late && rc == 0) {
-        rgn__run(NULL, (struct rgn_cb){fn, res}, r->close_how);
+        rgn__run(NULL, (struct rgn_cb){fn, res}, how);
         rc = -ECANCELED;
     }
     if (free_region)
         rgn__region_free(r);
+    rgn__audit_flush();
     pthread_setcancelstate(cancel_state, NULL);
 
     if (rc == 0) {
@@ -254,7 +294,7 @@ int rgn_release(rgn_t *r, rgn_key_t key)
                            : take_slow(r, key);
     if (RGN_UNLIKELY(!cb.fn))
         return -ENOENT;
-    return rgn__run(r, cb, RGN_RELEASE_EARLY);
+    return run_framed(r, cb, RGN_RELEASE_EARLY);
 }
 
 int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
@@ -264,11 +304,11 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
         return -EINVAL;
     rgn__lock(r);
     struct rgn_cb cb = take(r, key, &r->removed);
+    if (cb.fn == rgn__child_cleanup)
+        rgn__child_orphan(cb.resource); /* the caller owns it now */
     rgn__unlock(r);
     if (!cb.fn)
         return -ENOENT;
-    if (cb.fn == rgn__child_cleanup)
-        rgn__child_orphan(cb.resource); /* the caller owns it now */
     if (fn)
         *fn = cb.fn;
     if (resource)
@@ -297,49 +337,43 @@ static void unlock_pair(rgn_t *a, rgn_t *b)
         rgn__unlock(b);
 }
 
-/* The child region a key names, or NULL when it names something else. */
-static rgn_t *child_of(rgn_t *r, rgn_key_t key)
-{
-    rgn__lock(r);
-    uint32_t i = rgn__slot_find(r, key);
-    rgn_t *c = NULL;
-    if (i && rgn__cb(r, i)->fn == rgn__child_cleanup)
-        c = rgn__cb(r, i)->resource;
-    rgn__unlock(r);
-    return c;
-}
-
 /* True when `to` is c or lies below it: c would end up owning itself. */
 static bool would_own_itself(rgn_t *c, rgn_t *to)
 {
-    for (rgn_t *t = to; t; ) {
+    for (rgn_t *t = to; t; t = atomic_load(&t->parent))
         if (t == c)
             return true;
-        rgn__lock(t);
-        rgn_t *up = t->parent;
-        rgn__unlock(t);
-        t = up;
-    }
     return false;
 }
 
 static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
-                       rgn_key_t *new_key, struct rgn_cb *moved)
+                       rgn_key_t *new_key)
 {
     uint32_t i = rgn__slot_find(from, key);
     if (!i)
         return -ENOENT;
     if (to->state != RGN_OPEN)
         return -ECANCELED;
+    /* A child region must know where it sits, so that its own close
+     * finds its slot; its slot cannot leave `from` while we hold the
+     * lock, so the child stays valid here. */
+    struct rgn_cb cb = *rgn__cb(from, i);
+    rgn_t *child = cb.fn == rgn__child_cleanup ? cb.resource : NULL;
+    if (child && would_own_itself(child, to))
+        return -EINVAL;
     /* Take the target slot first: after this nothing can fail. */
     uint32_t j = take_slot(to);
     if (!j)
         return -ENOMEM;
-    *moved = rgn__slot_unlink(from, i);
+    rgn__slot_unlink(from, i);
     from->removed++;
-    *new_key = rgn__slot_link(to, j, moved->fn, moved->resource);
+    *new_key = rgn__slot_link(to, j, cb.fn, cb.resource);
     if (RGN_UNLIKELY(to->audit != NULL))
         rgn__audit_move(from, i, to, j); /* the record travels along */
+    if (child) {
+        child->parent_key = *new_key;
+        atomic_store_explicit(&child->parent, to, memory_order_release);
+    }
     return 0;
 }
 
@@ -347,26 +381,11 @@ int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
 {
     if (!from || !to)
         return -EINVAL;
-    rgn_t *child = child_of(from, key);
-    if (child) {
-        if (would_own_itself(child, to))
-            return -EINVAL;
-        rgn__lock(child); /* the child before its parents, as always */
-    }
-
     rgn_key_t k;
-    struct rgn_cb moved;
     lock_pair(from, to);
-    int rc = move_locked(from, key, to, &k, &moved);
-    if (rc == 0 && child) {
-        /* The child must know where it now sits, so that its own close
-         * finds its slot. */
-        child->parent = to;
-        child->parent_key = k;
-    }
+    int rc = move_locked(from, key, to, &k);
     unlock_pair(from, to);
-    if (child)
-        rgn__unlock(child);
+    rgn__audit_flush();
     if (rc == 0 && new_key)
         rgn__key_store(new_key, k);
     return rc;

@@ -27,16 +27,19 @@
 
 /* ---- the lock ------------------------------------------------------------ */
 
-/* Sleeps while l->word is still 2; returns at once if it is not. */
-static void wait_while_contended(rgn_lock_t *l)
+/* Sleeps while l->word is still `held`; returns at once if it is not. */
+static void wait_while_contended(rgn_lock_t *l, unsigned held)
 {
 #ifdef __linux__
-    syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, held, NULL, NULL, 0);
 #else
     (void)l;
+    (void)held;
     sched_yield();
 #endif
 }
+
+atomic_uint rgn__lock_epoch;
 
 /*
  * The lock is a futex, as glibc's mutex is.  A waiter sleeps at once
@@ -46,13 +49,26 @@ static void wait_while_contended(rgn_lock_t *l)
  * spun (100 pauses, then sched_yield) measured 2-2.7x the mutex baseline
  * in `make bench`; spinning 16 times before sleeping, 1.2x; sleeping at
  * once, 1.0x.
+ *
+ * A word held under an older fork epoch was taken by a thread of the
+ * parent process that the forked child does not have: nobody will ever
+ * let it go, so the child takes it over.  Sections under a region's lock
+ * are a few dozen instructions of rgn's own (or the allocator), so the
+ * region is consistent unless fork() struck inside one of them.
  */
 void rgn__lock_slow(rgn_lock_t *l)
 {
-    /* Taken as 2, not 1: this thread cannot know whether others sleep,
-     * so its unlock must wake one in case they do. */
-    while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
-        wait_while_contended(l);
+    unsigned epoch = atomic_load_explicit(&rgn__lock_epoch,
+                                          memory_order_relaxed);
+    /* Taken as "waiters", not "held": this thread cannot know whether
+     * others sleep, so its unlock must wake one in case they do. */
+    unsigned old;
+    while ((old = atomic_exchange_explicit(&l->word, epoch | 2u,
+                                           memory_order_acquire)) != 0) {
+        if ((old & ~3u) != epoch)
+            return; /* abandoned at a fork: ours now */
+        wait_while_contended(l, epoch | 2u);
+    }
 }
 
 /*
@@ -71,6 +87,12 @@ void rgn__lock_wake(rgn_lock_t *l)
 #endif
 }
 
+/* In a forked child: every lock word taken before is abandoned. */
+void rgn__lock_after_fork(void)
+{
+    atomic_fetch_add_explicit(&rgn__lock_epoch, 4u, memory_order_relaxed);
+}
+
 /* ---- references ---------------------------------------------------------- */
 
 rgn_t *rgn_share(rgn_t *r)
@@ -80,14 +102,22 @@ rgn_t *rgn_share(rgn_t *r)
         return NULL;
     }
     if (!r->shared) {
-        /* Unshared: only this thread can see r, no lock is needed. */
-        if (r->state != RGN_OPEN) {
+        /* Unshared: only this thread uses r (a listed one is read by
+         * reports too, under its lock, but they never read `shared`). */
+        rgn__lock(r);
+        bool closing = r->state != RGN_OPEN;
+        rgn__unlock(r);
+        if (closing) {
             errno = ECANCELED;
             return NULL;
         }
-        if (r->parent)
+        if (atomic_load_explicit(&r->parent, memory_order_relaxed))
             rgn__detach(r);
         r->shared = true;
+        /* Seen by other threads through the handoff.  Written only when
+         * it changes: a listed region's readers read it meanwhile. */
+        if (!r->locked)
+            r->locked = true;
     }
     rgn__lock(r);
     int err = 0;
@@ -129,8 +159,13 @@ static void *thread_main(void *p)
     pthread_cleanup_push(drop_on_cancel, s.r);
     rc = s.fn(s.r, s.arg);
     pthread_cleanup_pop(0);
+    /* fn is done: a cancellation now must not cut the close short, nor
+     * turn its result into PTHREAD_CANCELED. */
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     int closed = rgn__drop_ref(s.r, rc ? RGN_RELEASE_ERROR
                                        : RGN_RELEASE_NORMAL);
+    pthread_setcancelstate(state, NULL);
     return (void *)(intptr_t)(rc ? rc : closed);
 }
 

@@ -9,6 +9,7 @@ int main(void)
     srunner_add_suite(sr, region_suite());
     srunner_add_suite(sr, resource_suite());
     srunner_add_suite(sr, share_suite());
+    srunner_add_suite(sr, threads_suite());
     srunner_add_suite(sr, audit_suite());
     srunner_add_suite(sr, stats_suite());
     srunner_add_suite(sr, lifetime_suite());

@@ -8,6 +8,8 @@ Suite *map_suite(void);       /* keys, slots, growth     (lib/map.c)      */
 Suite *region_suite(void);    /* lifecycle, LIFO, children (lib/region.c) */
 Suite *resource_suite(void);  /* register..move          (lib/resource.c) */
 Suite *share_suite(void);     /* threads, references     (lib/share.c)    */
+Suite *threads_suite(void);   /* readers, cancellation, fork (share.c,
+                                 audit.c: the lock order)                 */
 Suite *audit_suite(void);     /* the leak audit          (lib/audit.c)    */
 Suite *stats_suite(void);     /* counters                (lib/stats.c)    */
 Suite *lifetime_suite(void);  /* lifetimes of releases   (lib/lifetime.c) */

@@ -1,0 +1,648 @@
+/* check_threads.c -- the rare paths of the thread contract: process-wide
+ * readers against regions other threads own, the lock order, thread
+ * cancellation inside rgn, and fork().  Each test reproduces a defect
+ * that crashed, hung or lost a cleanup (see the ChangeLog of 2026-12-01);
+ * the ones that could hang run in a child process with an alarm. */
+#include "helpers.h"
+#include "suites.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Seconds a child may take before its alarm calls it hung. */
+enum { HANG_SECONDS = 20 };
+
+static atomic_long sink_lines;
+
+static void counting_sink(const char *line, void *arg)
+{
+    (void)line;
+    (void)arg;
+    atomic_fetch_add(&sink_lines, 1);
+}
+
+static void teardown(void)
+{
+    rgn_audit_set_sink(NULL, NULL);
+    rgn_audit_set_default(RGN_AUDIT_OFF);
+    rgn_lifetimes_set_default(0);
+}
+
+/* ---- readers against owners ------------------------------------------ */
+
+enum { JOBS = 300, JOB_KEYS = 16 };
+
+static atomic_bool jobs_done;
+
+/* An owner thread: named, audited regions of its own, made, used and
+ * closed, as a worker does with one region per job. */
+static void *owner_jobs(void *arg)
+{
+    (void)arg;
+    for (int j = 0; j < JOBS; j++) {
+        rgn_t *r = rgn_new();
+        ck_assert_ptr_nonnull(r);
+        ck_assert_int_eq(rgn_set_name(r, "job"), 0);
+        ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+        rgn_key_t k[JOB_KEYS];
+        for (int i = 0; i < JOB_KEYS; i++)
+            ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
+        for (int i = 0; i < JOB_KEYS; i++)
+            ck_assert_int_eq(rgn_release(r, k[i]), 0);
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[0]), 0);
+        ck_assert_int_eq(rgn_expect_close(r, k[0]), 0);
+        ck_assert_int_eq(rgn_close(r), 0);
+    }
+    atomic_store(&jobs_done, true);
+    return NULL;
+}
+
+/* Metrics scrapes and open-region reports read every listed region while
+ * its owner changes it: they must lock it.  They did not for unshared
+ * regions (heap corruption; ThreadSanitizer: use-after-free in the
+ * sketch merge). */
+START_TEST(readers_race_owners_of_unshared_regions)
+{
+    rgn_audit_set_sink(counting_sink, NULL);
+    atomic_store(&jobs_done, false);
+    FILE *devnull = fopen("/dev/null", "w");
+    ck_assert_ptr_nonnull(devnull);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, owner_jobs, NULL), 0);
+    long scrapes = 0;
+    while (!atomic_load(&jobs_done) || scrapes == 0) {
+        ck_assert_int_ge(rgn_metrics_write(devnull), 0);
+        ck_assert_int_ge(rgn_audit_report_open(), 0);
+        scrapes++;
+    }
+    pthread_join(t, NULL);
+    fclose(devnull);
+}
+END_TEST
+
+/* A region closing with leaks reports under no lock, so a reader taking
+ * the sink, the registry and then regions cannot deadlock with it; nor
+ * with a limit warning, made during a registration. */
+static void *leaky_closer(void *arg)
+{
+    (void)arg;
+    for (int j = 0; j < JOBS; j++) {
+        rgn_t *r = rgn_new();
+        rgn_audit_set(r, RGN_AUDIT_REPORT);
+        rgn_audit_limit(r, 1);
+        rgn_share(r); /* its lock is taken, then */
+        for (int i = 0; i < 3; i++)
+            rgn_register(r, noop_cleanup, NULL, NULL);
+        rgn_close(r);
+        rgn_close(r);
+    }
+    return NULL;
+}
+
+static void reports_do_not_deadlock(void)
+{
+    alarm(HANG_SECONDS);
+    rgn_audit_set_sink(counting_sink, NULL);
+    rgn_t *held = rgn_new(); /* something for report_open to report */
+    rgn_audit_set(held, RGN_AUDIT_REPORT);
+    rgn_register(held, noop_cleanup, NULL, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, leaky_closer, NULL);
+    for (int i = 0; i < JOBS; i++)
+        CHILD_REQUIRE(rgn_audit_report_open() >= 1);
+    pthread_join(t, NULL);
+    CHILD_REQUIRE(rgn_close_error(held) == 0);
+    /* Each close: 1 leak line and a summary; each warning, 2 lines. */
+    CHILD_REQUIRE(atomic_load(&sink_lines) >= 4L * JOBS + 2L * JOBS);
+}
+
+START_TEST(report_open_and_closing_reports_do_not_deadlock)
+{
+    ck_assert_int_eq(in_child(reports_do_not_deadlock), 0);
+}
+END_TEST
+
+/* ---- allocations in flight -------------------------------------------- */
+
+static int turn_audit_on(void *arg, void **res)
+{
+    rgn_audit_set(arg, RGN_AUDIT_REPORT);
+    *res = NULL;
+    return 0;
+}
+
+/* The slot was reserved before the region kept records: the record is
+ * made when the registration lands (it wrote through a NULL table). */
+START_TEST(audit_turned_on_while_an_allocate_is_in_flight)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_allocate(r, turn_audit_on, r, noop_cleanup, NULL,
+                                  &k), 0);
+    ck_assert_uint_eq(rgn_live(r), 1);
+    ck_assert_int_eq(rgn_label(r, k, "late"), 0);
+    ck_assert_int_eq(rgn_release(r, k), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+enum { IN_FLIGHT = 8 };
+
+struct flight {
+    rgn_t *r;
+    sem_t started, go;
+    atomic_int runs;
+    atomic_int how_normal;
+    int rc[IN_FLIGHT];
+};
+
+static int slow_acquire(void *arg, void **res)
+{
+    struct flight *f = arg;
+    sem_post(&f->started);
+    sem_wait(&f->go);
+    *res = f;
+    return 0;
+}
+
+static int count_cleanup(void *res, rgn_release_type how)
+{
+    struct flight *f = res;
+    atomic_fetch_add(&f->runs, 1);
+    if (how == RGN_RELEASE_NORMAL)
+        atomic_fetch_add(&f->how_normal, 1);
+    return 0;
+}
+
+static void *allocate_in_flight(void *arg)
+{
+    struct flight *f = arg;
+    intptr_t rc = rgn_allocate(f->r, slow_acquire, f, count_cleanup, NULL,
+                               NULL);
+    return (void *)rc;
+}
+
+/* Several rgn_allocate calls hold reservations while the last reference
+ * drops: each finds the region drained and cleans up what it acquired
+ * with the close's release type.  The last to settle frees the region;
+ * the others read the release type after it did. */
+START_TEST(allocations_in_flight_when_the_last_reference_drops)
+{
+    for (int round = 0; round < 50; round++) {
+        struct flight f;
+        f.r = rgn_new();
+        sem_init(&f.started, 0, 0);
+        sem_init(&f.go, 0, 0);
+        atomic_init(&f.runs, 0);
+        atomic_init(&f.how_normal, 0);
+        ck_assert_ptr_eq(rgn_share(f.r), f.r);
+        ck_assert_int_eq(rgn_close(f.r), 0); /* one reference left */
+        pthread_t t[IN_FLIGHT];
+        for (int i = 0; i < IN_FLIGHT; i++)
+            pthread_create(&t[i], NULL, allocate_in_flight, &f);
+        for (int i = 0; i < IN_FLIGHT; i++)
+            sem_wait(&f.started);
+        ck_assert_int_eq(rgn_close(f.r), 0);
+        for (int i = 0; i < IN_FLIGHT; i++)
+            sem_post(&f.go);
+        for (int i = 0; i < IN_FLIGHT; i++) {
+            void *rc;
+            pthread_join(t[i], &rc);
+            ck_assert_int_eq((int)(intptr_t)rc, -ECANCELED);
+        }
+        ck_assert_int_eq(atomic_load(&f.runs), IN_FLIGHT);
+        ck_assert_int_eq(atomic_load(&f.how_normal), IN_FLIGHT);
+        sem_destroy(&f.started);
+        sem_destroy(&f.go);
+    }
+}
+END_TEST
+
+/* ---- children ---------------------------------------------------------- */
+
+static int close_region_and_fail(void *region, rgn_release_type how)
+{
+    (void)how;
+    rgn_close(region);
+    return -EIO;
+}
+
+/* The cleanup closes the parent, and with it the region the key was
+ * released from: the release must not count the failure in it after
+ * (AddressSanitizer: heap-use-after-free). */
+START_TEST(release_whose_cleanup_closes_the_parent)
+{
+    rgn_t *p = rgn_new();
+    rgn_t *c = rgn_new_child(p);
+    struct probe older;
+    probe_init(&older, 1);
+    ck_assert_int_eq(rgn_register(c, probe_cleanup, &older, NULL), 0);
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(c, close_region_and_fail, p, &k), 0);
+    ck_assert_int_eq(rgn_release(c, k), -EIO);
+    ck_assert_int_eq(older.runs, 1); /* c closed with p */
+}
+END_TEST
+
+struct tug {
+    rgn_t *p;
+    rgn_key_t k;
+    pthread_barrier_t start;
+    int moved, released;
+    rgn_key_t moved_to;
+};
+
+static void *tug_move(void *arg)
+{
+    struct tug *t = arg;
+    pthread_barrier_wait(&t->start);
+    t->moved = rgn_move(t->p, t->k, t->p, &t->moved_to);
+    return NULL;
+}
+
+static void *tug_release(void *arg)
+{
+    struct tug *t = arg;
+    pthread_barrier_wait(&t->start);
+    t->released = rgn_release(t->p, t->k);
+    return NULL;
+}
+
+/* A move of a child's key and a release of the same key, on a shared
+ * parent: exactly one wins, and the child is closed exactly once -- by
+ * the release, or by its owner after the move.  The move used to touch
+ * the child after letting go of the parent (heap-use-after-free). */
+START_TEST(move_of_a_child_key_races_its_release)
+{
+    rgn_t *p = rgn_new();
+    ck_assert_ptr_eq(rgn_share(p), p);
+    for (int round = 0; round < 2000; round++) {
+        struct tug t;
+        rgn_t *c = rgn_new_child(p);
+        ck_assert_ptr_nonnull(c);
+        struct probe inside;
+        probe_init(&inside, 1);
+        ck_assert_int_eq(rgn_register(c, probe_cleanup, &inside, NULL), 0);
+        t.p = p;
+        t.k = rgn_child_key(c);
+        pthread_barrier_init(&t.start, NULL, 2);
+        pthread_t a, b;
+        pthread_create(&a, NULL, tug_move, &t);
+        pthread_create(&b, NULL, tug_release, &t);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+        pthread_barrier_destroy(&t.start);
+        ck_assert_msg((t.moved == 0) != (t.released == 0),
+                      "move %d, release %d", t.moved, t.released);
+        if (t.moved == 0) {
+            ck_assert(rgn_key_equal(rgn_child_key(c), t.moved_to));
+            ck_assert_int_eq(inside.runs, 0);
+            ck_assert_int_eq(rgn_close(c), 0);
+        }
+        ck_assert_int_eq(inside.runs, 1);
+    }
+    ck_assert_uint_eq(rgn_live(p), 0);
+    ck_assert_int_eq(rgn_close(p), 0);
+    ck_assert_int_eq(rgn_close(p), 0);
+}
+END_TEST
+
+/* ---- cancellation ---------------------------------------------------------- */
+
+static atomic_int slow_cleanup_started;
+
+/* Waits at an explicit cancellation point until cancelled.  (Not in a
+ * sleep: ThreadSanitizer loses track of threads cancelled inside its
+ * intercepted blocking calls.) */
+static int cancelled_cleanup(void *res, rgn_release_type how)
+{
+    (void)res;
+    (void)how;
+    atomic_store(&slow_cleanup_started, 1);
+    for (;;) {
+        pthread_testcancel();
+        sched_yield();
+    }
+    return 0;
+}
+
+struct cancel_close {
+    struct probe older, newer;
+    int closed;
+};
+
+static void *closes_its_region(void *arg)
+{
+    struct cancel_close *c = arg;
+    rgn_t *r = rgn_new();
+    rgn_register(r, probe_cleanup, &c->older, NULL);
+    rgn_register(r, cancelled_cleanup, NULL, NULL);
+    rgn_register(r, probe_cleanup, &c->newer, NULL);
+    c->closed = rgn_close(r);
+    return NULL;
+}
+
+/* A close cancelled inside one of its cleanups still runs the others: it
+ * used to abandon them and leave the region closing for good. */
+START_TEST(close_cancelled_inside_a_cleanup_runs_the_rest)
+{
+    log_reset();
+    struct cancel_close c;
+    probe_init(&c.older, 1);
+    probe_init(&c.newer, 3);
+    c.closed = 99;
+    atomic_store(&slow_cleanup_started, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, closes_its_region, &c);
+    while (!atomic_load(&slow_cleanup_started))
+        sched_yield();
+    ck_assert_int_eq(pthread_cancel(t), 0);
+    void *ret;
+    pthread_join(t, &ret);
+    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+    ck_assert_int_eq(c.closed, 99); /* rgn_close never returned */
+    ck_assert_int_eq(c.newer.runs, 1);
+    ck_assert_int_eq(c.older.runs, 1);
+    ASSERT_LOG(3, 1);
+}
+END_TEST
+
+enum { FINAL_CLEANUPS = 5 };
+static atomic_int final_runs;
+
+/* A cleanup with a cancellation point in it, as close() is. */
+static int reaches_a_cancellation_point(void *res, rgn_release_type how)
+{
+    (void)res;
+    (void)how;
+    pthread_testcancel();
+    atomic_fetch_add(&final_runs, 1);
+    return 0;
+}
+
+static sem_t main_closed;
+
+static int registers_then_is_cancelled(rgn_t *r, void *arg)
+{
+    (void)arg;
+    sem_wait(&main_closed); /* so that this thread's close is the last */
+    for (int i = 0; i < FINAL_CLEANUPS; i++)
+        rgn_register(r, reaches_a_cancellation_point, NULL, NULL);
+    pthread_cancel(pthread_self()); /* pending: fn has no point after */
+    return 0;
+}
+
+/* The thread's final close runs with cancellation disabled: all five
+ * cleanups ran (none did: the first one's cancellation point ended it). */
+START_TEST(thread_cancelled_after_its_function_still_closes)
+{
+    atomic_store(&final_runs, 0);
+    sem_init(&main_closed, 0, 0);
+    rgn_t *r = rgn_new();
+    pthread_t t;
+    ck_assert_int_eq(rgn_thread_create(&t, NULL, r,
+                                       registers_then_is_cancelled, NULL),
+                     0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    sem_post(&main_closed);
+    void *ret;
+    pthread_join(t, &ret);
+    ck_assert_ptr_eq(ret, (void *)0);
+    ck_assert_int_eq(atomic_load(&final_runs), FINAL_CLEANUPS);
+}
+END_TEST
+
+static atomic_int sink_waiting;
+
+/* A sink that reaches a cancellation point while its thread is
+ * cancelled: the report goes on, and its locks are let go. */
+static void sink_with_a_cancellation_point(const char *line, void *arg)
+{
+    (void)line;
+    (void)arg;
+    atomic_store(&sink_waiting, 1);
+    for (int i = 0; i < 1000; i++) {
+        pthread_testcancel();
+        sched_yield();
+    }
+    atomic_fetch_add(&sink_lines, 1);
+}
+
+static void *dumps_then_exits(void *r)
+{
+    rgn_audit_dump(r, NULL, NULL);
+    for (;;)
+        pthread_testcancel();
+    return NULL;
+}
+
+static void cancelled_report(void)
+{
+    alarm(HANG_SECONDS);
+    rgn_audit_set_sink(sink_with_a_cancellation_point, NULL);
+    rgn_t *r = rgn_new();
+    rgn_audit_set(r, RGN_AUDIT_REPORT);
+    rgn_register(r, noop_cleanup, NULL, NULL);
+    CHILD_REQUIRE(rgn_share(r) == r);
+    pthread_t t;
+    pthread_create(&t, NULL, dumps_then_exits, r);
+    while (!atomic_load(&sink_waiting))
+        sched_yield();
+    pthread_cancel(t);
+    void *ret;
+    pthread_join(t, &ret);
+    CHILD_REQUIRE(ret == PTHREAD_CANCELED);
+    CHILD_REQUIRE(atomic_load(&sink_lines) == 2); /* the whole dump */
+    rgn_audit_set_sink(counting_sink, NULL);
+    /* Neither the region nor the sink was left locked. */
+    CHILD_REQUIRE(rgn_audit_dump(r, NULL, NULL) == 1);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(rgn_close_error(r) == 0);
+}
+
+START_TEST(report_cancelled_in_its_sink_finishes_and_unlocks)
+{
+    ck_assert_int_eq(in_child(cancelled_report), 0);
+}
+END_TEST
+
+/* ---- exit and fork -------------------------------------------------------- */
+
+static void sink_that_exits(const char *line, void *arg)
+{
+    (void)line;
+    (void)arg;
+    static int exiting;
+    if (!exiting) {
+        exiting = 1;
+        exit(3);
+    }
+}
+
+/* exit() from the sink runs the exit report, which writes to the sink
+ * again: the sink lock must let the same thread in. */
+static void sink_calls_exit(void)
+{
+    alarm(HANG_SECONDS);
+    rgn_audit_set_sink(sink_that_exits, NULL);
+    rgn_t *held = rgn_new(); /* for the exit report */
+    rgn_audit_set(held, RGN_AUDIT_REPORT);
+    rgn_register(held, noop_cleanup, NULL, NULL);
+    rgn_t *r = rgn_new();
+    rgn_audit_set(r, RGN_AUDIT_REPORT);
+    rgn_register(r, noop_cleanup, NULL, NULL);
+    rgn_close(r);
+    child_fail(__FILE__, __LINE__, "the sink did not exit");
+}
+
+START_TEST(sink_that_calls_exit_does_not_hang)
+{
+    ck_assert_int_eq(in_child(sink_calls_exit), 3);
+}
+END_TEST
+
+static sem_t lock_held, may_let_go;
+static atomic_bool hold_next_malloc;
+
+static void *holding_malloc(size_t n)
+{
+    if (atomic_exchange(&hold_next_malloc, false)) {
+        sem_post(&lock_held);
+        sem_wait(&may_let_go);
+    }
+    return malloc(n);
+}
+
+static void *grow_holding_the_lock(void *r)
+{
+    atomic_store(&hold_next_malloc, true);
+    rgn_register(r, noop_cleanup, NULL, NULL); /* grows, under the lock */
+    return NULL;
+}
+
+/* fork() while another thread holds a region's lock: the forked child's
+ * first call on the region takes the abandoned lock over (it hung). */
+static void fork_while_locked(void)
+{
+    alarm(HANG_SECONDS);
+    static const rgn_allocator a = {holding_malloc, realloc, free};
+    CHILD_REQUIRE(rgn_set_allocator(&a) == 0);
+    sem_init(&lock_held, 0, 0);
+    sem_init(&may_let_go, 0, 0);
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < 7; i++)
+        rgn_register(r, noop_cleanup, NULL, NULL);
+    CHILD_REQUIRE(rgn_share(r) == r);
+    pthread_t t;
+    pthread_create(&t, NULL, grow_holding_the_lock, r);
+    sem_wait(&lock_held);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(HANG_SECONDS);
+        struct probe p;
+        probe_init(&p, 1);
+        if (rgn_register(r, probe_cleanup, &p, NULL) != 0)
+            _exit(1);
+        if (rgn_close(r) != 0 || rgn_close_error(r) != 0 || p.runs != 1)
+            _exit(2);
+        _exit(0);
+    }
+    int status;
+    CHILD_REQUIRE(waitpid(pid, &status, 0) == pid);
+    sem_post(&may_let_go);
+    pthread_join(t, NULL);
+    CHILD_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHILD_REQUIRE(rgn_live(r) == 8);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+}
+
+START_TEST(forked_child_takes_over_a_lock_held_at_fork)
+{
+    ck_assert_int_eq(in_child(fork_while_locked), 0);
+}
+END_TEST
+
+/* Runs in a child, as a pre-forking server's master: a region held open
+ * with a leak, then two workers that exit.  The first leaves the master's
+ * region alone and must exit 0 (it died of SIGABRT, reporting the
+ * master's region as never closed); the second leaks a region of its own
+ * and must report it. */
+static int worker(bool leak_own)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (leak_own) {
+            rgn_t *mine = rgn_new();
+            rgn_register(mine, noop_cleanup, NULL, NULL);
+        }
+        exit(0); /* runs the exit report */
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static void pre_forking_master(void)
+{
+    alarm(HANG_SECONDS);
+    rgn_audit_set_sink(counting_sink, NULL);
+    rgn_audit_set_default(RGN_AUDIT_ABORT);
+    rgn_t *master = rgn_new();
+    rgn_register(master, noop_cleanup, NULL, NULL);
+    int status = worker(false);
+    CHILD_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    status = worker(true);
+    CHILD_REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    CHILD_REQUIRE(rgn_audit_report_open() == 1); /* the master's own */
+    CHILD_REQUIRE(rgn_close_error(master) == 0);
+}
+
+START_TEST(forked_child_reports_only_its_own_regions_at_exit)
+{
+    ck_assert_int_eq(in_child(pre_forking_master), 0);
+}
+END_TEST
+
+Suite *threads_suite(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *t = tcase_create("readers");
+    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, readers_race_owners_of_unshared_regions);
+    tcase_add_test(t, report_open_and_closing_reports_do_not_deadlock);
+    tcase_add_test(t, audit_turned_on_while_an_allocate_is_in_flight);
+    tcase_add_test(t, allocations_in_flight_when_the_last_reference_drops);
+    tcase_add_test(t, release_whose_cleanup_closes_the_parent);
+    tcase_add_test(t, move_of_a_child_key_races_its_release);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("cancellation");
+    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, close_cancelled_inside_a_cleanup_runs_the_rest);
+    tcase_add_test(t, thread_cancelled_after_its_function_still_closes);
+    tcase_add_test(t, report_cancelled_in_its_sink_finishes_and_unlocks);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("exit and fork");
+    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, sink_that_calls_exit_does_not_hang);
+    tcase_add_test(t, forked_child_takes_over_a_lock_held_at_fork);
+    tcase_add_test(t, forked_child_reports_only_its_own_regions_at_exit);
+    suite_add_tcase(s, t);
+    return s;
+}
