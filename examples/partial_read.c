@@ -11,16 +11,21 @@
  *
  *   RGN_AUDIT=report ./partial_read           the leak, and where it is
  *   RGN_AUDIT=report ./partial_read --fixed   silence
+ *   RGN_AUDIT=report ./partial_read --long    the same over 2.5 seconds
  *
  * With the audit on, the report names the line that registered the
  * connections nobody released, and the limit warning fires while the
- * client is still running -- long before anyone closes anything.
+ * client is still running -- long before anyone closes anything.  Run
+ * long enough (--long), the client is also told, while it runs, that
+ * connections it should have given back long ago are held: the ones it
+ * did give back lived microseconds.
  */
 #include <rgn.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct connection {
     int id;
@@ -59,10 +64,9 @@ static int fetch(struct client *cl, const char *path, struct response *resp)
     resp->client = cl;
     resp->conn = c;
     resp->status = strstr(path, "/old") ? 301 : 200;
-    int rc = rgn_register(cl->connections, close_connection, c, &resp->conn_key); /* LEAK-SITE */
+    int rc = rgn_register_labeled(cl->connections, close_connection, c, &resp->conn_key, "connection"); /* LEAK-SITE */
     if (rc != 0)
         return rc; /* c was closed already: nothing leaks */
-    rgn_label(cl->connections, resp->conn_key, "connection");
     return 0;
 }
 
@@ -95,6 +99,7 @@ static void response_close(struct response *resp)
 int main(int argc, char **argv)
 {
     fixed = argc > 1 && strcmp(argv[1], "--fixed") == 0;
+    int slow = argc > 1 && strcmp(argv[1], "--long") == 0;
     struct client cl = {rgn_new(), 1};
     if (!cl.connections)
         return 1;
@@ -113,9 +118,12 @@ int main(int argc, char **argv)
             complete++;
         }
         response_close(&resp);
+        if (slow) /* a client that runs for a while: 2.5 ms a request */
+            nanosleep(&(struct timespec){0, 2500000}, NULL);
     }
     printf("partial_read%s: %d requests, %d bodies read to the end, %zu "
-           "connections still registered\n", fixed ? " --fixed" : "",
+           "connections still registered\n",
+           fixed ? " --fixed" : slow ? " --long" : "",
            requests, complete, rgn_live(cl.connections));
     fflush(stdout); /* before the audit writes its report to stderr */
     return rgn_close(cl.connections) == 0 ? 0 : 1;

@@ -55,14 +55,13 @@ static int run_job(rgn_t *r, int job)
 {
     rgn_key_t buf_key, scratch_key;
     char *buf = malloc(256);
-    if (!buf || rgn_register(r, free_buffer, buf, &buf_key) != 0)
+    if (!buf || rgn_register_labeled(r, free_buffer, buf, &buf_key, "buffer") != 0)
         return -1;
     char *scratch = malloc(64);
     if (!scratch)
         return -1;
-    if (rgn_register(r, close_scratch, scratch, &scratch_key) != 0) /* LEAK-SITE */
+    if (rgn_register_labeled(r, close_scratch, scratch, &scratch_key, "scratch file") != 0) /* LEAK-SITE */
         return -1;
-    rgn_label(r, scratch_key, "scratch file");
     if (fixed) {
         /* r is this job's own region: its close is what removes the
          * scratch file, on purpose, so the audit need not mention it. */

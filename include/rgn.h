@@ -150,6 +150,27 @@ RGN_API rgn_t *(rgn_new)(void);
 #define rgn_new() rgn_new_at(RGN_SITE)
 
 /*
+ * Scopes and owners.  A region made by rgn_new() is an *owner*: a client,
+ * a pool, a server, a global -- a region that lives long and whose
+ * resources are meant to be released one by one.  What an owner still
+ * holds at a normal close is reported by the leak audit.  A *scope* is a
+ * region whose close is the intended end of everything in it, as
+ * resourcet's runResourceT is: a request, a job, a function's body.  Its
+ * close reports nothing.  rgn_with(), RGN_SCOPE, rgn_new_child() and
+ * rgn_new_scope() make scopes.  A scope is still audited while it lives:
+ * limit warnings, held resources, dumps and the exit report see it.
+ *
+ * rgn_new_scope() makes a scope as rgn_new() makes an owner; NULL with
+ * errno ENOMEM.  rgn_set_scope(r, 1) makes r a scope, rgn_set_scope(r, 0)
+ * an owner; returns 0, -EINVAL (r NULL) or -ECANCELED (r is closing).
+ * Takes r's lock when r has one.
+ */
+RGN_API rgn_t *rgn_new_scope_at(const struct rgn_site *site);
+RGN_API rgn_t *(rgn_new_scope)(void);
+#define rgn_new_scope() rgn_new_scope_at(RGN_SITE)
+RGN_API int rgn_set_scope(rgn_t *r, int scope);
+
+/*
  * Creates a region that is itself a resource of parent, registered as
  * parent's newest resource.  Closing the parent (or releasing the child's
  * key in it) drops the reference this call returns, with the parent's
@@ -314,6 +335,24 @@ RGN_API int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     rgn_register_at((r), (fn), (resource), (key), RGN_SITE)
 
 /*
+ * rgn_register() with a label for the audit's reports, given with the
+ * registration itself, so that a limit warning made by this very
+ * registration already counts the resource under its label.  label is
+ * not copied: it must outlive the resource (a string literal, usually).
+ * Returns and fails as rgn_register().
+ */
+RGN_API int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn,
+                                    void *resource, rgn_key_t *key,
+                                    const char *label,
+                                    const struct rgn_site *site);
+RGN_API int (rgn_register_labeled)(rgn_t *r, rgn_cleanup_fn fn,
+                                   void *resource, rgn_key_t *key,
+                                   const char *label);
+#define rgn_register_labeled(r, fn, resource, key, label)                 \
+    rgn_register_labeled_at((r), (fn), (resource), (key), (label),        \
+                            RGN_SITE)
+
+/*
  * Acquires a resource and registers it with no window for a leak.  Room is
  * reserved in r first; then acquire(arg, &res) runs (outside any lock, with
  * thread cancellation disabled until the registration is done); once it
@@ -379,7 +418,7 @@ RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
  */
 
 /*
- * resourcet's runResourceT: makes a region, runs body(r, arg), then
+ * resourcet's runResourceT: makes a scope, runs body(r, arg), then
  * closes r -- with RGN_RELEASE_NORMAL if body returned 0, with
  * RGN_RELEASE_ERROR otherwise.  Returns body's result when non-zero, else
  * the close's.  -EINVAL (body NULL) or -ENOMEM (no region; body not run).
@@ -390,7 +429,7 @@ RGN_API int (rgn_with)(int (*body)(rgn_t *r, void *arg), void *arg);
 #define rgn_with(body, arg) rgn_with_at((body), (arg), RGN_SITE)
 
 /*
- * RGN_SCOPE(name) declares `rgn_t *name`, a new region that is closed
+ * RGN_SCOPE(name) declares `rgn_t *name`, a new scope that is closed
  * (rgn_close) when name goes out of scope, however the block is left.
  * name is NULL, with errno ENOMEM, if the region could not be made: check
  * it.  The close's result is lost; use rgn_with or rgn_close when it
@@ -404,7 +443,9 @@ static inline void rgn_scope_close_(rgn_t **r)
     if (*r)
         (void)rgn_close(*r);
 }
-#define RGN_SCOPE(name)                                                       rgn_t *name __attribute__((cleanup(rgn_scope_close_))) = rgn_new()
+#define RGN_SCOPE(name)                                                   \
+    rgn_t *name __attribute__((cleanup(rgn_scope_close_))) =              \
+        rgn_new_scope()
 #endif
 
 /*
@@ -443,7 +484,8 @@ RGN_API rgn_key_t rgn_mem_key(const void *p);
  */
 RGN_API int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
                         rgn_key_t *key, const struct rgn_site *site);
-#define rgn_open(r, path, flags, mode, key)                                   rgn_open_at((r), (path), (flags), (mode), (key), RGN_SITE)
+#define rgn_open(r, path, flags, mode, key)                               \
+    rgn_open_at((r), (path), (flags), (mode), (key), RGN_SITE)
 
 /*
  * Registers an open descriptor.  Returns 0, -EBADF (fd < 0, nothing done)
@@ -463,13 +505,15 @@ RGN_API int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
  */
 RGN_API FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
                            rgn_key_t *key, const struct rgn_site *site);
-#define rgn_fopen(r, path, mode, key)                                         rgn_fopen_at((r), (path), (mode), (key), RGN_SITE)
+#define rgn_fopen(r, path, mode, key)                                     \
+    rgn_fopen_at((r), (path), (mode), (key), RGN_SITE)
 
 /* Registers an open stream, as rgn_adopt_fd does a descriptor; -EINVAL for
  * f NULL. */
 RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
                               const struct rgn_site *site);
-#define rgn_adopt_file(r, f, key)                                             rgn_adopt_file_at((r), (f), (key), RGN_SITE)
+#define rgn_adopt_file(r, f, key)                                         \
+    rgn_adopt_file_at((r), (f), (key), RGN_SITE)
 
 /* ======================================================================
  * Leak audit
@@ -478,9 +522,10 @@ RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
  * In audit mode each resource remembers where it was registered (file,
  * line, function: the rgn_register/rgn_allocate/rgn_new_child macros
  * record it), when, and an optional label.  Whatever is still live when an
- * audited region's last reference is dropped with RGN_RELEASE_NORMAL is
+ * audited owner's last reference is dropped with RGN_RELEASE_NORMAL is
  * reported before the cleanups run -- those are resources the program
- * never released itself.  Resources marked with rgn_expect_close() are
+ * never released itself.  A scope's close reports nothing (see "Scopes
+ * and owners" above), and a child region is never a leak of its parent.  Resources marked with rgn_expect_close() are
  * not reported; a close with RGN_RELEASE_ERROR reports nothing (the
  * program is already unwinding an error).
  *
@@ -500,9 +545,11 @@ RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
  * The environment variable RGN_AUDIT sets the default for every region:
  * "off" (the default), "report" (also "1", "on", "yes") or "abort"
  * (report, then abort() if anything was reported -- at a close, or at
- * exit).  RGN_AUDIT_LIMIT=N sets the default live-count limit.  Ages have
- * the resolution of the coarse monotonic clock (a few milliseconds): the
- * audit reads it once per registration, which keeps it cheap.
+ * exit).  RGN_AUDIT_LIMIT=N sets the default live-count limit,
+ * RGN_AUDIT_HELD the floor of held-resource reports (below).  Ages and
+ * lifetimes come from a clock with microsecond resolution or better (the
+ * invariant TSC on x86-64, about 10 ns a read; else CLOCK_MONOTONIC) and
+ * are printed with units that fit: 850us, 2.1ms, 3.4s.
  */
 
 typedef enum rgn_audit_mode {
@@ -519,6 +566,27 @@ RGN_API int rgn_audit_set_default(rgn_audit_mode mode);
 
 /* The audit mode new regions get: rgn_audit_set_default's, or RGN_AUDIT's. */
 RGN_API rgn_audit_mode rgn_audit_default(void);
+
+/*
+ * Held resources.  With the audit on, a resource that has been live much
+ * longer than its site's resources usually live is reported once, while
+ * the program runs, on a line like
+ *
+ *   rgn: held: client.c:57: fetch(): "connection": 1 live, oldest 3.1s;
+ *   667 released, lifetime p50 40us p99 180us; in region "http-client"
+ *
+ * (one line).  The rule: live longer than the floor (1 s by default) and
+ * than 10 times the p99 lifetime of the resources its site registered and
+ * released early, once that site has 100 such releases.  A region looks
+ * at its oldest resources on its own calls (register, release), at most
+ * every 250 ms, so no thread is needed: a region still in use reports a
+ * held resource within about a second of its passing the threshold.
+ * Resources marked with rgn_expect_close() and child regions are never
+ * held.  RGN_AUDIT_HELD sets the floor ("off", seconds such as "0.5", or
+ * "250ms"); rgn_audit_set_held(floor_ns) sets it for the process (0: no
+ * held reports) and returns 0.
+ */
+RGN_API int rgn_audit_set_held(uint64_t floor_ns);
 
 /*
  * Sets r's audit mode.  Turning it on records resources registered from
@@ -571,6 +639,11 @@ RGN_API int rgn_audit_limit(rgn_t *r, size_t limit);
 typedef void (*rgn_audit_sink)(const char *line, void *arg);
 RGN_API void rgn_audit_set_sink(rgn_audit_sink sink, void *arg);
 
+/* The installed sink and its argument (NULL, NULL: stderr), so a test
+ * harness can put back what the program had.  Either pointer may be
+ * NULL.  Takes the sink's lock. */
+RGN_API void rgn_audit_get_sink(rgn_audit_sink *sink, void **arg);
+
 /* One live resource, as rgn_audit_visit() shows it. */
 struct rgn_audit_entry {
     rgn_key_t key;
@@ -611,6 +684,15 @@ RGN_API long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg);
  */
 RGN_API long rgn_audit_report_open(void);
 
+/*
+ * Leaves every audited region open now out of later rgn_audit_report_open
+ * and exit reports (they are still audited otherwise: their closes, limit
+ * warnings and dumps report as before).  For test harnesses: regions a
+ * failed test left open are that test's failure, not the next one's.
+ * Returns how many regions it marked.  Takes the registry's lock.
+ */
+RGN_API long rgn_audit_ignore_open(void);
+
 /* ======================================================================
  * Statistics
  * ======================================================================
@@ -624,10 +706,8 @@ RGN_API long rgn_audit_report_open(void);
  * released 10^8 times holds about a thousand values.  The value reported
  * for quantile q has a true rank within 0.2 * (1 - q) of q, so the high
  * quantiles, where held resources show, are the most exact.  Lifetimes
- * have the resolution of the audit's coarse clock (a few milliseconds):
- * they show which resources are held for long, not how many microseconds
- * a buffer lives.  Resources cleaned up by the close, unprotected or
- * moved away end no lifetime.
+ * are read from the audit's clock (microseconds or better).  Resources
+ * cleaned up by the close, unprotected or moved away end no lifetime.
  */
 
 typedef struct rgn_stats {

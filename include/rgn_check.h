@@ -54,16 +54,22 @@ static inline void rgn_ck_buf_sink(const char *line, void *arg)
  * rgn_expect_close(); the message lists r's live resources by site.  Marks
  * and sites are kept only while r is audited (rgn_audit_set, RGN_AUDIT or
  * rgn_ck_tcase_audit): in a region that is not, every live resource
- * counts, at an unknown site.
+ * counts, at an unknown site.  On failure it first drops the test's
+ * reference to r with rgn_close_error(), so that without CK_FORK the
+ * region does not outlive the failed test (r is evaluated once).
  */
 #define rgn_ck_assert_no_leaks(r)                                         \
     do {                                                                  \
+        rgn_t *rgn_ck_r_ = (r);                                           \
         char rgn_ck_text_[4096] = "";                                     \
         struct rgn_ck_buf rgn_ck_b_ = {rgn_ck_text_, sizeof rgn_ck_text_, \
                                        0};                                \
-        long rgn_ck_n_ = rgn_audit_dump((r), rgn_ck_buf_sink, &rgn_ck_b_);\
+        long rgn_ck_n_ = rgn_audit_dump(rgn_ck_r_, rgn_ck_buf_sink,       \
+                                        &rgn_ck_b_);                      \
+        if (rgn_ck_n_ != 0)                                               \
+            rgn_close_error(rgn_ck_r_);                                   \
         ck_assert_msg(rgn_ck_n_ == 0,                                     \
-                      "%ld live resource(s) not released in %s:\n%s",       \
+                      "%ld live resource(s) not released in %s:\n%s",     \
                       rgn_ck_n_, #r, rgn_ck_text_);                       \
     } while (0)
 
@@ -73,29 +79,41 @@ static inline void rgn_ck_buf_sink(const char *line, void *arg)
 #define RGN_CK_UNUSED_
 #endif
 
-/* What the audit reported during the test, for the teardown below. */
+/* What the audit reported during the test, for the teardown below, and
+ * the program's own audit settings, put back after each test. */
 static char rgn_ck_report_[8192] RGN_CK_UNUSED_;
 static struct rgn_ck_buf rgn_ck_reported_ RGN_CK_UNUSED_ = {
     rgn_ck_report_, sizeof rgn_ck_report_, 0};
+static rgn_audit_mode rgn_ck_saved_mode_ RGN_CK_UNUSED_;
+static rgn_audit_sink rgn_ck_saved_sink_ RGN_CK_UNUSED_;
+static void *rgn_ck_saved_arg_ RGN_CK_UNUSED_;
 
 /* Checked-fixture setup: regions made by the test are audited, and the
- * audit's reports are kept for the teardown. */
+ * audit's reports are kept for the teardown.  Regions open before the
+ * test (made by the program, or left by an earlier test that failed) are
+ * not this test's to report. */
 static inline void rgn_ck_audit_setup(void)
 {
     rgn_ck_reported_.used = 0;
     rgn_ck_report_[0] = '\0';
+    rgn_ck_saved_mode_ = rgn_audit_default();
+    rgn_audit_get_sink(&rgn_ck_saved_sink_, &rgn_ck_saved_arg_);
+    rgn_audit_ignore_open();
     rgn_audit_set_sink(rgn_ck_buf_sink, &rgn_ck_reported_);
     rgn_audit_set_default(RGN_AUDIT_REPORT);
 }
 
 /* Checked-fixture teardown: fails the test if a region leaked at its close
- * or an audited region still open holds resources, with the audit's
- * report as the message. */
+ * or an audited region the test left open holds resources, with the
+ * audit's report as the message.  Those regions are then left out of
+ * later reports, and the program's audit default and sink are put back:
+ * with or without CK_FORK, a failing test fails alone. */
 static inline void rgn_ck_audit_teardown(void)
 {
     long open = rgn_audit_report_open();
-    rgn_audit_set_default(RGN_AUDIT_OFF);
-    rgn_audit_set_sink(NULL, NULL);
+    rgn_audit_ignore_open();
+    rgn_audit_set_default(rgn_ck_saved_mode_);
+    rgn_audit_set_sink(rgn_ck_saved_sink_, rgn_ck_saved_arg_);
     ck_assert_msg(rgn_ck_reported_.used == 0 && open == 0,
                   "rgn audit:\n%s", rgn_ck_report_);
 }

@@ -63,6 +63,49 @@ static void publish_defaults(rgn_audit_mode mode)
                      atomic_load(&rgn__lifetimes_default));
 }
 
+/* The held-resource rule (see held_check). */
+#define HELD_FLOOR_NS 1000000000u   /* RGN_AUDIT_HELD's default: 1 s       */
+#define HELD_MULTIPLE 10u           /* times the site's p99 lifetime        */
+#define HELD_MIN_RELEASES 100u      /* releases before a site's p99 counts */
+#define HELD_INTERVAL_NS 250000000u /* between two looks at one region     */
+#define HELD_MAX_STEPS 4096u        /* resources one look examines, at most */
+static _Atomic uint64_t held_floor = HELD_FLOOR_NS;
+
+static void fmt_quoted(char *buf, size_t n, const char *s);
+static void read_env(void);
+
+/* "off" or "0" (0), seconds ("1", "0.5") or "<n>ms", "<n>us", "<n>s". */
+static bool parse_duration(const char *v, uint64_t *ns)
+{
+    if (!strcasecmp(v, "off") || !strcmp(v, "0")) {
+        *ns = 0;
+        return true;
+    }
+    if (!(v[0] >= '0' && v[0] <= '9'))
+        return false;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    double unit = 1e9;
+    if (!strcmp(end, "ms"))
+        unit = 1e6;
+    else if (!strcmp(end, "us"))
+        unit = 1e3;
+    else if (*end && strcmp(end, "s"))
+        return false;
+    if (errno == ERANGE || !(x * unit < 1.8e19))
+        return false;
+    *ns = (uint64_t)(x * unit);
+    return true;
+}
+
+int rgn_audit_set_held(uint64_t floor_ns)
+{
+    pthread_once(&env_once, read_env); /* so the environment cannot undo it */
+    atomic_store(&held_floor, floor_ns);
+    return 0;
+}
+
 static void read_env(void)
 {
     const char *v = getenv("RGN_AUDIT");
@@ -85,13 +128,31 @@ static void read_env(void)
 
     const char *l = getenv("RGN_AUDIT_LIMIT");
     if (l && *l) {
-        char *end;
-        unsigned long long n = strtoull(l, &end, 10);
-        if (*end || n == 0)
-            emit("rgn: audit: ignoring RGN_AUDIT_LIMIT=\"%s\": not a "
-                 "positive number", l);
-        else
+        /* Digits only: strtoull would take "-1" for 2^64 - 1. */
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = l[0] >= '0' && l[0] <= '9'
+                                   ? strtoull(l, &end, 10) : 0;
+        if (!end || *end || n == 0 || errno == ERANGE || n > SIZE_MAX) {
+            char q[96];
+            fmt_quoted(q, sizeof q, l);
+            emit("rgn: audit: ignoring RGN_AUDIT_LIMIT=%s: not a positive "
+                 "number", q);
+        } else {
             atomic_store(&default_limit, (size_t)n);
+        }
+    }
+    const char *h = getenv("RGN_AUDIT_HELD");
+    if (h && *h) {
+        uint64_t ns;
+        if (parse_duration(h, &ns)) {
+            atomic_store(&held_floor, ns);
+        } else {
+            char q[96];
+            fmt_quoted(q, sizeof q, h);
+            emit("rgn: audit: ignoring RGN_AUDIT_HELD=%s: not a duration "
+                 "(\"off\", or seconds such as 1, 0.5, 250ms)", q);
+        }
     }
     publish_defaults(mode);
 }
@@ -150,6 +211,16 @@ void rgn_audit_set_sink(rgn_audit_sink sink, void *arg)
     sink_enter();
     sink_fn = sink;
     sink_arg = arg;
+    sink_leave();
+}
+
+void rgn_audit_get_sink(rgn_audit_sink *sink, void **arg)
+{
+    sink_enter();
+    if (sink)
+        *sink = sink_fn;
+    if (arg)
+        *arg = sink_arg;
     sink_leave();
 }
 
@@ -357,8 +428,7 @@ __attribute__((constructor)) static void install_fork_handlers(void)
 /* ---- records ---------------------------------------------------------------- */
 
 static struct rgn_audit *audit_create(rgn_t *r, rgn_audit_mode mode,
-                                      size_t limit,
-                                      const struct rgn_site *site)
+                                      size_t limit)
 {
     struct rgn_audit *a = rgn__malloc(sizeof *a);
     if (!a)
@@ -366,13 +436,12 @@ static struct rgn_audit *audit_create(rgn_t *r, rgn_audit_mode mode,
     memset(a, 0, sizeof *a);
     a->mode = mode;
     a->limit = a->next_warn = limit;
-    a->created_at = site;
-    a->created = rgn__now();
+    a->next_held_check = 0; /* at the first registration */
     a->region = r;
     return a;
 }
 
-bool rgn__audit_new_slow(rgn_t *r, const struct rgn_site *site)
+bool rgn__audit_new_slow(rgn_t *r)
 {
     rgn_audit_mode mode = rgn_audit_default();
     size_t limit = atomic_load_explicit(&default_limit, memory_order_relaxed);
@@ -381,7 +450,7 @@ bool rgn__audit_new_slow(rgn_t *r, const struct rgn_site *site)
                                           memory_order_relaxed);
     if (!lifetimes && limit == 0)
         return true;
-    r->audit = audit_create(r, mode, limit, site);
+    r->audit = audit_create(r, mode, limit);
     if (!r->audit)
         return false;
     r->audit->lifetimes = lifetimes;
@@ -438,8 +507,11 @@ void rgn__audit_note(rgn_t *r, uint32_t i, const struct rgn_site *site,
     /* The slot may have been taken before r kept records (an
      * rgn_allocate in flight while the audit was turned on): its record
      * is made now, or the resource stays of unknown site. */
-    if (rgn__audit_records(a) && rgn__audit_reserve(r, i))
-        *rgn__arec(r, i) = (struct rgn_arec){site, label, rgn__now(), 0};
+    if (rgn__audit_records(a) && rgn__audit_reserve(r, i)) {
+        uint64_t now = rgn__now();
+        *rgn__arec(r, i) = (struct rgn_arec){site, label, now, 0};
+        rgn__audit_tick(r, now);
+    }
     check_limit(r);
 }
 
@@ -600,23 +672,9 @@ static void groups_sort(struct groups *g)
     qsort(g->v, n, sizeof *g->v, by_count);
 }
 
-/* Groups r's live resources, r locked; counts the expected ones apart. */
-static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
-                    size_t *expected)
+/* Gives each group its site's lifetimes in r. */
+static void add_lifetimes(rgn_t *r, struct groups *g)
 {
-    uint64_t now = rgn__now();
-    *expected = 0;
-    for (uint32_t i = rgn__slot_newest(r); i; i = rgn__ln(r, i)->next) {
-        struct rgn_arec *rec = record_of(r, i);
-        if (rec && (rec->flags & RGN_AREC_EXPECTED)) {
-            ++*expected;
-            if (only_unexpected)
-                continue;
-        }
-        groups_add(g, rec ? rec->site : NULL, rec ? rec->label : NULL,
-                   rec && rec->born ? rec->born : now);
-    }
-    groups_sort(g);
     for (size_t i = 0; i < g->n; i++) {
         const struct rgn_sketch *life = rgn__lifetime_of(r->audit,
                                                          g->v[i].site);
@@ -628,12 +686,43 @@ static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
     }
 }
 
+/* Groups r's live resources, r locked; counts the expected ones apart. */
+static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
+                    size_t *expected)
+{
+    *expected = 0;
+    for (uint32_t i = rgn__slot_newest(r); i; i = rgn__ln(r, i)->next) {
+        struct rgn_arec *rec = record_of(r, i);
+        /* A child region is its own region's business, never a leak of
+         * its parent's: its contents are judged at its own close. */
+        if ((rec && (rec->flags & RGN_AREC_EXPECTED)) ||
+            rgn__cb(r, i)->fn == rgn__child_cleanup) {
+            ++*expected;
+            if (only_unexpected)
+                continue;
+        }
+        groups_add(g, rec ? rec->site : NULL, rec ? rec->label : NULL,
+                   rec && rec->born ? rec->born : UINT64_MAX);
+    }
+    groups_sort(g);
+    add_lifetimes(r, g);
+}
+
 /* ---- formatting -------------------------------------------------------------- */
 
+/* An age or a lifetime with units that fit: 420ns, 850us, 2.1ms, 12ms,
+ * 2.1s, 3m05s, 2h01m. */
 static void fmt_age(char *buf, size_t n, uint64_t ns)
 {
-    uint64_t ms = ns / 1000000u;
-    if (ms < 1000)
+    uint64_t us = ns / 1000u, ms = ns / 1000000u;
+    if (ns < 1000)
+        snprintf(buf, n, "%" PRIu64 "ns", ns);
+    else if (us < 1000)
+        snprintf(buf, n, "%" PRIu64 "us", us);
+    else if (us < 10000)
+        snprintf(buf, n, "%" PRIu64 ".%" PRIu64 "ms", us / 1000,
+                 us % 1000 / 100);
+    else if (ms < 1000)
         snprintf(buf, n, "%" PRIu64 "ms", ms);
     else if (ms < 60000)
         snprintf(buf, n, "%" PRIu64 ".%" PRIu64 "s", ms / 1000,
@@ -646,49 +735,112 @@ static void fmt_age(char *buf, size_t n, uint64_t ns)
                  ms / 60000 % 60);
 }
 
-/* "region "name"" or "region 0x..." plus where it was made. */
+/* s between double quotes, with quotes, backslashes and every byte that
+ * is not printable ASCII escaped, so that no name or label can forge a
+ * line of a report or break a reader of it. */
+static void fmt_quoted(char *buf, size_t n, const char *s)
+{
+    size_t k = 0;
+    buf[k++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (k + 6 >= n)
+            break;
+        if (*p == '"' || *p == '\\') {
+            buf[k++] = '\\';
+            buf[k++] = (char)*p;
+        } else if (*p < 0x20 || *p > 0x7e) {
+            k += (size_t)snprintf(buf + k, n - k, "\\x%02x", *p);
+        } else {
+            buf[k++] = (char)*p;
+        }
+    }
+    buf[k++] = '"';
+    buf[k] = '\0';
+}
+
+/* How a report names a region: by its name, and by where it was made,
+ * never by its address. */
 static void fmt_region(char *buf, size_t n, rgn_t *r)
 {
-    const struct rgn_site *s = r->audit ? r->audit->created_at : NULL;
-    int k = r->name ? snprintf(buf, n, "region \"%s\"", r->name)
-                    : snprintf(buf, n, "region %p", (void *)r);
-    if (s && k > 0 && (size_t)k < n)
-        snprintf(buf + k, n - (size_t)k, " (made at %s:%d in %s())",
-                 s->file, s->line, s->func);
+    const struct rgn_site *s = r->made_at;
+    char name[160];
+    if (r->name)
+        fmt_quoted(name, sizeof name, r->name);
+    if (r->name && s)
+        snprintf(buf, n, "region %s (made at %s:%d in %s())", name, s->file,
+                 s->line, s->func);
+    else if (r->name)
+        snprintf(buf, n, "region %s", name);
+    else if (s)
+        snprintf(buf, n, "region made at %s:%d in %s()", s->file, s->line,
+                 s->func);
+    else
+        snprintf(buf, n, "an unnamed region (made where no site was "
+                 "recorded)");
+}
+
+/* One line of a group; tail ends it (may be ""). */
+/* The time of a report: now on the audit's clock, and how many
+ * nanoseconds a tick is, read once for all its lines. */
+struct when {
+    uint64_t now;
+    double tick_ns;
+};
+
+static struct when when_now(void)
+{
+    return (struct when){rgn__now(), rgn__tick_ns()};
+}
+
+static uint64_t span_ns(const struct when *w, uint64_t ticks)
+{
+    double ns = (double)ticks * w->tick_ns;
+    return ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
 }
 
 static void out_group(struct rgn_report *o, const char *prefix,
-                      const struct group *e, uint64_t now)
+                      const struct group *e, const struct when *w,
+                      const char *tail)
 {
-    char age[32], where[256], label[160] = "";
-    fmt_age(age, sizeof age, now > e->oldest ? now - e->oldest : 0);
+    char age[40], where[256], label[160] = "";
+    if (e->oldest == UINT64_MAX)
+        snprintf(age, sizeof age, "age unknown");
+    else {
+        char a[32];
+        fmt_age(a, sizeof a,
+                span_ns(w, w->now > e->oldest ? w->now - e->oldest : 0));
+        snprintf(age, sizeof age, "oldest %s", a);
+    }
     if (e->site)
         snprintf(where, sizeof where, "%s:%d: %s()", e->site->file,
                  e->site->line, e->site->func);
     else
         snprintf(where, sizeof where, "(unknown site)");
-    if (e->label)
-        snprintf(label, sizeof label, " \"%s\":", e->label);
+    if (e->label) {
+        char q[150];
+        fmt_quoted(q, sizeof q, e->label);
+        snprintf(label, sizeof label, " %s:", q);
+    }
     char life[96] = "";
     if (e->released) {
         char p50[32], p99[32];
-        fmt_age(p50, sizeof p50, e->p50);
-        fmt_age(p99, sizeof p99, e->p99);
+        fmt_age(p50, sizeof p50, span_ns(w, e->p50));
+        fmt_age(p99, sizeof p99, span_ns(w, e->p99));
         snprintf(life, sizeof life, "; %" PRIu64 " released, lifetime p50 "
                  "%s p99 %s", e->released, p50, p99);
     }
-    report_line(o, "rgn: %s: %s:%s %zu live, oldest %s%s", prefix, where,
-                label, e->count, age, life);
+    report_line(o, "rgn: %s: %s:%s %zu live, %s%s%s", prefix, where, label,
+                e->count, age, life, tail);
 }
 
 /* Writes the groups; returns how many sites there were. */
 static size_t out_groups(struct rgn_report *o, const char *prefix,
                          const struct groups *g, size_t max_lines)
 {
-    uint64_t now = rgn__now();
+    struct when w = when_now();
     size_t shown = 0;
     for (size_t i = 0; i < g->n && shown < max_lines; i++, shown++)
-        out_group(o, prefix, &g->v[i], now);
+        out_group(o, prefix, &g->v[i], &w, "");
     size_t rest = 0;
     for (size_t i = shown; i < g->n; i++)
         rest += g->v[i].count;
@@ -715,7 +867,8 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
 {
     rgn__report_init(rep);
     struct rgn_audit *a = r->audit;
-    if (!a || a->mode == RGN_AUDIT_OFF || how != RGN_RELEASE_NORMAL)
+    if (!a || a->mode == RGN_AUDIT_OFF || how != RGN_RELEASE_NORMAL ||
+        r->scope)
         return false;
     int saved = errno;
     struct groups g;
@@ -756,6 +909,16 @@ void rgn__audit_flush_slow(void)
     }
 }
 
+/* Queues a report for rgn__audit_flush, in the order made. */
+static void defer(struct rgn_deferred *d)
+{
+    struct rgn_deferred **tail = &rgn__deferred;
+    while (*tail)
+        tail = &(*tail)->next;
+    d->next = NULL;
+    *tail = d;
+}
+
 /* Makes the warning under r's lock, for rgn__audit_flush to write; out
  * of memory, the warning is lost, not the registration. */
 static void limit_warning(rgn_t *r)
@@ -777,17 +940,89 @@ static void limit_warning(rgn_t *r)
         if (a->mode != RGN_AUDIT_OFF)
             out_groups(&d->rep, "limit", &g, 5);
         groups_free(&g);
-        struct rgn_deferred **tail = &rgn__deferred;
-        while (*tail)
-            tail = &(*tail)->next;
-        d->next = NULL;
-        *tail = d;
+        defer(d);
     }
     /* Next at twice the count that set this one off, so a region that
      * grows without bound warns O(log n) times. */
     while (a->next_warn < r->live)
         a->next_warn = a->next_warn > SIZE_MAX / 2 ? SIZE_MAX
                                                     : 2 * a->next_warn;
+    errno = saved;
+}
+
+/*
+ * Whether live resource i is held: live longer than the floor, and longer
+ * than HELD_MULTIPLE times the p99 lifetime of its site's resources, once
+ * the site has HELD_MIN_RELEASES early releases to go by.  *site_cache
+ * and *limit keep the last site's threshold (UINT64_MAX: never held).
+ */
+static bool is_held(rgn_t *r, const struct rgn_arec *rec, uint64_t age,
+                    const struct rgn_site **site_cache, uint64_t *limit)
+{
+    if (rec->flags & (RGN_AREC_EXPECTED | RGN_AREC_HELD))
+        return false;
+    if (rec->site != *site_cache || *limit == 0) {
+        const struct rgn_sketch *life = rgn__lifetime_of(r->audit,
+                                                         rec->site);
+        *site_cache = rec->site;
+        *limit = UINT64_MAX;
+        if (life && rgn__sketch_count(life) >= HELD_MIN_RELEASES) {
+            uint64_t p99 = rgn__sketch_quantile(life, 0.99);
+            *limit = p99 > UINT64_MAX / HELD_MULTIPLE ? UINT64_MAX
+                                                       : p99 * HELD_MULTIPLE;
+        }
+    }
+    return age > *limit;
+}
+
+/*
+ * Looks for held resources from the oldest live one on, up to the floor
+ * or HELD_MAX_STEPS resources; each is reported once, on a "rgn: held:"
+ * line per site and label, written once r's lock is let go.
+ */
+void rgn__audit_held_check(rgn_t *r, uint64_t now)
+{
+    struct rgn_audit *a = r->audit;
+    struct when w = {now, rgn__tick_ns()};
+    a->next_held_check = now + (uint64_t)((double)HELD_INTERVAL_NS /
+                                          w.tick_ns);
+    uint64_t floor_ns = atomic_load_explicit(&held_floor,
+                                             memory_order_relaxed);
+    if (a->mode == RGN_AUDIT_OFF || floor_ns == 0)
+        return;
+    uint64_t floor = (uint64_t)((double)floor_ns / w.tick_ns);
+    int saved = errno;
+    struct groups g;
+    groups_init(&g);
+    const struct rgn_site *site = NULL;
+    uint64_t limit = 0;
+    uint32_t steps = 0;
+    for (uint32_t i = rgn__head(r)->prev; i && steps < HELD_MAX_STEPS;
+         i = rgn__ln(r, i)->prev, steps++) {
+        struct rgn_arec *rec = record_of(r, i);
+        if (!rec || !rec->born || rgn__cb(r, i)->fn == rgn__child_cleanup)
+            continue;
+        uint64_t age = now > rec->born ? now - rec->born : 0;
+        if (age < floor)
+            break; /* the rest are younger */
+        if (age > floor && is_held(r, rec, age, &site, &limit)) {
+            rec->flags |= RGN_AREC_HELD;
+            groups_add(&g, rec->site, rec->label, rec->born);
+        }
+    }
+    struct rgn_deferred *d = g.total ? rgn__malloc(sizeof *d) : NULL;
+    if (d) {
+        groups_sort(&g);
+        add_lifetimes(r, &g);
+        char region[320], tail[340];
+        fmt_region(region, sizeof region, r);
+        snprintf(tail, sizeof tail, "; in %s", region);
+        rgn__report_init(&d->rep);
+        for (size_t k = 0; k < g.n; k++)
+            out_group(&d->rep, "held", &g.v[k], &w, tail);
+        defer(d);
+    }
+    groups_free(&g);
     errno = saved;
 }
 
@@ -806,10 +1041,12 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
     fmt_region(region, sizeof region, r);
     collect(r, false, &g, &expected);
     size_t sites = out_groups(&rep, "live", &g, SIZE_MAX);
-    report_line(&rep, "rgn: live summary: %zu live %s (%zu expected at "
-                "close) from %zu %s in %s", g.total,
-                plural(g.total, "resource", "resources"), expected, sites,
-                plural(sites, "site", "sites"), region);
+    char also[48] = "";
+    if (expected)
+        snprintf(also, sizeof also, " (%zu expected at close)", expected);
+    report_line(&rep, "rgn: live summary: %zu live %s%s from %zu %s in %s",
+                g.total, plural(g.total, "resource", "resources"), also,
+                sites, plural(sites, "site", "sites"), region);
     rgn__unlock(r);
     rgn__report_print(&rep, sink, arg);
     long unexpected = (long)(g.total - expected);
@@ -892,6 +1129,19 @@ int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg)
     return rc;
 }
 
+long rgn_audit_ignore_open(void)
+{
+    long n = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (struct rgn_audit *a = registry; a; a = a->next)
+        if (!a->inherited) {
+            a->inherited = true;
+            n++;
+        }
+    pthread_mutex_unlock(&registry_lock);
+    return n;
+}
+
 long rgn_audit_report_open(void)
 {
     bool abort_now = false;
@@ -914,7 +1164,7 @@ static int ensure_audit(rgn_t *r, rgn_audit_mode mode)
 {
     if (r->audit)
         return 0;
-    r->audit = audit_create(r, mode, 0, NULL);
+    r->audit = audit_create(r, mode, 0);
     if (!r->audit)
         return -ENOMEM;
     r->audited = true;
@@ -1063,7 +1313,7 @@ int rgn_expect_close(rgn_t *r, rgn_key_t key)
 /* r's live resources, newest first, copied under its lock. */
 static struct rgn_audit_entry *snapshot(rgn_t *r, size_t *n)
 {
-    uint64_t now = rgn__now();
+    struct when w = when_now();
     struct rgn_audit_entry *v = NULL;
     rgn__lock(r);
     size_t live = r->live;
@@ -1081,7 +1331,8 @@ static struct rgn_audit_entry *snapshot(rgn_t *r, size_t *n)
                 e.line = rec->site->line;
             }
             e.label = rec->label;
-            e.age_ns = rec->born && now > rec->born ? now - rec->born : 0;
+            e.age_ns = rec->born && w.now > rec->born
+                           ? span_ns(&w, w.now - rec->born) : 0;
             e.expected = (rec->flags & RGN_AREC_EXPECTED) != 0;
         }
         v[k++] = e;

@@ -19,7 +19,7 @@ int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
 {
     if (!body)
         return -EINVAL;
-    rgn_t *r = rgn_new_at(site);
+    rgn_t *r = rgn_new_scope_at(site);
     if (!r)
         return -errno;
     int rc = body(r, arg);

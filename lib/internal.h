@@ -61,10 +61,11 @@ struct rgn_link {
 struct rgn_arec {
     const struct rgn_site *site; /* NULL: unknown                     */
     const char *label;
-    uint64_t born;               /* rgn__now() at registration         */
+    uint64_t born;               /* rgn__now() at registration, 0: unknown */
     uint32_t flags;              /* RGN_AREC_*                          */
 };
 #define RGN_AREC_EXPECTED 1u     /* rgn_expect_close: not a leak        */
+#define RGN_AREC_HELD 2u         /* reported as held once already       */
 
 /* The lifetimes of the resources one site registered (see lifetime.c). */
 struct rgn_site_life {
@@ -85,12 +86,14 @@ struct rgn_audit {
     size_t next_warn;            /* live count of the next warning      */
     struct rgn_arec **recs;      /* recs[g]: records of slot group g    */
     uint32_t recs_cap;
-    const struct rgn_site *created_at;
-    uint64_t created;
     rgn_t *region;
     struct rgn_audit *prev, *next; /* the registry of open regions      */
     bool listed;
-    bool inherited;              /* made before this process forked     */
+    bool inherited;              /* made before this process forked, or
+                                    rgn_audit_ignore_open: left out of
+                                    open-region and exit reports        */
+    uint64_t next_held_check;    /* rgn__now() of the next look for
+                                    held resources (audit.c)            */
 };
 
 /* The lock a region takes once it is shared or listed (see share.c).
@@ -141,6 +144,9 @@ struct rgn {
     rgn_lock_t lock;
     uint32_t refs;
     uint32_t pending;        /* rgn_allocate reservations in flight       */
+    bool scope;              /* its close is the intended end of all it
+                                holds: the audit reports nothing then      */
+    const struct rgn_site *made_at; /* where rgn_new & co. were called   */
     rgn_release_type close_how;
     char *name;              /* rgn_set_name, or NULL                     */
     /* Where this child sits: written under the lock of the parent it
@@ -223,26 +229,31 @@ RGN_HIDDEN void rgn__child_orphan(rgn_t *child);
 
 /* Audits a new region if the process default says so; false: no memory. */
 RGN_HIDDEN extern atomic_int rgn__audit_defaults;
-RGN_HIDDEN bool rgn__audit_new_slow(rgn_t *r, const struct rgn_site *site);
-static inline bool rgn__audit_new(rgn_t *r, const struct rgn_site *site)
+RGN_HIDDEN bool rgn__audit_new_slow(rgn_t *r);
+static inline bool rgn__audit_new(rgn_t *r)
 {
     if (RGN_LIKELY(atomic_load_explicit(&rgn__audit_defaults,
                                         memory_order_relaxed) == 0))
         return true;
-    return rgn__audit_new_slow(r, site);
+    return rgn__audit_new_slow(r);
 }
 
-/* The audit's clock, in nanoseconds: the coarse monotonic clock, a few
- * nanoseconds to read (a full clock_gettime costs 25 here), with the
- * resolution of the kernel's tick -- plenty for ages of leaks. */
+/* The audit's clock (clock.c): ticks of an invariant TSC, or
+ * nanoseconds of CLOCK_MONOTONIC.  Spans of ticks are converted where they
+ * are read; never 0, so 0 can mean "unknown". */
+RGN_HIDDEN extern bool rgn__clock_tsc;
+RGN_HIDDEN uint64_t rgn__ticks_to_ns(uint64_t ticks);
+RGN_HIDDEN uint64_t rgn__ns_to_ticks(uint64_t ns);
+/* Nanoseconds per tick now, for converting many spans at once. */
+RGN_HIDDEN double rgn__tick_ns(void);
 static inline uint64_t rgn__now(void)
 {
-    struct timespec ts;
-#ifdef CLOCK_MONOTONIC_COARSE
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-#else
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (RGN_LIKELY(rgn__clock_tsc))
+        return __builtin_ia32_rdtsc();
 #endif
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 /* Makes sure slot i has a record; false when memory ran out. */
@@ -256,6 +267,15 @@ RGN_HIDDEN void rgn__audit_note(rgn_t *r, uint32_t i,
 /* Carries slot i's record of `from` over to slot j of `to`. */
 RGN_HIDDEN void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to,
                                 uint32_t j);
+
+/* Looks for held resources in r (locked), a few times a second at most:
+ * the look is made on r's own calls, so it needs no thread of its own. */
+RGN_HIDDEN void rgn__audit_held_check(rgn_t *r, uint64_t now);
+static inline void rgn__audit_tick(rgn_t *r, uint64_t now)
+{
+    if (RGN_UNLIKELY(now >= r->audit->next_held_check))
+        rgn__audit_held_check(r, now);
+}
 
 /* Reports made under locks and written after: a fixed buffer that grows
  * on the heap, lines separated by newlines (see audit.c). */
@@ -358,6 +378,7 @@ static inline void rgn__audit_release(rgn_t *r, uint32_t i)
         return; /* registered before lifetimes were tracked */
     uint64_t now = rgn__now();
     rgn__lifetime_add(a, rec->site, now > rec->born ? now - rec->born : 0);
+    rgn__audit_tick(r, now);
 }
 
 /* ---- alloc.c ------------------------------------------------------------ */

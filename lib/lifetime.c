@@ -95,10 +95,14 @@ void rgn__lifetime_stats(const struct rgn_audit *a, rgn_stats *out)
         return;
     const struct rgn_sketch *first = &a->sites[0].life;
     size_t n = a->sites_cap, stride = sizeof *a->sites;
-    out->lifetime_ns[0] = rgn__sketch_quantile_set(first, n, stride, 0.5);
-    out->lifetime_ns[1] = rgn__sketch_quantile_set(first, n, stride, 0.9);
-    out->lifetime_ns[2] = rgn__sketch_quantile_set(first, n, stride, 0.99);
-    out->lifetime_ns[3] = rgn__sketch_quantile_set(first, n, stride, 1);
+    /* The sketches hold ticks of the audit's clock (clock.c). */
+    static const double q[4] = {0.5, 0.9, 0.99, 1};
+    double tick_ns = rgn__tick_ns();
+    for (int k = 0; k < 4; k++) {
+        double ns = (double)rgn__sketch_quantile_set(first, n, stride,
+                                                     q[k]) * tick_ns;
+        out->lifetime_ns[k] = ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
+    }
     out->lifetime_retained = 0;
     for (uint32_t i = 0; i < a->sites_cap; i++)
         out->lifetime_retained += rgn__sketch_retained(&a->sites[i].life);

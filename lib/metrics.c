@@ -121,6 +121,7 @@ static const double summary_quantiles[] = {0.5, 0.9, 0.99, 0.999};
 static void lifetimes(FILE *out, const struct gather *g)
 {
     const char *m = "rgn_resource_lifetime_seconds";
+    double tick_s = rgn__tick_ns() / 1e9; /* the sketches hold ticks */
     family(out, m, "summary",
            "How long resources released early had been registered.");
     for (size_t i = 0; i < g->n; i++) {
@@ -132,14 +133,14 @@ static void lifetimes(FILE *out, const struct gather *g)
             /* No observations: NaN, as the format says. */
             if (rgn__sketch_count(&s->life))
                 fprintf(out, "%.9g\n", (double)rgn__sketch_quantile(
-                                           &s->life, summary_quantiles[j]) /
-                                           1e9);
+                                           &s->life, summary_quantiles[j]) *
+                                           tick_s);
             else
                 fputs("NaN\n", out);
         }
         fprintf(out, "%s_sum", m);
         put_label(out, s->name);
-        fprintf(out, "} %.9g\n", rgn__sketch_sum(&s->life) / 1e9);
+        fprintf(out, "} %.9g\n", rgn__sketch_sum(&s->life) * tick_s);
         fprintf(out, "%s_count", m);
         put_label(out, s->name);
         fprintf(out, "} %" PRIu64 "\n", rgn__sketch_count(&s->life));

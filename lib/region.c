@@ -54,6 +54,8 @@ region_create(const struct rgn_site *site)
     atomic_init(&r->lock.word, 0);
     r->refs = 1;
     r->pending = 0;
+    r->scope = false;
+    r->made_at = site;
     r->close_how = RGN_RELEASE_NORMAL;
     r->cap = RGN_INLINE_SLOTS;
     r->cb = r->inline_cb;
@@ -63,7 +65,7 @@ region_create(const struct rgn_site *site)
     r->name = NULL;
     r->audit = NULL;
     *rgn__head(r) = (struct rgn_link){0, 0, 0};
-    if (RGN_UNLIKELY(!rgn__audit_new(r, site))) {
+    if (RGN_UNLIKELY(!rgn__audit_new(r))) {
         rgn__free(r);
         errno = ENOMEM;
         return NULL;
@@ -97,6 +99,31 @@ rgn_t *(rgn_new)(void)
     return region_create(NULL);
 }
 
+rgn_t *rgn_new_scope_at(const struct rgn_site *site)
+{
+    rgn_t *r = region_create(site);
+    if (r)
+        r->scope = true;
+    return r;
+}
+
+rgn_t *(rgn_new_scope)(void)
+{
+    return rgn_new_scope_at(NULL);
+}
+
+int rgn_set_scope(rgn_t *r, int scope)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    int rc = r->state == RGN_OPEN ? 0 : -ECANCELED;
+    if (rc == 0)
+        r->scope = scope != 0;
+    rgn__unlock(r);
+    return rc;
+}
+
 rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
 {
     if (!parent) {
@@ -106,6 +133,7 @@ rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
     rgn_t *c = region_create(site);
     if (!c)
         return NULL;
+    c->scope = true; /* it ends with its parent, or before */
     /* Registering a region's cleanup makes it a child (see resource.c);
      * on failure it runs the child's cleanup, which frees it. */
     rgn_key_t k;

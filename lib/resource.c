@@ -164,6 +164,22 @@ int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return rgn_register_at(r, fn, resource, key, NULL);
 }
 
+int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                            rgn_key_t *key, const char *label,
+                            const struct rgn_site *site)
+{
+    if (RGN_UNLIKELY(!r || !fn || fn == rgn__child_cleanup))
+        return rgn_register_at(r, fn, resource, key, site);
+    int rc = add(r, fn, resource, key, (struct origin){site, label});
+    return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
+}
+
+int (rgn_register_labeled)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                           rgn_key_t *key, const char *label)
+{
+    return rgn_register_labeled_at(r, fn, resource, key, label, NULL);
+}
+
 /* Takes a slot for rgn_allocate before acquire runs. */
 static int reserve(rgn_t *r, uint32_t *slot)
 {

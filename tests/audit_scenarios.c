@@ -173,15 +173,51 @@ static int move(void)
     return rgn_close(b);
 }
 
-/* A child region left open in its parent is reported at the parent's
- * close, as a child region made at its rgn_new_child line; the child's
- * own leak is reported at its close, which the parent's close runs. */
+/* A child region left open in its parent is the parent's to close, not
+ * its leak; the child is a scope, so what it holds goes with its close
+ * too: nothing is reported. */
 static int child(void)
 {
     rgn_t *p = rgn_new();
     rgn_t *c = rgn_new_child(p); site("child", __LINE__);
     must(rgn_register(c, nothing, NULL, NULL), "in child"); site("inner", __LINE__);
     return rgn_close(p);
+}
+
+/* The same child made an owner: its own leak is reported at its close,
+ * which the parent's close runs -- and still not the child itself. */
+static int child_owner(void)
+{
+    rgn_t *p = rgn_new();
+    rgn_t *c = rgn_new_child(p); site("child", __LINE__);
+    must(rgn_set_scope(c, 0), "owner");
+    must(rgn_register(c, nothing, NULL, NULL), "in child"); site("inner", __LINE__);
+    return rgn_close(p);
+}
+
+/* Everything left to the close of scopes made every way there is: no
+ * report, even under RGN_AUDIT=abort. */
+static int body(rgn_t *r, void *arg)
+{
+    (void)arg;
+    return rgn_strdup(r, "scratch") ? 0 : -1;
+}
+
+static int scopes(void)
+{
+    must(rgn_with(body, NULL), "with");
+    {
+        RGN_SCOPE(s);
+        if (!s || !rgn_malloc(s, 64))
+            return -1;
+    }
+    rgn_t *r = rgn_new_scope();
+    must(rgn_register(r, nothing, NULL, NULL), "in scope");
+    rgn_t *o = rgn_new();
+    must(rgn_set_scope(o, 1), "scope");
+    must(rgn_register(o, nothing, NULL, NULL), "in switched");
+    must(rgn_close(o), "close switched");
+    return rgn_close(r);
 }
 
 /* rgn_check.h: a test that leaks fails with the site in its message; a
@@ -226,8 +262,21 @@ START_TEST(ck_audited_clean)
 }
 END_TEST
 
-static int check_helpers(void)
+static int program_sink_marker;
+
+static void program_sink(const char *line, void *arg)
 {
+    (void)arg;
+    fprintf(stderr, "program sink: %s\n", line);
+}
+
+/* Runs the four tests above under Check in the given fork mode and
+ * prints each result; then whether the program's own audit default and
+ * sink, installed before, are in place again. */
+static int run_check_helpers(enum fork_status fork)
+{
+    rgn_audit_set_default(RGN_AUDIT_OFF);
+    rgn_audit_set_sink(program_sink, &program_sink_marker);
     Suite *s = suite_create("rgn_check");
     TCase *plain = tcase_create("plain");
     tcase_add_test(plain, ck_leaks);
@@ -237,9 +286,10 @@ static int check_helpers(void)
     rgn_ck_tcase_audit(audited);
     tcase_add_test(audited, ck_audited_leak);
     tcase_add_test(audited, ck_audited_clean);
+    tcase_add_test(audited, ck_audited_clean);
     suite_add_tcase(s, audited);
     SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
+    srunner_set_fork_status(sr, fork);
     srunner_run_all(sr, CK_SILENT);
     TestResult **tr = srunner_results(sr);
     for (int i = 0; i < srunner_ntests_run(sr); i++)
@@ -247,7 +297,23 @@ static int check_helpers(void)
                tr_rtype(tr[i]) == CK_PASS ? "pass" : "fail", tr_msg(tr[i]));
     free(tr);
     srunner_free(sr);
+    rgn_audit_sink now;
+    void *arg;
+    rgn_audit_get_sink(&now, &arg);
+    printf("restored %s\n", now == program_sink && arg == &program_sink_marker
+                                  && rgn_audit_default() == RGN_AUDIT_OFF
+                              ? "yes" : "no");
     return 0;
+}
+
+static int check_helpers(void)
+{
+    return run_check_helpers(CK_FORK);
+}
+
+static int check_helpers_nofork(void)
+{
+    return run_check_helpers(CK_NOFORK);
 }
 
 static const struct {
@@ -266,7 +332,10 @@ static const struct {
     {"set_region", set_region},
     {"move", move},
     {"child", child},
+    {"child_owner", child_owner},
+    {"scopes", scopes},
     {"check_helpers", check_helpers},
+    {"check_helpers_nofork", check_helpers_nofork},
 };
 
 int main(int argc, char **argv)
