@@ -73,6 +73,7 @@ static _Atomic uint64_t held_floor = HELD_FLOOR_NS;
 
 static void fmt_quoted(char *buf, size_t n, const char *s);
 static void read_env(void);
+static void start_listing(rgn_t *r);
 
 /* "off" or "0" (0), seconds ("1", "0.5") or "<n>ms", "<n>us", "<n>s". */
 static bool parse_duration(const char *v, uint64_t *ns)
@@ -455,18 +456,14 @@ bool rgn__audit_new_slow(rgn_t *r)
         return false;
     r->audit->lifetimes = lifetimes;
     r->audited = true;
-    if (rgn__audit_records(r->audit)) {
-        r->locked = true; /* before any reader can find it */
-        list(r->audit);
-    }
+    if (rgn__audit_records(r->audit))
+        start_listing(r);
     return true;
 }
 
-bool rgn__audit_reserve(rgn_t *r, uint32_t i)
+bool rgn__audit_reserve_slow(rgn_t *r, uint32_t i)
 {
     struct rgn_audit *a = r->audit;
-    if (!rgn__audit_records(a))
-        return true; /* a limit alone keeps no records */
     uint32_t g = i >> RGN_GROUP_SHIFT;
     if (g >= a->recs_cap) {
         uint32_t want = r->cap >> RGN_GROUP_SHIFT;
@@ -490,29 +487,12 @@ bool rgn__audit_reserve(rgn_t *r, uint32_t i)
     return true;
 }
 
-static void limit_warning(rgn_t *r);
-
 /* Warns when r's live count just passed its next mark. */
 static inline void check_limit(rgn_t *r)
 {
     struct rgn_audit *a = r->audit;
     if (RGN_UNLIKELY(a->limit && r->live > a->next_warn))
-        limit_warning(r);
-}
-
-void rgn__audit_note(rgn_t *r, uint32_t i, const struct rgn_site *site,
-                     const char *label)
-{
-    struct rgn_audit *a = r->audit;
-    /* The slot may have been taken before r kept records (an
-     * rgn_allocate in flight while the audit was turned on): its record
-     * is made now, or the resource stays of unknown site. */
-    if (rgn__audit_records(a) && rgn__audit_reserve(r, i)) {
-        uint64_t now = rgn__now();
-        *rgn__arec(r, i) = (struct rgn_arec){site, label, now, 0};
-        rgn__audit_tick(r, now);
-    }
-    check_limit(r);
+        rgn__audit_limit_warning(r);
 }
 
 /* The record of slot i when r keeps one, else NULL. */
@@ -868,7 +848,7 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
     rgn__report_init(rep);
     struct rgn_audit *a = r->audit;
     if (!a || a->mode == RGN_AUDIT_OFF || how != RGN_RELEASE_NORMAL ||
-        r->scope)
+        r->scope || !rgn__slot_newest(r))
         return false;
     int saved = errno;
     struct groups g;
@@ -921,7 +901,7 @@ static void defer(struct rgn_deferred *d)
 
 /* Makes the warning under r's lock, for rgn__audit_flush to write; out
  * of memory, the warning is lost, not the registration. */
-static void limit_warning(rgn_t *r)
+void rgn__audit_limit_warning(rgn_t *r)
 {
     struct rgn_audit *a = r->audit;
     int saved = errno;
@@ -1091,16 +1071,16 @@ static long report_open(bool *abort_now)
     rgn__report_init(&rep);
     pthread_mutex_lock(&registry_lock);
     for (struct rgn_audit *a = registry; a; a = a->next) {
-        if (a->inherited)
+        if (a->inherited || a->ignored)
             continue;
         rgn_t *r = a->region;
-        rgn__lock(r);
+        rgn__reader_lock(r);
         if (r->state == RGN_OPEN && a->mode != RGN_AUDIT_OFF) {
             size_t n = report_open_region(&rep, r, abort_now);
             total += n;
             regions += n != 0;
         }
-        rgn__unlock(r);
+        rgn__reader_unlock(r);
     }
     pthread_mutex_unlock(&registry_lock);
     if (regions)
@@ -1119,11 +1099,13 @@ int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg)
     int rc = 0;
     pthread_mutex_lock(&registry_lock);
     for (struct rgn_audit *a = registry; a && !rc; a = a->next) {
+        if (a->inherited) /* a forked child's copy: the parent's to show */
+            continue;
         rgn_t *r = a->region;
-        rgn__lock(r);
+        rgn__reader_lock(r);
         if (r->state == RGN_OPEN && rgn__audit_records(a))
             rc = f(r, arg);
-        rgn__unlock(r);
+        rgn__reader_unlock(r);
     }
     pthread_mutex_unlock(&registry_lock);
     return rc;
@@ -1134,8 +1116,8 @@ long rgn_audit_ignore_open(void)
     long n = 0;
     pthread_mutex_lock(&registry_lock);
     for (struct rgn_audit *a = registry; a; a = a->next)
-        if (!a->inherited) {
-            a->inherited = true;
+        if (!a->inherited && !a->ignored) {
+            a->ignored = true;
             n++;
         }
     pthread_mutex_unlock(&registry_lock);
@@ -1197,8 +1179,11 @@ static void keep_records(struct rgn_audit *a)
  */
 static void start_listing(rgn_t *r)
 {
-    if (!r->locked) /* once listed, readers read it */
+    if (!r->locked) { /* once listed, readers read it */
+        atomic_init(&r->bias_busy, 0);
+        atomic_init(&r->bias_claim, 0);
         r->locked = true;
+    }
     list(r->audit);
 }
 

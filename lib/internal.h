@@ -89,8 +89,9 @@ struct rgn_audit {
     rgn_t *region;
     struct rgn_audit *prev, *next; /* the registry of open regions      */
     bool listed;
-    bool inherited;              /* made before this process forked, or
-                                    rgn_audit_ignore_open: left out of
+    bool inherited;              /* made before this process forked:
+                                    no reader here touches it           */
+    bool ignored;                /* rgn_audit_ignore_open: left out of
                                     open-region and exit reports        */
     uint64_t next_held_check;    /* rgn__now() of the next look for
                                     held resources (audit.c)            */
@@ -142,6 +143,9 @@ struct rgn {
 
     /* Cold. */
     rgn_lock_t lock;
+    /* The biased lock of a listed region that is not shared (share.c). */
+    atomic_uint bias_busy;   /* its owner thread is inside a call       */
+    atomic_uint bias_claim;  /* a reader holds it, or waits for it      */
     uint32_t refs;
     uint32_t pending;        /* rgn_allocate reservations in flight       */
     bool scope;              /* its close is the intended end of all it
@@ -187,17 +191,70 @@ static inline void rgn__unlock_shared(rgn_t *r)
         rgn__lock_wake(&r->lock);
 }
 
+/*
+ * A listed region that is not shared is used by one thread, its owner,
+ * and read now and then by a process-wide reader.  Its owner takes a
+ * biased lock: a store and a load on entry, a store and a load on exit,
+ * no atomic read-modify-write; the reader pays for both sides with a
+ * membarrier() (share.c).  Where membarrier is missing, or under
+ * ThreadSanitizer (which cannot see it), rgn__bias_ok is false and such a
+ * region takes its real lock like a shared one.
+ */
+RGN_HIDDEN extern bool rgn__bias_ok;
+RGN_HIDDEN void rgn__bias_enter_slow(rgn_t *r);
+RGN_HIDDEN void rgn__bias_wake_reader(rgn_t *r);
+
+static inline void rgn__bias_enter(rgn_t *r)
+{
+    atomic_store_explicit(&r->bias_busy, 1, memory_order_relaxed);
+    /* Only the compiler is kept from reordering: the reader's membarrier
+     * supplies the processor's fence on this side. */
+    atomic_signal_fence(memory_order_seq_cst);
+    if (RGN_UNLIKELY(atomic_load_explicit(&r->bias_claim,
+                                          memory_order_relaxed)))
+        rgn__bias_enter_slow(r);
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void rgn__bias_exit(rgn_t *r)
+{
+    atomic_store_explicit(&r->bias_busy, 0, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (RGN_UNLIKELY(atomic_load_explicit(&r->bias_claim,
+                                          memory_order_relaxed)))
+        rgn__bias_wake_reader(r);
+}
+
+/* Whether r's own calls take the biased lock rather than the real one. */
+static inline bool rgn__biased(const rgn_t *r)
+{
+    return !r->shared && rgn__bias_ok;
+}
+
 static inline void rgn__lock(rgn_t *r)
 {
-    if (RGN_UNLIKELY(r->locked))
-        rgn__lock_shared(r);
+    if (RGN_UNLIKELY(r->locked)) {
+        if (rgn__biased(r))
+            rgn__bias_enter(r);
+        else
+            rgn__lock_shared(r);
+    }
 }
 
 static inline void rgn__unlock(rgn_t *r)
 {
-    if (RGN_UNLIKELY(r->locked))
-        rgn__unlock_shared(r);
+    if (RGN_UNLIKELY(r->locked)) {
+        if (rgn__biased(r))
+            rgn__bias_exit(r);
+        else
+            rgn__unlock_shared(r);
+    }
 }
+
+/* What a process-wide reader (audit.c, under the registry's lock) takes
+ * to read a listed region another thread may own. */
+RGN_HIDDEN void rgn__reader_lock(rgn_t *r);
+RGN_HIDDEN void rgn__reader_unlock(rgn_t *r);
 
 /*
  * Cleanups run by rgn_release may free the very region they were
@@ -256,14 +313,25 @@ static inline uint64_t rgn__now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-/* Makes sure slot i has a record; false when memory ran out. */
-RGN_HIDDEN bool rgn__audit_reserve(rgn_t *r, uint32_t i);
-/* Fills slot i's record for a new registration; checks the limit.  A
- * limit warning is made here, under r's lock, and written by
- * rgn__audit_flush once the caller has let go of every lock. */
-RGN_HIDDEN void rgn__audit_note(rgn_t *r, uint32_t i,
-                                const struct rgn_site *site,
-                                const char *label);
+/* Whether r's audit state keeps a record per resource: for the audit's
+ * reports, or for the birth times lifetimes are measured from. */
+static inline bool rgn__audit_records(const struct rgn_audit *a)
+{
+    return a->mode != RGN_AUDIT_OFF || a->lifetimes;
+}
+
+/* Makes sure slot i has a record when r keeps records; false when
+ * memory ran out. */
+RGN_HIDDEN bool rgn__audit_reserve_slow(rgn_t *r, uint32_t i);
+static inline bool rgn__audit_reserve(rgn_t *r, uint32_t i)
+{
+    const struct rgn_audit *a = r->audit;
+    uint32_t g = i >> RGN_GROUP_SHIFT;
+    if (!rgn__audit_records(a) ||
+        RGN_LIKELY(g < a->recs_cap && a->recs[g] != NULL))
+        return true; /* a limit alone keeps no records */
+    return rgn__audit_reserve_slow(r, i);
+}
 /* Carries slot i's record of `from` over to slot j of `to`. */
 RGN_HIDDEN void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to,
                                 uint32_t j);
@@ -275,6 +343,32 @@ static inline void rgn__audit_tick(rgn_t *r, uint64_t now)
 {
     if (RGN_UNLIKELY(now >= r->audit->next_held_check))
         rgn__audit_held_check(r, now);
+}
+
+/* Makes the limit warning of r (audit.c). */
+RGN_HIDDEN void rgn__audit_limit_warning(rgn_t *r);
+
+/*
+ * Fills slot i's record for a new registration; checks the limit.  A
+ * limit warning is made here, under r's lock, and written by
+ * rgn__audit_flush once the caller has let go of every lock.  The slot
+ * may have been taken before r kept records (an rgn_allocate in flight
+ * while the audit was turned on): its record is made now, or the
+ * resource stays of unknown site.
+ */
+static inline void rgn__audit_note(rgn_t *r, uint32_t i,
+                                   const struct rgn_site *site,
+                                   const char *label)
+{
+    struct rgn_audit *a = r->audit;
+    if (rgn__audit_records(a) && rgn__audit_reserve(r, i)) {
+        uint64_t now = rgn__now();
+        a->recs[i >> RGN_GROUP_SHIFT][i & RGN_GROUP_MASK] =
+            (struct rgn_arec){site, label, now, 0};
+        rgn__audit_tick(r, now);
+    }
+    if (RGN_UNLIKELY(a->limit && r->live > a->next_warn))
+        rgn__audit_limit_warning(r);
 }
 
 /* Reports made under locks and written after: a fixed buffer that grows
@@ -312,13 +406,6 @@ RGN_HIDDEN bool rgn__audit_close(rgn_t *r, rgn_release_type how,
 RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg);
 /* Frees the audit state of a region being freed. */
 RGN_HIDDEN void rgn__audit_free(rgn_t *r);
-
-/* Whether r's audit state keeps a record per resource: for the audit's
- * reports, or for the birth times lifetimes are measured from. */
-static inline bool rgn__audit_records(const struct rgn_audit *a)
-{
-    return a->mode != RGN_AUDIT_OFF || a->lifetimes;
-}
 
 /* ---- stats.c ------------------------------------------------------------ */
 

@@ -163,12 +163,12 @@ run_cleanups(rgn_t *r, rgn_release_type how, bool locked)
     struct rgn_cb cb;
     while (rgn__slot_pop(r, &cb)) {
         if (locked)
-            rgn__unlock_shared(r);
+            rgn__unlock(r);
         int rc = rgn__run_raw(r, cb, how);
         if (RGN_UNLIKELY(rc != 0) && !result)
             result = rc;
         if (locked)
-            rgn__lock_shared(r);
+            rgn__lock(r);
     }
     return result;
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #ifdef __linux__
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -87,13 +88,152 @@ void rgn__lock_wake(rgn_lock_t *l)
 #endif
 }
 
-/* In a forked child: every lock word taken before is abandoned. */
+/* ---- the biased lock of listed regions nobody shares ------------------------
+ *
+ * Such a region has one user thread, its owner, and now and then a reader
+ * (metrics, reports), which holds the registry's lock, so there is one
+ * reader at a time.  The owner marks itself busy for the length of each
+ * call and checks for a claim; the reader claims, then waits until the
+ * owner is not busy.  That is Dekker's handshake, which needs a full
+ * fence on both sides between the store and the load.  The owner's side
+ * has none -- it runs on every audited register and release -- and the
+ * reader's membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) puts one into
+ * every running thread of the process at once: after it, either the
+ * reader sees the owner busy and waits, or the owner sees the claim and
+ * steps aside (rgn__bias_enter_slow) until the reader is done.
+ */
+bool rgn__bias_ok;
+
+static long membarrier(int cmd)
+{
+#if defined(__linux__) && defined(SYS_membarrier)
+    return syscall(SYS_membarrier, cmd, 0, 0);
+#else
+    (void)cmd;
+    return -1;
+#endif
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define RGN_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RGN_TSAN 1
+#endif
+#endif
+
+/* ThreadSanitizer cannot see the fence membarrier makes, so under it the
+ * owner takes the real lock, and the real lock is what TSan checks. */
+static void choose_bias(void)
+{
+#if defined(__linux__) && defined(SYS_membarrier) && !defined(RGN_TSAN)
+    rgn__bias_ok =
+        membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+#else
+    rgn__bias_ok = false;
+#endif
+}
+
+__attribute__((constructor)) static void bias_init(void)
+{
+    choose_bias();
+}
+
+static void futex_wait(atomic_uint *word, unsigned val)
+{
+#ifdef __linux__
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+#else
+    (void)word;
+    (void)val;
+    sched_yield();
+#endif
+}
+
+static void futex_wake(atomic_uint *word)
+{
+#ifdef __linux__
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
+    (void)word;
+#endif
+}
+
+/* The owner found a claim: it steps aside until the reader is done. */
+void rgn__bias_enter_slow(rgn_t *r)
+{
+    for (;;) {
+        atomic_store_explicit(&r->bias_busy, 0, memory_order_release);
+        futex_wake(&r->bias_busy);
+        while (atomic_load_explicit(&r->bias_claim, memory_order_acquire))
+            futex_wait(&r->bias_claim, 1);
+        atomic_store_explicit(&r->bias_busy, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!atomic_load_explicit(&r->bias_claim, memory_order_relaxed))
+            return;
+    }
+}
+
+void rgn__bias_wake_reader(rgn_t *r)
+{
+    futex_wake(&r->bias_busy);
+}
+
+void rgn__reader_lock(rgn_t *r)
+{
+    if (rgn__bias_ok) {
+        atomic_store_explicit(&r->bias_claim, 1, memory_order_relaxed);
+        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+        while (atomic_load_explicit(&r->bias_busy, memory_order_acquire))
+            futex_wait(&r->bias_busy, 1);
+    }
+    /* Shared (which only changes inside the owner's biased section), or
+     * no bias at all: the real lock is what its users take. */
+    if (!rgn__biased(r))
+        rgn__lock_shared(r);
+}
+
+void rgn__reader_unlock(rgn_t *r)
+{
+    if (!rgn__biased(r))
+        rgn__unlock_shared(r);
+    if (rgn__bias_ok) {
+        atomic_store_explicit(&r->bias_claim, 0, memory_order_release);
+        futex_wake(&r->bias_claim);
+    }
+}
+
+/* In a forked child: every lock word taken before is abandoned, and the
+ * membarrier registration, which belongs to the parent's address space,
+ * is made again. */
 void rgn__lock_after_fork(void)
 {
     atomic_fetch_add_explicit(&rgn__lock_epoch, 4u, memory_order_relaxed);
+    if (rgn__bias_ok)
+        choose_bias();
 }
 
 /* ---- references ---------------------------------------------------------- */
+
+/*
+ * From now on r's users take its real lock.  A listed r may be read by a
+ * reader meanwhile, which decides between the biased and the real lock by
+ * `shared`: so the flag changes inside a biased section, where no reader
+ * is.  `locked` is written only when it changes, for the same reason;
+ * other threads see both through the handoff of the new reference.
+ */
+static void become_shared(rgn_t *r)
+{
+    if (r->locked && rgn__biased(r)) {
+        rgn__bias_enter(r);
+        r->shared = true;
+        rgn__bias_exit(r); /* wakes a reader that waited meanwhile */
+        return;
+    }
+    r->shared = true;
+    if (!r->locked)
+        r->locked = true;
+}
 
 rgn_t *rgn_share(rgn_t *r)
 {
@@ -102,8 +242,8 @@ rgn_t *rgn_share(rgn_t *r)
         return NULL;
     }
     if (!r->shared) {
-        /* Unshared: only this thread uses r (a listed one is read by
-         * reports too, under its lock, but they never read `shared`). */
+        /* Unshared: only this thread uses r, and readers of a listed r
+         * (under its lock). */
         rgn__lock(r);
         bool closing = r->state != RGN_OPEN;
         rgn__unlock(r);
@@ -113,11 +253,7 @@ rgn_t *rgn_share(rgn_t *r)
         }
         if (atomic_load_explicit(&r->parent, memory_order_relaxed))
             rgn__detach(r);
-        r->shared = true;
-        /* Seen by other threads through the handoff.  Written only when
-         * it changes: a listed region's readers read it meanwhile. */
-        if (!r->locked)
-            r->locked = true;
+        become_shared(r);
     }
     rgn__lock(r);
     int err = 0;
