@@ -22,6 +22,7 @@
  *
  *   sink lock  >  registry lock  >  a child's lock  >  its parent's lock
  *   (two unrelated regions, as rgn_move takes them: lower id first)
+ *   >  the digest of leaks at close (taken under a region's lock, last)
  *
  * Every report is made under the locks it needs and written after they
  * are all let go, so no sink, no stdio and no other user code ever runs
@@ -74,6 +75,8 @@ static _Atomic uint64_t held_floor = HELD_FLOOR_NS;
 static void fmt_quoted(char *buf, size_t n, const char *s);
 static void read_env(void);
 static void start_listing(rgn_t *r);
+static void digest_forget(void);
+static void digest_hold(bool hold);
 
 /* "off" or "0" (0), seconds ("1", "0.5") or "<n>ms", "<n>us", "<n>s". */
 static bool parse_duration(const char *v, uint64_t *ns)
@@ -400,10 +403,12 @@ static void fork_prepare(void)
 {
     sink_enter();
     pthread_mutex_lock(&registry_lock);
+    digest_hold(true);
 }
 
 static void fork_parent(void)
 {
+    digest_hold(false);
     pthread_mutex_unlock(&registry_lock);
     sink_leave();
 }
@@ -413,6 +418,8 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     rgn__lock_after_fork();
+    digest_forget();
+    digest_hold(false);
     for (struct rgn_audit *a = registry; a; a = a->next)
         a->inherited = true;
     if (exit_pid)
@@ -843,6 +850,133 @@ static const char *plural(size_t n, const char *one, const char *many)
 
 /* ---- reports ------------------------------------------------------------------ */
 
+/* ---- leaks at close, digested across regions ---------------------------
+ *
+ * A program that makes many short-lived owners with the same leak (an
+ * owner per request, say) would print a report per region.  So a site
+ * and label whose leak was printed in the last second is not printed
+ * again by the next close: it is counted here, and the count is printed
+ * as one line -- at the next close that prints the site, at
+ * rgn_audit_report_open, or at exit.  The table is small and fixed: a
+ * site that finds no room is printed as before.  Its lock is taken under
+ * a region's lock and takes no other: it is the innermost lock there is.
+ */
+#define DIGEST_SITES 128
+#define DIGEST_WINDOW_NS 1000000000u
+
+struct digest {
+    const struct rgn_site *site;
+    char label[64];          /* a copy: the label may not outlive us  */
+    bool used, labelled;
+    uint64_t printed_at;     /* rgn__now() of the last printed line   */
+    size_t count, regions;   /* counted since then, not yet printed   */
+    uint64_t oldest_ns;      /* the greatest age among them           */
+};
+
+static pthread_mutex_t digest_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct digest digests[DIGEST_SITES];
+
+static struct digest *digest_of(const struct rgn_site *site,
+                                const char *label)
+{
+    size_t h = group_hash(site, label) & (DIGEST_SITES - 1);
+    for (size_t k = 0; k < DIGEST_SITES; k++) {
+        struct digest *d = &digests[(h + k) & (DIGEST_SITES - 1)];
+        if (!d->used) {
+            d->used = true;
+            d->site = site;
+            d->labelled = label != NULL;
+            snprintf(d->label, sizeof d->label, "%s", label ? label : "");
+            d->printed_at = 0;
+            return d;
+        }
+        if (d->site == site && d->labelled == (label != NULL) &&
+            (!label || strncmp(d->label, label, sizeof d->label - 1) == 0))
+            return d;
+    }
+    return NULL;
+}
+
+/* One line for what was counted at d since its last line. */
+static void digest_line(struct rgn_report *rep, struct digest *d)
+{
+    char where[256], label[160] = "", age[32];
+    if (d->site)
+        snprintf(where, sizeof where, "%s:%d: %s()", d->site->file,
+                 d->site->line, d->site->func);
+    else
+        snprintf(where, sizeof where, "(unknown site)");
+    if (d->labelled) {
+        char q[150];
+        fmt_quoted(q, sizeof q, d->label);
+        snprintf(label, sizeof label, " %s:", q);
+    }
+    fmt_age(age, sizeof age, d->oldest_ns);
+    report_line(rep, "rgn: leak: %s:%s %zu live at the close of %zu more "
+                "%s, the oldest %s", where, label, d->count, d->regions,
+                plural(d->regions, "region", "regions"), age);
+    d->count = d->regions = 0;
+    d->oldest_ns = 0;
+}
+
+/*
+ * Whether group e of a closing region may be left out of its report:
+ * its site was printed less than a second ago.  Then it is counted.
+ * Otherwise the site's counted leaks, if any, are written to rep first,
+ * and the caller prints e.
+ */
+static bool digest_defer(struct rgn_report *rep, const struct group *e,
+                         const struct when *w)
+{
+    pthread_mutex_lock(&digest_lock);
+    struct digest *d = digest_of(e->site, e->label);
+    bool defer = false;
+    if (d) {
+        uint64_t age = e->oldest == UINT64_MAX || w->now <= e->oldest
+                           ? 0 : span_ns(w, w->now - e->oldest);
+        uint64_t since = span_ns(w, w->now - d->printed_at);
+        if (d->printed_at && since < DIGEST_WINDOW_NS) {
+            d->count += e->count;
+            d->regions++;
+            if (age > d->oldest_ns)
+                d->oldest_ns = age;
+            defer = true;
+        } else {
+            if (d->count)
+                digest_line(rep, d);
+            d->printed_at = w->now;
+        }
+    }
+    pthread_mutex_unlock(&digest_lock);
+    return defer;
+}
+
+/* fork: the lock is taken around it (see fork_prepare), and the
+ * parent's counts are the parent's to print. */
+static void digest_hold(bool hold)
+{
+    if (hold)
+        pthread_mutex_lock(&digest_lock);
+    else
+        pthread_mutex_unlock(&digest_lock);
+}
+
+static void digest_forget(void)
+{
+    for (size_t k = 0; k < DIGEST_SITES; k++)
+        digests[k].count = digests[k].regions = 0;
+}
+
+/* Writes every count not yet printed (report_open, the exit report). */
+static void digest_flush(struct rgn_report *rep)
+{
+    pthread_mutex_lock(&digest_lock);
+    for (size_t k = 0; k < DIGEST_SITES; k++)
+        if (digests[k].used && digests[k].count)
+            digest_line(rep, &digests[k]);
+    pthread_mutex_unlock(&digest_lock);
+}
+
 bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
 {
     rgn__report_init(rep);
@@ -856,13 +990,36 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
     groups_init(&g);
     collect(r, true, &g, &expected);
     if (g.total) {
-        char region[320];
-        fmt_region(region, sizeof region, r);
-        size_t sites = out_groups(rep, "leak", &g, REPORT_SITES);
-        report_line(rep, "rgn: leak summary: %zu live %s from %zu %s at "
-                    "close of %s", g.total,
-                    plural(g.total, "resource", "resources"), sites,
-                    plural(sites, "site", "sites"), region);
+        /* An abort is never put off: it must say why. */
+        struct when w = when_now();
+        size_t sites = 0, shown = 0, counted = 0;
+        for (size_t i = 0; i < g.n; i++) {
+            if (a->mode != RGN_AUDIT_ABORT &&
+                digest_defer(rep, &g.v[i], &w)) {
+                counted += g.v[i].count;
+                continue;
+            }
+            if (sites++ < REPORT_SITES) {
+                out_group(rep, "leak", &g.v[i], &w, "");
+                shown += g.v[i].count;
+            }
+        }
+        if (g.total - counted - shown)
+            report_line(rep, "rgn: leak: ... and %zu more from %zu more "
+                        "sites", g.total - counted - shown,
+                        sites > REPORT_SITES ? sites - REPORT_SITES : 0);
+        if (sites) {
+            char region[320], also[128] = "";
+            fmt_region(region, sizeof region, r);
+            if (counted)
+                snprintf(also, sizeof also, " (and %zu more at sites "
+                         "reported in the last second, counted for later)",
+                         counted);
+            report_line(rep, "rgn: leak summary: %zu live %s from %zu %s "
+                        "at close of %s%s", g.total - counted,
+                        plural(g.total - counted, "resource", "resources"),
+                        sites, plural(sites, "site", "sites"), region, also);
+        }
     }
     bool leaked = g.total != 0;
     groups_free(&g);
@@ -1088,6 +1245,7 @@ static long report_open(bool *abort_now)
                     "%s never closed", total,
                     plural(total, "resource", "resources"), regions,
                     plural(regions, "region", "regions"));
+    digest_flush(&rep); /* leaks at closes, counted and not yet shown */
     rgn__report_print(&rep, NULL, NULL);
     pthread_setcancelstate(state, NULL);
     errno = saved;

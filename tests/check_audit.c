@@ -303,6 +303,29 @@ START_TEST(one_line_per_site_however_many)
 }
 END_TEST
 
+/* The same leak in many short-lived owners: the first close prints its
+ * block, the next ones within a second are counted, and the count comes
+ * out as one line with the number of regions -- here, at exit. */
+START_TEST(one_line_per_site_across_many_regions)
+{
+    struct run *r = scenario("many_owners", "report", NULL);
+    ck_assert_int_eq(r->status, 0);
+    const char *at = where(r, "owner", "many_owners");
+    ck_assert_msg(count_lines(r->err, "rgn: leak: ", at, " 1 live, oldest ",
+                              NULL) == 1, "%s", r->err);
+    ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: 1 live ",
+                                 NULL), 1);
+    /* The rest: all 999, or (on a slow machine, past the second) what
+     * came after the last block; every resource is counted once. */
+    long blocks = count_lines(r->err, "rgn: leak summary: ", NULL);
+    ck_assert_msg(count_lines(r->err, "rgn: leak: ", at,
+                              " live at the close of ", " more regions, "
+                              "the oldest ", NULL) >= 1, "%s", r->err);
+    ck_assert_msg(count_lines(r->err, "rgn: ", NULL) <= 3 * blocks + 1,
+                  "%s", r->err);
+}
+END_TEST
+
 START_TEST(sink_receives_the_report)
 {
     struct run *r = scenario("sink", "report", NULL);
@@ -808,6 +831,7 @@ Suite *audit_suite(void)
     tcase_add_test(env, limit_warns_once_per_doubling);
     tcase_add_test(env, limit_from_the_environment);
     tcase_add_test(env, one_line_per_site_however_many);
+    tcase_add_test(env, one_line_per_site_across_many_regions);
     tcase_add_test(env, sink_receives_the_report);
     tcase_add_test(env, setters_override_the_environment);
     tcase_add_test(env, moved_resource_keeps_its_site_and_label);
