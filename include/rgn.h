@@ -19,6 +19,7 @@
 #ifndef RGN_H
 #define RGN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -472,8 +473,85 @@ RGN_API char *rgn_strdup_at(rgn_t *r, const char *s,
  */
 RGN_API int rgn_free(rgn_t *r, void *p);
 
-/* The key of a block from rgn_malloc & co., for rgn_label, rgn_move... */
+/* The key of a block from rgn_malloc & co., for rgn_label, rgn_move...
+ * It follows the block through rgn_move and rgn_realloc. */
 RGN_API rgn_key_t rgn_mem_key(const void *p);
+
+/*
+ * Resizes p, a block of rgn_malloc & co. on r, as realloc() does, and
+ * returns its new address; its key stays the same, so rgn_free,
+ * rgn_mem_key and rgn_label go on working with the new pointer.  p NULL:
+ * as rgn_malloc.  NULL with errno ENOMEM (p is left as it was), EINVAL (r
+ * NULL) or ENOENT (p is not a live block of r).  Takes r's lock, and
+ * calls the allocator under it, as registering does.
+ */
+RGN_API void *rgn_realloc_at(rgn_t *r, void *p, size_t size,
+                             const struct rgn_site *site);
+RGN_API void *(rgn_realloc)(rgn_t *r, void *p, size_t size);
+#define rgn_realloc(r, p, size) rgn_realloc_at((r), (p), (size), RGN_SITE)
+
+/* ======================================================================
+ * The arena
+ * ======================================================================
+ *
+ * Memory for the region's lifetime, by bump allocation: the first thing C
+ * code puts in a scope is memory for one request.  Arena memory is
+ * aligned as malloc's, valid until the region closes or is cleared, never
+ * freed one by one, and never reported by the audit.  It costs no slot,
+ * no key and no header; the first 256 bytes live inside the region, then
+ * chunks from rgn's allocator grow geometrically, and everything is freed
+ * after the last cleanup of the close (or clear) has run -- a cleanup may
+ * use arena memory.  An unshared, unaudited region takes no lock; other
+ * regions take theirs.  For memory freed one block at a time, see
+ * rgn_malloc and rgn_free above.
+ */
+
+/*
+ * size bytes of arena memory (size 0 gives a valid, unique pointer).
+ * NULL with errno EINVAL (r NULL), ECANCELED (r closing or being
+ * cleared) or ENOMEM.  rgn_zalloc zeroes them.
+ */
+RGN_API void *rgn_alloc(rgn_t *r, size_t size);
+RGN_API void *rgn_zalloc(rgn_t *r, size_t size);
+
+/* Copies of size bytes of src, of at most max bytes of the string s (and
+ * a NUL), and of a printf-style string, in r's arena.  NULL with errno as
+ * rgn_alloc, or EINVAL (src NULL with size > 0, s or fmt NULL); the
+ * formatting ones also with vsnprintf's errno (EILSEQ, EOVERFLOW). */
+RGN_API void *rgn_memdup(rgn_t *r, const void *src, size_t size);
+RGN_API char *rgn_strndup(rgn_t *r, const char *s, size_t max);
+RGN_API char *rgn_asprintf(rgn_t *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+RGN_API char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 0)))
+#endif
+    ;
+
+/*
+ * Empties r for reuse, as apr_pool_clear does: runs every live cleanup
+ * newest first with RGN_RELEASE_NORMAL, each exactly once, then frees the
+ * arena (keeping one chunk for the next round).  r itself stays: its
+ * references, parent, name, audit mode, limit and lifetime statistics.
+ * Every key issued before is dead afterwards (-ENOENT).  The audit
+ * reports nothing: the clear is the intended end of what r held.
+ * Returns 0 or the first non-zero value a cleanup returned; -EINVAL (r
+ * NULL) or -ECANCELED (r closing, or being cleared).
+ *
+ * While the cleanups run, r is closing for everything but the drop of a
+ * reference that is not the last: a registration from another thread or
+ * from a cleanup is refused with -ECANCELED (its resource cleaned up at
+ * once, as rgn_register promises), and so are rgn_alloc, rgn_share and
+ * rgn_new_child; rgn_release and rgn_unprotect of a resource not yet
+ * cleaned up work as during a close.  A resource that an rgn_allocate
+ * begun before the clear registers meanwhile is cleaned up by the clear.
+ * Takes r's lock (when it has one) between cleanups, never across one; a
+ * clear cancelled inside a cleanup finishes as the thread unwinds.
+ */
+RGN_API int rgn_clear(rgn_t *r);
 
 /*
  * open(path, flags, mode) with the descriptor registered in r; its

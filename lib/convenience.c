@@ -44,7 +44,7 @@ struct block {
 };
 _Static_assert(sizeof(struct block) == 16, "header keeps 16-byte alignment");
 
-static int free_block(void *block, rgn_release_type how)
+int rgn__free_block(void *block, rgn_release_type how)
 {
     (void)how;
     rgn__free(block);
@@ -56,7 +56,7 @@ static int free_block(void *block, rgn_release_type how)
 static void *adopt_block(rgn_t *r, struct block *b,
                          const struct rgn_site *site)
 {
-    int rc = rgn_register_at(r, free_block, b, &b->key, site);
+    int rc = rgn_register_at(r, rgn__free_block, b, &b->key, site);
     if (rc) {
         errno = -rc;
         return NULL;
@@ -117,6 +117,34 @@ int rgn_free(rgn_t *r, void *p)
         return -EINVAL;
     const struct block *b = (const struct block *)p - 1;
     return rgn_release(r, b->key);
+}
+
+void *rgn_realloc_at(rgn_t *r, void *p, size_t size,
+                     const struct rgn_site *site)
+{
+    if (!p)
+        return rgn_malloc_at(r, size, site);
+    if (!r) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size > SIZE_MAX - sizeof(struct block)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct block *b = (struct block *)p - 1;
+    void *moved;
+    int rc = rgn__resource_realloc(r, b->key, b, sizeof *b + size, &moved);
+    if (rc) {
+        errno = -rc; /* p is as it was */
+        return NULL;
+    }
+    return (struct block *)moved + 1;
+}
+
+void *(rgn_realloc)(rgn_t *r, void *p, size_t size)
+{
+    return rgn_realloc_at(r, p, size, NULL);
 }
 
 rgn_key_t rgn_mem_key(const void *p)

@@ -39,6 +39,8 @@
 
 /* Slots inside the region itself, before the arrays first grow. */
 #define RGN_INLINE_SLOTS 8u
+/* Arena bytes inside the region itself (arena.c). */
+#define RGN_ARENA_INLINE 256u
 /* Slot indices are 32-bit; the arrays stop growing here. */
 #define RGN_MAX_SLOTS (UINT32_MAX - 1u)
 /* The audit keeps its records in groups of 8 slots (see audit.c). */
@@ -107,6 +109,8 @@ typedef struct rgn_lock {
 
 enum rgn_state {
     RGN_OPEN,     /* accepts registrations                              */
+    RGN_CLEARING, /* rgn_clear is running the cleanups: as CLOSING, but
+                     references that are not the last may be dropped    */
     RGN_CLOSING,  /* last reference gone; cleanups are running          */
     RGN_DRAINED   /* cleanups done, but an rgn_allocate still holds a
                      reservation: the region is freed when it finishes  */
@@ -131,6 +135,8 @@ struct rgn {
     uint32_t cap;            /* slots cb[] and ln[] have room for         */
     struct rgn_cb *cb;       /* inline_cb until the first growth          */
     struct rgn_link *ln;     /* inline_ln until the first growth          */
+    char *arena_at;          /* the arena's bump pointer (arena.c)        */
+    char *arena_end;         /* the end of its current chunk              */
     size_t live;
     size_t peak;
     /* Registrations are not counted: their number is always
@@ -159,8 +165,13 @@ struct rgn {
     rgn_t *_Atomic parent;
     rgn_key_t parent_key;
 
+    struct rgn_chunk *chunks; /* arena chunks in use, newest first      */
+    struct rgn_chunk *spare;  /* one kept by rgn_clear for the next round */
+
     struct rgn_cb inline_cb[RGN_INLINE_SLOTS];
     struct rgn_link inline_ln[RGN_INLINE_SLOTS]; /* [0] is the head      */
+    /* The arena's first bytes: a small region allocates nothing more. */
+    _Alignas(16) char arena_inline[RGN_ARENA_INLINE];
 };
 
 /* ---- locking: free for regions never shared or listed ------------------ */
@@ -268,6 +279,21 @@ struct rgn_frame {
 };
 RGN_HIDDEN extern __thread struct rgn_frame *rgn__frames
     __attribute__((tls_model("initial-exec")));
+
+/* ---- arena.c ------------------------------------------------------------ */
+
+/* rgn_alloc when the bump does not fit, or r needs its lock. */
+RGN_HIDDEN void *rgn__arena_alloc_slow(rgn_t *r, size_t size);
+/* Frees every chunk of r's arena (the region is being freed). */
+RGN_HIDDEN void rgn__arena_free(rgn_t *r);
+/* Empties r's arena for reuse, keeping one chunk (rgn_clear). */
+RGN_HIDDEN void rgn__arena_reset(rgn_t *r);
+static inline void rgn__arena_init(rgn_t *r)
+{
+    r->arena_at = r->arena_inline;
+    r->arena_end = r->arena_inline + RGN_ARENA_INLINE;
+    r->chunks = r->spare = NULL;
+}
 
 /* ---- region.c ----------------------------------------------------------- */
 
@@ -406,6 +432,14 @@ RGN_HIDDEN bool rgn__audit_close(rgn_t *r, rgn_release_type how,
 RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg);
 /* Frees the audit state of a region being freed. */
 RGN_HIDDEN void rgn__audit_free(rgn_t *r);
+
+/* ---- convenience.c and the resources it makes ----------------------------- */
+
+/* The cleanup of an rgn_malloc block, whose header holds its key: a move
+ * stores the new key there (resource.c). */
+RGN_HIDDEN int rgn__free_block(void *block, rgn_release_type how);
+RGN_HIDDEN int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old,
+                                     size_t bytes, void **moved);
 
 /* ---- stats.c ------------------------------------------------------------ */
 

@@ -60,6 +60,7 @@ region_create(const struct rgn_site *site)
     r->cap = RGN_INLINE_SLOTS;
     r->cb = r->inline_cb;
     r->ln = r->inline_ln;
+    rgn__arena_init(r);
     atomic_init(&r->parent, NULL);
     r->parent_key = RGN_KEY_NONE;
     r->name = NULL;
@@ -86,6 +87,8 @@ void rgn__region_free(rgn_t *r)
         rgn__audit_free(r);
     rgn__free(r->name);
     rgn__slots_destroy(r);
+    if (RGN_UNLIKELY(r->chunks != NULL || r->spare != NULL))
+        rgn__arena_free(r);
     rgn__free(r);
 }
 
@@ -260,9 +263,24 @@ static int drop_locked(rgn_t *r, rgn_release_type how)
     return close_last(r, how);
 }
 
+/* A clear in progress lets go of references that are not the last;
+ * the clearing thread holds one.  Called with r locked and clearing. */
+static int drop_while_clearing(rgn_t *r)
+{
+    int rc = -ECANCELED;
+    if (r->refs > 1) {
+        r->refs--;
+        rc = 0;
+    }
+    rgn__unlock(r);
+    return rc;
+}
+
 int rgn__drop_ref(rgn_t *r, rgn_release_type how)
 {
     rgn__lock(r);
+    if (RGN_UNLIKELY(r->state == RGN_CLEARING))
+        return drop_while_clearing(r);
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);
         return -ECANCELED;
@@ -327,6 +345,8 @@ static int close_with(rgn_t *r, rgn_release_type how)
     if (!r)
         return -EINVAL;
     rgn__lock(r);
+    if (RGN_UNLIKELY(r->state == RGN_CLEARING))
+        return drop_while_clearing(r);
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);
         return -ECANCELED;
@@ -340,6 +360,68 @@ static int close_with(rgn_t *r, rgn_release_type how)
         return 0;
     }
     return drop_locked(r, how);
+}
+
+/* ---- clearing for reuse ------------------------------------------------ */
+
+/* Runs r's cleanups newest first until none is left, each with r
+ * unlocked; r locked and clearing.  Slots go back to the free stack with
+ * their generations bumped: keys issued before are dead for good. */
+static int clear_cleanups(rgn_t *r)
+{
+    int result = 0;
+    uint32_t i;
+    while ((i = rgn__slot_newest(r)) != 0) {
+        struct rgn_cb cb = rgn__slot_unlink(r, i);
+        r->closed++;
+        rgn__unlock(r);
+        int rc = rgn__run_raw(r, cb, RGN_RELEASE_NORMAL);
+        if (RGN_UNLIKELY(rc != 0) && !result)
+            result = rc;
+        rgn__lock(r);
+    }
+    return result;
+}
+
+/* The arena goes after the last cleanup, which may have used it. */
+static void clear_done(rgn_t *r)
+{
+    rgn__arena_reset(r);
+    r->state = RGN_OPEN;
+    rgn__unlock(r);
+}
+
+/* Cancelled inside a cleanup: the clear finishes as it unwinds. */
+static void finish_cancelled_clear(void *arg)
+{
+    rgn_t *r = arg;
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    rgn__lock(r);
+    clear_cleanups(r);
+    clear_done(r);
+    pthread_setcancelstate(state, NULL);
+}
+
+int rgn_clear(rgn_t *r)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    if (r->state != RGN_OPEN) {
+        rgn__unlock(r);
+        return -ECANCELED;
+    }
+    r->state = RGN_CLEARING;
+    int *err = rgn__errno();
+    int saved = *err;
+    int result;
+    pthread_cleanup_push(finish_cancelled_clear, r);
+    result = clear_cleanups(r);
+    pthread_cleanup_pop(0);
+    *err = saved;
+    clear_done(r);
+    return result;
 }
 
 int rgn_close(rgn_t *r)

@@ -332,6 +332,26 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
     return 0;
 }
 
+/* rgn_realloc: reallocates key's resource, which must be `old`, to
+ * bytes, and makes the slot hold the new address; the key stays.  The
+ * allocator runs under r's lock, as it does when slots grow.  -ENOENT
+ * (key not live in r, or not old's), -ENOMEM (old is left as it was). */
+int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old, size_t bytes,
+                          void **moved)
+{
+    rgn__lock(r);
+    uint32_t i = rgn__slot_find(r, key);
+    int rc = -ENOENT;
+    if (i && rgn__cb(r, i)->resource == old) {
+        void *p = rgn__realloc(old, bytes);
+        rc = p ? 0 : -ENOMEM;
+        if (p)
+            rgn__cb(r, i)->resource = *moved = p;
+    }
+    rgn__unlock(r);
+    return rc;
+}
+
 /* Locks two regions in id order, so two opposite moves cannot deadlock. */
 static void lock_pair(rgn_t *a, rgn_t *b)
 {
@@ -390,6 +410,8 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
         child->parent_key = *new_key;
         atomic_store_explicit(&child->parent, to, memory_order_release);
     }
+    if (cb.fn == rgn__free_block) /* rgn_free finds it by the new key */
+        ((rgn_key_t *)cb.resource)[0] = *new_key;
     return 0;
 }
 

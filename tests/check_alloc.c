@@ -414,6 +414,32 @@ static void wide_scenario(void)
     rc = rgn_with(with_body, NULL);
     ENOMEM_OR_OK(rc);
 
+    /* The arena: small allocations across chunks, a big one, the
+     * helpers, a block resized, and a child region cleared for reuse. */
+    for (int i = 0; i < 40; i++)
+        CHILD_REQUIRE(rgn_alloc(r, 100) || errno == ENOMEM);
+    CHILD_REQUIRE(rgn_alloc(r, 100000) || errno == ENOMEM);
+    CHILD_REQUIRE(rgn_asprintf(r, "%0300d", 7) || errno == ENOMEM);
+    CHILD_REQUIRE(rgn_strndup(r, "abcdef", 3) || errno == ENOMEM);
+    char *blk = rgn_malloc(r, 8);
+    CHILD_REQUIRE(blk || errno == ENOMEM);
+    if (blk) {
+        char *grown = rgn_realloc(r, blk, 4000);
+        CHILD_REQUIRE(grown || errno == ENOMEM);
+        CHILD_REQUIRE(rgn_free(r, grown ? grown : blk) == 0);
+    }
+    rgn_t *c = rgn_new_child(r);
+    CHILD_REQUIRE(c || errno == ENOMEM);
+    if (c) {
+        wide_handed[31] = true;
+        rc = rgn_register(c, probe_cleanup, &wide_p[31], NULL);
+        ENOMEM_OR_OK(rc);
+        CHILD_REQUIRE(rgn_alloc(c, 2000) || errno == ENOMEM);
+        CHILD_REQUIRE(rgn_clear(c) == 0);
+        CHILD_REQUIRE(wide_p[31].runs == 1);
+        CHILD_REQUIRE(rgn_alloc(c, 3000) || errno == ENOMEM);
+    }
+
     /* Threads: a shared reference and a thread that registers one probe
      * (handed to rgn only if the thread started). */
     rgn_t *again = rgn_share(r);

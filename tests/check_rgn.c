@@ -15,6 +15,7 @@ int main(void)
     srunner_add_suite(sr, lifetime_suite());
     srunner_add_suite(sr, metrics_suite());
     srunner_add_suite(sr, convenience_suite());
+    srunner_add_suite(sr, arena_suite());
     srunner_add_suite(sr, alloc_suite());
     srunner_add_suite(sr, error_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -15,6 +15,7 @@ Suite *stats_suite(void);     /* counters                (lib/stats.c)    */
 Suite *lifetime_suite(void);  /* lifetimes of releases   (lib/lifetime.c) */
 Suite *metrics_suite(void);   /* Prometheus text         (lib/metrics.c)  */
 Suite *convenience_suite(void); /* scopes, memory, fds  (lib/convenience.c) */
+Suite *arena_suite(void);     /* arena, clear, realloc   (lib/arena.c)    */
 Suite *alloc_suite(void);     /* the allocator           (lib/alloc.c)    */
 Suite *error_suite(void);     /* rgn_strerror            (lib/error.c)    */
 

@@ -1,0 +1,360 @@
+/* check_arena.c -- the arena (lib/arena.c), rgn_clear, and the memory
+ * helpers on top: bump allocation, its chunks, its lifetime against the
+ * cleanups, reuse by clearing, and rgn_malloc blocks that move and grow. */
+#include "helpers.h"
+#include "suites.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void setup(void)
+{
+    log_reset();
+}
+
+/* ---- rgn_alloc ----------------------------------------------------------- */
+
+/* Allocations of every size up to 70 KB: aligned as malloc's, disjoint,
+ * and every byte usable until the close -- from the inline bytes, across
+ * chunks, and in chunks of their own. */
+START_TEST(allocations_are_aligned_disjoint_and_usable)
+{
+    rgn_t *r = rgn_new();
+    enum { N = 400 };
+    static unsigned char *p[N];
+    static size_t n[N];
+    for (int i = 0; i < N; i++) {
+        n[i] = (size_t)(i * 37 % 700) + (i % 50 == 0 ? 70000 : 0);
+        p[i] = rgn_alloc(r, n[i]);
+        ck_assert_ptr_nonnull(p[i]);
+        ck_assert_uint_eq((uintptr_t)p[i] % 16, 0);
+        memset(p[i], i & 0xff, n[i]);
+    }
+    for (int i = 0; i < N; i++)
+        for (size_t j = 0; j < n[i]; j++)
+            ck_assert_uint_eq(p[i][j], (unsigned)(i & 0xff));
+    ck_assert_uint_eq(rgn_live(r), 0); /* no slot, no key */
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+START_TEST(zero_bytes_is_a_unique_pointer)
+{
+    rgn_t *r = rgn_new();
+    void *a = rgn_alloc(r, 0), *b = rgn_alloc(r, 0);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_ne(a, b);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+static int reads_arena_string(void *s, rgn_release_type how)
+{
+    (void)how;
+    return strcmp(s, "still here") == 0 ? 0 : -EIO;
+}
+
+/* Cleanups may use arena memory: it is freed after the last of them, at
+ * a close and at a clear (AddressSanitizer would see a use after free). */
+START_TEST(cleanups_may_use_arena_memory)
+{
+    rgn_t *r = rgn_new();
+    for (int round = 0; round < 2; round++) {
+        char *s = rgn_strndup(r, "still here, and more", 10);
+        ck_assert_ptr_nonnull(s);
+        for (int i = 0; i < 100; i++) /* and chunks besides */
+            ck_assert_ptr_nonnull(rgn_alloc(r, 500));
+        ck_assert_int_eq(rgn_register(r, reads_arena_string, s, NULL), 0);
+        if (round == 0)
+            ck_assert_int_eq(rgn_clear(r), 0);
+    }
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+static int alloc_while_closing(void *r, rgn_release_type how)
+{
+    (void)how;
+    errno = 0;
+    void *p = rgn_alloc(r, 16);
+    return p == NULL && errno == ECANCELED ? 0 : -EIO;
+}
+
+START_TEST(bad_input_and_closing_regions_are_refused)
+{
+    errno = 0;
+    ck_assert_ptr_null(rgn_alloc(NULL, 8));
+    ck_assert_int_eq(errno, EINVAL);
+    rgn_t *r = rgn_new();
+    errno = 0;
+    ck_assert_ptr_null(rgn_alloc(r, SIZE_MAX - 8));
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(rgn_memdup(r, NULL, 4));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_ptr_null(rgn_strndup(r, NULL, 4));
+    ck_assert_ptr_null(rgn_asprintf(r, NULL));
+    ck_assert_ptr_null(rgn_asprintf(NULL, "x"));
+    ck_assert_ptr_nonnull(rgn_memdup(r, NULL, 0));
+    ck_assert_int_eq(rgn_register(r, alloc_while_closing, r, NULL), 0);
+    ck_assert_int_eq(rgn_close(r), 0); /* the cleanup saw ECANCELED */
+}
+END_TEST
+
+/* ---- the helpers ----------------------------------------------------------- */
+
+static char *formats(rgn_t *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = rgn_vasprintf(r, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+START_TEST(copies_and_formatted_strings)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_str_eq(rgn_strndup(r, "request", 3), "req");
+    ck_assert_str_eq(rgn_strndup(r, "id", 10), "id");
+    const int v[3] = {1, 2, 3};
+    const int *d = rgn_memdup(r, v, sizeof v);
+    ck_assert_int_eq(memcmp(d, v, sizeof v), 0);
+    ck_assert_str_eq(rgn_asprintf(r, "%s #%d", "job", 42), "job #42");
+    /* Longer than the helper's stack buffer: formatted twice. */
+    char *wide = rgn_asprintf(r, "%0600d|", 5);
+    ck_assert_uint_eq(strlen(wide), 601);
+    ck_assert_int_eq(wide[599], '5');
+    ck_assert_str_eq(formats(r, "%s-%s", "a", "b"), "a-b");
+    unsigned char *z = rgn_zalloc(r, 300);
+    for (int i = 0; i < 300; i++)
+        ck_assert_uint_eq(z[i], 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+/* rgn_zalloc zeroes what an earlier round left dirty. */
+START_TEST(zalloc_after_clear_is_zero)
+{
+    rgn_t *r = rgn_new();
+    memset(rgn_alloc(r, 200), 0xff, 200);
+    memset(rgn_alloc(r, 3000), 0xff, 3000);
+    ck_assert_int_eq(rgn_clear(r), 0);
+    unsigned char *z = rgn_zalloc(r, 200);
+    unsigned char *y = rgn_zalloc(r, 3000);
+    for (int i = 0; i < 200; i++)
+        ck_assert_uint_eq(z[i], 0);
+    for (int i = 0; i < 3000; i++)
+        ck_assert_uint_eq(y[i], 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+/* ---- rgn_clear ------------------------------------------------------------- */
+
+static int fails(void *res, rgn_release_type how)
+{
+    probe_cleanup(res, how);
+    return -EIO;
+}
+
+START_TEST(clear_runs_everything_newest_first_and_keeps_the_region)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_set_name(r, "reused"), 0);
+    ck_assert_ptr_eq(rgn_share(r), r);
+    struct probe p[3];
+    rgn_key_t k[3];
+    for (int i = 0; i < 3; i++) {
+        probe_init(&p[i], i);
+        ck_assert_int_eq(rgn_register(r, i == 1 ? fails : probe_cleanup,
+                                      &p[i], &k[i]), 0);
+    }
+    void *first = rgn_alloc(r, 64);
+    ck_assert_int_eq(rgn_clear(r), -EIO); /* the first failure */
+    ASSERT_LOG(2, 1, 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(p[i].how, RGN_RELEASE_NORMAL);
+        ck_assert_int_eq(rgn_release(r, k[i]), -ENOENT); /* dead keys */
+    }
+    ck_assert_uint_eq(rgn_live(r), 0);
+    ck_assert_str_eq(rgn_name(r), "reused");
+    ck_assert_ptr_eq(rgn_alloc(r, 64), first); /* the arena starts over */
+    /* Reused: new keys work, stale ones still do not, even on the same
+     * slots. */
+    rgn_key_t again;
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &again), 0);
+    ck_assert(!rgn_key_equal(again, k[0]) && !rgn_key_equal(again, k[2]));
+    ck_assert_int_eq(rgn_release(r, k[2]), -ENOENT);
+    ck_assert_int_eq(rgn_release(r, again), 0);
+    rgn_stats st;
+    ck_assert_int_eq(rgn_get_stats(r, &st), 0);
+    ck_assert_uint_eq(st.registered,
+                      st.live + st.released_early + st.removed + 3);
+    ck_assert_int_eq(rgn_close(r), 0); /* both references: still two */
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_int_eq(rgn_clear(NULL), -EINVAL);
+}
+END_TEST
+
+struct inside {
+    rgn_t *r;
+    struct probe late;
+    int registered, closed;
+};
+
+/* During a clear: a registration is refused and cleaned up at once, a
+ * second clear is refused, and dropping a reference that is not the last
+ * works. */
+static int acts_during_clear(void *arg, rgn_release_type how)
+{
+    (void)how;
+    struct inside *in = arg;
+    in->registered = rgn_register(in->r, probe_cleanup, &in->late, NULL);
+    in->closed = rgn_close(in->r);
+    return rgn_clear(in->r) == -ECANCELED ? 0 : -EIO;
+}
+
+START_TEST(clear_refuses_registrations_while_it_runs)
+{
+    struct inside in;
+    in.r = rgn_new();
+    probe_init(&in.late, 9);
+    ck_assert_ptr_eq(rgn_share(in.r), in.r); /* the cleanup's to drop */
+    ck_assert_int_eq(rgn_register(in.r, acts_during_clear, &in, NULL), 0);
+    ck_assert_int_eq(rgn_clear(in.r), 0);
+    ck_assert_int_eq(in.registered, -ECANCELED);
+    ck_assert_int_eq(in.late.runs, 1);
+    ck_assert_int_eq(in.late.how, RGN_RELEASE_ERROR);
+    ck_assert_int_eq(in.closed, 0);
+    ck_assert_int_eq(rgn_close(in.r), 0); /* the last reference */
+}
+END_TEST
+
+/* Another thread registers while a shared region is cleared over and
+ * over: each resource runs exactly once -- by a clear, by the close, or
+ * at once when its registration is refused. */
+enum { CLEAR_OPS = 20000 };
+static atomic_int clear_runs[CLEAR_OPS];
+
+static int count_once(void *res, rgn_release_type how)
+{
+    (void)how;
+    atomic_fetch_add((atomic_int *)res, 1);
+    return 0;
+}
+
+static void *registers(void *r)
+{
+    for (int i = 0; i < CLEAR_OPS; i++)
+        rgn_register(r, count_once, &clear_runs[i], NULL);
+    rgn_close(r);
+    return NULL;
+}
+
+START_TEST(clear_racing_registrations_runs_each_once)
+{
+    for (int i = 0; i < CLEAR_OPS; i++)
+        atomic_store(&clear_runs[i], 0);
+    rgn_t *r = rgn_new();
+    ck_assert_ptr_eq(rgn_share(r), r);
+    pthread_t t;
+    pthread_create(&t, NULL, registers, r);
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(rgn_clear(r), 0);
+        ck_assert_ptr_nonnull(rgn_alloc(r, 100));
+    }
+    pthread_join(t, NULL);
+    ck_assert_int_eq(rgn_close(r), 0);
+    for (int i = 0; i < CLEAR_OPS; i++)
+        ck_assert_int_eq(atomic_load(&clear_runs[i]), 1);
+}
+END_TEST
+
+/* ---- rgn_malloc blocks: moved and resized ---------------------------------- */
+
+/* The key in a block's header follows the block through a move: rgn_free
+ * and rgn_mem_key on the destination work (they got -ENOENT, and the
+ * block stayed live until the close). */
+START_TEST(freeing_a_block_after_it_moved)
+{
+    rgn_t *a = rgn_new(), *b = rgn_new();
+    char *p = rgn_strdup(a, "moving");
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_move(a, rgn_mem_key(p), b, &k), 0);
+    ck_assert(rgn_key_equal(rgn_mem_key(p), k));
+    ck_assert_int_eq(rgn_label(b, rgn_mem_key(p), "moved"), 0);
+    ck_assert_int_eq(rgn_free(a, p), -ENOENT);
+    ck_assert_int_eq(rgn_free(b, p), 0);
+    ck_assert_uint_eq(rgn_live(b), 0);
+    /* Within one region too. */
+    char *q = rgn_strdup(a, "again");
+    ck_assert_int_eq(rgn_move(a, rgn_mem_key(q), a, NULL), 0);
+    ck_assert_int_eq(rgn_free(a, q), 0);
+    ck_assert_uint_eq(rgn_live(a), 0);
+    ck_assert_int_eq(rgn_close(a), 0);
+    ck_assert_int_eq(rgn_close(b), 0);
+}
+END_TEST
+
+START_TEST(realloc_keeps_the_key_and_the_bytes)
+{
+    rgn_t *r = rgn_new(), *other = rgn_new();
+    char *p = rgn_strdup(r, "grow me");
+    rgn_key_t k = rgn_mem_key(p);
+    char *q = rgn_realloc(r, p, 100000);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_str_eq(q, "grow me");
+    ck_assert(rgn_key_equal(rgn_mem_key(q), k));
+    memset(q + 8, 'x', 100000 - 8);
+    q = rgn_realloc(r, q, 4);
+    ck_assert_int_eq(memcmp(q, "grow", 4), 0);
+    ck_assert_uint_eq(rgn_live(r), 1);
+    errno = 0;
+    ck_assert_ptr_null(rgn_realloc(other, q, 10)); /* not other's */
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_ptr_null(rgn_realloc(NULL, q, 10));
+    char *n = rgn_realloc(r, NULL, 10); /* as rgn_malloc */
+    ck_assert_ptr_nonnull(n);
+    ck_assert_int_eq(rgn_free(r, q), 0);
+    ck_assert_int_eq(rgn_free(r, n), 0);
+    ck_assert_uint_eq(rgn_live(r), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_int_eq(rgn_close(other), 0);
+}
+END_TEST
+
+Suite *arena_suite(void)
+{
+    Suite *s = suite_create("arena");
+    TCase *t = tcase_create("alloc");
+    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_test(t, allocations_are_aligned_disjoint_and_usable);
+    tcase_add_test(t, zero_bytes_is_a_unique_pointer);
+    tcase_add_test(t, cleanups_may_use_arena_memory);
+    tcase_add_test(t, bad_input_and_closing_regions_are_refused);
+    tcase_add_test(t, copies_and_formatted_strings);
+    tcase_add_test(t, zalloc_after_clear_is_zero);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("clear");
+    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, clear_runs_everything_newest_first_and_keeps_the_region);
+    tcase_add_test(t, clear_refuses_registrations_while_it_runs);
+    tcase_add_test(t, clear_racing_registrations_runs_each_once);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("blocks");
+    tcase_add_test(t, freeing_a_block_after_it_moved);
+    tcase_add_test(t, realloc_keeps_the_key_and_the_bytes);
+    suite_add_tcase(s, t);
+    return s;
+}
