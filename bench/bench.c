@@ -33,6 +33,7 @@ struct bcase {
     size_t n;                    /* live resources involved               */
     double (*round)(const struct bench_impl *im, size_t n, size_t iters);
     size_t iters;                /* operations per round                  */
+    int arena;                   /* 1: needs an arena, 2: and its clear   */
 };
 
 static double pair_newest(const struct bench_impl *im, size_t n, size_t iters)
@@ -121,6 +122,69 @@ static double create_close(const struct bench_impl *im, size_t n,
     return (now_ns() - t0) / (double)iters;
 }
 
+/* Fills n resources in a scope and closes it, over and over: time per
+ * resource, the scope's creation and close included. */
+static double fill_close_small(const struct bench_impl *im, size_t n,
+                               size_t iters)
+{
+    return create_close(im, n, iters / n) / (double)n;
+}
+
+/* Fills and closes n resources three times in one process and times the
+ * last: a warm heap, as in a long-running program, where freed big
+ * blocks raise glibc's thresholds. */
+static double fill_close_warm(const struct bench_impl *im, size_t n,
+                              size_t iters)
+{
+    (void)iters;
+    double t = 0;
+    for (int round = 0; round < 3; round++)
+        t = fill_close(im, n, 0);
+    return t;
+}
+
+/* Touches what an allocation returned, so that nothing is elided. */
+static void touch(void *p)
+{
+    *(volatile char *)p = 1;
+}
+
+/* Scopes of n allocations of 64 bytes, each made, filled and ended, as a
+ * request does: time per allocation, scope included. */
+static double arena_scope(const struct bench_impl *im, size_t n,
+                          size_t iters)
+{
+    const struct bench_arena *a = im->arena;
+    size_t scopes = iters / n ? iters / n : 1;
+    double t0 = now_ns();
+    for (size_t j = 0; j < scopes; j++) {
+        void *s = a->create();
+        for (size_t i = 0; i < n; i++)
+            touch(a->alloc(s, 64));
+        a->close(s);
+    }
+    return (now_ns() - t0) / (double)(scopes * n);
+}
+
+/* One scope reused: n allocations of 64 bytes, then cleared, over and
+ * over; time per allocation, clear included. */
+static double arena_reuse(const struct bench_impl *im, size_t n,
+                          size_t iters)
+{
+    const struct bench_arena *a = im->arena;
+    size_t rounds = iters / n ? iters / n : 1;
+    void *s = a->create();
+    double t0 = now_ns();
+    for (size_t j = 0; j < rounds; j++) {
+        for (size_t i = 0; i < n; i++)
+            touch(a->alloc(s, 64));
+        a->clear(s);
+    }
+    double t = now_ns() - t0;
+    a->close(s);
+    return t / (double)(rounds * n);
+}
+
 /* Two threads doing register+release pairs, each on its own scope or both
  * on one shared scope; time per pair over both, from start to last end. */
 struct worker {
@@ -164,24 +228,31 @@ static double two_threads(const struct bench_impl *im, size_t shared,
 }
 
 static const struct bcase cases[] = {
-    {"register+release, 1 live", "pair", 0, pair_newest, 2000000},
-    {"release newest, N=10", "pair", 10, pair_newest, 2000000},
-    {"release newest, N=1e3", "pair", 1000, pair_newest, 2000000},
-    {"release newest, N=1e5", "pair", 100000, pair_newest, 2000000},
-    {"release oldest, N=10", "pair", 10, pair_oldest, 2000000},
-    {"release oldest, N=100", "pair", 100, pair_oldest, 2000000},
-    {"release oldest, N=1e3", "pair", 1000, pair_oldest, 2000000},
-    {"release oldest, N=1e4", "pair", 10000, pair_oldest, 2000000},
-    {"release oldest, N=1e5", "pair", 100000, pair_oldest, 2000000},
-    {"close per resource, N=1", "resource", 1, close_per, 200000},
-    {"close per resource, N=16", "resource", 16, close_per, 400000},
-    {"close per resource, N=1e3", "resource", 1000, close_per, 1000000},
-    {"close per resource, N=1e6", "resource", 1000000, close_per, 1000000},
-    {"fill+close, N=1e6, cold heap", "resource", 1000000, fill_close, 0},
-    {"create+close, empty", "region", 0, create_close, 2000000},
-    {"create+close, 1 resource", "region", 1, create_close, 2000000},
-    {"2 threads, own region each", "pair", 0, two_threads, 2000000},
-    {"2 threads, one shared region", "pair", 1, two_threads, 2000000},
+    {"register+release, 1 live", "pair", 0, pair_newest, 2000000, 0},
+    {"release newest, N=10", "pair", 10, pair_newest, 2000000, 0},
+    {"release newest, N=1e3", "pair", 1000, pair_newest, 2000000, 0},
+    {"release newest, N=1e5", "pair", 100000, pair_newest, 2000000, 0},
+    {"release oldest, N=10", "pair", 10, pair_oldest, 2000000, 0},
+    {"release oldest, N=100", "pair", 100, pair_oldest, 2000000, 0},
+    {"release oldest, N=1e3", "pair", 1000, pair_oldest, 2000000, 0},
+    {"release oldest, N=1e4", "pair", 10000, pair_oldest, 2000000, 0},
+    {"release oldest, N=1e5", "pair", 100000, pair_oldest, 2000000, 0},
+    {"close per resource, N=1", "resource", 1, close_per, 200000, 0},
+    {"close per resource, N=16", "resource", 16, close_per, 400000, 0},
+    {"close per resource, N=1e3", "resource", 1000, close_per, 1000000, 0},
+    {"close per resource, N=1e6", "resource", 1000000, close_per, 1000000, 0},
+    {"fill+close, N=1e6, cold heap", "resource", 1000000, fill_close, 0, 0},
+    {"create+close, empty", "region", 0, create_close, 2000000, 0},
+    {"create+close, 1 resource", "region", 1, create_close, 2000000, 0},
+    {"2 threads, own region each", "pair", 0, two_threads, 2000000, 0},
+    {"2 threads, one shared region", "pair", 1, two_threads, 2000000, 0},
+    {"fill+close, N=16", "resource", 16, fill_close_small, 4000000, 0},
+    {"fill+close, N=1e6, warm heap", "resource", 1000000, fill_close_warm,
+     0, 0},
+    {"scope of 1 x 64 B", "alloc", 1, arena_scope, 2000000, 1},
+    {"scope of 16 x 64 B", "alloc", 16, arena_scope, 4000000, 1},
+    {"scope of 256 x 64 B", "alloc", 256, arena_scope, 4000000, 1},
+    {"reused scope, 16 x 64 B", "alloc", 16, arena_reuse, 4000000, 2},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -265,16 +336,30 @@ static void print_ratio(double a, double b)
 
 static const struct bench_impl *const impls[] = {
     &bench_rgn, &bench_baseline, &bench_rgn_audit, &bench_mutex,
-    &bench_apr, &bench_talloc};
+    &bench_apr, &bench_talloc, &bench_talloc_pool};
 #define NIMPLS (sizeof impls / sizeof impls[0])
-enum { RGN, BASE, AUDIT, MUTEX, APR, TALLOC };
+enum { RGN, BASE, AUDIT, MUTEX, APR, TALLOC, TPOOL };
 
 static double results[NCASES][NIMPLS];
 static double bytes[NIMPLS];
 
 static int built(size_t i)
 {
-    return impls[i]->create != NULL;
+    return impls[i]->create != NULL || impls[i]->arena != NULL;
+}
+
+/* Whether implementation i can run case c. */
+static int runs(size_t i, const struct bcase *c)
+{
+    const struct bench_arena *a = impls[i]->arena;
+    switch (c->arena) {
+    case 0:
+        return impls[i]->create != NULL;
+    case 1:
+        return a != NULL;
+    default:
+        return a != NULL && a->clear != NULL;
+    }
 }
 
 /*
@@ -290,8 +375,9 @@ static void measure_row(size_t c, double *row)
     int rounds = quick ? 3 : ROUNDS;
     for (int r = 0; r < rounds; r++)
         for (size_t i = 0; i < NIMPLS; i++)
-            v[i][r] = built(i) ? run_child(impls[i], case_child, &cases[c])
-                               : NAN;
+            v[i][r] = runs(i, &cases[c])
+                          ? run_child(impls[i], case_child, &cases[c])
+                          : NAN;
     for (size_t i = 0; i < NIMPLS; i++)
         row[i] = isnan(v[i][0]) ? NAN : median(v[i], rounds);
 }
@@ -392,6 +478,16 @@ static int report_targets(void)
          ratio("2 threads, one shared region", RGN, MUTEX), 1.0},
         {"fill+close of 1e6, cold heap / APR",
          ratio("fill+close, N=1e6, cold heap", RGN, APR), 1.5},
+        {"fill+close of 16 / APR", ratio("fill+close, N=16", RGN, APR),
+         1.0},
+        {"fill+close of 1e6, warm heap / APR",
+         ratio("fill+close, N=1e6, warm heap", RGN, APR), 1.0},
+        {"scope of 16 allocations / APR subpool",
+         ratio("scope of 16 x 64 B", RGN, APR), 0.8},
+        {"scope of 16 allocations / talloc_pool",
+         ratio("scope of 16 x 64 B", RGN, TPOOL), 0.3},
+        {"reused scope of 16 allocations / APR cleared",
+         ratio("reused scope, 16 x 64 B", RGN, APR), 1.0},
     };
     int met = 0, n = (int)(sizeof targets / sizeof targets[0]);
     printf("\ntargets (ratios from this run):\n");

@@ -41,6 +41,15 @@ typedef union bench_handle {
     void *p;
 } bench_handle;
 
+/* Memory for a scope's lifetime: the arena cases. */
+struct bench_arena {
+    void *(*create)(void);
+    void *(*alloc)(void *scope, size_t size);
+    void (*close)(void *scope);
+    /* Empties the scope for reuse, or NULL when the peer cannot. */
+    void (*clear)(void *scope);
+};
+
 struct bench_impl {
     const char *name;
     /* Optional: prepares the process (called once, in the child). */
@@ -56,6 +65,8 @@ struct bench_impl {
     double (*bytes_per_live)(size_t n);
     /* Why the implementation is not in this build, or NULL. */
     const char *skipped;
+    /* The arena cases, or NULL when the implementation has no arena. */
+    const struct bench_arena *arena;
 };
 
 /* The cleanup every implementation runs: counts, so nothing is elided. */
@@ -67,5 +78,6 @@ extern const struct bench_impl bench_mutex;
 extern const struct bench_impl bench_rgn_audit;
 extern const struct bench_impl bench_talloc;
 extern const struct bench_impl bench_apr;
+extern const struct bench_impl bench_talloc_pool;
 
 #endif

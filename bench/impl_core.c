@@ -105,9 +105,29 @@ static double rgn_bytes(size_t n)
     return per;
 }
 
+/* The arena: a scope per request, memory by bump allocation. */
+static void *rgn_scope(void)
+{
+    return rgn_new_scope();
+}
+
+static void *rgn_bump(void *scope, size_t size)
+{
+    return rgn_alloc(scope, size);
+}
+
+static void rgn_clear_scope(void *scope)
+{
+    rgn_clear(scope);
+}
+
+static const struct bench_arena rgn_arena = {
+    rgn_scope, rgn_bump, rgn_end, rgn_clear_scope,
+};
+
 const struct bench_impl bench_rgn = {
     "rgn", NULL, rgn_create, rgn_add, rgn_rel, rgn_end, rgn_sh, rgn_bytes,
-    NULL,
+    NULL, &rgn_arena,
 };
 
 /* rgn with the leak audit on for every region: each registration records
@@ -128,7 +148,7 @@ static void audit_init(void)
 
 const struct bench_impl bench_rgn_audit = {
     "rgn+audit", audit_init, rgn_create, rgn_add, rgn_rel, rgn_end, rgn_sh,
-    rgn_bytes, NULL,
+    rgn_bytes, NULL, &rgn_arena,
 };
 
 /* ---- the baseline -------------------------------------------------------- */
@@ -210,9 +230,50 @@ static double base_bytes(size_t n)
            (double)n;
 }
 
+/* The baseline's arena is malloc and free: a scope is the list of the
+ * blocks it handed out, freed at its end. */
+struct mscope {
+    void **v;
+    size_t n, cap;
+};
+
+static void *m_create(void)
+{
+    return calloc(1, sizeof(struct mscope));
+}
+
+static void *m_alloc(void *scope, size_t size)
+{
+    struct mscope *m = scope;
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 16;
+        m->v = realloc(m->v, m->cap * sizeof *m->v);
+    }
+    return m->v[m->n++] = malloc(size);
+}
+
+static void m_clear(void *scope)
+{
+    struct mscope *m = scope;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->v[i]);
+    m->n = 0;
+}
+
+static void m_close(void *scope)
+{
+    m_clear(scope);
+    free(((struct mscope *)scope)->v);
+    free(scope);
+}
+
+static const struct bench_arena malloc_arena = {
+    m_create, m_alloc, m_close, m_clear,
+};
+
 const struct bench_impl bench_baseline = {
     "baseline", NULL, base_create, base_add, base_rel, base_end, NULL,
-    base_bytes, NULL,
+    base_bytes, NULL, &malloc_arena,
 };
 
 /* ---- the baseline under one mutex: what sharing costs done plainly ----- */
@@ -282,5 +343,5 @@ static void *mutex_share(void *scope)
 
 const struct bench_impl bench_mutex = {
     "mutex", NULL, mutex_create, mutex_add, mutex_rel, mutex_end,
-    mutex_share, NULL, NULL,
+    mutex_share, NULL, NULL, NULL,
 };

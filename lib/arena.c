@@ -30,7 +30,10 @@ struct rgn_chunk {
     _Alignas(16) char data[];
 };
 
-#define FIRST_CHUNK 1024u
+/* Data bytes of the first chunk: with its header, 1 KB, the largest
+ * size glibc's per-thread cache serves (1,040 bytes would go to the
+ * slower bins).  Later chunks double, header aside. */
+#define FIRST_CHUNK (1024u - sizeof(struct rgn_chunk))
 #define MAX_CHUNK (256u * 1024u)
 
 /* malloc's alignment: every allocation is rounded up to it. */
@@ -38,8 +41,10 @@ struct rgn_chunk {
 
 static size_t next_chunk_size(const rgn_t *r)
 {
-    size_t last = r->chunks ? r->chunks->size : FIRST_CHUNK / 2;
-    return last >= MAX_CHUNK ? MAX_CHUNK : 2 * last;
+    if (!r->chunks)
+        return FIRST_CHUNK;
+    size_t next = 2 * (r->chunks->size + sizeof(struct rgn_chunk));
+    return (next > MAX_CHUNK ? MAX_CHUNK : next) - sizeof(struct rgn_chunk);
 }
 
 static struct rgn_chunk *chunk_new(size_t size)

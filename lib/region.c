@@ -407,6 +407,12 @@ int rgn_clear(rgn_t *r)
 {
     if (!r)
         return -EINVAL;
+    if (r->mode == 0 && !rgn__slot_newest(r)) {
+        /* Open, unshared, unaudited and empty: only the arena to reset,
+         * as a region reused for memory alone is, round after round. */
+        rgn__arena_reset(r);
+        return 0;
+    }
     rgn__lock(r);
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);

@@ -98,4 +98,12 @@ status=$?
 run quickstart
 [ "$status" -eq 0 ] || bad "quickstart exited with $status"
 [ ! -s "$tmp/err" ] || bad "quickstart is not silent under the audit: $(cat "$tmp/err")"
+# A request loop on one region cleared per request: arena memory and a
+# stream per request, silent under RGN_AUDIT=abort, and it says so.
+RGN_AUDIT=abort "$b/examples/requests" >"$tmp/out" 2>"$tmp/err"
+status=$?
+[ "$status" -eq 0 ] || bad "requests under RGN_AUDIT=abort exited with $status"
+[ ! -s "$tmp/err" ] || bad "requests is not silent: $(cat "$tmp/err")"
+grep -q '^requests: 10000 requests on one cleared region' "$tmp/out" ||
+    bad "requests: $(cat "$tmp/out")"
 exit $fail
