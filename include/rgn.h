@@ -498,7 +498,7 @@ RGN_API void *(rgn_realloc)(rgn_t *r, void *p, size_t size);
  * code puts in a scope is memory for one request.  Arena memory is
  * aligned as malloc's, valid until the region closes or is cleared, never
  * freed one by one, and never reported by the audit.  It costs no slot,
- * no key and no header; the first 256 bytes live inside the region, then
+ * no key and no header; the first 64 bytes live inside the region, then
  * chunks from rgn's allocator grow geometrically, and everything is freed
  * after the last cleanup of the close (or clear) has run -- a cleanup may
  * use arena memory.  An unshared, unaudited region takes no lock; other

@@ -6,9 +6,9 @@
  * no key, no header, nothing to free one by one, and nothing for the
  * audit to report -- it all goes when the region closes or is cleared,
  * after every cleanup has run (so cleanups may use arena memory).  The
- * first RGN_ARENA_INLINE bytes live inside the region itself, so a small
- * region allocates nothing more; then chunks from rgn's allocator double
- * from 1 KB up to 256 KB, so a big region grows geometrically and wastes
+ * first RGN_ARENA_INLINE (64) bytes live inside the region itself, so a
+ * tiny region allocates nothing more; then chunks from rgn's allocator
+ * double from 1 KB up to 256 KB, so a big region grows geometrically and wastes
  * at most about half its last chunk.  An allocation of more than a
  * quarter of the next chunk gets a chunk of its own, linked behind the
  * current one, whose free room stays in use.  rgn_clear keeps the newest

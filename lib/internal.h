@@ -39,8 +39,11 @@
 
 /* Slots inside the region itself, before the arrays first grow. */
 #define RGN_INLINE_SLOTS 8u
-/* Arena bytes inside the region itself (arena.c). */
-#define RGN_ARENA_INLINE 256u
+/* Arena bytes inside the region itself (arena.c).  Every byte here is
+ * paid by every region: with 256, closing 60,000 regions of 16 resources
+ * cost 38 ns a resource instead of 22 at 64 (and 16 at none) -- more
+ * memory to walk at each free.  64 holds a small request's strings. */
+#define RGN_ARENA_INLINE 64u
 /* Slot indices are 32-bit; the arrays stop growing here. */
 #define RGN_MAX_SLOTS (UINT32_MAX - 1u)
 /* The audit keeps its records in groups of 8 slots (see audit.c). */
@@ -137,6 +140,8 @@ struct rgn {
     struct rgn_link *ln;     /* inline_ln until the first growth          */
     char *arena_at;          /* the arena's bump pointer (arena.c)        */
     char *arena_end;         /* the end of its current chunk              */
+    struct rgn_chunk *chunks; /* arena chunks in use, newest first      */
+    struct rgn_chunk *spare;  /* one kept by rgn_clear for the next round */
     size_t live;
     size_t peak;
     /* Registrations are not counted: their number is always
@@ -164,9 +169,6 @@ struct rgn {
      * (child.c says how a child finds it). */
     rgn_t *_Atomic parent;
     rgn_key_t parent_key;
-
-    struct rgn_chunk *chunks; /* arena chunks in use, newest first      */
-    struct rgn_chunk *spare;  /* one kept by rgn_clear for the next round */
 
     struct rgn_cb inline_cb[RGN_INLINE_SLOTS];
     struct rgn_link inline_ln[RGN_INLINE_SLOTS]; /* [0] is the head      */

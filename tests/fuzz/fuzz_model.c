@@ -3,8 +3,10 @@
  *
  * The input is decoded into operations over three regions: register,
  * release, unprotect and move, with live, stale, foreign and zero keys;
- * closes of both kinds (the region is then made anew); and resources whose
- * cleanups call rgn on their own closing region.  A small model -- each
+ * closes of both kinds (the region is then made anew) and clears (it
+ * stays); arena allocations, whose bytes must survive until their
+ * region's clear or close; and resources whose cleanups call rgn on their
+ * own closing region.  A small model -- each
  * region's live resources, oldest first -- predicts every result: the
  * return code, which cleanup runs, with which release type, and in which
  * order.  Any difference aborts, so the fuzzer reports it as a crash.
@@ -175,29 +177,90 @@ static void op_move(uint8_t b, int target)
     live[target][nlive[target]++] = r->id;
 }
 
-static void op_close(int reg, bool error)
+/* Arena allocations: each filled with one byte, checked before its
+ * region's clear or close, and forgotten then. */
+#define MAX_ARENA 32
+static struct {
+    unsigned char *p;
+    size_t n;
+    unsigned char fill;
+    int region;
+} arena[MAX_ARENA];
+static int narena;
+
+static void op_alloc(int reg, uint8_t b)
 {
-    int before = nrun, n = nlive[reg];
-    int rc = error ? rgn_close_error(region[reg]) : rgn_close(region[reg]);
-    CHECK(rc == 0);
+    if (narena == MAX_ARENA)
+        return;
+    size_t n = (size_t)b * 37 % 3000;
+    unsigned char *p = rgn_alloc(region[reg], n);
+    CHECK(p != NULL && (uintptr_t)p % 16 == 0);
+    memset(p, b, n);
+    arena[narena].p = p;
+    arena[narena].n = n;
+    arena[narena].fill = b;
+    arena[narena].region = reg;
+    narena++;
+}
+
+static void arena_check_and_forget(int reg)
+{
+    int kept = 0;
+    for (int i = 0; i < narena; i++) {
+        if (arena[i].region != reg) {
+            arena[kept++] = arena[i];
+            continue;
+        }
+        for (size_t j = 0; j < arena[i].n; j++)
+            CHECK(arena[i].p[j] == arena[i].fill);
+    }
+    narena = kept;
+}
+
+/* Checks what a close or a clear of reg ran: every live resource, newest
+ * first, with `how`. */
+static void check_emptied(int reg, int before, rgn_release_type how)
+{
+    int n = nlive[reg];
     CHECK(nrun == before + n);
     for (int i = 0; i < n; i++) { /* newest first */
         struct res *r = &res[live[reg][n - 1 - i]];
         CHECK(run_order[before + i] == r->id);
-        CHECK(r->how == (error ? RGN_RELEASE_ERROR : RGN_RELEASE_NORMAL));
+        CHECK(r->how == how);
         if (r->kind == REENTRANT)
             CHECK(r->reentrant_rc == -ENOENT);
         r->region = -1;
         remember_dead(r->key);
     }
     nlive[reg] = 0;
+}
+
+static void op_clear(int reg)
+{
+    arena_check_and_forget(reg);
+    int before = nrun;
+    CHECK(rgn_clear(region[reg]) == 0);
+    check_emptied(reg, before, RGN_RELEASE_NORMAL);
+    CHECK(rgn_live(region[reg]) == 0);
+}
+
+static void op_close(int reg, bool error)
+{
+    arena_check_and_forget(reg);
+    int before = nrun;
+    int rc = error ? rgn_close_error(region[reg]) : rgn_close(region[reg]);
+    CHECK(rc == 0);
+    check_emptied(reg, before,
+                  error ? RGN_RELEASE_ERROR : RGN_RELEASE_NORMAL);
     region[reg] = rgn_new();
     CHECK(region[reg] != NULL);
 }
 
+
 static void run(const uint8_t *data, size_t size)
 {
     nres = nrun = ndead = 0;
+    narena = 0;
     for (int i = 0; i < REGIONS; i++) {
         region[i] = rgn_new();
         CHECK(region[i]);
@@ -224,10 +287,16 @@ static void run(const uint8_t *data, size_t size)
             op_move(arg, target);
             break;
         case 6:
-            op_close(target, (arg & 1) != 0);
+            if (arg & 2)
+                op_clear(target);
+            else
+                op_close(target, (arg & 1) != 0);
             break;
         case 7:
-            CHECK(rgn_live(region[target]) == (size_t)nlive[target]);
+            if (arg & 1)
+                op_alloc(target, arg);
+            else
+                CHECK(rgn_live(region[target]) == (size_t)nlive[target]);
             break;
         }
     }
