@@ -173,10 +173,12 @@ RGN_API int rgn_set_scope(rgn_t *r, int scope);
 
 /*
  * Creates a region that is itself a resource of parent, registered as
- * parent's newest resource.  Closing the parent (or releasing the child's
- * key in it) drops the reference this call returns, with the parent's
- * release type, so the child closes with its parent, at its place in the
- * parent's newest-first order.  Closing the child first takes it out of
+ * parent's newest resource.  Closing the parent drops the reference this
+ * call returns, with the parent's release type, so the child closes with
+ * its parent, at its place in the parent's newest-first order; releasing
+ * the child's key in the parent closes the child as rgn_close() would
+ * (RGN_RELEASE_NORMAL).  The child is a scope.  Closing the child first
+ * takes it out of
  * its parent.  Sharing it (rgn_share, rgn_thread_create) takes it out of
  * its parent too: a child in a parent always has exactly that one
  * reference, which either you or the parent drops.  A child that left its

@@ -452,13 +452,19 @@ void rgn__detach(rgn_t *c)
     rgn__unlock(c);
 }
 
-/* The parent took the child's slot (closing, or rgn_release of its key):
- * it drops the reference rgn_new_child returned. */
+/*
+ * The parent took the child's slot (closing, or rgn_release of its key):
+ * it drops the reference rgn_new_child returned.  Releasing a child's key
+ * early is closing the child: its cleanups see RGN_RELEASE_NORMAL, as at
+ * rgn_close, and an owner child's audit reports what it still holds --
+ * RGN_RELEASE_EARLY describes the child's slot, not its contents.
+ */
 int rgn__child_cleanup(void *child, rgn_release_type how)
 {
     rgn_t *c = child;
     rgn__child_orphan(c);
-    return rgn__drop_ref(c, how);
+    return rgn__drop_ref(c, how == RGN_RELEASE_EARLY ? RGN_RELEASE_NORMAL
+                                                     : how);
 }
 
 rgn_key_t rgn_child_key(const rgn_t *child)

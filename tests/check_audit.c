@@ -714,6 +714,32 @@ START_TEST(default_setter_round_trips)
 }
 END_TEST
 
+/* Releasing a child's key closes the child as rgn_close would: its
+ * cleanups see RGN_RELEASE_NORMAL, and an owner child reports what it
+ * still holds (a release was an EARLY close, which reported nothing). */
+START_TEST(child_released_by_key_closes_normally)
+{
+    static struct capture c;
+    memset(&c, 0, sizeof c);
+    rgn_audit_set_sink(capture_line, &c);
+    rgn_t *p = rgn_new();
+    rgn_t *child = rgn_new_child(p);
+    ck_assert_int_eq(rgn_audit_set(child, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_set_scope(child, 0), 0); /* an owner */
+    struct probe inner;
+    probe_init(&inner, 1);
+    ck_assert_int_eq(rgn_register_labeled(child, probe_cleanup, &inner,
+                                          NULL, "inner"), 0);
+    ck_assert_int_eq(rgn_release(p, rgn_child_key(child)), 0);
+    ck_assert_int_eq(inner.runs, 1);
+    ck_assert_int_eq(inner.how, RGN_RELEASE_NORMAL);
+    ck_assert_msg(strstr(c.text, "rgn: leak: ") &&
+                      strstr(c.text, "\"inner\": 1 live"), "%s", c.text);
+    ck_assert_int_eq(rgn_close(p), 0);
+    rgn_audit_set_sink(NULL, NULL);
+}
+END_TEST
+
 /* ---- held resources --------------------------------------------------- */
 
 /* One registration site for every connection of the held tests. */
@@ -851,6 +877,7 @@ Suite *audit_suite(void)
     tcase_add_test(live, bad_input_is_refused_and_changes_nothing);
     tcase_add_test(live, settings_refused_while_closing);
     tcase_add_test(live, default_setter_round_trips);
+    tcase_add_test(live, child_released_by_key_closes_normally);
     suite_add_tcase(s, live);
 
     TCase *held = tcase_create("held");
