@@ -839,7 +839,10 @@ RGN_API void rgn_lifetimes_set_default(int on);
  * rgn_resources_removed_total, rgn_cleanup_errors_total (counters) and
  * rgn_resource_lifetime_seconds (a summary: quantiles 0.5, 0.9, 0.99 and
  * 0.999, _sum and _count).  Regions sharing a name are added up into one
- * series; a closed region's figures leave its series.  Returns the number
+ * series.  A closed region's gauges leave its series; its counters (and
+ * the summary's _sum and _count) stay in it, so they never go down while
+ * the process lives (kept for the first 64 names).  Names that are not
+ * UTF-8 are written with U+FFFD for each invalid byte.  Returns the number
  * of series written (0: none qualifies, nothing written), -EINVAL (out
  * NULL), -ENOMEM, or -EIO when writing to out failed.
  */

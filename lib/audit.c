@@ -379,6 +379,8 @@ static void unlist(struct rgn_audit *a)
 {
     pthread_mutex_lock(&registry_lock);
     if (a->listed) {
+        if (!a->inherited && rgn__audit_records(a))
+            rgn__metrics_retire(a->region); /* its counters stay counted */
         if (a->prev)
             a->prev->next = a->next;
         else
@@ -1252,7 +1254,8 @@ static long report_open(bool *abort_now)
     return (long)total;
 }
 
-int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg)
+int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void (*done)(void *arg),
+                    void *arg)
 {
     int rc = 0;
     pthread_mutex_lock(&registry_lock);
@@ -1261,10 +1264,13 @@ int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg)
             continue;
         rgn_t *r = a->region;
         rgn__reader_lock(r);
-        if (r->state == RGN_OPEN && rgn__audit_records(a))
+        /* Closing ones too: they leave only when freed (and retired). */
+        if (rgn__audit_records(a))
             rc = f(r, arg);
         rgn__reader_unlock(r);
     }
+    if (done)
+        done(arg);
     pthread_mutex_unlock(&registry_lock);
     return rc;
 }

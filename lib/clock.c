@@ -8,9 +8,8 @@
  * kernel tick's resolution (4 ms).  Elsewhere it is CLOCK_MONOTONIC in
  * nanoseconds.  Spans of ticks become nanoseconds only where a person or
  * a statistic reads them -- reports, rgn_get_stats, metrics -- by the rate
- * measured between library load and that moment, against
- * CLOCK_MONOTONIC: no calibration loop at start, and the longer the
- * process runs the better the rate (a conversion costs about 40 ns).
+ * measured once against CLOCK_MONOTONIC over the first millisecond after
+ * load: no calibration loop at start.
  */
 #include "internal.h"
 
@@ -41,17 +40,35 @@ __attribute__((constructor)) static void choose_clock(void)
 #endif
 }
 
-/* Nanoseconds per tick, measured from load to now: at least 20 us, for
- * an error under 0.5% in a process's first moments, and far less after. */
+/*
+ * Nanoseconds per tick, measured once, over at least the first
+ * millisecond after load (an error of about 1e-4), and kept: every
+ * conversion uses the same rate, so that a sum of lifetimes written twice
+ * never goes down (Prometheus would read a reset).  The first conversion
+ * in a process's first millisecond waits for the rest of it.
+ */
+static _Atomic uint64_t rate_bits; /* the double's bits; 0: not measured */
+
 static double ns_per_tick(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
+    uint64_t bits = atomic_load_explicit(&rate_bits, memory_order_relaxed);
+    double rate;
+    if (bits) {
+        memcpy(&rate, &bits, sizeof rate);
+        return rate;
+    }
     uint64_t m, t;
     do {
         m = mono_ns();
         t = __builtin_ia32_rdtsc();
-    } while (m - mono0 < 20000u); /* only in a process's first 20 us */
-    return (double)(m - mono0) / (double)(t - tsc0);
+    } while (m - mono0 < 1000000u);
+    rate = (double)(m - mono0) / (double)(t - tsc0);
+    memcpy(&bits, &rate, sizeof bits);
+    uint64_t none = 0; /* the first measurement wins */
+    if (!atomic_compare_exchange_strong(&rate_bits, &none, bits))
+        memcpy(&rate, &none, sizeof rate);
+    return rate;
 #else
     return 1.0;
 #endif

@@ -429,9 +429,15 @@ static inline void rgn__audit_flush(void)
  * abort once the report is written. */
 RGN_HIDDEN bool rgn__audit_close(rgn_t *r, rgn_release_type how,
                                  struct rgn_report *rep);
-/* Calls f(r, arg) for every open region that keeps records, r locked,
- * until f returns non-zero; returns that, or 0.  f must not call rgn. */
-RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void *arg);
+/* Calls f(r, arg) for every listed region that keeps records (closing
+ * ones included), r locked, until f returns non-zero, then done(arg),
+ * all under the registry's lock; returns f's result, or 0.  Neither may
+ * call rgn. */
+RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg),
+                               void (*done)(void *arg), void *arg);
+/* Adds the counters of r, a named region leaving the registry, to its
+ * name's totals (metrics.c); registry locked. */
+RGN_HIDDEN void rgn__metrics_retire(rgn_t *r);
 /* Frees the audit state of a region being freed. */
 RGN_HIDDEN void rgn__audit_free(rgn_t *r);
 

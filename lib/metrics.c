@@ -18,7 +18,59 @@ struct series {
     char *name;
     uint64_t live, peak, registered, released, removed, errors;
     struct rgn_sketch life;
+    uint64_t life_count;     /* of regions of the name that are gone   */
+    double life_sum;
 };
+
+/*
+ * The totals of named regions that are gone, per name, so that a name's
+ * counters never go down while the process lives: Prometheus reads a
+ * counter that decreases as a reset.  A fixed table, with no allocation,
+ * guarded by the registry's lock (the region is retired as it leaves the
+ * registry, so a scrape sees it either open or retired, never both, never
+ * neither).  Names are told apart by their first 63 bytes; past 64
+ * names, the counters of further names may go down when their regions
+ * close.
+ */
+#define RETIRED_NAMES 64
+static struct retired {
+    char name[64];
+    uint64_t registered, released, removed, errors, life_count;
+    double life_sum;
+} retired[RETIRED_NAMES];
+static size_t nretired;
+
+static struct retired *retired_for(const char *name)
+{
+    for (size_t i = 0; i < nretired; i++)
+        if (strncmp(retired[i].name, name, sizeof retired[i].name - 1) == 0)
+            return &retired[i];
+    if (nretired == RETIRED_NAMES)
+        return NULL;
+    struct retired *t = &retired[nretired++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    return t;
+}
+
+void rgn__metrics_retire(rgn_t *r)
+{
+    if (!r->name)
+        return;
+    struct retired *t = retired_for(r->name);
+    if (!t)
+        return;
+    rgn_stats st;
+    rgn__counters(r, &st);
+    t->registered += st.registered;
+    t->released += st.released_early;
+    t->removed += st.removed;
+    t->errors += st.cleanup_errors;
+    const struct rgn_audit *a = r->audit;
+    for (uint32_t i = 0; i < a->sites_cap; i++) {
+        t->life_count += rgn__sketch_count(&a->sites[i].life);
+        t->life_sum += rgn__sketch_sum(&a->sites[i].life);
+    }
+}
 
 struct gather {
     struct series *v;
@@ -81,17 +133,47 @@ static int by_name(const void *a, const void *b)
                   ((const struct series *)b)->name);
 }
 
-/* A label value as the format wants it: \, " and newline escaped. */
+/* The length of the valid UTF-8 sequence at p, or 0 when there is none
+ * (stray, overlong, surrogate or out-of-range bytes). */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4   ? 4
+               : p[0] >= 0xe0                 ? 3
+               : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+                                              : 0;
+    if (n == 0 || (n == 3 && p[0] > 0xef))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+/* A label value as the format wants it: valid UTF-8 (an invalid byte
+ * becomes U+FFFD, so that no name makes a scraper reject the page), with
+ * \, " and newline escaped. */
 static void put_label(FILE *out, const char *v)
 {
     fputs("{region=\"", out);
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
+    for (const unsigned char *p = (const unsigned char *)v; *p;) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            fputs("\xef\xbf\xbd", out);
+            p++;
+            continue;
+        }
+        if (*p == '\\' || *p == '"')
             fputc('\\', out);
-        if (*v == '\n')
+        if (*p == '\n')
             fputs("\\n", out);
         else
-            fputc(*v, out);
+            fwrite(p, 1, n, out);
+        p += n;
     }
     fputc('"', out);
 }
@@ -140,10 +222,12 @@ static void lifetimes(FILE *out, const struct gather *g)
         }
         fprintf(out, "%s_sum", m);
         put_label(out, s->name);
-        fprintf(out, "} %.9g\n", rgn__sketch_sum(&s->life) * tick_s);
+        fprintf(out, "} %.9g\n",
+                (rgn__sketch_sum(&s->life) + s->life_sum) * tick_s);
         fprintf(out, "%s_count", m);
         put_label(out, s->name);
-        fprintf(out, "} %" PRIu64 "\n", rgn__sketch_count(&s->life));
+        fprintf(out, "} %" PRIu64 "\n",
+                rgn__sketch_count(&s->life) + s->life_count);
     }
 }
 
@@ -166,12 +250,32 @@ static void write_all(FILE *out, const struct gather *g)
     lifetimes(out, g);
 }
 
+/* Adds the totals of regions gone to the series of their names, making
+ * series for names whose regions are all gone; registry locked. */
+static void gather_retired(void *arg)
+{
+    struct gather *g = arg;
+    for (size_t i = 0; i < nretired && !g->err; i++) {
+        struct series *s = series_for(g, retired[i].name);
+        if (!s) {
+            g->err = -ENOMEM;
+            return;
+        }
+        s->registered += retired[i].registered;
+        s->released += retired[i].released;
+        s->removed += retired[i].removed;
+        s->errors += retired[i].errors;
+        s->life_count += retired[i].life_count;
+        s->life_sum += retired[i].life_sum;
+    }
+}
+
 int rgn_metrics_write(FILE *out)
 {
     if (!out)
         return -EINVAL;
     struct gather g = {NULL, 0, 0, 0};
-    rgn__audit_each(gather_region, &g);
+    rgn__audit_each(gather_region, gather_retired, &g);
     int rc = g.err;
     if (rc == 0 && g.n) {
         qsort(g.v, g.n, sizeof *g.v, by_name);

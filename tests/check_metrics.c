@@ -249,6 +249,70 @@ START_TEST(named_audited_regions_are_written_and_valid)
 }
 END_TEST
 
+/* Counters of a name never go down while the process lives: closing one
+ * of two same-named regions took its counts out of the series (200 ->
+ * 101 here), which Prometheus reads as a reset. */
+START_TEST(counters_never_decrease_when_a_region_of_the_name_closes)
+{
+    rgn_t *r[2];
+    for (int i = 0; i < 2; i++) {
+        r[i] = rgn_new();
+        ck_assert_int_eq(rgn_set_name(r[i], "conn"), 0);
+        ck_assert_int_eq(rgn_lifetimes_set(r[i], 1), 0);
+        for (int j = 0; j < 100; j++) {
+            rgn_key_t k;
+            ck_assert_int_eq(rgn_register(r[i], noop_cleanup, NULL, &k), 0);
+            if (j % 2)
+                ck_assert_int_eq(rgn_release(r[i], k), 0);
+        }
+    }
+    static const char *const counters[] = {
+        "rgn_resources_registered_total{region=\"conn\"}",
+        "rgn_resources_released_total{region=\"conn\"}",
+        "rgn_resource_lifetime_seconds_count{region=\"conn\"}",
+        "rgn_resource_lifetime_seconds_sum{region=\"conn\"}",
+    };
+    int rc;
+    char *before = metrics(&rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert(value_of(before, counters[0]) == 200);
+    ck_assert_int_eq(rgn_close(r[0]), 0);
+    char *mid = metrics(&rc);
+    ck_assert_int_eq(rgn_close(r[1]), 0);
+    char *after = metrics(&rc); /* all gone: the series stays */
+    ck_assert_int_eq(rc, 1);
+    ck_assert_int_ne(validate(after), -1);
+    for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
+        double b = value_of(before, counters[i]), m = value_of(mid, counters[i]),
+               a = value_of(after, counters[i]);
+        ck_assert_msg(m >= b && a >= m, "%s: %g, %g, %g", counters[i], b, m,
+                      a);
+    }
+    ck_assert(value_of(after, "rgn_resources_live{region=\"conn\"}") == 0);
+    free(before);
+    free(mid);
+    free(after);
+}
+END_TEST
+
+/* A name that is not UTF-8 made promtool reject the whole page: invalid
+ * bytes are written as U+FFFD, valid sequences as they are. */
+START_TEST(names_that_are_not_utf8_are_made_valid)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_set_name(r, "caf\xc3\xa9-\xff\xc3"), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    int rc;
+    char *text = metrics(&rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(text, "{region=\"caf\xc3\xa9-\xef\xbf\xbd"
+                               "\xef\xbf\xbd\"}") != NULL, "%s", text);
+    ck_assert_int_ne(promtool(text), 0);
+    free(text);
+    rgn_close(r);
+}
+END_TEST
+
 START_TEST(write_errors_are_reported)
 {
     rgn_t *r = rgn_new();
@@ -271,6 +335,8 @@ Suite *metrics_suite(void)
     tcase_add_test(t, nothing_to_write);
     tcase_add_test(t, named_audited_regions_are_written_and_valid);
     tcase_add_test(t, write_errors_are_reported);
+    tcase_add_test(t, counters_never_decrease_when_a_region_of_the_name_closes);
+    tcase_add_test(t, names_that_are_not_utf8_are_made_valid);
     suite_add_tcase(s, t);
     return s;
 }
