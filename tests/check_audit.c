@@ -740,6 +740,27 @@ START_TEST(child_released_by_key_closes_normally)
 }
 END_TEST
 
+/* Names and labels are quoted and escaped: none can forge a line of a
+ * report (they were printed as they were). */
+START_TEST(names_and_labels_cannot_forge_report_lines)
+{
+    static struct capture c;
+    memset(&c, 0, sizeof c);
+    rgn_t *r = audited();
+    ck_assert_int_eq(rgn_set_name(r, "x\nrgn: leak summary: 0 live "
+                                      "resources, all clean"), 0);
+    ck_assert_int_eq(rgn_register_labeled(r, noop_cleanup, NULL, NULL,
+                                          "a\"b\\c\x01"), 0);
+    ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), 1);
+    ck_assert_int_eq(c.lines, 2);
+    ck_assert_msg(!strstr(c.text, "\nrgn: leak summary: 0") &&
+                      strstr(c.text, "region \"x\\x0argn: leak summary") &&
+                      strstr(c.text, "\"a\\\"b\\\\c\\x01\": 1 live"),
+                  "%s", c.text);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 /* ---- held resources --------------------------------------------------- */
 
 /* One registration site for every connection of the held tests. */
@@ -878,6 +899,7 @@ Suite *audit_suite(void)
     tcase_add_test(live, settings_refused_while_closing);
     tcase_add_test(live, default_setter_round_trips);
     tcase_add_test(live, child_released_by_key_closes_normally);
+    tcase_add_test(live, names_and_labels_cannot_forge_report_lines);
     suite_add_tcase(s, live);
 
     TCase *held = tcase_create("held");
