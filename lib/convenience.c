@@ -64,16 +64,20 @@ static void *adopt_block(rgn_t *r, struct block *b,
     return b + 1;
 }
 
+/* Whether a block of size bytes can be asked of r; errno set if not. */
+static bool block_possible(const rgn_t *r, size_t size)
+{
+    if (!r)
+        errno = EINVAL;
+    else if (size > SIZE_MAX - sizeof(struct block))
+        errno = ENOMEM;
+    return r && size <= SIZE_MAX - sizeof(struct block);
+}
+
 void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
 {
-    if (!r) {
-        errno = EINVAL;
+    if (!block_possible(r, size))
         return NULL;
-    }
-    if (size > SIZE_MAX - sizeof(struct block)) {
-        errno = ENOMEM;
-        return NULL;
-    }
     rgn__allocator_freeze();
     struct block *b = rgn__malloc(sizeof *b + size);
     if (!b) {
@@ -124,14 +128,8 @@ void *rgn_realloc_at(rgn_t *r, void *p, size_t size,
 {
     if (!p)
         return rgn_malloc_at(r, size, site);
-    if (!r) {
-        errno = EINVAL;
+    if (!block_possible(r, size))
         return NULL;
-    }
-    if (size > SIZE_MAX - sizeof(struct block)) {
-        errno = ENOMEM;
-        return NULL;
-    }
     struct block *b = (struct block *)p - 1;
     void *moved;
     int rc = rgn__resource_realloc(r, b->key, b, sizeof *b + size, &moved);

@@ -14,9 +14,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The counters of a name: they only ever grow. */
+struct totals {
+    uint64_t registered, released, removed, errors;
+};
+
+static void add_totals(struct totals *t, const rgn_stats *st)
+{
+    t->registered += st->registered;
+    t->released += st->released_early;
+    t->removed += st->removed;
+    t->errors += st->cleanup_errors;
+}
+
 struct series {
     char *name;
-    uint64_t live, peak, registered, released, removed, errors;
+    uint64_t live, peak;
+    struct totals n;
     struct rgn_sketch life;
     uint64_t life_count;     /* of regions of the name that are gone   */
     double life_sum;
@@ -35,7 +49,8 @@ struct series {
 #define RETIRED_NAMES 64
 static struct retired {
     char name[64];
-    uint64_t registered, released, removed, errors, life_count;
+    struct totals n;
+    uint64_t life_count;
     double life_sum;
 } retired[RETIRED_NAMES];
 static size_t nretired;
@@ -61,10 +76,7 @@ void rgn__metrics_retire(rgn_t *r)
         return;
     rgn_stats st;
     rgn__counters(r, &st);
-    t->registered += st.registered;
-    t->released += st.released_early;
-    t->removed += st.removed;
-    t->errors += st.cleanup_errors;
+    add_totals(&t->n, &st);
     const struct rgn_audit *a = r->audit;
     for (uint32_t i = 0; i < a->sites_cap; i++) {
         t->life_count += rgn__sketch_count(&a->sites[i].life);
@@ -116,10 +128,7 @@ static int gather_region(rgn_t *r, void *arg)
     rgn__counters(r, &st);
     s->live += st.live;
     s->peak += st.peak;
-    s->registered += st.registered;
-    s->released += st.released_early;
-    s->removed += st.removed;
-    s->errors += st.cleanup_errors;
+    add_totals(&s->n, &st);
     struct rgn_audit *a = r->audit;
     for (uint32_t i = 0; i < a->sites_cap; i++)
         if (rgn__sketch_merge(&s->life, &a->sites[i].life))
@@ -239,13 +248,13 @@ static void write_all(FILE *out, const struct gather *g)
            "Resources live in the region now.");
     simple(out, g, FIELD(peak), "rgn_resources_peak", "gauge",
            "Most resources live at once (summed over regions of the name).");
-    simple(out, g, FIELD(registered), "rgn_resources_registered_total",
+    simple(out, g, FIELD(n.registered), "rgn_resources_registered_total",
            "counter", "Resources registered.");
-    simple(out, g, FIELD(released), "rgn_resources_released_total",
+    simple(out, g, FIELD(n.released), "rgn_resources_released_total",
            "counter", "Resources released early by rgn_release.");
-    simple(out, g, FIELD(removed), "rgn_resources_removed_total", "counter",
+    simple(out, g, FIELD(n.removed), "rgn_resources_removed_total", "counter",
            "Resources unprotected or moved away.");
-    simple(out, g, FIELD(errors), "rgn_cleanup_errors_total", "counter",
+    simple(out, g, FIELD(n.errors), "rgn_cleanup_errors_total", "counter",
            "Cleanups that returned non-zero.");
     lifetimes(out, g);
 }
@@ -261,10 +270,11 @@ static void gather_retired(void *arg)
             g->err = -ENOMEM;
             return;
         }
-        s->registered += retired[i].registered;
-        s->released += retired[i].released;
-        s->removed += retired[i].removed;
-        s->errors += retired[i].errors;
+        const struct totals *t = &retired[i].n;
+        s->n = (struct totals){s->n.registered + t->registered,
+                               s->n.released + t->released,
+                               s->n.removed + t->removed,
+                               s->n.errors + t->errors};
         s->life_count += retired[i].life_count;
         s->life_sum += retired[i].life_sum;
     }
