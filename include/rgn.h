@@ -302,7 +302,10 @@ RGN_API rgn_t *rgn_share(rgn_t *r);
  * returned still runs every cleanup and exits with that value.  Like
  * rgn_share, it takes a child region out of its parent.  Returns 0, or
  * -EINVAL (t, r or fn NULL), -ECANCELED (r is closing), -ENOMEM, or
- * pthread_create's error negated; then nothing is shared.
+ * pthread_create's error negated; then nothing is shared, a child stays
+ * in its parent, and *t names no thread to join.  (The new thread waits
+ * until r is shared with it, so that a thread that cannot start changes
+ * nothing.)
  */
 RGN_API int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr,
                               rgn_t *r, int (*fn)(rgn_t *r, void *arg),

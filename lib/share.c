@@ -18,6 +18,7 @@
 #include "internal.h"
 
 #include <sched.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #ifdef __linux__
 #include <linux/futex.h>
@@ -273,10 +274,18 @@ rgn_t *rgn_share(rgn_t *r)
 
 /* ---- threads ------------------------------------------------------------- */
 
+/*
+ * The new thread waits at `go` until its creator has shared r with it:
+ * so a thread that cannot be created leaves r as it was -- a child still
+ * in its parent -- and a share refused after the thread started (r began
+ * closing meanwhile) sends the thread away without running fn.
+ */
 struct start {
     rgn_t *r;
     int (*fn)(rgn_t *r, void *arg);
     void *arg;
+    bool run;       /* false: the share was refused, return at once */
+    sem_t go;
 };
 
 /* A thread cancelled inside fn still drops its reference, as an error. */
@@ -285,24 +294,40 @@ static void drop_on_cancel(void *r)
     rgn__drop_ref(r, RGN_RELEASE_ERROR);
 }
 
-/* The thread's reference is a share: r is out of any parent by now. */
-
 static void *thread_main(void *p)
 {
-    struct start s = *(struct start *)p;
-    rgn__free(p);
+    struct start *sp = p;
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    while (sem_wait(&sp->go) != 0) /* EINTR */
+        ;
+    pthread_setcancelstate(state, NULL);
+    struct start s = *sp;
+    sem_destroy(&sp->go);
+    rgn__free(sp);
+    if (!s.run)
+        return NULL;
     int rc;
     pthread_cleanup_push(drop_on_cancel, s.r);
     rc = s.fn(s.r, s.arg);
     pthread_cleanup_pop(0);
     /* fn is done: a cancellation now must not cut the close short, nor
      * turn its result into PTHREAD_CANCELED. */
-    int state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     int closed = rgn__drop_ref(s.r, rc ? RGN_RELEASE_ERROR
                                        : RGN_RELEASE_NORMAL);
     pthread_setcancelstate(state, NULL);
     return (void *)(intptr_t)(rc ? rc : closed);
+}
+
+/* Waits for a thread that was sent away, unless attr made it detached. */
+static void reap(pthread_t t, const pthread_attr_t *attr)
+{
+    int detached = PTHREAD_CREATE_JOINABLE;
+    if (attr)
+        pthread_attr_getdetachstate(attr, &detached);
+    if (detached == PTHREAD_CREATE_JOINABLE)
+        pthread_join(t, NULL);
 }
 
 int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr, rgn_t *r,
@@ -313,16 +338,24 @@ int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr, rgn_t *r,
     struct start *s = rgn__malloc(sizeof *s);
     if (!s)
         return -ENOMEM;
-    if (!rgn_share(r)) {
-        int err = errno;
+    s->fn = fn;
+    s->arg = arg;
+    if (sem_init(&s->go, 0, 0) != 0) {
         rgn__free(s);
-        return -err;
+        return -errno;
     }
-    *s = (struct start){r, fn, arg};
     int err = pthread_create(t, attr, thread_main, s);
     if (err) {
+        sem_destroy(&s->go);
         rgn__free(s);
-        rgn__drop_ref(r, RGN_RELEASE_NORMAL); /* never the last: ours */
+        return -err; /* nothing was shared */
+    }
+    s->r = rgn_share(r);
+    s->run = s->r != NULL;
+    err = s->run ? 0 : errno;
+    sem_post(&s->go); /* s is the thread's from here on */
+    if (err) {
+        reap(*t, attr);
         return -err;
     }
     return 0;

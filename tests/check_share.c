@@ -184,6 +184,30 @@ START_TEST(thread_that_cannot_start_shares_nothing)
 }
 END_TEST
 
+/* A child whose thread cannot be created stays in its parent: the
+ * parent's close still closes it (it was taken out first, and leaked). */
+START_TEST(child_stays_in_its_parent_when_its_thread_cannot_start)
+{
+    struct tprobe p;
+    probe_init(&p.p, 1);
+    rgn_t *parent = rgn_new();
+    rgn_t *c = rgn_new_child(parent);
+    ck_assert_int_eq(rgn_register(c, tprobe_cleanup, &p, NULL), 0);
+    rgn_key_t k = rgn_child_key(c);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    ck_assert_int_eq(pthread_attr_setstacksize(&attr, (size_t)1 << 46), 0);
+    pthread_t t;
+    ck_assert_int_lt(rgn_thread_create(&t, &attr, c, returns_zero, NULL),
+                     0);
+    pthread_attr_destroy(&attr);
+    ck_assert(rgn_key_equal(rgn_child_key(c), k));
+    ck_assert_uint_eq(rgn_live(parent), 1);
+    ck_assert_int_eq(rgn_close(parent), 0);
+    ck_assert_int_eq(p.p.runs, 1);
+}
+END_TEST
+
 START_TEST(thread_create_bad_arguments)
 {
     rgn_t *r = rgn_new();
@@ -767,6 +791,7 @@ Suite *share_suite(void)
     tcase_add_test(t, error_drop_that_is_last_runs_cleanups_with_error);
     tcase_add_test(t, thread_exit_value_is_the_close_result_when_fn_succeeds);
     tcase_add_test(t, thread_that_cannot_start_shares_nothing);
+    tcase_add_test(t, child_stays_in_its_parent_when_its_thread_cannot_start);
     tcase_add_test(t, thread_create_bad_arguments);
     tcase_add_test(t, share_child_and_thread_refused_while_closing);
     tcase_add_test(t, cancel_during_acquire_cannot_leak);
