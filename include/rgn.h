@@ -475,6 +475,8 @@ RGN_API char *rgn_strdup_at(rgn_t *r, const char *s,
  * key is stored with the block.  Returns 0 (also for p NULL), -ENOENT if
  * p's block belongs to another region, or -EINVAL (r NULL).  Like free(),
  * p must not have been freed already: its header is read to find its key.
+ * rgn_unprotect of a block's key hands back p itself and a cleanup that
+ * frees it; registering that pair again makes p a block of that region.
  */
 RGN_API int rgn_free(rgn_t *r, void *p);
 

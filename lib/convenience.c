@@ -44,19 +44,24 @@ struct block {
 };
 _Static_assert(sizeof(struct block) == 16, "header keeps 16-byte alignment");
 
-int rgn__free_block(void *block, rgn_release_type how)
+_Static_assert(sizeof(struct block) == RGN_BLOCK_HEADER, "see internal.h");
+
+/* A block's resource is the caller's pointer, so that rgn_unprotect hands
+ * back what rgn_malloc returned, and this cleanup frees it. */
+int rgn__free_block(void *p, rgn_release_type how)
 {
     (void)how;
-    rgn__free(block);
+    rgn__free((struct block *)p - 1);
     return 0;
 }
 
-/* Registers block (whose payload is returned); NULL and errno on failure,
- * with the block already freed by rgn_register. */
+/* Registers block b (whose payload is returned; rgn_register stores the
+ * key in its header); NULL and errno on failure, with the block already
+ * freed by rgn_register. */
 static void *adopt_block(rgn_t *r, struct block *b,
                          const struct rgn_site *site)
 {
-    int rc = rgn_register_at(r, rgn__free_block, b, &b->key, site);
+    int rc = rgn_register_at(r, rgn__free_block, b + 1, NULL, site);
     if (rc) {
         errno = -rc;
         return NULL;
@@ -130,14 +135,14 @@ void *rgn_realloc_at(rgn_t *r, void *p, size_t size,
         return rgn_malloc_at(r, size, site);
     if (!block_possible(r, size))
         return NULL;
-    struct block *b = (struct block *)p - 1;
     void *moved;
-    int rc = rgn__resource_realloc(r, b->key, b, sizeof *b + size, &moved);
+    int rc = rgn__resource_realloc(r, ((struct block *)p - 1)->key, p,
+                                   sizeof(struct block) + size, &moved);
     if (rc) {
         errno = -rc; /* p is as it was */
         return NULL;
     }
-    return (struct block *)moved + 1;
+    return moved;
 }
 
 void *(rgn_realloc)(rgn_t *r, void *p, size_t size)

@@ -443,9 +443,15 @@ RGN_HIDDEN void rgn__audit_free(rgn_t *r);
 
 /* ---- convenience.c and the resources it makes ----------------------------- */
 
-/* The cleanup of an rgn_malloc block, whose header holds its key: a move
- * stores the new key there (resource.c). */
-RGN_HIDDEN int rgn__free_block(void *block, rgn_release_type how);
+/* The cleanup of an rgn_malloc block, whose resource is the caller's
+ * pointer and whose header, just before it, holds its key: registering
+ * and moving store the key there (resource.c). */
+#define RGN_BLOCK_HEADER 16u
+RGN_HIDDEN int rgn__free_block(void *p, rgn_release_type how);
+static inline rgn_key_t *rgn__block_key(void *p)
+{
+    return (rgn_key_t *)((char *)p - RGN_BLOCK_HEADER);
+}
 RGN_HIDDEN int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old,
                                      size_t bytes, void **moved);
 

@@ -121,6 +121,21 @@ static bool would_own_itself(rgn_t *c, rgn_t *to);
 static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
                           const struct rgn_site *site);
 
+/* An rgn_malloc block keeps its key in its header, for rgn_free: also
+ * when rgn_unprotect handed it back and it is registered again. */
+static int register_block(rgn_t *r, void *p, rgn_key_t *key,
+                          const struct rgn_site *site)
+{
+    rgn_key_t *in_header = rgn__block_key(p);
+    int rc = add(r, rgn__free_block, p, in_header,
+                 (struct origin){site, NULL});
+    if (rc)
+        return refuse(r, rgn__free_block, p, key, rc);
+    if (key)
+        *key = *in_header;
+    return 0;
+}
+
 int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                     rgn_key_t *key, const struct rgn_site *site)
 {
@@ -128,6 +143,8 @@ int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
         return refuse(NULL, fn, resource, key, -EINVAL);
     if (RGN_UNLIKELY(fn == rgn__child_cleanup))
         return register_child(r, resource, key, site);
+    if (RGN_UNLIKELY(fn == rgn__free_block))
+        return register_block(r, resource, key, site);
     int rc = add(r, fn, resource, key, (struct origin){site, NULL});
     return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
 }
@@ -343,10 +360,10 @@ int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old, size_t bytes,
     uint32_t i = rgn__slot_find(r, key);
     int rc = -ENOENT;
     if (i && rgn__cb(r, i)->resource == old) {
-        void *p = rgn__realloc(old, bytes);
-        rc = p ? 0 : -ENOMEM;
-        if (p)
-            rgn__cb(r, i)->resource = *moved = p;
+        char *h = rgn__realloc((char *)old - RGN_BLOCK_HEADER, bytes);
+        rc = h ? 0 : -ENOMEM;
+        if (h)
+            rgn__cb(r, i)->resource = *moved = h + RGN_BLOCK_HEADER;
     }
     rgn__unlock(r);
     return rc;
@@ -411,7 +428,7 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
         atomic_store_explicit(&child->parent, to, memory_order_release);
     }
     if (cb.fn == rgn__free_block) /* rgn_free finds it by the new key */
-        ((rgn_key_t *)cb.resource)[0] = *new_key;
+        *rgn__block_key(cb.resource) = *new_key;
     return 0;
 }
 

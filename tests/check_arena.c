@@ -304,6 +304,31 @@ START_TEST(freeing_a_block_after_it_moved)
 }
 END_TEST
 
+/* rgn_unprotect of a block hands back what rgn_malloc returned (it
+ * handed back the header, 16 bytes before), with a cleanup that frees
+ * it; registered again, rgn_free finds it by its new key. */
+START_TEST(unprotected_block_is_the_callers_pointer)
+{
+    rgn_t *a = rgn_new(), *b = rgn_new();
+    char *p = rgn_strdup(a, "mine again");
+    rgn_cleanup_fn fn;
+    void *res;
+    ck_assert_int_eq(rgn_unprotect(a, rgn_mem_key(p), &fn, &res), 0);
+    ck_assert_ptr_eq(res, p);
+    ck_assert_str_eq(res, "mine again");
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(b, fn, res, &k), 0);
+    ck_assert(rgn_key_equal(rgn_mem_key(p), k));
+    ck_assert_int_eq(rgn_free(b, p), 0);
+    char *q = rgn_strdup(a, "freed by hand");
+    ck_assert_int_eq(rgn_unprotect(a, rgn_mem_key(q), &fn, &res), 0);
+    ck_assert_int_eq(fn(res, RGN_RELEASE_EARLY), 0); /* frees q */
+    ck_assert_uint_eq(rgn_live(a) + rgn_live(b), 0);
+    ck_assert_int_eq(rgn_close(a), 0);
+    ck_assert_int_eq(rgn_close(b), 0);
+}
+END_TEST
+
 START_TEST(realloc_keeps_the_key_and_the_bytes)
 {
     rgn_t *r = rgn_new(), *other = rgn_new();
@@ -355,6 +380,7 @@ Suite *arena_suite(void)
     t = tcase_create("blocks");
     tcase_add_test(t, freeing_a_block_after_it_moved);
     tcase_add_test(t, realloc_keeps_the_key_and_the_bytes);
+    tcase_add_test(t, unprotected_block_is_the_callers_pointer);
     suite_add_tcase(s, t);
     return s;
 }
