@@ -119,7 +119,7 @@ void *rgn__arena_alloc_slow(rgn_t *r, size_t size)
 
 void *rgn_alloc(rgn_t *r, size_t size)
 {
-    if (RGN_LIKELY(r != NULL && r->mode == 0)) {
+    if (RGN_LIKELY(r != NULL && rgn__mode(r) == 0)) {
         /* Open, unshared, unaudited: nothing to lock. */
         size_t n = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
         /* n - 1 < room: 0 < n <= room (n is 0 for size 0 and when the

@@ -176,6 +176,35 @@ struct rgn {
     _Alignas(16) char arena_inline[RGN_ARENA_INLINE];
 };
 
+/*
+ * The fast paths' test of r->mode, made without r's lock: 0 means open,
+ * unshared, unaudited and unlisted.  On a shared region another thread
+ * may change `state` meanwhile (rgn_clear does, under the lock), so the
+ * word is read, and written by rgn_clear, as a relaxed atomic: a plain
+ * load on the machines rgn runs on, and no data race.  The answer cannot
+ * change under the caller: `shared` is set for good.
+ */
+static inline uint32_t rgn__mode(const rgn_t *r)
+{
+    return __atomic_load_n(&r->mode, __ATOMIC_RELAXED);
+}
+
+/* Sets r's state, r locked, as one atomic store of the mode word. */
+static inline void rgn__set_state(rgn_t *r, enum rgn_state st)
+{
+    union {
+        struct {
+            uint8_t state;
+            bool shared, audited, locked;
+        } f;
+        uint32_t word;
+    } m;
+    _Static_assert(sizeof m == sizeof r->mode, "the mode word's layout");
+    m.word = r->mode;
+    m.f.state = (uint8_t)st;
+    __atomic_store_n(&r->mode, m.word, __ATOMIC_RELAXED);
+}
+
 /* ---- locking: free for regions never shared or listed ------------------ */
 
 /* The fork epoch, times 4: bumped in a forked child, so that a lock word
@@ -241,7 +270,7 @@ static inline void rgn__bias_exit(rgn_t *r)
 /* Whether r's own calls take the biased lock rather than the real one. */
 static inline bool rgn__biased(const rgn_t *r)
 {
-    return !r->shared && rgn__bias_ok;
+    return rgn__bias_ok && !r->shared; /* no read of `shared` without */
 }
 
 static inline void rgn__lock(rgn_t *r)

@@ -387,7 +387,7 @@ static int clear_cleanups(rgn_t *r)
 static void clear_done(rgn_t *r)
 {
     rgn__arena_reset(r);
-    r->state = RGN_OPEN;
+    rgn__set_state(r, RGN_OPEN);
     rgn__unlock(r);
 }
 
@@ -407,7 +407,7 @@ int rgn_clear(rgn_t *r)
 {
     if (!r)
         return -EINVAL;
-    if (r->mode == 0 && !rgn__slot_newest(r)) {
+    if (rgn__mode(r) == 0 && !rgn__slot_newest(r)) {
         /* Open, unshared, unaudited and empty: only the arena to reset,
          * as a region reused for memory alone is, round after round. */
         rgn__arena_reset(r);
@@ -418,7 +418,7 @@ int rgn_clear(rgn_t *r)
         rgn__unlock(r);
         return -ECANCELED;
     }
-    r->state = RGN_CLEARING;
+    rgn__set_state(r, RGN_CLEARING);
     int *err = rgn__errno();
     int saved = *err;
     int result;

@@ -105,7 +105,7 @@ static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
 static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                       rgn_key_t *key, struct origin o)
 {
-    if (RGN_UNLIKELY(r->mode != 0))
+    if (RGN_UNLIKELY(rgn__mode(r) != 0))
         return add_slow(r, fn, resource, key, o);
     /* Open, never shared, not audited: nothing to lock or record. */
     uint32_t i = rgn__slot_take(r);
@@ -322,7 +322,7 @@ int rgn_release(rgn_t *r, rgn_key_t key)
 {
     if (RGN_UNLIKELY(!r))
         return -EINVAL;
-    struct rgn_cb cb = RGN_LIKELY(r->mode == 0)
+    struct rgn_cb cb = RGN_LIKELY(rgn__mode(r) == 0)
                            ? take(r, key, &r->released_early)
                            : take_slow(r, key);
     if (RGN_UNLIKELY(!cb.fn))

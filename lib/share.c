@@ -182,14 +182,16 @@ void rgn__bias_wake_reader(rgn_t *r)
 
 void rgn__reader_lock(rgn_t *r)
 {
-    if (rgn__bias_ok) {
-        atomic_store_explicit(&r->bias_claim, 1, memory_order_relaxed);
-        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
-        while (atomic_load_explicit(&r->bias_busy, memory_order_acquire))
-            futex_wait(&r->bias_busy, 1);
+    if (!rgn__bias_ok) { /* every user of r takes the real lock */
+        rgn__lock_shared(r);
+        return;
     }
-    /* Shared (which only changes inside the owner's biased section), or
-     * no bias at all: the real lock is what its users take. */
+    atomic_store_explicit(&r->bias_claim, 1, memory_order_relaxed);
+    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    while (atomic_load_explicit(&r->bias_busy, memory_order_acquire))
+        futex_wait(&r->bias_busy, 1);
+    /* Shared (which only changes inside the owner's biased section): the
+     * real lock is what its users take. */
     if (!rgn__biased(r))
         rgn__lock_shared(r);
 }
@@ -198,7 +200,7 @@ void rgn__reader_unlock(rgn_t *r)
 {
     if (!rgn__biased(r))
         rgn__unlock_shared(r);
-    if (rgn__bias_ok) {
+    if (rgn__bias_ok) { /* (rgn__biased is false without bias) */
         atomic_store_explicit(&r->bias_claim, 0, memory_order_release);
         futex_wake(&r->bias_claim);
     }
