@@ -189,20 +189,11 @@ static inline uint32_t rgn__mode(const rgn_t *r)
     return __atomic_load_n(&r->mode, __ATOMIC_RELAXED);
 }
 
-/* Sets r's state, r locked, as one atomic store of the mode word. */
+/* Sets r's state, r locked, as an atomic store of its byte: the other
+ * bytes of the word (`locked`, read plainly) are not written. */
 static inline void rgn__set_state(rgn_t *r, enum rgn_state st)
 {
-    union {
-        struct {
-            uint8_t state;
-            bool shared, audited, locked;
-        } f;
-        uint32_t word;
-    } m;
-    _Static_assert(sizeof m == sizeof r->mode, "the mode word's layout");
-    m.word = r->mode;
-    m.f.state = (uint8_t)st;
-    __atomic_store_n(&r->mode, m.word, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->state, (uint8_t)st, __ATOMIC_RELAXED);
 }
 
 /* ---- locking: free for regions never shared or listed ------------------ */
