@@ -768,6 +768,24 @@ static void fmt_region(char *buf, size_t n, rgn_t *r)
                  "recorded)");
 }
 
+/* "file:line: func()" (or "(unknown site)") and " "label":" (or ""): the
+ * front of every line about a site. */
+static void fmt_site(char *where, size_t nw, char *label, size_t nl,
+                     const struct rgn_site *site, const char *text)
+{
+    if (site)
+        snprintf(where, nw, "%s:%d: %s()", site->file, site->line,
+                 site->func);
+    else
+        snprintf(where, nw, "(unknown site)");
+    label[0] = '\0';
+    if (text) {
+        char q[150];
+        fmt_quoted(q, sizeof q, text);
+        snprintf(label, nl, " %s:", q);
+    }
+}
+
 /* One line of a group; tail ends it (may be ""). */
 /* The time of a report: now on the audit's clock, and how many
  * nanoseconds a tick is, read once for all its lines. */
@@ -800,16 +818,7 @@ static void out_group(struct rgn_report *o, const char *prefix,
                 span_ns(w, w->now > e->oldest ? w->now - e->oldest : 0));
         snprintf(age, sizeof age, "oldest %s", a);
     }
-    if (e->site)
-        snprintf(where, sizeof where, "%s:%d: %s()", e->site->file,
-                 e->site->line, e->site->func);
-    else
-        snprintf(where, sizeof where, "(unknown site)");
-    if (e->label) {
-        char q[150];
-        fmt_quoted(q, sizeof q, e->label);
-        snprintf(label, sizeof label, " %s:", q);
-    }
+    fmt_site(where, sizeof where, label, sizeof label, e->site, e->label);
     char life[96] = "";
     if (e->released) {
         char p50[32], p99[32];
@@ -902,17 +911,9 @@ static struct digest *digest_of(const struct rgn_site *site,
 /* One line for what was counted at d since its last line. */
 static void digest_line(struct rgn_report *rep, struct digest *d)
 {
-    char where[256], label[160] = "", age[32];
-    if (d->site)
-        snprintf(where, sizeof where, "%s:%d: %s()", d->site->file,
-                 d->site->line, d->site->func);
-    else
-        snprintf(where, sizeof where, "(unknown site)");
-    if (d->labelled) {
-        char q[150];
-        fmt_quoted(q, sizeof q, d->label);
-        snprintf(label, sizeof label, " %s:", q);
-    }
+    char where[256], label[160], age[32];
+    fmt_site(where, sizeof where, label, sizeof label, d->site,
+             d->labelled ? d->label : NULL);
     fmt_age(age, sizeof age, d->oldest_ns);
     report_line(rep, "rgn: leak: %s:%s %zu live at the close of %zu more "
                 "%s, the oldest %s", where, label, d->count, d->regions,
