@@ -37,6 +37,22 @@ extern "C" {
 #endif
 
 /* ======================================================================
+ * Version
+ * ====================================================================== */
+
+/* The version of this header.  rgn_version() gives the library's. */
+#define RGN_VERSION_MAJOR 0
+#define RGN_VERSION_MINOR 1
+#define RGN_VERSION_PATCH 0
+
+/*
+ * The version of the library the program runs against, as
+ * "MAJOR.MINOR.PATCH"; it may differ from the RGN_VERSION_* macros the
+ * program was compiled with.  Never NULL; static storage; any thread.
+ */
+RGN_API const char *rgn_version(void);
+
+/* ======================================================================
  * Types
  * ====================================================================== */
 

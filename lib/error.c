@@ -1,10 +1,20 @@
 /*
- * error.c -- rgn_strerror: what rgn means by the errors it returns.
+ * error.c -- rgn_strerror: what rgn means by the errors it returns; and
+ * rgn_version, the other call that describes rather than does.
  */
 #include "internal.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#define RGN_STR_(x) #x
+#define RGN_STR(x) RGN_STR_(x)
+
+const char *rgn_version(void)
+{
+    return RGN_STR(RGN_VERSION_MAJOR) "." RGN_STR(RGN_VERSION_MINOR) "."
+        RGN_STR(RGN_VERSION_PATCH);
+}
 
 /* Text for values rgn does not name itself; per thread, so concurrent
  * callers never see each other's text. */

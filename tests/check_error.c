@@ -1,4 +1,6 @@
-/* check_error.c -- rgn_strerror. */
+/* check_error.c -- rgn_strerror and rgn_version. */
+#include <config.h>
+
 #include "helpers.h"
 #include "suites.h"
 
@@ -26,12 +28,24 @@ START_TEST(other_values_are_described)
 }
 END_TEST
 
+START_TEST(version_macros_match_the_library)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", RGN_VERSION_MAJOR,
+             RGN_VERSION_MINOR, RGN_VERSION_PATCH);
+    ck_assert_str_eq(rgn_version(), want);
+    /* The header and configure.ac's AC_INIT must be bumped together. */
+    ck_assert_str_eq(rgn_version(), PACKAGE_VERSION);
+}
+END_TEST
+
 Suite *error_suite(void)
 {
     Suite *s = suite_create("error");
     TCase *t = tcase_create("strerror");
     tcase_add_test(t, rgn_errors_have_their_own_text);
     tcase_add_test(t, other_values_are_described);
+    tcase_add_test(t, version_macros_match_the_library);
     suite_add_tcase(s, t);
     return s;
 }
