@@ -644,9 +644,11 @@ RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
  * other threads may go on using theirs meanwhile.
  *
  * The environment variable RGN_AUDIT sets the default for every region:
- * "off" (the default), "report" (also "1", "on", "yes") or "abort"
- * (report, then abort() if anything was reported -- at a close, or at
- * exit).  RGN_AUDIT_LIMIT=N sets the default live-count limit,
+ * "off" (the default; also "0", "no", "false"), "report" (also "1",
+ * "on", "yes", "true") or "abort" (report, then abort() if anything was
+ * reported -- at a close, or at exit); any other value is ignored with
+ * one warning.  RGN_AUDIT_LIMIT=N (digits only) sets the default
+ * live-count limit,
  * RGN_AUDIT_HELD the floor of held-resource reports (below).  Ages and
  * lifetimes come from a clock with microsecond resolution or better (the
  * invariant TSC on x86-64, about 10 ns a read; else CLOCK_MONOTONIC) and

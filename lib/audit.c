@@ -115,18 +115,21 @@ static void read_env(void)
     const char *v = getenv("RGN_AUDIT");
     rgn_audit_mode mode = RGN_AUDIT_OFF;
     if (!v || !*v || !strcasecmp(v, "off") || !strcmp(v, "0") ||
-        !strcasecmp(v, "no"))
+        !strcasecmp(v, "no") || !strcasecmp(v, "false"))
         mode = RGN_AUDIT_OFF;
     else if (!strcasecmp(v, "report") || !strcmp(v, "1") ||
-             !strcasecmp(v, "on") || !strcasecmp(v, "yes"))
+             !strcasecmp(v, "on") || !strcasecmp(v, "yes") ||
+             !strcasecmp(v, "true"))
         mode = RGN_AUDIT_REPORT;
     else if (!strcasecmp(v, "abort"))
         mode = RGN_AUDIT_ABORT;
     else {
-        /* Whoever set it wanted an audit: give them one, and say so. */
-        emit("rgn: audit: unknown RGN_AUDIT value \"%s\" (use off, report "
-             "or abort): auditing with \"report\"", v);
-        mode = RGN_AUDIT_REPORT;
+        /* Guessing would be worse than nothing: "false" once meant
+         * "report".  Say what is accepted and keep the default. */
+        char q[96];
+        fmt_quoted(q, sizeof q, v);
+        emit("rgn: audit: ignoring RGN_AUDIT=%s: use off, report or abort",
+             q);
     }
     atomic_store(&default_mode, mode);
 
