@@ -375,6 +375,33 @@ RGN_API int (rgn_register_labeled)(rgn_t *r, rgn_cleanup_fn fn,
                             RGN_SITE)
 
 /*
+ * A plain cleanup: an existing free-like function such as free(),
+ * regfree() or freeaddrinfo(), which takes the resource and returns
+ * nothing.
+ */
+typedef void (*rgn_plain_fn)(void *resource);
+
+/*
+ * rgn_register() for a plain cleanup, with no wrapper to write:
+ * rgn_register_plain(r, free, p, &k).  fn(resource) runs exactly once, as
+ * a cleanup would, whatever the release type, and counts as returning 0.
+ * Returns and fails as rgn_register() (fn runs at once on any failure),
+ * plus -ENOSPC, after running fn, when the process has already registered
+ * 256 other distinct plain functions.  rgn_unprotect() of such a resource
+ * hands back the resource itself and a cleanup that calls fn on it.
+ * Costs the register/release pair nothing: the plain function is reached
+ * through a trampoline chosen once per function (a lock-free table, no
+ * lock taken beyond rgn_register's).
+ */
+RGN_API int rgn_register_plain_at(rgn_t *r, rgn_plain_fn fn, void *resource,
+                                  rgn_key_t *key,
+                                  const struct rgn_site *site);
+RGN_API int (rgn_register_plain)(rgn_t *r, rgn_plain_fn fn, void *resource,
+                                 rgn_key_t *key);
+#define rgn_register_plain(r, fn, resource, key)                          \
+    rgn_register_plain_at((r), (fn), (resource), (key), RGN_SITE)
+
+/*
  * Acquires a resource and registers it with no window for a leak.  Room is
  * reserved in r first; then acquire(arg, &res) runs (outside any lock, with
  * thread cancellation disabled until the registration is done); once it

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void setup(void)
 {
@@ -652,6 +654,146 @@ START_TEST(allocate_whose_acquire_closes_the_region)
 }
 END_TEST
 
+/* ---- plain cleanups --------------------------------------------------- */
+
+/* Plain functions as a program has them: take the resource, return
+ * nothing.  Each logs its probe's id, the way probe_cleanup does. */
+static void plain_log(void *resource)
+{
+    struct probe *p = resource;
+    p->runs++;
+    if (run_count < LOG_MAX)
+        run_log[run_count++] = p->id;
+}
+
+static void plain_log_negated(void *resource)
+{
+    struct probe *p = resource;
+    p->runs++;
+    if (run_count < LOG_MAX)
+        run_log[run_count++] = -p->id;
+}
+
+START_TEST(plain_cleanups_run_once_in_order_with_other_cleanups)
+{
+    struct probe p[4];
+    for (int i = 0; i < 4; i++)
+        probe_init(&p[i], i + 1);
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register_plain(r, plain_log, &p[0], NULL), 0);
+    ck_assert_int_eq(rgn_register(r, probe_cleanup, &p[1], NULL), 0);
+    ck_assert_int_eq(rgn_register_plain(r, plain_log_negated, &p[2], &k), 0);
+    ck_assert_int_eq(rgn_register_plain(r, plain_log, &p[3], NULL), 0);
+    ck_assert(!rgn_key_is_none(k));
+    ck_assert_uint_eq(rgn_live(r), 4);
+    /* Released early: runs now, counts as 0, and only once. */
+    ck_assert_int_eq(rgn_release(r, k), 0);
+    ck_assert_int_eq(rgn_release(r, k), -ENOENT);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ASSERT_LOG(-3, 4, 2, 1);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(p[i].runs, 1);
+}
+END_TEST
+
+START_TEST(plain_cleanup_frees_real_memory)
+{
+    /* free itself, no wrapper: ASan and valgrind see it freed. */
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(rgn_register_plain(r, free, malloc(32), NULL), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+START_TEST(plain_bad_input)
+{
+    struct probe p;
+    probe_init(&p, 1);
+    rgn_t *r = rgn_new();
+    rgn_key_t k = {1, 2, 3};
+    /* No function: nothing to run, the region untouched. */
+    ck_assert_int_eq(rgn_register_plain(r, NULL, &p, &k), -EINVAL);
+    ck_assert(rgn_key_is_none(k));
+    ck_assert_uint_eq(rgn_live(r), 0);
+    /* No region: the resource is given back at once. */
+    ck_assert_int_eq(rgn_register_plain(NULL, plain_log, &p, &k), -EINVAL);
+    ck_assert_int_eq(p.runs, 1);
+    ck_assert(rgn_key_is_none(k));
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+START_TEST(plain_unprotect_hands_back_the_resource_and_a_working_cleanup)
+{
+    struct probe p;
+    probe_init(&p, 7);
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register_plain(r, plain_log, &p, &k), 0);
+    rgn_cleanup_fn fn = NULL;
+    void *res = NULL;
+    ck_assert_int_eq(rgn_unprotect(r, k, &fn, &res), 0);
+    ck_assert_ptr_eq(res, &p);
+    ck_assert_int_eq(p.runs, 0);
+    ck_assert_int_eq(fn(res, RGN_RELEASE_EARLY), 0);
+    ck_assert_int_eq(p.runs, 1);
+    /* And it moves like any other resource. */
+    rgn_t *to = rgn_new();
+    ck_assert_int_eq(rgn_register_plain(r, plain_log_negated, &p, &k), 0);
+    ck_assert_int_eq(rgn_move(r, k, to, &k), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_int_eq(p.runs, 1);
+    ck_assert_int_eq(rgn_close(to), 0);
+    ASSERT_LOG(7, -7);
+}
+END_TEST
+
+/* 257 distinct plain functions: one more than the process may have. */
+static int many_ran;
+#define PF(n) static void pf##n(void *p) { (void)p; many_ran++; }
+#define PF16(h) PF(h##0) PF(h##1) PF(h##2) PF(h##3) PF(h##4) PF(h##5)      \
+    PF(h##6) PF(h##7) PF(h##8) PF(h##9) PF(h##a) PF(h##b) PF(h##c)        \
+    PF(h##d) PF(h##e) PF(h##f)
+PF16(0) PF16(1) PF16(2) PF16(3) PF16(4) PF16(5) PF16(6) PF16(7)
+PF16(8) PF16(9) PF16(a) PF16(b) PF16(c) PF16(d) PF16(e) PF16(f)
+PF(x)
+#define PN(n) pf##n,
+#define PN16(h) PN(h##0) PN(h##1) PN(h##2) PN(h##3) PN(h##4) PN(h##5)      \
+    PN(h##6) PN(h##7) PN(h##8) PN(h##9) PN(h##a) PN(h##b) PN(h##c)        \
+    PN(h##d) PN(h##e) PN(h##f)
+static rgn_plain_fn const many_fns[] = {
+    PN16(0) PN16(1) PN16(2) PN16(3) PN16(4) PN16(5) PN16(6) PN16(7)
+    PN16(8) PN16(9) PN16(a) PN16(b) PN16(c) PN16(d) PN16(e) PN16(f)
+    PN(x)
+};
+
+START_TEST(plain_functions_past_the_table_are_enospc_and_still_run)
+{
+    /* The table is process-wide and never shrinks: fill it only in a
+     * forked test process. */
+    const char *fork_mode = getenv("CK_FORK");
+    if (fork_mode && !strcmp(fork_mode, "no"))
+        return;
+    rgn_t *r = rgn_new();
+    size_t n = sizeof many_fns / sizeof many_fns[0];
+    int refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = rgn_register_plain(r, many_fns[i], NULL, NULL);
+        ck_assert(rc == 0 || rc == -ENOSPC);
+        refused += rc == -ENOSPC;
+    }
+    /* Earlier tests in this process may have used a few entries. */
+    ck_assert_int_ge(refused, 1);
+    ck_assert_int_eq(many_ran, refused); /* each refused one ran at once */
+    /* Functions already in the table keep working. */
+    ck_assert_int_eq(rgn_register_plain(r, many_fns[0], NULL, NULL), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_int_eq(many_ran, (int)n + 1);
+}
+END_TEST
+
 Suite *resource_suite(void)
 {
     Suite *s = suite_create("resource");
@@ -694,6 +836,16 @@ Suite *resource_suite(void)
     tcase_add_test(t, child_key_of_a_detached_or_plain_region_is_none);
     tcase_add_test(t, unprotected_child_registered_elsewhere_is_a_child_there);
     tcase_add_test(t, regions_that_cannot_be_adopted_are_refused_untouched);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("plain");
+    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_test(t, plain_cleanups_run_once_in_order_with_other_cleanups);
+    tcase_add_test(t, plain_cleanup_frees_real_memory);
+    tcase_add_test(t, plain_bad_input);
+    tcase_add_test(t,
+                   plain_unprotect_hands_back_the_resource_and_a_working_cleanup);
+    tcase_add_test(t, plain_functions_past_the_table_are_enospc_and_still_run);
     suite_add_tcase(s, t);
 
     t = tcase_create("allocate");
