@@ -163,6 +163,9 @@ struct rgn {
                                 holds: the audit reports nothing then      */
     const struct rgn_site *made_at; /* where rgn_new & co. were called   */
     rgn_release_type close_how;
+    int close_result;        /* the first non-zero cleanup result so far */
+    rgn_t *close_outer;      /* the closing region whose loop closes this
+                                one, or NULL (region.c, close_loop)       */
     char *name;              /* rgn_set_name, or NULL                     */
     /* Where this child sits: written under the lock of the parent it
      * sits in (both parents' for a move), read through that lock too

@@ -154,26 +154,31 @@ rgn_t *(rgn_new_child)(rgn_t *parent)
 }
 
 /*
- * Pops and runs every live cleanup, newest first, each with r unlocked so
- * that it may call rgn on r; returns the first non-zero result.  locked is
- * r->locked, which cannot change while r is closing: inlined with it as a
- * constant, the loop of an unshared region has no locking in it at all.
+ * Pops and runs r's live cleanups, newest first, each with r unlocked so
+ * that it may call rgn on r, folding the first non-zero result into
+ * r->close_result.  Stops at a child region's slot and returns the child
+ * (its slot taken, r still locked), for close_loop to close; returns NULL
+ * when none is left.  locked is r->locked, which cannot change while r
+ * is closing: inlined with it as a constant, the loop of an unshared
+ * region has no locking in it at all.
  */
-static inline __attribute__((always_inline)) int
-run_cleanups(rgn_t *r, rgn_release_type how, bool locked)
+static inline __attribute__((always_inline)) rgn_t *
+run_cleanups(rgn_t *r, bool locked)
 {
-    int result = 0;
+    rgn_release_type how = r->close_how;
     struct rgn_cb cb;
     while (rgn__slot_pop(r, &cb)) {
+        if (RGN_UNLIKELY(cb.fn == rgn__child_cleanup))
+            return cb.resource;
         if (locked)
             rgn__unlock(r);
         int rc = rgn__run_raw(r, cb, how);
-        if (RGN_UNLIKELY(rc != 0) && !result)
-            result = rc;
+        if (RGN_UNLIKELY(rc != 0) && !r->close_result)
+            r->close_result = rc;
         if (locked)
             rgn__lock(r);
     }
-    return result;
+    return NULL;
 }
 
 /* Frees r when the close is done with it -- unless an rgn_allocate still
@@ -188,25 +193,75 @@ static void close_done(rgn_t *r)
         rgn__region_free(r);
 }
 
-struct closing {
-    rgn_t *r;
-    rgn_release_type how;
-};
+static bool child_begins_close(rgn_t *c, rgn_release_type how, int *rc);
+
+/* What a child's close gives the region whose close closed it: the
+ * child's result stands for its cleanup's.  r locked. */
+static void fold_result(rgn_t *r, int rc)
+{
+    if (RGN_UNLIKELY(rc != 0)) {
+        atomic_fetch_add_explicit(&r->cleanup_errors, 1,
+                                  memory_order_relaxed);
+        if (!r->close_result)
+            r->close_result = rc;
+    }
+}
+
+/*
+ * Runs the closes of *top and of the regions below it, until the
+ * outermost is freed; returns its result.  *top is locked and closing.
+ *
+ * Closing a child from inside its parent's loop would recurse once per
+ * level, and a chain of 100,000 nested children overflowed the stack.  So
+ * the loop starts a child's close itself: the child goes on top of a
+ * stack of closing regions linked through close_outer, and the loop goes
+ * on with it, the parent unlocked meanwhile, as while any cleanup runs.
+ * When the child's last cleanup has run, its result is folded into its
+ * parent's, as its cleanup's result would have been.  *top always names
+ * the innermost close, for finish_cancelled_close.
+ */
+static int close_loop(rgn_t *volatile *top)
+{
+    for (;;) {
+        rgn_t *r = *top;
+        rgn_t *child = r->locked ? run_cleanups(r, true)
+                                 : run_cleanups(r, false);
+        if (RGN_UNLIKELY(child != NULL)) {
+            rgn__unlock(r);
+            int rc;
+            if (child_begins_close(child, r->close_how, &rc)) {
+                child->close_outer = r;
+                *top = child;
+            } else {
+                rgn__lock(r);
+                fold_result(r, rc);
+            }
+            continue;
+        }
+        rgn_t *outer = r->close_outer;
+        int rc = r->close_result;
+        close_done(r);
+        if (!outer)
+            return rc;
+        *top = outer;
+        rgn__lock(outer);
+        fold_result(outer, rc);
+    }
+}
 
 /*
  * The thread was cancelled inside one of the close's cleanups.  A close
  * finishes what it started, as resourcet runs its cleanups masked: the
  * remaining cleanups run here, while the cancellation unwinds (glibc acts
- * on no further cancellation point meanwhile), and r is freed.
+ * on no further cancellation point meanwhile), and the regions are freed.
  */
 static void finish_cancelled_close(void *arg)
 {
-    struct closing *c = arg;
+    rgn_t *volatile *top = arg;
     int state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-    rgn__lock(c->r);
-    run_cleanups(c->r, c->how, c->r->locked);
-    close_done(c->r);
+    rgn__lock(*top);
+    close_loop(top);
     pthread_setcancelstate(state, NULL);
 }
 
@@ -219,18 +274,21 @@ static void finish_cancelled_close(void *arg)
  */
 static int close_last(rgn_t *r, rgn_release_type how)
 {
-    int result = 0;
-    if (rgn__slot_newest(r)) {
-        int *err = rgn__errno();
-        int saved = *err;
-        struct closing c = {r, how};
-        pthread_cleanup_push(finish_cancelled_close, &c);
-        result = r->locked ? run_cleanups(r, how, true)
-                           : run_cleanups(r, how, false);
-        pthread_cleanup_pop(0);
-        *err = saved;
+    r->close_how = how;
+    r->close_result = 0;
+    r->close_outer = NULL;
+    if (!rgn__slot_newest(r)) {
+        close_done(r);
+        return 0;
     }
-    close_done(r);
+    int *err = rgn__errno();
+    int saved = *err;
+    rgn_t *volatile top = r;
+    int result;
+    pthread_cleanup_push(finish_cancelled_close, (void *)&top);
+    result = close_loop(&top);
+    pthread_cleanup_pop(0);
+    *err = saved;
     return result;
 }
 
@@ -249,18 +307,25 @@ static __attribute__((noinline)) void audit_close(rgn_t *r,
     rgn__lock(r);
 }
 
-/* Drops one reference of an open region; called with r locked. */
-static int drop_locked(rgn_t *r, rgn_release_type how)
+/* Drops one reference of an open region, r locked.  Returns true when
+ * it was the last: r is then closing and still locked, and the caller
+ * runs its close.  Else r is unlocked. */
+static bool drop_begins_close(rgn_t *r, rgn_release_type how)
 {
     if (--r->refs) {
         rgn__unlock(r);
-        return 0;
+        return false;
     }
     r->state = RGN_CLOSING;
     r->close_how = how;
     if (RGN_UNLIKELY(r->audit != NULL))
         audit_close(r, how); /* what was never released, first */
-    return close_last(r, how);
+    return true;
+}
+
+static int drop_locked(rgn_t *r, rgn_release_type how)
+{
+    return drop_begins_close(r, how) ? close_last(r, how) : 0;
 }
 
 /* A clear in progress lets go of references that are not the last;
@@ -276,16 +341,28 @@ static int drop_while_clearing(rgn_t *r)
     return rc;
 }
 
-int rgn__drop_ref(rgn_t *r, rgn_release_type how)
+/* rgn__drop_ref up to the close: true with r locked and closing when
+ * the reference was the last, else false with *rc the result. */
+static bool drop_ref_begins_close(rgn_t *r, rgn_release_type how, int *rc)
 {
     rgn__lock(r);
-    if (RGN_UNLIKELY(r->state == RGN_CLEARING))
-        return drop_while_clearing(r);
+    *rc = 0;
+    if (RGN_UNLIKELY(r->state == RGN_CLEARING)) {
+        *rc = drop_while_clearing(r);
+        return false;
+    }
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);
-        return -ECANCELED;
+        *rc = -ECANCELED;
+        return false;
     }
-    return drop_locked(r, how);
+    return drop_begins_close(r, how);
+}
+
+int rgn__drop_ref(rgn_t *r, rgn_release_type how)
+{
+    int rc;
+    return drop_ref_begins_close(r, how, &rc) ? close_last(r, how) : rc;
 }
 
 /* ---- child regions ------------------------------------------------------
@@ -459,12 +536,28 @@ void rgn__detach(rgn_t *c)
  * rgn_close, and an owner child's audit reports what it still holds --
  * RGN_RELEASE_EARLY describes the child's slot, not its contents.
  */
+static rgn_release_type child_how(rgn_release_type how)
+{
+    return how == RGN_RELEASE_EARLY ? RGN_RELEASE_NORMAL : how;
+}
+
 int rgn__child_cleanup(void *child, rgn_release_type how)
 {
     rgn_t *c = child;
     rgn__child_orphan(c);
-    return rgn__drop_ref(c, how == RGN_RELEASE_EARLY ? RGN_RELEASE_NORMAL
-                                                     : how);
+    return rgn__drop_ref(c, child_how(how));
+}
+
+/* rgn__child_cleanup for a closing parent's loop, which runs the child's
+ * close itself when this returns true (see close_loop). */
+static bool child_begins_close(rgn_t *c, rgn_release_type how, int *rc)
+{
+    rgn__child_orphan(c);
+    how = child_how(how);
+    if (!drop_ref_begins_close(c, how, rc))
+        return false;
+    c->close_result = 0;
+    return true;
 }
 
 rgn_key_t rgn_child_key(const rgn_t *child)

@@ -159,7 +159,7 @@ static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
     /* Not a region rgn can adopt: it has a parent or other owners, or it
      * would own itself.  Its owners keep it; nothing is run. */
     if (!c || c->shared || atomic_load(&c->parent) || c->state != RGN_OPEN ||
-        would_own_itself(c, r))
+        c == r || (c->live != 0 && would_own_itself(c, r)))
         return -EINVAL;
     /* Nobody else can reach c yet, so its parent is set before its slot
      * exists: whoever takes the slot finds the child knows its parent. */
@@ -390,7 +390,11 @@ static void unlock_pair(rgn_t *a, rgn_t *b)
         rgn__unlock(b);
 }
 
-/* True when `to` is c or lies below it: c would end up owning itself. */
+/* True when `to` is c or lies below it: c would end up owning itself.
+ * O(depth of to).  register_child skips the walk when c holds nothing (a
+ * new child, say): a region without resources has no children, so it
+ * cannot be above `to` -- and building a chain of n children stays O(n),
+ * not O(n^2).  c is only the caller's there; a move reads only parents. */
 static bool would_own_itself(rgn_t *c, rgn_t *to)
 {
     for (rgn_t *t = to; t; t = atomic_load(&t->parent))

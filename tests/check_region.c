@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 static void setup(void)
 {
@@ -478,6 +479,90 @@ START_TEST(child_closed_by_a_cleanup_of_its_closing_parent_runs_once)
 }
 END_TEST
 
+/* ---- deep chains ------------------------------------------------------ */
+
+/* Each level of a chain holds one resource made before its child and one
+ * after; a cleanup writes its number into the next place of `order`. */
+#define DEEP 100000
+static int *order;
+static int order_n;
+
+static int record(void *resource, rgn_release_type how)
+{
+    (void)how;
+    order[order_n++] = (int)(intptr_t)resource;
+    return (intptr_t)resource == 2 * (DEEP / 2) + 1 ? -EIO : 0;
+}
+
+/* Builds a chain of `depth` nested children under root: level i
+ * registers 2i+1 (older), its child, then 2i+2 (newer). */
+static rgn_t *build_chain(rgn_t *root, int depth)
+{
+    ck_assert_ptr_nonnull(root);
+    rgn_t *r = root;
+    for (int i = 0; i < depth; i++) {
+        ck_assert_int_eq(rgn_register(r, record, (void *)(intptr_t)(2 * i + 1),
+                                      NULL), 0);
+        rgn_t *c = rgn_new_child(r);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(rgn_register(r, record,
+                                      (void *)(intptr_t)(2 * i + 2), NULL),
+                         0);
+        r = c;
+    }
+    return root;
+}
+
+/* Newer resources from the root down, then the older ones from the
+ * deepest level up: newest first at every level. */
+static void check_chain_order(int depth)
+{
+    ck_assert_int_eq(order_n, 2 * depth);
+    int bad = 0;
+    for (int i = 0; i < depth; i++) {
+        bad += order[i] != 2 * i + 2;
+        bad += order[depth + i] != 2 * (depth - 1 - i) + 1;
+    }
+    ck_assert_int_eq(bad, 0);
+}
+
+START_TEST(a_chain_of_100k_children_closes_in_order)
+{
+    /* The close recursed once per level: this overflowed the stack.
+     * Building it was quadratic: every rgn_new_child walked the chain. */
+    order = malloc(2 * DEEP * sizeof *order);
+    order_n = 0;
+    rgn_t *root = build_chain(rgn_new(), DEEP);
+    /* A failure half-way down reaches the root's close. */
+    ck_assert_int_eq(rgn_close(root), -EIO);
+    check_chain_order(DEEP);
+    free(order);
+}
+END_TEST
+
+START_TEST(a_deep_chain_released_by_key_or_audited_closes_in_order)
+{
+    order = malloc(2 * DEEP * sizeof *order);
+    /* Released by key from a parent: the same walk, started by release. */
+    order_n = 0;
+    rgn_t *top = rgn_new();
+    rgn_t *root = build_chain(rgn_new_child(top), DEEP);
+    ck_assert_int_eq(rgn_release(top, rgn_child_key(root)), -EIO);
+    check_chain_order(DEEP);
+    ck_assert_int_eq(rgn_close(top), 0);
+    /* Audited (every region locked and recorded): same order, no report
+     * -- children are scopes. */
+    rgn_audit_mode was = rgn_audit_default();
+    ck_assert_int_eq(rgn_audit_set_default(RGN_AUDIT_ABORT), 0);
+    order_n = 0;
+    root = build_chain(rgn_new_scope(), DEEP / 10);
+    ck_assert_int_eq(rgn_close(root), 0);
+    check_chain_order(DEEP / 10);
+    ck_assert_int_eq(rgn_audit_set_default(was), 0);
+    free(order);
+}
+END_TEST
+
 Suite *region_suite(void)
 {
     Suite *s = suite_create("region");
@@ -513,6 +598,13 @@ Suite *region_suite(void)
     tcase_add_test(t, new_child_of_closing_parent_is_ecanceled);
     tcase_add_test(t, child_closed_by_a_cleanup_of_its_closing_parent_runs_once);
     tcase_add_test(t, cleanup_that_closes_another_region);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("deep");
+    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_set_timeout(t, 120); /* 100,000 regions under the sanitizers */
+    tcase_add_test(t, a_chain_of_100k_children_closes_in_order);
+    tcase_add_test(t, a_deep_chain_released_by_key_or_audited_closes_in_order);
     suite_add_tcase(s, t);
     return s;
 }
