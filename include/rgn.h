@@ -15,6 +15,14 @@
  *   - rgn saves errno around every cleanup it runs, so a cleanup cannot
  *     clobber the caller's errno; only rgn's own failures set errno.
  *   - Every exported name starts with rgn_ or RGN_.
+ *   - C++: a cleanup or acquire function that throws is handled as a
+ *     thread cancellation is.  A close or clear finishes first (every
+ *     other cleanup runs and a closed region is freed), a release has
+ *     already forgotten the resource, an allocate registers nothing and
+ *     gives its reservation back; then the exception reaches the caller.
+ *     A second cleanup throwing meanwhile calls std::terminate, as a
+ *     destructor throwing during unwinding does.  (librgn is built with
+ *     -fexceptions for this.)
  */
 #ifndef RGN_H
 #define RGN_H
@@ -123,8 +131,31 @@ struct rgn_site {
     int line;
 };
 
-/* The call site of the macro's user, as a pointer to static storage. */
-#if defined(__GNUC__)
+/*
+ * The call site of the macro's user, as a pointer to static storage.  It
+ * is an expression wherever one may appear: in C++ also at namespace
+ * scope and in a default member initializer (a lambda holding the static;
+ * the function is "" outside any function).  Compilers without GNU C's
+ * statement expressions record no site in C.
+ */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#if defined(__clang__)
+#if __has_builtin(__builtin_FUNCTION)
+#define RGN_FUNC_ __builtin_FUNCTION()
+#endif
+#elif defined(__GNUC__)
+#define RGN_FUNC_ __builtin_FUNCTION()
+#endif
+#ifndef RGN_FUNC_
+#define RGN_FUNC_ __func__
+#endif
+#define RGN_SITE                                                          \
+    ([](const char *rgn_func_) -> const struct rgn_site * {               \
+        static const struct rgn_site rgn_site_here_ = {                   \
+            __FILE__, rgn_func_, __LINE__};                               \
+        return &rgn_site_here_;                                           \
+    }(RGN_FUNC_))
+#elif defined(__GNUC__)
 #define RGN_SITE                                                          \
     (__extension__({                                                      \
         static const struct rgn_site rgn_site_here_ = {                   \

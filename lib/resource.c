@@ -239,6 +239,28 @@ static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
     return k;
 }
 
+/* An acquire that unwinds instead of returning (a C++ exception): the
+ * reservation ends with nothing acquired, so the region is not left
+ * waiting for it, and the caller's cancellation state comes back. */
+struct abandoned {
+    rgn_t *r;
+    uint32_t slot;
+    int cancel_state;
+    const struct rgn_site *site;
+};
+
+static void abandon(void *arg)
+{
+    struct abandoned *a = arg;
+    bool late, free_region;
+    rgn_release_type how;
+    settle(a->r, a->slot, false, NULL, NULL, (struct origin){a->site, NULL},
+           &late, &free_region, &how);
+    if (free_region)
+        rgn__region_free(a->r);
+    pthread_setcancelstate(a->cancel_state, NULL);
+}
+
 int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
                     rgn_cleanup_fn fn, void **resource, rgn_key_t *key,
                     const struct rgn_site *site)
@@ -257,7 +279,10 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     void *res = NULL;
+    struct abandoned ab = {r, slot, cancel_state, site};
+    pthread_cleanup_push(abandon, &ab);
     rc = acquire(arg, &res);
+    pthread_cleanup_pop(0);
     bool late, free_region;
     rgn_release_type how;
     rgn_key_t k = settle(r, slot, rc == 0, fn, res,

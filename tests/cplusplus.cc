@@ -1,9 +1,23 @@
-// cplusplus.cc -- rgn.h and rgn_check.h compile as C++ and link: a C++
-// program can use rgn as it is.
+// cplusplus.cc -- rgn.h and rgn_check.h compile as C++ and link, the
+// site-recording macros work wherever C++ allows an expression, and a
+// cleanup or acquire that throws leaves nothing half-done.
 #include <rgn.h>
 #include <rgn_check.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+static int failures;
+#define EXPECT(cond)                                                      \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            std::fprintf(stderr, "%s:%d: expected %s\n", __FILE__,        \
+                         __LINE__, #cond);                                \
+            failures++;                                                   \
+        }                                                                 \
+    } while (0)
 
 static int free_it(void *p, rgn_release_type)
 {
@@ -11,18 +25,117 @@ static int free_it(void *p, rgn_release_type)
     return 0;
 }
 
-int main()
+// At namespace scope and in a default member initializer: the macros are
+// expressions there too (statement expressions are not).
+static rgn_t *global_region = rgn_new();
+
+struct session {
+    rgn_t *r = rgn_new_scope();
+    ~session() { rgn_close(r); }
+};
+
+static void basics()
 {
     rgn_t *r = rgn_new();
-    if (!r)
-        return 1;
+    EXPECT(r != nullptr);
     rgn_key_t k = RGN_KEY_NONE;
-    if (rgn_register(r, free_it, std::malloc(8), &k) != 0)
-        return 1;
-    if (rgn_key_is_none(k) || rgn_live(r) != 1)
-        return 1;
+    EXPECT(rgn_register(r, free_it, std::malloc(8), &k) == 0);
+    EXPECT(!rgn_key_is_none(k) && rgn_live(r) == 1);
     void *m = rgn_malloc(r, 16);
-    if (!m || rgn_free(r, m) != 0)
-        return 1;
-    return rgn_close(r) == 0 ? 0 : 1;
+    EXPECT(m && rgn_free(r, m) == 0);
+    EXPECT(rgn_register_plain(r, std::free, std::malloc(4), nullptr) == 0);
+    EXPECT(rgn_close(r) == 0);
+    EXPECT(global_region != nullptr);
+    session s;
+    EXPECT(s.r != nullptr);
+    EXPECT(rgn_register(s.r, free_it, std::malloc(8), nullptr) == 0);
+}
+
+static int ran[4];
+
+static int note(void *p, rgn_release_type)
+{
+    ran[(long)(intptr_t)p]++;
+    return 0;
+}
+
+static int throws(void *, rgn_release_type)
+{
+    throw std::runtime_error("cleanup failed");
+}
+
+// A cleanup that throws: the close finishes (every other cleanup runs and
+// the region is freed, as ASan and valgrind check), then the exception
+// reaches the caller, as from a destructor that throws.
+static void throwing_cleanup_in_close()
+{
+    std::memset(ran, 0, sizeof ran);
+    rgn_t *r = rgn_new();
+    rgn_t *child = rgn_new_child(r);
+    EXPECT(rgn_register(r, note, (void *)0, nullptr) == 0);
+    EXPECT(rgn_register(child, note, (void *)1, nullptr) == 0);
+    EXPECT(rgn_register(child, throws, nullptr, nullptr) == 0);
+    EXPECT(rgn_register(r, note, (void *)2, nullptr) == 0);
+    bool caught = false;
+    try {
+        rgn_close(r);
+    } catch (const std::runtime_error &) {
+        caught = true;
+    }
+    EXPECT(caught);
+    EXPECT(ran[0] == 1 && ran[1] == 1 && ran[2] == 1);
+}
+
+// A cleanup that throws from rgn_release: the resource is gone, the
+// region intact and usable.
+static void throwing_cleanup_in_release()
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    EXPECT(rgn_register(r, throws, nullptr, &k) == 0);
+    bool caught = false;
+    try {
+        rgn_release(r, k);
+    } catch (const std::runtime_error &) {
+        caught = true;
+    }
+    EXPECT(caught);
+    EXPECT(rgn_live(r) == 0);
+    EXPECT(rgn_release(r, k) == -ENOENT);
+    EXPECT(rgn_register(r, free_it, std::malloc(8), nullptr) == 0);
+    EXPECT(rgn_close(r) == 0);
+}
+
+static int acquire_throws(void *, void **)
+{
+    throw std::bad_alloc();
+}
+
+// An acquire that throws: nothing is registered and the reservation
+// ends, so the region closes (it used to wait for it for ever).
+static void throwing_acquire()
+{
+    rgn_t *r = rgn_new();
+    bool caught = false;
+    try {
+        rgn_allocate(r, acquire_throws, nullptr, free_it, nullptr, nullptr);
+    } catch (const std::bad_alloc &) {
+        caught = true;
+    }
+    EXPECT(caught);
+    EXPECT(rgn_live(r) == 0);
+    int state = -1;
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &state);
+    EXPECT(state == PTHREAD_CANCEL_ENABLE); // given back
+    EXPECT(rgn_close(r) == 0);
+}
+
+int main()
+{
+    basics();
+    throwing_cleanup_in_close();
+    throwing_cleanup_in_release();
+    throwing_acquire();
+    EXPECT(rgn_close(global_region) == 0);
+    return failures ? 1 : 0;
 }
