@@ -858,6 +858,23 @@ RGN_API long rgn_audit_report_open(void);
  */
 RGN_API long rgn_audit_ignore_open(void);
 
+/*
+ * Use after close.  A region whose audit mode is report or abort is not
+ * given back at its last close: the last 256 such regions are kept, empty
+ * (a few hundred bytes each), so that a call reaching one through a stale
+ * pointer -- a second rgn_close, a registration, a release, rgn_share,
+ * rgn_alloc -- writes a line beginning "rgn: use after close:" naming the
+ * call and the region, aborts under abort mode, and otherwise fails as on
+ * a closing region (-ECANCELED; -ENOENT for a key).  Older ones, and
+ * regions the audit did not watch, are freed: a use after their close is
+ * undefined behaviour, as with free().
+ *
+ * rgn_audit_forget_closed() frees the regions kept so and returns how
+ * many there were: for programs that count their allocator's bytes.
+ * Takes the registry's lock.  A stale pointer is then undefined again.
+ */
+RGN_API size_t rgn_audit_forget_closed(void);
+
 /* ======================================================================
  * Statistics
  * ======================================================================

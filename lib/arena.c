@@ -112,8 +112,11 @@ void *rgn__arena_alloc_slow(rgn_t *r, size_t size)
         p = grow(r, n);
     }
     rgn__unlock(r);
-    if (!p)
+    if (!p) {
+        if (err == ECANCELED)
+            rgn__closed_use(r, "rgn_alloc", NULL, 0);
         errno = err;
+    }
     return p;
 }
 

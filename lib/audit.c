@@ -73,6 +73,7 @@ static void publish_defaults(rgn_audit_mode mode)
 static _Atomic uint64_t held_floor = HELD_FLOOR_NS;
 
 static void fmt_quoted(char *buf, size_t n, const char *s);
+static void fmt_region(char *buf, size_t n, rgn_t *r);
 static void read_env(void);
 static void start_listing(rgn_t *r);
 static void digest_forget(void);
@@ -528,11 +529,12 @@ void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
     check_limit(to); /* called only when to->audit exists */
 }
 
-void rgn__audit_free(rgn_t *r)
+rgn_audit_mode rgn__audit_free(rgn_t *r)
 {
     struct rgn_audit *a = r->audit;
     if (!a)
-        return;
+        return RGN_AUDIT_OFF;
+    rgn_audit_mode mode = a->mode;
     unlist(a);
     rgn__lifetime_free(a);
     for (uint32_t g = 0; g < a->recs_cap; g++)
@@ -541,6 +543,72 @@ void rgn__audit_free(rgn_t *r)
     rgn__free(a);
     r->audit = NULL;
     r->audited = false;
+    return mode;
+}
+
+/* ---- use after the last close ---------------------------------------------
+ *
+ * An audited region is not given back at its last close: it waits, empty
+ * and marked RGN_FREED, in a quarantine of the last QUARANTINE_MAX such
+ * regions, so that a call reaching it through a stale pointer -- a second
+ * close, a registration into a closed region -- is reported (talloc's
+ * "access after free") instead of corrupting the heap.  Every call's
+ * slow path sees the state (it is not RGN_OPEN, so the fast paths never
+ * apply).  Older regions are freed for real; past them, and without the
+ * audit, a use after close is undefined.  The ring is guarded by the
+ * registry's lock, which fork handlers already take.
+ */
+#define QUARANTINE_MAX 256
+static rgn_t *quarantine[QUARANTINE_MAX];
+static unsigned quarantine_next;
+
+void rgn__audit_bury(rgn_t *r, rgn_audit_mode mode)
+{
+    r->freed_mode = (uint8_t)mode;
+    rgn__set_state(r, RGN_FREED);
+    pthread_mutex_lock(&registry_lock);
+    rgn_t *old = quarantine[quarantine_next];
+    quarantine[quarantine_next] = r;
+    quarantine_next = (quarantine_next + 1) % QUARANTINE_MAX;
+    pthread_mutex_unlock(&registry_lock);
+    if (old) {
+        rgn__free(old->name);
+        rgn__free(old);
+    }
+}
+
+size_t rgn_audit_forget_closed(void)
+{
+    rgn_t *gone[QUARANTINE_MAX];
+    size_t n = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (unsigned i = 0; i < QUARANTINE_MAX; i++) {
+        if (quarantine[i])
+            gone[n++] = quarantine[i];
+        quarantine[i] = NULL;
+    }
+    quarantine_next = 0;
+    pthread_mutex_unlock(&registry_lock);
+    for (size_t i = 0; i < n; i++) {
+        rgn__free(gone[i]->name);
+        rgn__free(gone[i]);
+    }
+    return n;
+}
+
+int rgn__closed_use_slow(rgn_t *r, const char *call,
+                         const struct rgn_site *site, int rc)
+{
+    char region[320], where[300] = "";
+    fmt_region(region, sizeof region, r);
+    if (site)
+        snprintf(where, sizeof where, " at %s:%d in %s()", site->file,
+                 site->line, site->func);
+    emit("rgn: use after close: %s%s on %s, after its last close", call,
+         where, region);
+    if (r->freed_mode == RGN_AUDIT_ABORT)
+        abort();
+    return rc;
 }
 
 /* ---- grouping by site and label ------------------------------------------ */

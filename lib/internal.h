@@ -115,8 +115,10 @@ enum rgn_state {
     RGN_CLEARING, /* rgn_clear is running the cleanups: as CLOSING, but
                      references that are not the last may be dropped    */
     RGN_CLOSING,  /* last reference gone; cleanups are running          */
-    RGN_DRAINED   /* cleanups done, but an rgn_allocate still holds a
+    RGN_DRAINED,  /* cleanups done, but an rgn_allocate still holds a
                      reservation: the region is freed when it finishes  */
+    RGN_FREED     /* closed for good, kept empty in the audit's
+                     quarantine to catch a use after close (audit.c)    */
 };
 
 struct rgn {
@@ -161,6 +163,7 @@ struct rgn {
     uint32_t pending;        /* rgn_allocate reservations in flight       */
     bool scope;              /* its close is the intended end of all it
                                 holds: the audit reports nothing then      */
+    uint8_t freed_mode;      /* RGN_FREED: the audit mode it closed with  */
     const struct rgn_site *made_at; /* where rgn_new & co. were called   */
     rgn_release_type close_how;
     int close_result;        /* the first non-zero cleanup result so far */
@@ -461,8 +464,26 @@ RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg),
 /* Adds the counters of r, a named region leaving the registry, to its
  * name's totals (metrics.c); registry locked. */
 RGN_HIDDEN void rgn__metrics_retire(rgn_t *r);
-/* Frees the audit state of a region being freed. */
-RGN_HIDDEN void rgn__audit_free(rgn_t *r);
+/* Frees the audit state of a region being freed; returns the audit
+ * mode it had (RGN_AUDIT_OFF when it had none). */
+RGN_HIDDEN rgn_audit_mode rgn__audit_free(rgn_t *r);
+/* Keeps r, freed but for its struct and name, in the quarantine of
+ * closed audited regions (state RGN_FREED), freeing the oldest there. */
+RGN_HIDDEN void rgn__audit_bury(rgn_t *r, rgn_audit_mode mode);
+/* The result of `call` refused on a region that is not open: rc,
+ * reporting a use after close first when r is RGN_FREED (and aborting
+ * under RGN_AUDIT=abort).  Called holding no lock. */
+RGN_HIDDEN int rgn__closed_use_slow(rgn_t *r, const char *call,
+                                    const struct rgn_site *site, int rc);
+static inline int rgn__closed_use(rgn_t *r, const char *call,
+                                  const struct rgn_site *site, int rc)
+{
+    /* A buried region's state never changes again. */
+    if (RGN_UNLIKELY(__atomic_load_n(&r->state, __ATOMIC_RELAXED) ==
+                     RGN_FREED))
+        return rgn__closed_use_slow(r, call, site, rc);
+    return rc;
+}
 
 /* ---- convenience.c and the resources it makes ----------------------------- */
 

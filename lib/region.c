@@ -77,18 +77,39 @@ region_create(const struct rgn_site *site)
 __thread struct rgn_frame *rgn__frames
     __attribute__((tls_model("initial-exec")));
 
+/* Empties a closed audited region for the quarantine: no key finds a
+ * slot, the arena is empty, and the name stays for the report. */
+static void bury(rgn_t *r, rgn_audit_mode mode)
+{
+    r->cb = r->inline_cb;
+    r->ln = r->inline_ln;
+    r->cap = RGN_INLINE_SLOTS;
+    r->used = 1;
+    r->free_head = 0;
+    r->live = 0;
+    r->ln[0] = (struct rgn_link){0};
+    r->chunks = r->spare = NULL;
+    r->arena_at = r->arena_end = r->arena_inline;
+    rgn__audit_bury(r, mode);
+}
+
 void rgn__region_free(rgn_t *r)
 {
     /* A release in this thread may be running a cleanup of r's. */
     for (struct rgn_frame *f = rgn__frames; f; f = f->up)
         if (f->r == r)
             f->r = NULL;
+    rgn_audit_mode audited = RGN_AUDIT_OFF;
     if (RGN_UNLIKELY(r->audit != NULL))
-        rgn__audit_free(r);
-    rgn__free(r->name);
+        audited = rgn__audit_free(r);
     rgn__slots_destroy(r);
     if (RGN_UNLIKELY(r->chunks != NULL || r->spare != NULL))
         rgn__arena_free(r);
+    if (RGN_UNLIKELY(audited != RGN_AUDIT_OFF)) {
+        bury(r, audited); /* to catch a use after close */
+        return;
+    }
+    rgn__free(r->name);
     rgn__free(r);
 }
 
@@ -124,7 +145,7 @@ int rgn_set_scope(rgn_t *r, int scope)
     if (rc == 0)
         r->scope = scope != 0;
     rgn__unlock(r);
-    return rc;
+    return rc ? rgn__closed_use(r, "rgn_set_scope", NULL, rc) : 0;
 }
 
 rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
@@ -426,7 +447,9 @@ static int close_with(rgn_t *r, rgn_release_type how)
         return drop_while_clearing(r);
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);
-        return -ECANCELED;
+        return rgn__closed_use(r, how == RGN_RELEASE_ERROR
+                                      ? "rgn_close_error" : "rgn_close",
+                               NULL, -ECANCELED);
     }
     /* A child's explicit close takes it out of its parent first, so the
      * parent never drops a reference its owner already dropped. */
@@ -493,7 +516,7 @@ int rgn_clear(rgn_t *r)
     rgn__lock(r);
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);
-        return -ECANCELED;
+        return rgn__closed_use(r, "rgn_clear", NULL, -ECANCELED);
     }
     rgn__set_state(r, RGN_CLEARING);
     int *err = rgn__errno();

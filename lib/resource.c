@@ -97,6 +97,8 @@ static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
     int rc = r->state == RGN_OPEN ? add_locked(r, fn, resource, key, o)
                                   : -ECANCELED;
     rgn__unlock(r);
+    if (rc == -ECANCELED)
+        rgn__closed_use(r, "rgn_register", o.site, rc);
     rgn__audit_flush(); /* a limit warning, written outside the lock */
     return rc;
 }
@@ -274,7 +276,7 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     uint32_t slot;
     int rc = reserve(r, &slot);
     if (rc)
-        return rc;
+        return rgn__closed_use(r, "rgn_allocate", site, rc);
 
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
@@ -340,6 +342,8 @@ static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
         rgn__audit_release(r, i); /* its lifetime, if tracked */
     struct rgn_cb cb = take_at(r, i, &r->released_early);
     rgn__unlock(r);
+    if (!i)
+        rgn__closed_use(r, "rgn_release", NULL, 0);
     return cb;
 }
 
@@ -366,7 +370,7 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
         rgn__child_orphan(cb.resource); /* the caller owns it now */
     rgn__unlock(r);
     if (!cb.fn)
-        return -ENOENT;
+        return rgn__closed_use(r, "rgn_unprotect", NULL, -ENOENT);
     if (fn)
         *fn = cb.fn;
     if (resource)
@@ -469,6 +473,8 @@ int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
     lock_pair(from, to);
     int rc = move_locked(from, key, to, &k);
     unlock_pair(from, to);
+    if (RGN_UNLIKELY(rc == -ENOENT || rc == -ECANCELED))
+        rgn__closed_use(rc == -ENOENT ? from : to, "rgn_move", NULL, rc);
     rgn__audit_flush();
     if (rc == 0 && new_key)
         rgn__key_store(new_key, k);

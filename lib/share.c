@@ -251,6 +251,7 @@ rgn_t *rgn_share(rgn_t *r)
         bool closing = r->state != RGN_OPEN;
         rgn__unlock(r);
         if (closing) {
+            rgn__closed_use(r, "rgn_share", NULL, 0);
             errno = ECANCELED;
             return NULL;
         }

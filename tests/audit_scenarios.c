@@ -11,6 +11,7 @@
 #include <rgn.h>
 #include <rgn_check.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,13 @@ static int nothing(void *res, rgn_release_type how)
 {
     (void)res;
     (void)how;
+    return 0;
+}
+
+static int count_run(void *res, rgn_release_type how)
+{
+    (void)how;
+    ++*(int *)res;
     return 0;
 }
 
@@ -209,6 +217,42 @@ static int child_owner(void)
     return rgn_close(p);
 }
 
+/* A region used after its last close, the ways programs do it: a second
+ * close, a registration, a release by an old key, an arena allocation, a
+ * share.  Only with the audit on: without it the calls are undefined. */
+static int closed_use(void)
+{
+    if (rgn_audit_default() == RGN_AUDIT_OFF)
+        return 0;
+    rgn_t *r = rgn_new(); site("made", __LINE__);
+    must(rgn_set_name(r, "session"), "name");
+    rgn_key_t k;
+    must(rgn_register(r, nothing, NULL, &k), "register");
+    must(rgn_release(r, k), "release");
+    must(rgn_close(r), "close");
+    if (rgn_close(r) != -ECANCELED)
+        return 1;
+    int ran = 0;
+    int rc = rgn_register(r, count_run, &ran, NULL); site("register", __LINE__);
+    if (rc != -ECANCELED || ran != 1)
+        return 1;
+    if (rgn_release(r, k) != -ENOENT)
+        return 1;
+    errno = 0;
+    if (rgn_alloc(r, 16) != NULL || errno != ECANCELED)
+        return 1;
+    if (rgn_share(r) != NULL || errno != ECANCELED)
+        return 1;
+    /* Kept regions can be given back; a new region works as ever. */
+    if (rgn_audit_forget_closed() < 1)
+        return 1;
+    rgn_t *again = rgn_new();
+    rgn_key_t k2;
+    must(rgn_register(again, nothing, NULL, &k2), "again");
+    must(rgn_release(again, k2), "again: release");
+    return rgn_close(again);
+}
+
 /* Everything left to the close of scopes made every way there is: no
  * report, even under RGN_AUDIT=abort. */
 static int body(rgn_t *r, void *arg)
@@ -349,6 +393,7 @@ static const struct {
     {"child", child},
     {"child_owner", child_owner},
     {"scopes", scopes},
+    {"closed_use", closed_use},
     {"check_helpers", check_helpers},
     {"check_helpers_nofork", check_helpers_nofork},
 };

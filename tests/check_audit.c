@@ -396,6 +396,42 @@ START_TEST(child_region_is_never_a_leak_of_its_parent)
 }
 END_TEST
 
+START_TEST(use_after_close_is_reported_with_the_audit_on)
+{
+    /* report: one line per stale call, naming the call and the region,
+     * and each call fails as on a closing region. */
+    struct run *r = scenario("closed_use", "report", NULL);
+    ck_assert_msg(r->status == 0, "status %d: %s", r->status, r->out);
+    char made[96];
+    snprintf(made, sizeof made, "audit_scenarios.c:%d in closed_use()),",
+             site_line(r, "made"));
+    const char *calls[] = {"rgn_close ", "rgn_release ", "rgn_alloc ",
+                           "rgn_share ", "rgn_register "};
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+        ck_assert_msg(count_lines(r->err, "rgn: use after close: ", calls[i],
+                                  "on region \"session\" (made at ", made,
+                                  NULL) == 1,
+                      "%s: %s", calls[i], r->err);
+    /* A registration also says where it was made. */
+    char at[96];
+    snprintf(at, sizeof at, "audit_scenarios.c:%d in closed_use() on ",
+             site_line(r, "register"));
+    ck_assert_msg(count_lines(r->err, "rgn: use after close: rgn_register at ",
+                              at, NULL) == 1, "%s", r->err);
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 5);
+    /* abort: the first stale call (the second close) ends the program. */
+    r = scenario("closed_use", "abort", NULL);
+    ck_assert_int_eq(r->status, 128 + SIGABRT);
+    ck_assert_int_eq(count_lines(r->err, "rgn: use after close: rgn_close ",
+                                 NULL), 1);
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 1);
+    /* off: nothing is checked (and the scenario makes no stale call). */
+    r = scenario("closed_use", NULL, NULL);
+    ck_assert_int_eq(r->status, 0);
+    ASSERT_SILENT(r);
+}
+END_TEST
+
 START_TEST(scopes_report_nothing_at_their_close)
 {
     struct run *r = scenario("scopes", "abort", NULL);
@@ -901,6 +937,7 @@ Suite *audit_suite(void)
     tcase_add_test(env, moved_resource_keeps_its_site_and_label);
     tcase_add_test(env, child_region_is_never_a_leak_of_its_parent);
     tcase_add_test(env, scopes_report_nothing_at_their_close);
+    tcase_add_test(env, use_after_close_is_reported_with_the_audit_on);
     tcase_add_test(env, check_helpers_fail_tests_that_leak);
     suite_add_tcase(s, env);
 
