@@ -1,5 +1,6 @@
-/* check_map.c -- slots and keys: key values, slot reuse, growth across
- * blocks, and keys that must stay dead. */
+/* check_map.c -- slots and keys: key values, slot reuse, growth (into
+ * one block, then into pages of their own), and keys that must stay
+ * dead. */
 #include "helpers.h"
 #include "suites.h"
 
@@ -110,6 +111,44 @@ START_TEST(shuffled_release_then_refill_across_blocks)
 }
 END_TEST
 
+/* Past 32768 slots a region's arrays live in pages of their own, grown
+ * by remapping: every key stays valid across each growth, releases in any
+ * order work, and the close runs the rest newest first. */
+static int seen_at[200000];
+static int seen_n;
+
+static int note_order(void *resource, rgn_release_type how)
+{
+    (void)how;
+    seen_at[seen_n++] = (int)(intptr_t)resource;
+    return 0;
+}
+
+START_TEST(a_region_of_200k_keeps_its_keys_through_growth)
+{
+    enum { N = 200000 };
+    static rgn_key_t k[N];
+    rgn_t *r = rgn_new();
+    seen_n = 0;
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(rgn_register(r, note_order, (void *)(intptr_t)i,
+                                      &k[i]), 0);
+    /* Every third, from the oldest: each key found after all growth. */
+    int bad = 0;
+    for (int i = 0; i < N; i += 3)
+        bad += rgn_release(r, k[i]) != 0;
+    ck_assert_int_eq(bad, 0);
+    ck_assert_uint_eq(rgn_live(r), N - (N + 2) / 3);
+    int released = seen_n;
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_int_eq(seen_n, N);
+    for (int i = N - 1, at = released; i >= 0; i--)
+        if (i % 3)
+            bad += seen_at[at++] != i;
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 START_TEST(forged_keys_never_reach_free_or_live_slots)
 {
     struct probe p[3];
@@ -149,6 +188,7 @@ Suite *map_suite(void)
     tcase_add_test(t, freed_slots_are_reused_newest_freed_first);
     tcase_add_test(t, shuffled_release_then_refill_across_blocks);
     tcase_add_test(t, forged_keys_never_reach_free_or_live_slots);
+    tcase_add_test(t, a_region_of_200k_keeps_its_keys_through_growth);
     suite_add_tcase(s, t);
     return s;
 }
