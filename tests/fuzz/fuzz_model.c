@@ -5,8 +5,10 @@
  * release, unprotect and move, with live, stale, foreign and zero keys;
  * closes of both kinds (the region is then made anew) and clears (it
  * stays); arena allocations, whose bytes must survive until their
- * region's clear or close; and resources whose cleanups call rgn on their
- * own closing region.  A small model -- each
+ * region's clear or close; rgn_malloc blocks, freed, reallocated and
+ * moved, whose bytes and keys must survive each; chains of nested child
+ * regions up to 2,000 deep, which close innermost first; and resources
+ * whose cleanups call rgn on their own closing region.  A small model -- each
  * region's live resources, oldest first -- predicts every result: the
  * return code, which cleanup runs, with which release type, and in which
  * order.  Any difference aborts, so the fuzzer reports it as a crash.
@@ -28,7 +30,11 @@
 #define MAX_RES 256   /* resources one input may make */
 #define MAX_LIVE 64   /* per region, in the model */
 
-enum kind { PLAIN, REENTRANT };
+/* PLAIN and REENTRANT log their cleanup; a BLOCK is an rgn_malloc block
+ * (rgn frees it, nothing is logged); a CHAIN is a child region with
+ * children nested `depth` deep, whose outermost cleanup logs when the
+ * whole chain has closed, innermost first. */
+enum kind { PLAIN, REENTRANT, BLOCK, CHAIN };
 
 struct res {
     int id;
@@ -38,6 +44,11 @@ struct res {
     int region;          /* where the model says it lives; -1: nowhere */
     rgn_key_t key;
     int reentrant_rc;    /* what its own rgn_release returned           */
+    unsigned char *p;    /* BLOCK: its memory, n bytes of `fill`        */
+    size_t n;
+    unsigned char fill;
+    rgn_t *child;        /* CHAIN: the outermost child region           */
+    int depth, closed;   /* CHAIN: levels, and how many have closed     */
 };
 
 static struct res res[MAX_RES];
@@ -72,6 +83,26 @@ static int cleanup(void *p, rgn_release_type how)
     return 0;
 }
 
+/* One level of a chain: its cleanup checks that every deeper level has
+ * closed first, and the outermost logs the chain. */
+struct level {
+    struct res *chain;
+    int depth; /* 1 = outermost */
+};
+static struct level levels[4096];
+static int nlevels;
+
+static int level_cleanup(void *p, rgn_release_type how)
+{
+    struct level *l = p;
+    struct res *c = l->chain;
+    CHECK(c->closed == c->depth - l->depth); /* innermost first */
+    c->closed++;
+    if (l->depth == 1)
+        return cleanup(c, how);
+    return 0;
+}
+
 static void remember_dead(rgn_key_t k)
 {
     dead_keys[ndead++ % 64] = k;
@@ -89,12 +120,69 @@ static void op_register(int reg, enum kind kind)
     if (nres == MAX_RES || nlive[reg] == MAX_LIVE)
         return;
     struct res *r = &res[nres];
-    *r = (struct res){nres, kind, 0, RGN_RELEASE_EARLY, reg, RGN_KEY_NONE,
-                      1};
+    *r = (struct res){.id = nres, .kind = kind, .how = RGN_RELEASE_EARLY,
+                      .region = reg, .reentrant_rc = 1};
     nres++;
     CHECK(rgn_register(region[reg], cleanup, r, &r->key) == 0);
     CHECK(!rgn_key_is_none(r->key));
     live[reg][nlive[reg]++] = r->id;
+}
+
+static bool block_intact(const struct res *r)
+{
+    for (size_t j = 0; j < r->n; j++)
+        if (r->p[j] != r->fill)
+            return false;
+    return true;
+}
+
+static void op_malloc(int reg, uint8_t b)
+{
+    if (nres == MAX_RES || nlive[reg] == MAX_LIVE)
+        return;
+    struct res *r = &res[nres];
+    *r = (struct res){.id = nres, .kind = BLOCK, .region = reg};
+    r->n = (size_t)b * 13 % 700;
+    r->fill = b;
+    r->p = rgn_malloc(region[reg], r->n);
+    CHECK(r->p != NULL);
+    memset(r->p, b, r->n);
+    r->key = rgn_mem_key(r->p);
+    CHECK(!rgn_key_is_none(r->key));
+    nres++;
+    live[reg][nlive[reg]++] = r->id;
+}
+
+static void op_chain(int reg, uint8_t b)
+{
+    int depth = b < 0xf0 ? b % 8 + 1 : 2000; /* now and then, deep */
+    if (nres == MAX_RES || nlive[reg] == MAX_LIVE ||
+        nlevels + depth > (int)(sizeof levels / sizeof levels[0]))
+        return;
+    struct res *r = &res[nres];
+    *r = (struct res){.id = nres, .kind = CHAIN, .region = reg,
+                      .how = RGN_RELEASE_EARLY, .depth = depth};
+    rgn_t *parent = region[reg];
+    for (int d = 1; d <= depth; d++) {
+        rgn_t *c = rgn_new_child(parent);
+        CHECK(c != NULL);
+        if (d == 1)
+            r->child = c;
+        struct level *l = &levels[nlevels++];
+        *l = (struct level){r, d};
+        CHECK(rgn_register(c, level_cleanup, l, NULL) == 0);
+        parent = c;
+    }
+    r->key = rgn_child_key(r->child);
+    CHECK(!rgn_key_is_none(r->key));
+    nres++;
+    live[reg][nlive[reg]++] = r->id;
+}
+
+/* How many log entries a resource's end makes: blocks make none. */
+static int logs(const struct res *r)
+{
+    return r->kind != BLOCK;
 }
 
 /* Picks a key from the byte: a live one, a dead one, or none. */
@@ -123,8 +211,15 @@ static void op_release(uint8_t b, int target)
     if (owner == target) {
         struct res *r = &res[live[owner][at]];
         CHECK(rc == 0);
-        CHECK(nrun == before + 1 && run_order[before] == r->id);
-        CHECK(r->how == RGN_RELEASE_EARLY);
+        CHECK(nrun == before + logs(r));
+        if (logs(r))
+            CHECK(run_order[before] == r->id);
+        /* A child released by key closes as rgn_close would. */
+        CHECK(r->kind == BLOCK ||
+              r->how == (r->kind == CHAIN ? RGN_RELEASE_NORMAL
+                                          : RGN_RELEASE_EARLY));
+        if (r->kind == CHAIN)
+            CHECK(r->closed == r->depth);
         if (r->kind == REENTRANT)
             CHECK(r->reentrant_rc == -ENOENT); /* its own key: gone */
         r->region = -1;
@@ -145,11 +240,22 @@ static void op_unprotect(uint8_t b, int target)
     int rc = rgn_unprotect(region[target], k, &fn, &p);
     if (owner == target) {
         struct res *r = &res[live[owner][at]];
-        CHECK(rc == 0 && fn == cleanup && p == r);
+        CHECK(rc == 0);
         r->region = -1;
-        r->runs = -1000; /* ours now: it must never run */
         model_remove(owner, at);
         remember_dead(k);
+        if (r->kind == BLOCK) { /* the caller's pointer, and a free */
+            CHECK(p == r->p && block_intact(r));
+            CHECK(fn(p, RGN_RELEASE_EARLY) == 0);
+        } else if (r->kind == CHAIN) { /* the child, ours to close */
+            CHECK(p == r->child);
+            int before = nrun;
+            CHECK(rgn_close(r->child) == 0);
+            CHECK(nrun == before + 1 && r->closed == r->depth);
+        } else {
+            CHECK(fn == cleanup && p == r);
+            r->runs = -1000; /* ours now: it must never run */
+        }
     } else {
         CHECK(rc == -ENOENT && fn == NULL && p == NULL);
     }
@@ -175,6 +281,47 @@ static void op_move(uint8_t b, int target)
     r->region = target; /* the newest there */
     r->key = nk;
     live[target][nlive[target]++] = r->id;
+    if (r->kind == BLOCK) /* rgn_free and rgn_mem_key follow it */
+        CHECK(rgn_key_equal(rgn_mem_key(r->p), nk));
+    if (r->kind == CHAIN)
+        CHECK(rgn_key_equal(rgn_child_key(r->child), nk));
+}
+
+/* rgn_free and rgn_realloc of a block, in its region or another. */
+static void op_block(uint8_t b, int target, bool realloc_it)
+{
+    int owner, at;
+    pick_key(b, &owner, &at);
+    if (owner < 0 || res[live[owner][at]].kind != BLOCK)
+        return;
+    struct res *r = &res[live[owner][at]];
+    CHECK(block_intact(r));
+    if (!realloc_it) {
+        int rc = rgn_free(region[target], r->p);
+        if (owner != target) {
+            CHECK(rc == -ENOENT); /* not that region's: untouched */
+            return;
+        }
+        CHECK(rc == 0);
+        r->region = -1;
+        model_remove(owner, at);
+        remember_dead(r->key);
+        return;
+    }
+    size_t n = (size_t)b * 29 % 2000;
+    errno = 0;
+    unsigned char *q = rgn_realloc(region[target], r->p, n);
+    if (owner != target) {
+        CHECK(q == NULL && errno == ENOENT);
+        return;
+    }
+    CHECK(q != NULL);
+    CHECK(rgn_key_equal(rgn_mem_key(q), r->key)); /* the key stays */
+    r->p = q;
+    r->n = n < r->n ? n : r->n;
+    CHECK(block_intact(r));
+    memset(q, r->fill, n);
+    r->n = n;
 }
 
 /* Arena allocations: each filled with one byte, checked before its
@@ -221,22 +368,34 @@ static void arena_check_and_forget(int reg)
  * first, with `how`. */
 static void check_emptied(int reg, int before, rgn_release_type how)
 {
-    int n = nlive[reg];
-    CHECK(nrun == before + n);
+    int n = nlive[reg], at = before;
     for (int i = 0; i < n; i++) { /* newest first */
         struct res *r = &res[live[reg][n - 1 - i]];
-        CHECK(run_order[before + i] == r->id);
-        CHECK(r->how == how);
+        if (logs(r)) {
+            CHECK(at < nrun && run_order[at++] == r->id);
+            CHECK(r->how == how);
+        }
         if (r->kind == REENTRANT)
             CHECK(r->reentrant_rc == -ENOENT);
+        if (r->kind == CHAIN)
+            CHECK(r->closed == r->depth);
         r->region = -1;
         remember_dead(r->key);
     }
+    CHECK(nrun == at);
     nlive[reg] = 0;
+}
+
+static void blocks_check(int reg)
+{
+    for (int i = 0; i < nlive[reg]; i++)
+        if (res[live[reg][i]].kind == BLOCK)
+            CHECK(block_intact(&res[live[reg][i]]));
 }
 
 static void op_clear(int reg)
 {
+    blocks_check(reg);
     arena_check_and_forget(reg);
     int before = nrun;
     CHECK(rgn_clear(region[reg]) == 0);
@@ -246,6 +405,7 @@ static void op_clear(int reg)
 
 static void op_close(int reg, bool error)
 {
+    blocks_check(reg);
     arena_check_and_forget(reg);
     int before = nrun;
     int rc = error ? rgn_close_error(region[reg]) : rgn_close(region[reg]);
@@ -260,7 +420,7 @@ static void op_close(int reg, bool error)
 static void run(const uint8_t *data, size_t size)
 {
     nres = nrun = ndead = 0;
-    narena = 0;
+    narena = nlevels = 0;
     for (int i = 0; i < REGIONS; i++) {
         region[i] = rgn_new();
         CHECK(region[i]);
@@ -271,8 +431,23 @@ static void run(const uint8_t *data, size_t size)
         int target = (op >> 4) % REGIONS;
         switch (op % 8) {
         case 0:
-        case 1:
             op_register(target, PLAIN);
+            break;
+        case 1: /* memory blocks and child chains */
+            switch (arg % 4) {
+            case 0:
+                op_malloc(target, arg);
+                break;
+            case 1:
+                op_block(arg, target, false);
+                break;
+            case 2:
+                op_block(arg, target, true);
+                break;
+            case 3:
+                op_chain(target, arg);
+                break;
+            }
             break;
         case 2:
             op_register(target, REENTRANT);
@@ -305,7 +480,8 @@ static void run(const uint8_t *data, size_t size)
     for (int i = 0; i < REGIONS; i++)
         rgn_close(region[i]);
     for (int i = 0; i < nres; i++) /* every resource ran once, or was ours */
-        CHECK(res[i].runs == 1 || res[i].runs == -1000);
+        CHECK(res[i].kind == BLOCK || res[i].runs == 1 ||
+              res[i].runs == -1000);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
