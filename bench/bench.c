@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.c -- `make bench`: rgn against an in-file baseline (and peers, when
  * built), each case in a fresh forked child, each figure the median of

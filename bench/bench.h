@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.h -- the table every implementation is driven through, so that
  * rgn, the in-file baseline and the peers pay the same call overhead.

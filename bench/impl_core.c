@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * impl_core.c -- rgn and the in-file baseline behind the bench table.
  *

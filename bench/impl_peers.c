@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * impl_peers.c -- what programs use instead of rgn, behind the same table:
  * talloc (a child context per resource with a destructor, freed to

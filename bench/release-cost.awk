@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # release-cost.awk -- turns bench/results.csv into a gnuplot table: one row
 # per N of the "release oldest" cases, one column per implementation in
 # `impls` ("-" where it has no figure).

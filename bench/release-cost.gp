@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # release-cost.gp -- release cost against the number of live resources.
 # Input: bench/release-cost.dat from `make bench-plot` (columns: live
 # resources, then ns per register+release of the OLDEST resource for each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sketch.c -- `make bench`, second part: the cost of one insert into the
  * lifetime sketch (lib/sketch.c, built into this program), for the

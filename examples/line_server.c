@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * line_server.c -- a threaded line server with one planted leak.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c -- a region's statistics as a Prometheus scrape would see
  * them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * partial_read.c -- the HTTP client that held every partially read
  * response for ever.

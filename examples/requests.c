@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * requests.c -- a request loop on one region, cleared after each request.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scopes.c -- request handlers written the way regions are meant to be
  * used: everything a request needs goes into a scope, and the scope's

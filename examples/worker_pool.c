@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker_pool.c -- the worker pool whose global region grew for ever.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rgn.h -- scoped resource regions for C.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rgn_check.h -- rgn's leak audit inside Check test suites.
  *

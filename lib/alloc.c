@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * alloc.c -- the process-wide allocator every byte of rgn comes from.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arena.c -- memory for one region's lifetime, by bump allocation: what
  * C code puts in a scope first, for one request, at APR's speed.

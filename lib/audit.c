@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * audit.c -- the leak audit: per-resource records, and the reports made
  * from them at close, on demand, past a limit and at process exit.

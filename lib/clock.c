@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clock.c -- the audit's clock: cheap to read on every audited register
  * and release, fine enough that a lifetime of 850 us reads as such.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * convenience.c -- ready-made resources and scopes built on the core:
  * memory, file descriptors, stdio streams, and rgn_with (resourcet's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.c -- rgn_strerror: what rgn means by the errors it returns; and
  * rgn_version, the other call that describes rather than does.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * map.c -- the cold half of the slot map: growing the slot arrays and
  * freeing them.  The O(1) operations are inline in map.h.

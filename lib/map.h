@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * map.h -- a region's slot map: the free stack, generational keys and the
  * newest-first live list.  Every operation here is O(1) and runs on each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c -- the statistics of named, audited regions in the Prometheus
  * text exposition format, version 0.0.4.

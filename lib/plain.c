@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plain.c -- registering an existing free-like function, void (*)(void *),
  * as a cleanup without a wrapper (rgn_register_plain).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region.c -- a region's life: creation, child regions, references and the
  * newest-first close.

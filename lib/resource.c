@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * resource.c -- registering, releasing, unprotecting and moving resources.
  * Cleanups always run outside the region's lock, so they may call rgn on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * share.c -- regions shared across threads: references, threads that hold
  * one (resourcet's resourceForkIO), and the lock a shared region takes.

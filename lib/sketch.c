@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sketch.c -- the relative-error quantile sketch (see sketch.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sketch.h -- a relative-error streaming quantile sketch (private).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * audit_scenarios.c -- small programs for check_audit.c to run in a child
  * process with a chosen environment, reading what the audit writes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_alloc.c -- rgn_set_allocator: every byte goes through it, it can
  * only be set before the first region, and any allocation may fail without

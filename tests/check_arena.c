@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_arena.c -- the arena (lib/arena.c), rgn_clear, and the memory
  * helpers on top: bump allocation, its chunks, its lifetime against the
  * cleanups, reuse by clearing, and rgn_malloc blocks that move and grow. */

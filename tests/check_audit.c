@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_audit.c -- the leak audit (lib/audit.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_convenience.c -- scopes and ready-made resources
  * (lib/convenience.c). */
 #include "helpers.h"

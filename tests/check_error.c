@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_error.c -- rgn_strerror and rgn_version. */
 #include <config.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_lifetime.c -- lifetimes of released resources (lib/lifetime.c):
  * when they are tracked, what rgn_get_stats and the audit's dump say of
  * them, and that their memory stays bounded. */

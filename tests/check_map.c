@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_map.c -- slots and keys: key values, slot reuse, growth (into
  * one block, then into pages of their own), and keys that must stay
  * dead. */

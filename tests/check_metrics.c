@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_metrics.c -- rgn_metrics_write (lib/metrics.c): which regions it
  * writes, the figures, and that the output is valid Prometheus text
  * format 0.0.4 -- checked by promtool when it is installed, and always by

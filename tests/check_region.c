@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_region.c -- a region's life: close order, release types, results,
  * reentrant calls from cleanups, and child regions. */
 #include "helpers.h"

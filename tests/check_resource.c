@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_resource.c -- register, allocate, release, unprotect and move, with
  * the bad inputs each must refuse without touching anything. */
 #include "helpers.h"

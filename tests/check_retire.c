@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_retire.c -- slot retirement.  Built from the library's sources with
  * RGN_GEN_MAX lowered to 999 (see Makefile.am).  Live generations are odd,

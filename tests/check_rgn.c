@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_rgn.c -- runs every suite; exit status 0 only if all pass. */
 #include "suites.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_share.c -- regions shared across threads: references, threads that
  * hold one, concurrent calls, and shared trees of regions. */
 #include "helpers.h"

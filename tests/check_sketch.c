@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_sketch.c -- the lifetime quantile sketch (lib/sketch.c), built
  * into this binary from the library's sources: accuracy against exact
  * quantiles, bounded memory on adversarial streams, merging, and running

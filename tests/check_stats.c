@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_stats.c -- rgn_get_stats: exact counters (lib/stats.c). */
 #include "helpers.h"
 #include "suites.h"

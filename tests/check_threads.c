@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_threads.c -- the rare paths of the thread contract: process-wide
  * readers against regions other threads own, the lock order, thread
  * cancellation inside rgn, and fork().  Each test reproduces a defect

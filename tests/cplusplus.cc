@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // cplusplus.cc -- rgn.h and rgn_check.h compile as C++ and link, the
 // site-recording macros work wherever C++ allows an expression, and a
 // cleanup or acquire that throws leaves nothing half-done.

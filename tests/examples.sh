@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The two production stories under the audit: each leaky example must
 # report its own leaking registration (the line marked LEAK-SITE) with the
 # number of resources it says it left behind, and abort under

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Only rgn_* symbols may leave the shared library, exactly those listed in
 # tests/exports.txt: everything else is private and may change at any time.
 set -u

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* helpers.h -- probes shared by the Check suites. */
 #ifndef RGN_TEST_HELPERS_H
 #define RGN_TEST_HELPERS_H

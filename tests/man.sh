@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The manual: every page formats without a warning (groff -ww, and mandoc's
 # lint when installed), every .so link reaches a page, and every symbol the
 # library exports has a page of its own name.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # README's sample output stays true: every "    $ COMMAND" block of the
 # README is run (from the build tree) and must print exactly the lines
 # that follow it, once ages and lifetimes (which differ from run to run)

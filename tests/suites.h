@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* suites.h -- one Check suite per concept of lib/. */
 #ifndef RGN_TEST_SUITES_H
 #define RGN_TEST_SUITES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_model.c -- rgn against a reference model, driven by arbitrary bytes.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Replays the fuzzer's committed corpus -- seeds and every crash it ever
 # found -- against the model, with the plain build of fuzz_model.c.
 set -u
