@@ -174,11 +174,62 @@ struct rgn_site {
 /*
  * Describes a value returned by an rgn call: 0, a negative errno value, or
  * any other cleanup result.  The text for rgn's own errors says what rgn
- * meant by them (for example -ENOENT: "key is not live in this region").
- * Never returns NULL; the string is static or thread-local and stays valid
- * until the calling thread's next rgn_strerror() call.
+ * meant by them (for example -ENOENT: "key is not live in this region"),
+ * unless err is the value the calling thread's last failing call passed
+ * through from a cleanup, acquire function or system call (see
+ * rgn_error_origin): then it is the system's text and where it came from
+ * ("No such file or directory (from a cleanup)").  Never returns NULL; the
+ * string is static or thread-local and stays valid until the calling
+ * thread's next rgn_strerror() call.
  */
 RGN_API const char *rgn_strerror(int err);
+
+/*
+ * Where a failing call's value came from.  rgn's own refusals (-EINVAL,
+ * -ENOENT for a key, -ECANCELED, -ENOMEM...) share the errno range with
+ * what cleanups and acquire functions return, so the same -ENOENT may
+ * mean "key not live" or "the cleanup's unlink failed".
+ */
+typedef enum rgn_origin {
+    RGN_FROM_RGN = 0,    /* rgn refused: the value means what rgn says   */
+    RGN_FROM_CLEANUP,    /* a cleanup's result, passed through           */
+    RGN_FROM_CALLER,     /* your acquire function's, rgn_with's body's   */
+    RGN_FROM_SYSTEM      /* a system call's: open, fopen, pthread_create */
+} rgn_origin;
+
+/*
+ * Where the value came from that the calling thread's last failing call
+ * to rgn_release, rgn_close, rgn_close_error, rgn_clear, rgn_with,
+ * rgn_allocate, rgn_thread_create, rgn_open or rgn_fopen returned (a
+ * negative value, or NULL for rgn_fopen).  Each of those calls sets it
+ * whenever it fails; success leaves it alone, so read it right after the
+ * failure.  RGN_FROM_RGN before any failure.  Every other call's errors
+ * are rgn's own.  Thread-local; no lock.  After a close or clear whose
+ * cleanups failed it says RGN_FROM_CLEANUP; rgn_on_cleanup_error() shows
+ * each failure.
+ */
+RGN_API rgn_origin rgn_error_origin(void);
+
+/*
+ * Called once for each cleanup of a region that returns non-zero, with
+ * that result, the cleanup's resource and release type.
+ */
+typedef void (*rgn_failure_fn)(void *arg, int result, void *resource,
+                               rgn_release_type how);
+
+/*
+ * Makes fn(arg, ...) run after every cleanup of r that fails -- at a
+ * release, at a close (each failing cleanup, not only the first, whose
+ * result the close returns), at a clear, and when a registration gives
+ * its resource back -- in the thread that ran the cleanup, with no rgn
+ * lock held, before the next cleanup runs.  A child region's close that
+ * failed counts as one failing cleanup of its parent (resource: the
+ * child); the child's own cleanups go to the child's hook.  fn NULL
+ * removes the hook.  Returns 0, -EINVAL (r NULL) or -ECANCELED (r is
+ * closing).  The hook is read without r's lock while cleanups run: set
+ * it before sharing r, or from the thread that owns it.
+ */
+RGN_API int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg);
 
 /* ======================================================================
  * Regions

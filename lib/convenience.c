@@ -19,13 +19,14 @@ int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
                 const struct rgn_site *site)
 {
     if (!body)
-        return -EINVAL;
+        return rgn__failed(-EINVAL, RGN_FROM_RGN);
     rgn_t *r = rgn_new_scope_at(site);
     if (!r)
-        return -errno;
+        return rgn__failed(-errno, RGN_FROM_RGN);
     int rc = body(r, arg);
     int closed = rc ? rgn_close_error(r) : rgn_close(r);
-    return rc ? rc : closed;
+    /* The close noted its own failure; the body's result comes first. */
+    return rc ? rgn__failed(rc, RGN_FROM_CALLER) : closed;
 }
 
 int (rgn_with)(int (*body)(rgn_t *r, void *arg), void *arg)
@@ -183,12 +184,12 @@ int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
     if (key)
         *key = RGN_KEY_NONE;
     if (!r || !path)
-        return -EINVAL;
+        return rgn__failed(-EINVAL, RGN_FROM_RGN);
     int fd = open(path, flags, mode);
     if (fd < 0)
-        return -errno;
+        return rgn__failed(-errno, RGN_FROM_SYSTEM);
     int rc = rgn_adopt_fd_at(r, fd, key, site);
-    return rc ? rc : fd;
+    return rc ? rgn__failed(rc, RGN_FROM_RGN) : fd;
 }
 
 /* ---- stdio streams ------------------------------------------------------------ */
@@ -216,15 +217,17 @@ FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
     if (key)
         *key = RGN_KEY_NONE;
     if (!r || !path || !mode) {
-        errno = EINVAL;
+        errno = -rgn__failed(-EINVAL, RGN_FROM_RGN);
         return NULL;
     }
     FILE *f = fopen(path, mode);
-    if (!f)
-        return NULL; /* fopen's errno */
+    if (!f) {
+        rgn__failed(-errno, RGN_FROM_SYSTEM); /* fopen's errno */
+        return NULL;
+    }
     int rc = rgn_adopt_file_at(r, f, key, site);
     if (rc) {
-        errno = -rc;
+        errno = -rgn__failed(rc, RGN_FROM_RGN);
         return NULL;
     }
     return f;

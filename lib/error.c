@@ -17,12 +17,58 @@ const char *rgn_version(void)
         RGN_STR(RGN_VERSION_PATCH);
 }
 
+
 /* Text for values rgn does not name itself; per thread, so concurrent
  * callers never see each other's text. */
-static __thread char other[96];
+static __thread char other[128];
+
+__thread struct rgn__last_failure rgn__last
+    __attribute__((tls_model("initial-exec")));
+
+rgn_origin rgn_error_origin(void)
+{
+    return rgn__last.origin;
+}
+
+/* The system's text for a negative errno value, or NULL. */
+static const char *system_text(int err, char *buf, size_t n)
+{
+    if (!(err < 0 && err > -4096)) /* the range errno values live in */
+        return NULL;
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(-err, buf, n);
+#else
+    if (strerror_r(-err, buf, n) != 0)
+        snprintf(buf, n, "errno %d", -err);
+    return buf;
+#endif
+}
+
+/* err as the thread's last failing call passed it through from other
+ * code: the system's text, and where it came from. */
+static const char *passed_through(int err)
+{
+    static const char *const from[] = {
+        [RGN_FROM_CLEANUP] = "from a cleanup",
+        [RGN_FROM_CALLER] = "from your function",
+        [RGN_FROM_SYSTEM] = "from the system",
+    };
+    char buf[64];
+    const char *s = system_text(err, buf, sizeof buf);
+    if (s)
+        snprintf(other, sizeof other, "%s (%s)", s,
+                 from[rgn__last.origin]);
+    else
+        snprintf(other, sizeof other, "result %d (%s)", err,
+                 from[rgn__last.origin]);
+    return other;
+}
 
 const char *rgn_strerror(int err)
 {
+    if (err != 0 && err == rgn__last.value &&
+        rgn__last.origin != RGN_FROM_RGN)
+        return passed_through(err);
     switch (err) {
     case 0:
         return "success";
@@ -38,15 +84,9 @@ const char *rgn_strerror(int err)
     case -EBUSY:
         return "allocator already in use: set it before the first region";
     }
-    if (err < 0 && err > -4096) { /* the range errno values live in */
-        char buf[64];
-        const char *s = buf;
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-        s = strerror_r(-err, buf, sizeof buf);
-#else
-        if (strerror_r(-err, buf, sizeof buf) != 0)
-            snprintf(buf, sizeof buf, "errno %d", -err);
-#endif
+    char buf[64];
+    const char *s = system_text(err, buf, sizeof buf);
+    if (s) {
         snprintf(other, sizeof other, "%s", s);
     } else {
         snprintf(other, sizeof other, "cleanup result %d", err);

@@ -166,6 +166,8 @@ struct rgn {
                                 holds: the audit reports nothing then      */
     uint8_t freed_mode;      /* RGN_FREED: the audit mode it closed with  */
     const struct rgn_site *made_at; /* where rgn_new & co. were called   */
+    rgn_failure_fn on_error; /* rgn_on_cleanup_error's hook, or NULL     */
+    void *on_error_arg;
     rgn_release_type close_how;
     int close_result;        /* the first non-zero cleanup result so far */
     rgn_t *close_outer;      /* the closing region whose loop closes this
@@ -485,6 +487,39 @@ static inline int rgn__closed_use(rgn_t *r, const char *call,
         return rgn__closed_use_slow(r, call, site, rc);
     return rc;
 }
+
+/* ---- error.c: where a failing call's value came from ----------------------
+ *
+ * The calls that pass through values of other code (cleanups, acquire
+ * functions, system calls) note, each time they fail, the value and its
+ * origin; rgn_error_origin and rgn_strerror read it.  Only failure paths
+ * write it: success costs nothing.
+ */
+struct rgn__last_failure {
+    int value;
+    rgn_origin origin;
+};
+RGN_HIDDEN extern __thread struct rgn__last_failure rgn__last
+    __attribute__((tls_model("initial-exec")));
+
+/* Notes rc (non-zero) as the thread's last failure, from origin. */
+static inline int rgn__failed(int rc, rgn_origin origin)
+{
+    rgn__last.value = rc;
+    rgn__last.origin = origin;
+    return rc;
+}
+
+/* rc from one of rgn's own checks: noted when non-zero. */
+static inline int rgn__refused(int rc)
+{
+    return RGN_UNLIKELY(rc != 0) ? rgn__failed(rc, RGN_FROM_RGN) : 0;
+}
+
+/* A cleanup of r returned rc (non-zero): counts it and calls r's hook.
+ * r unlocked (its hook cannot change while its cleanups run). */
+RGN_HIDDEN void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,
+                                    rgn_release_type how);
 
 /* ---- convenience.c and the resources it makes ----------------------------- */
 

@@ -178,8 +178,7 @@ static inline int rgn__run_raw(rgn_t *r, struct rgn_cb cb,
 {
     int rc = cb.fn(cb.resource, how);
     if (RGN_UNLIKELY(rc != 0) && r)
-        atomic_fetch_add_explicit(&r->cleanup_errors, 1,
-                                  memory_order_relaxed);
+        rgn__cleanup_failed(r, rc, cb.resource, how);
     return rc;
 }
 

@@ -66,6 +66,8 @@ region_create(const struct rgn_site *site)
     r->parent_key = RGN_KEY_NONE;
     r->name = NULL;
     r->audit = NULL;
+    r->on_error = NULL;
+    r->on_error_arg = NULL;
     *rgn__head(r) = (struct rgn_link){0, 0, 0};
     if (RGN_UNLIKELY(!rgn__audit_new(r))) {
         rgn__free(r);
@@ -217,16 +219,40 @@ static void close_done(rgn_t *r)
 
 static bool child_begins_close(rgn_t *c, rgn_release_type how, int *rc);
 
-/* What a child's close gives the region whose close closed it: the
- * child's result stands for its cleanup's.  r locked. */
-static void fold_result(rgn_t *r, int rc)
+void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,
+                         rgn_release_type how)
 {
-    if (RGN_UNLIKELY(rc != 0)) {
-        atomic_fetch_add_explicit(&r->cleanup_errors, 1,
-                                  memory_order_relaxed);
-        if (!r->close_result)
-            r->close_result = rc;
+    atomic_fetch_add_explicit(&r->cleanup_errors, 1, memory_order_relaxed);
+    rgn_failure_fn fn = __atomic_load_n(&r->on_error, __ATOMIC_ACQUIRE);
+    if (fn)
+        fn(__atomic_load_n(&r->on_error_arg, __ATOMIC_RELAXED), rc,
+           resource, how);
+}
+
+int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg)
+{
+    if (!r)
+        return -EINVAL;
+    rgn__lock(r);
+    int rc = r->state == RGN_OPEN ? 0 : -ECANCELED;
+    if (rc == 0) {
+        __atomic_store_n(&r->on_error_arg, arg, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->on_error, fn, __ATOMIC_RELEASE);
     }
+    rgn__unlock(r);
+    return rc ? rgn__closed_use(r, "rgn_on_cleanup_error", NULL, rc) : 0;
+}
+
+/* What a child's close gives the region whose close closed it: the
+ * child's result stands for its cleanup's.  r unlocked; returns with it
+ * locked. */
+static void fold_result(rgn_t *r, int rc, rgn_t *child)
+{
+    if (RGN_UNLIKELY(rc != 0))
+        rgn__cleanup_failed(r, rc, child, r->close_how);
+    rgn__lock(r);
+    if (RGN_UNLIKELY(rc != 0) && !r->close_result)
+        r->close_result = rc;
 }
 
 /*
@@ -255,19 +281,17 @@ static int close_loop(rgn_t *volatile *top)
                 child->close_outer = r;
                 *top = child;
             } else {
-                rgn__lock(r);
-                fold_result(r, rc);
+                fold_result(r, rc, child);
             }
             continue;
         }
         rgn_t *outer = r->close_outer;
         int rc = r->close_result;
-        close_done(r);
+        close_done(r); /* r is freed: only its address is passed on */
         if (!outer)
             return rc;
         *top = outer;
-        rgn__lock(outer);
-        fold_result(outer, rc);
+        fold_result(outer, rc, r);
     }
 }
 
@@ -442,15 +466,17 @@ static bool detach(rgn_t *c)
 static int close_with(rgn_t *r, rgn_release_type how)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__failed(-EINVAL, RGN_FROM_RGN);
     rgn__lock(r);
     if (RGN_UNLIKELY(r->state == RGN_CLEARING))
-        return drop_while_clearing(r);
+        return rgn__refused(drop_while_clearing(r));
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);
-        return rgn__closed_use(r, how == RGN_RELEASE_ERROR
-                                      ? "rgn_close_error" : "rgn_close",
-                               NULL, -ECANCELED);
+        return rgn__failed(
+            rgn__closed_use(r, how == RGN_RELEASE_ERROR ? "rgn_close_error"
+                                                        : "rgn_close",
+                            NULL, -ECANCELED),
+            RGN_FROM_RGN);
     }
     /* A child's explicit close takes it out of its parent first, so the
      * parent never drops a reference its owner already dropped. */
@@ -460,7 +486,8 @@ static int close_with(rgn_t *r, rgn_release_type how)
         rgn__unlock(r);
         return 0;
     }
-    return drop_locked(r, how);
+    int rc = drop_locked(r, how);
+    return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
 }
 
 /* ---- clearing for reuse ------------------------------------------------ */
@@ -507,7 +534,7 @@ static void finish_cancelled_clear(void *arg)
 int rgn_clear(rgn_t *r)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__failed(-EINVAL, RGN_FROM_RGN);
     if (rgn__mode(r) == 0 && !rgn__slot_newest(r)) {
         /* Open, unshared, unaudited and empty: only the arena to reset,
          * as a region reused for memory alone is, round after round. */
@@ -517,7 +544,8 @@ int rgn_clear(rgn_t *r)
     rgn__lock(r);
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);
-        return rgn__closed_use(r, "rgn_clear", NULL, -ECANCELED);
+        return rgn__failed(rgn__closed_use(r, "rgn_clear", NULL, -ECANCELED),
+                           RGN_FROM_RGN);
     }
     rgn__set_state(r, RGN_CLEARING);
     int *err = rgn__errno();
@@ -528,7 +556,7 @@ int rgn_clear(rgn_t *r)
     pthread_cleanup_pop(0);
     *err = saved;
     clear_done(r);
-    return result;
+    return RGN_LIKELY(result == 0) ? 0 : rgn__failed(result, RGN_FROM_CLEANUP);
 }
 
 int rgn_close(rgn_t *r)

@@ -32,8 +32,7 @@ static inline int run_framed(rgn_t *r, struct rgn_cb cb,
     pthread_cleanup_pop(0);
     rgn__frames = f.up;
     if (RGN_UNLIKELY(rc != 0) && f.r)
-        atomic_fetch_add_explicit(&f.r->cleanup_errors, 1,
-                                  memory_order_relaxed);
+        rgn__cleanup_failed(f.r, rc, cb.resource, how);
     *err = saved;
     return rc;
 }
@@ -273,11 +272,11 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     if (key)
         *key = RGN_KEY_NONE;
     if (!r || !acquire || !fn)
-        return -EINVAL;
+        return rgn__failed(-EINVAL, RGN_FROM_RGN);
     uint32_t slot;
     int rc = reserve(r, &slot);
     if (rc)
-        return rgn__closed_use(r, "rgn_allocate", site, rc);
+        return rgn__refused(rgn__closed_use(r, "rgn_allocate", site, rc));
 
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
@@ -291,9 +290,11 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     rgn_key_t k = settle(r, slot, rc == 0, fn, res,
                          (struct origin){site, NULL}, &late, &free_region,
                          &how);
+    if (rc != 0)
+        rgn__failed(rc, RGN_FROM_CALLER);
     if (late && rc == 0) {
         rgn__run(NULL, (struct rgn_cb){fn, res}, how);
-        rc = -ECANCELED;
+        rc = rgn__failed(-ECANCELED, RGN_FROM_RGN);
     }
     if (free_region)
         rgn__region_free(r);
@@ -351,13 +352,14 @@ static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
 int rgn_release(rgn_t *r, rgn_key_t key)
 {
     if (RGN_UNLIKELY(!r))
-        return -EINVAL;
+        return rgn__failed(-EINVAL, RGN_FROM_RGN);
     struct rgn_cb cb = RGN_LIKELY(rgn__mode(r) == 0)
                            ? take(r, key, &r->released_early)
                            : take_slow(r, key);
     if (RGN_UNLIKELY(!cb.fn))
-        return -ENOENT;
-    return run_framed(r, cb, RGN_RELEASE_EARLY);
+        return rgn__failed(-ENOENT, RGN_FROM_RGN);
+    int rc = run_framed(r, cb, RGN_RELEASE_EARLY);
+    return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
 }
 
 int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,

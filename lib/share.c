@@ -338,21 +338,21 @@ int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr, rgn_t *r,
                       int (*fn)(rgn_t *r, void *arg), void *arg)
 {
     if (!t || !r || !fn)
-        return -EINVAL;
+        return rgn__failed(-EINVAL, RGN_FROM_RGN);
     struct start *s = rgn__malloc(sizeof *s);
     if (!s)
-        return -ENOMEM;
+        return rgn__failed(-ENOMEM, RGN_FROM_RGN);
     s->fn = fn;
     s->arg = arg;
     if (sem_init(&s->go, 0, 0) != 0) {
         rgn__free(s);
-        return -errno;
+        return rgn__failed(-errno, RGN_FROM_SYSTEM);
     }
     int err = pthread_create(t, attr, thread_main, s);
     if (err) {
         sem_destroy(&s->go);
         rgn__free(s);
-        return -err; /* nothing was shared */
+        return rgn__failed(-err, RGN_FROM_SYSTEM); /* nothing was shared */
     }
     s->r = rgn_share(r);
     s->run = s->r != NULL;
@@ -360,7 +360,7 @@ int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr, rgn_t *r,
     sem_post(&s->go); /* s is the thread's from here on */
     if (err) {
         reap(*t, attr);
-        return -err;
+        return rgn__failed(-err, RGN_FROM_RGN);
     }
     return 0;
 }
