@@ -276,12 +276,17 @@ RGN_API int rgn_set_scope(rgn_t *r, int scope);
  * call returns, with the parent's release type, so the child closes with
  * its parent, at its place in the parent's newest-first order; releasing
  * the child's key in the parent closes the child as rgn_close() would
- * (RGN_RELEASE_NORMAL).  The child is a scope.  Closing the child first
- * takes it out of
- * its parent.  Sharing it (rgn_share, rgn_thread_create) takes it out of
- * its parent too: a child in a parent always has exactly that one
- * reference, which either you or the parent drops.  A child that left its
- * parent is a region like any other, closed by its own references.
+ * (RGN_RELEASE_NORMAL).  The child is a scope.  The reference this call
+ * returns is the parent's: you or the parent drops it.  Closing the child
+ * yourself takes it out of its parent.  Handing it to a thread with
+ * rgn_thread_create() leaves it in its parent, which keeps that reference
+ * while the thread holds another: the parent's close (or yours) drops
+ * one, the thread's end the other, and whichever comes last runs the
+ * child's cleanups -- so a server's close ends its connections, and a
+ * connection outlives the close until its thread is done.  rgn_share()
+ * takes a child out of its parent (its references are then plain ones).
+ * A child that left its parent is a region like any other, closed by its
+ * own references.
  * Children nest to any depth: making one is O(1), and a close walks a
  * chain of nested children in a loop, in constant stack.
  * Returns NULL with errno EINVAL (parent is NULL), ECANCELED (parent is
@@ -400,8 +405,10 @@ RGN_API rgn_t *rgn_share(rgn_t *r);
  * cancelled.  The thread's exit value is (void *)(intptr_t) of fn's
  * result, or, if that was 0, of the close's result.  The final close
  * runs with cancellation disabled: a thread cancelled once fn has
- * returned still runs every cleanup and exits with that value.  Like
- * rgn_share, it takes a child region out of its parent.  Returns 0, or
+ * returned still runs every cleanup and exits with that value.  A child
+ * region stays in its parent, which keeps its reference (see
+ * rgn_new_child); the thread's drop never touches the parent, so the
+ * parent need not be shared.  Returns 0, or
  * -EINVAL (t, r or fn NULL), -ECANCELED (r is closing), -ENOMEM, or
  * pthread_create's error negated; then nothing is shared, a child stays
  * in its parent, and *t names no thread to join.  (The new thread waits

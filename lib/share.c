@@ -239,7 +239,18 @@ static void become_shared(rgn_t *r)
         r->locked = true;
 }
 
-rgn_t *rgn_share(rgn_t *r)
+/*
+ * One more reference to r.  rgn_share takes a child out of its parent
+ * first (leave_parent): the caller's reference and the new one are then
+ * plain references, and whoever closes a child in its parent would
+ * otherwise take it out of a parent that other threads use.
+ * rgn_thread_create leaves it there: the parent keeps the reference the
+ * child had, the thread gets the new one and drops it with a plain drop
+ * that never touches the parent, and whichever drops last -- the
+ * parent's close (or the creator's rgn_close, which takes the child out)
+ * or the thread -- runs the child's cleanups.
+ */
+static rgn_t *share(rgn_t *r, bool leave_parent)
 {
     if (!r) {
         errno = EINVAL;
@@ -256,7 +267,8 @@ rgn_t *rgn_share(rgn_t *r)
             errno = ECANCELED;
             return NULL;
         }
-        if (atomic_load_explicit(&r->parent, memory_order_relaxed))
+        if (leave_parent &&
+            atomic_load_explicit(&r->parent, memory_order_relaxed))
             rgn__detach(r);
         become_shared(r);
     }
@@ -274,6 +286,11 @@ rgn_t *rgn_share(rgn_t *r)
         return NULL;
     }
     return r;
+}
+
+rgn_t *rgn_share(rgn_t *r)
+{
+    return share(r, true);
 }
 
 /* ---- threads ------------------------------------------------------------- */
@@ -354,7 +371,7 @@ int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr, rgn_t *r,
         rgn__free(s);
         return rgn__failed(-err, RGN_FROM_SYSTEM); /* nothing was shared */
     }
-    s->r = rgn_share(r);
+    s->r = share(r, false);
     s->run = s->r != NULL;
     err = s->run ? 0 : errno;
     sem_post(&s->go); /* s is the thread's from here on */

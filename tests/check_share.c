@@ -680,7 +680,11 @@ static int uses_child_after_parent(rgn_t *c, void *arg)
     return 0;
 }
 
-START_TEST(child_shared_with_a_thread_leaves_its_parent)
+/* A server's connection: the child stays in the server region, which
+ * keeps a reference while the thread holds another.  The server closes
+ * first here: the connection's cleanups wait for the thread's end and run
+ * in the thread (this was a leak: the thread took the child out). */
+START_TEST(thread_child_stays_in_its_parent_and_outlives_its_close)
 {
     struct tprobe x, y, z;
     probe_init(&x.p, 1);
@@ -696,16 +700,74 @@ START_TEST(child_shared_with_a_thread_leaves_its_parent)
     pthread_t t;
     ck_assert_int_eq(rgn_thread_create(&t, NULL, c, uses_child_after_parent,
                                        &u), 0);
-    ck_assert(rgn_key_is_none(rgn_child_key(c)));
-    ck_assert_uint_eq(rgn_live(p), 1);
-    ck_assert_int_eq(rgn_close(c), 0); /* the owner's reference */
-    ck_assert_int_eq(rgn_close(p), 0); /* does not reach the child */
+    ck_assert(!rgn_key_is_none(rgn_child_key(c))); /* still in p */
+    ck_assert_uint_eq(rgn_live(p), 2);
+    ck_assert_int_eq(rgn_close(p), 0); /* drops p's reference to c */
     ASSERT_LOG(3);
     sem_post(&gone);
     pthread_join(t, NULL);
-    ASSERT_LOG(3, 2, 1); /* the thread closed the child, newest first */
+    ASSERT_LOG(3, 2, 1); /* the thread's drop was last: newest first */
     ck_assert(pthread_equal(x.ran_in, t));
     sem_destroy(&gone);
+}
+END_TEST
+
+static int registers_and_returns(rgn_t *c, void *arg)
+{
+    return rgn_register(c, tprobe_cleanup, arg, NULL);
+}
+
+/* The thread ends first: the child lives on in its parent, and the
+ * parent's close runs it at its place, newest first. */
+START_TEST(thread_child_done_first_closes_with_its_parent)
+{
+    struct tprobe w, x, y;
+    probe_init(&w.p, 1);
+    probe_init(&x.p, 2);
+    probe_init(&y.p, 3);
+    rgn_t *p = rgn_new();
+    rgn_t *c = rgn_new_child(p);
+    ck_assert_int_eq(rgn_register(c, tprobe_cleanup, &x, NULL), 0);
+    pthread_t t;
+    ck_assert_int_eq(rgn_thread_create(&t, NULL, c, registers_and_returns,
+                                       &y), 0);
+    void *ret;
+    pthread_join(t, &ret);
+    ck_assert_ptr_null(ret);
+    ck_assert_int_eq(x.p.runs + y.p.runs, 0);
+    ck_assert_uint_eq(rgn_live(p), 1);
+    ck_assert_int_eq(rgn_register(p, tprobe_cleanup, &w, NULL), 0);
+    ck_assert_int_eq(rgn_close(p), 0);
+    ASSERT_LOG(1, 3, 2);
+    ck_assert(pthread_equal(x.ran_in, pthread_self()));
+}
+END_TEST
+
+/* The creator's own close drops the parent's reference and takes the
+ * child out; the thread's end then closes it. */
+START_TEST(creator_closing_a_thread_child_takes_it_out)
+{
+    struct tprobe x, y;
+    probe_init(&x.p, 1);
+    probe_init(&y.p, 2);
+    sem_t go;
+    sem_init(&go, 0, 0);
+    rgn_t *p = rgn_new();
+    rgn_t *c = rgn_new_child(p);
+    ck_assert_int_eq(rgn_register(c, tprobe_cleanup, &x, NULL), 0);
+    struct child_user u = {&y, &go};
+    pthread_t t;
+    ck_assert_int_eq(rgn_thread_create(&t, NULL, c, uses_child_after_parent,
+                                       &u), 0);
+    ck_assert_int_eq(rgn_close(c), 0);
+    ck_assert_uint_eq(rgn_live(p), 0);
+    ck_assert_int_eq(rgn_close(p), 0);
+    ck_assert_int_eq(run_count, 0);
+    sem_post(&go);
+    pthread_join(t, NULL);
+    ASSERT_LOG(2, 1);
+    ck_assert(pthread_equal(x.ran_in, t));
+    sem_destroy(&go);
 }
 END_TEST
 
@@ -812,7 +874,9 @@ Suite *share_suite(void)
     t = tcase_create("children");
     tcase_add_checked_fixture(t, setup, NULL);
     tcase_set_timeout(t, 30);
-    tcase_add_test(t, child_shared_with_a_thread_leaves_its_parent);
+    tcase_add_test(t, thread_child_stays_in_its_parent_and_outlives_its_close);
+    tcase_add_test(t, thread_child_done_first_closes_with_its_parent);
+    tcase_add_test(t, creator_closing_a_thread_child_takes_it_out);
     tcase_add_test(t, shared_child_is_closed_by_its_references_only);
     tcase_add_test(t, children_of_a_shared_region_in_many_threads);
     suite_add_tcase(s, t);
