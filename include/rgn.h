@@ -928,6 +928,14 @@ RGN_API long rgn_audit_ignore_open(void);
  * regions the audit did not watch, are freed: a use after their close is
  * undefined behaviour, as with free().
  *
+ * Two threads at once.  With the audit on, a region that was never
+ * shared and is used by a second thread while a first is inside one of
+ * its calls is reported once, on a line beginning "rgn: two threads:"
+ * that names the region and the sites of the calls that have one; abort
+ * mode aborts.  Such use corrupts an unshared region: share it with
+ * rgn_share() or rgn_thread_create().  A region handed from one thread
+ * to another between calls is not reported.
+ *
  * rgn_audit_forget_closed() frees the regions kept so and returns how
  * many there were: for programs that count their allocator's bytes.
  * Takes the registry's lock.  A stale pointer is then undefined again.

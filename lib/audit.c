@@ -1106,6 +1106,7 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
 struct rgn_deferred {
     struct rgn_deferred *next;
     struct rgn_report rep;
+    bool abort_after;   /* RGN_AUDIT=abort: abort once it is written */
 };
 
 __thread struct rgn_deferred *rgn__deferred
@@ -1117,7 +1118,10 @@ void rgn__audit_flush_slow(void)
     while ((d = rgn__deferred) != NULL) {
         rgn__deferred = d->next;
         rgn__report_print(&d->rep, NULL, NULL);
+        bool abort_now = d->abort_after;
         rgn__free(d);
+        if (abort_now)
+            abort();
     }
 }
 
@@ -1131,6 +1135,46 @@ static void defer(struct rgn_deferred *d)
     *tail = d;
 }
 
+__thread char rgn__self_tag __attribute__((tls_model("initial-exec")));
+__thread const struct rgn_site *rgn__call_site
+    __attribute__((tls_model("initial-exec")));
+
+/* " at file:line in func()", or "" for a call that records no site. */
+static void fmt_at(char *buf, size_t n, const struct rgn_site *s)
+{
+    if (s)
+        snprintf(buf, n, " at %s:%d in %s()", s->file, s->line, s->func);
+    else
+        buf[0] = '\0';
+}
+
+/* This thread found another inside a call of r, which nobody shared:
+ * made with r's lock taken (but the other thread may be inside too, so
+ * only what does not change is read), written by rgn__audit_flush. */
+void rgn__two_threads(rgn_t *r, const struct rgn_site *other)
+{
+    struct rgn_audit *a = r->audit;
+    if (!a || a->mode == RGN_AUDIT_OFF || r->two_threads_seen)
+        return;
+    r->two_threads_seen = true;
+    int saved = errno;
+    struct rgn_deferred *d = rgn__malloc(sizeof *d);
+    if (d) {
+        char region[320], mine[300], theirs[300];
+        fmt_region(region, sizeof region, r);
+        fmt_at(mine, sizeof mine, rgn__call_site);
+        fmt_at(theirs, sizeof theirs, other);
+        rgn__report_init(&d->rep);
+        report_line(&d->rep, "rgn: two threads: %s was used by two threads "
+                    "at once, but nobody shared it (rgn_share, "
+                    "rgn_thread_create): one called rgn%s while another "
+                    "was inside a call%s", region, mine, theirs);
+        d->abort_after = a->mode == RGN_AUDIT_ABORT;
+        defer(d);
+    }
+    errno = saved;
+}
+
 /* Makes the warning under r's lock, for rgn__audit_flush to write; out
  * of memory, the warning is lost, not the registration. */
 void rgn__audit_limit_warning(rgn_t *r)
@@ -1139,6 +1183,7 @@ void rgn__audit_limit_warning(rgn_t *r)
     int saved = errno;
     struct rgn_deferred *d = rgn__malloc(sizeof *d);
     if (d) {
+        d->abort_after = false;
         rgn__report_init(&d->rep);
         char region[320];
         fmt_region(region, sizeof region, r);
@@ -1224,6 +1269,7 @@ void rgn__audit_held_check(rgn_t *r, uint64_t now)
     }
     struct rgn_deferred *d = g.total ? rgn__malloc(sizeof *d) : NULL;
     if (d) {
+        d->abort_after = false;
         groups_sort(&g);
         add_lifetimes(r, &g);
         char region[320], tail[340];

@@ -160,6 +160,14 @@ struct rgn {
     /* The biased lock of a listed region that is not shared (share.c). */
     atomic_uint bias_busy;   /* its owner thread is inside a call       */
     atomic_uint bias_claim;  /* a reader holds it, or waits for it      */
+    /* The thread inside a call of a listed region nobody shares (its
+     * rgn__self tag, 0 when none), and the site of that call if it has
+     * one: a second thread that finds another inside is using a region
+     * that was never shared (rgn__lock).  Relaxed atomics: a diagnostic
+     * that may miss a race, never reports one that did not happen. */
+    _Atomic uintptr_t user;
+    const struct rgn_site *_Atomic user_site;
+    bool two_threads_seen;   /* reported once per region                  */
     uint32_t refs;
     uint32_t pending;        /* rgn_allocate reservations in flight       */
     bool scope;              /* its close is the intended end of all it
@@ -273,19 +281,60 @@ static inline bool rgn__biased(const rgn_t *r)
     return rgn__bias_ok && !r->shared; /* no read of `shared` without */
 }
 
+/*
+ * Two threads at once on a region nobody shared corrupt it: the biased
+ * lock keeps out readers, not a second owner.  So a listed, unshared
+ * region notes which thread is inside a call, and a thread that finds
+ * another there reports it (rgn__two_threads, after taking the lock).
+ * A region handed from one thread to another between calls is not
+ * reported: the first left no mark.  The tag is the address of a
+ * thread-local byte; the site is the call's, when it has one
+ * (rgn__call_site, set by registrations).
+ */
+RGN_HIDDEN extern __thread char rgn__self_tag
+    __attribute__((tls_model("initial-exec")));
+RGN_HIDDEN extern __thread const struct rgn_site *rgn__call_site
+    __attribute__((tls_model("initial-exec")));
+RGN_HIDDEN void rgn__two_threads(rgn_t *r, const struct rgn_site *other);
+
+/* Marks this thread inside r; returns true when another thread was. */
+static inline bool rgn__user_enter(rgn_t *r, const struct rgn_site **other)
+{
+    uintptr_t self = (uintptr_t)&rgn__self_tag;
+    uintptr_t u = atomic_load_explicit(&r->user, memory_order_relaxed);
+    bool clash = u != 0 && u != self;
+    if (RGN_UNLIKELY(clash))
+        *other = atomic_load_explicit(&r->user_site, memory_order_relaxed);
+    atomic_store_explicit(&r->user, self, memory_order_relaxed);
+    atomic_store_explicit(&r->user_site, rgn__call_site,
+                          memory_order_relaxed);
+    return clash;
+}
+
+static inline bool rgn__unshared(const rgn_t *r)
+{
+    return !__atomic_load_n(&r->shared, __ATOMIC_RELAXED);
+}
+
 static inline void rgn__lock(rgn_t *r)
 {
     if (RGN_UNLIKELY(r->locked)) {
+        const struct rgn_site *other = NULL;
+        bool clash = rgn__unshared(r) && rgn__user_enter(r, &other);
         if (rgn__biased(r))
             rgn__bias_enter(r);
         else
             rgn__lock_shared(r);
+        if (RGN_UNLIKELY(clash))
+            rgn__two_threads(r, other);
     }
 }
 
 static inline void rgn__unlock(rgn_t *r)
 {
     if (RGN_UNLIKELY(r->locked)) {
+        if (rgn__unshared(r))
+            atomic_store_explicit(&r->user, 0, memory_order_relaxed);
         if (rgn__biased(r))
             rgn__bias_exit(r);
         else

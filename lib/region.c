@@ -68,6 +68,9 @@ region_create(const struct rgn_site *site)
     r->audit = NULL;
     r->on_error = NULL;
     r->on_error_arg = NULL;
+    atomic_init(&r->user, 0);
+    atomic_init(&r->user_site, NULL);
+    r->two_threads_seen = false;
     *rgn__head(r) = (struct rgn_link){0, 0, 0};
     if (RGN_UNLIKELY(!rgn__audit_new(r))) {
         rgn__free(r);
@@ -487,6 +490,7 @@ static int close_with(rgn_t *r, rgn_release_type how)
         return 0;
     }
     int rc = drop_locked(r, how);
+    rgn__audit_flush();
     return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
 }
 

@@ -93,10 +93,12 @@ static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
                                               void *resource, rgn_key_t *key,
                                               struct origin o)
 {
+    rgn__call_site = o.site; /* for a report of two threads at once */
     rgn__lock(r);
     int rc = r->state == RGN_OPEN ? add_locked(r, fn, resource, key, o)
                                   : -ECANCELED;
     rgn__unlock(r);
+    rgn__call_site = NULL;
     if (rc == -ECANCELED)
         rgn__closed_use(r, "rgn_register", o.site, rc);
     rgn__audit_flush(); /* a limit warning, written outside the lock */
@@ -344,6 +346,7 @@ static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
         rgn__audit_release(r, i); /* its lifetime, if tracked */
     struct rgn_cb cb = take_at(r, i, &r->released_early);
     rgn__unlock(r);
+    rgn__audit_flush(); /* a report of two threads at once */
     if (!i)
         rgn__closed_use(r, "rgn_release", NULL, 0);
     return cb;
@@ -372,6 +375,7 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
     if (cb.fn == rgn__child_cleanup)
         rgn__child_orphan(cb.resource); /* the caller owns it now */
     rgn__unlock(r);
+    rgn__audit_flush();
     if (!cb.fn)
         return rgn__closed_use(r, "rgn_unprotect", NULL, -ENOENT);
     if (fn)

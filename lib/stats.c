@@ -30,5 +30,6 @@ int rgn_get_stats(const rgn_t *region, rgn_stats *out)
     rgn__counters(r, out);
     rgn__lifetime_stats(r->audit, out);
     rgn__unlock(r);
+    rgn__audit_flush();
     return 0;
 }

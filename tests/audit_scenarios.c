@@ -13,6 +13,10 @@
 #include <rgn_check.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +258,67 @@ static int closed_use(void)
     return rgn_close(again);
 }
 
+/* An unshared region used by two threads at once.  Thread A registers a
+ * resource whose slot growth calls the allocator under the region's lock;
+ * the allocator lets B know A is inside and waits a little; B reads the
+ * region's statistics meanwhile.  (With a real lock, B waits for A, whose
+ * wait times out: no deadlock either way.) */
+static sem_t a_inside, b_done;
+static atomic_int block_next;
+
+static void *slow_malloc(size_t n)
+{
+    if (atomic_exchange(&block_next, 0)) {
+        sem_post(&a_inside);
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 200000000;
+        if (t.tv_nsec >= 1000000000) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000;
+        }
+        while (sem_timedwait(&b_done, &t) != 0 && errno == EINTR)
+            ;
+    }
+    return malloc(n);
+}
+
+static void *reads_stats(void *arg)
+{
+    sem_wait(&a_inside);
+    rgn_stats st;
+    rgn_get_stats(arg, &st);
+    sem_post(&b_done);
+    return NULL;
+}
+
+static int two_threads(void)
+{
+    if (rgn_audit_default() == RGN_AUDIT_OFF)
+        return 0;
+    static const rgn_allocator slow = {slow_malloc, realloc, free};
+    must(rgn_set_allocator(&slow), "allocator");
+    sem_init(&a_inside, 0, 0);
+    sem_init(&b_done, 0, 0);
+    rgn_t *r = rgn_new();
+    must(rgn_set_name(r, "worker"), "name");
+    rgn_key_t k[8];
+    for (int i = 0; i < 7; i++) /* the inline slots */
+        must(rgn_register(r, nothing, NULL, &k[i]), "register");
+    pthread_t b;
+    pthread_create(&b, NULL, reads_stats, r);
+    atomic_store(&block_next, 1);
+    must(rgn_register(r, nothing, NULL, &k[7]), "grow"); site("grow", __LINE__);
+    pthread_join(b, NULL);
+    for (int i = 0; i < 8; i++)
+        must(rgn_release(r, k[i]), "release");
+    /* Handed over between calls, as a queue does: not reported. */
+    pthread_create(&b, NULL, reads_stats, r);
+    sem_post(&a_inside);
+    pthread_join(b, NULL);
+    return rgn_close(r);
+}
+
 /* Everything left to the close of scopes made every way there is: no
  * report, even under RGN_AUDIT=abort. */
 static int body(rgn_t *r, void *arg)
@@ -395,6 +460,7 @@ static const struct {
     {"child_owner", child_owner},
     {"scopes", scopes},
     {"closed_use", closed_use},
+    {"two_threads", two_threads},
     {"check_helpers", check_helpers},
     {"check_helpers_nofork", check_helpers_nofork},
 };

@@ -433,6 +433,30 @@ START_TEST(use_after_close_is_reported_with_the_audit_on)
 }
 END_TEST
 
+START_TEST(two_threads_on_an_unshared_region_are_reported)
+{
+    /* One line, naming the region and the call the other thread was in;
+     * the hand-over between calls afterwards is not reported. */
+    struct run *r = scenario("two_threads", "report", NULL);
+    ck_assert_msg(r->status == 0, "status %d: %s%s", r->status, r->out,
+                  r->err);
+    char at[96];
+    snprintf(at, sizeof at, "audit_scenarios.c:%d in two_threads()",
+             site_line(r, "grow"));
+    ck_assert_msg(count_lines(r->err, "rgn: two threads: region \"worker\"",
+                              "nobody shared it", "while another was "
+                              "inside a call at ", at, NULL) == 1,
+                  "%s", r->err);
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 1);
+    r = scenario("two_threads", "abort", NULL);
+    ck_assert_int_eq(r->status, 128 + SIGABRT);
+    ck_assert_int_eq(count_lines(r->err, "rgn: two threads: ", NULL), 1);
+    r = scenario("two_threads", NULL, NULL);
+    ck_assert_int_eq(r->status, 0);
+    ASSERT_SILENT(r);
+}
+END_TEST
+
 START_TEST(scopes_report_nothing_at_their_close)
 {
     struct run *r = scenario("scopes", "abort", NULL);
@@ -939,6 +963,7 @@ Suite *audit_suite(void)
     tcase_add_test(env, child_region_is_never_a_leak_of_its_parent);
     tcase_add_test(env, scopes_report_nothing_at_their_close);
     tcase_add_test(env, use_after_close_is_reported_with_the_audit_on);
+    tcase_add_test(env, two_threads_on_an_unshared_region_are_reported);
     tcase_add_test(env, check_helpers_fail_tests_that_leak);
     suite_add_tcase(s, env);
 
