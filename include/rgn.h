@@ -603,6 +603,9 @@ RGN_API void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
                             const struct rgn_site *site);
 RGN_API char *rgn_strdup_at(rgn_t *r, const char *s,
                             const struct rgn_site *site);
+RGN_API void *(rgn_malloc)(rgn_t *r, size_t size);
+RGN_API void *(rgn_calloc)(rgn_t *r, size_t n, size_t size);
+RGN_API char *(rgn_strdup)(rgn_t *r, const char *s);
 #define rgn_malloc(r, size) rgn_malloc_at((r), (size), RGN_SITE)
 #define rgn_calloc(r, n, size) rgn_calloc_at((r), (n), (size), RGN_SITE)
 #define rgn_strdup(r, s) rgn_strdup_at((r), (s), RGN_SITE)
@@ -706,6 +709,8 @@ RGN_API int rgn_clear(rgn_t *r);
  */
 RGN_API int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
                         rgn_key_t *key, const struct rgn_site *site);
+RGN_API int (rgn_open)(rgn_t *r, const char *path, int flags, mode_t mode,
+                       rgn_key_t *key);
 #define rgn_open(r, path, flags, mode, key)                               \
     rgn_open_at((r), (path), (flags), (mode), (key), RGN_SITE)
 
@@ -716,6 +721,7 @@ RGN_API int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
  */
 RGN_API int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
                             const struct rgn_site *site);
+RGN_API int (rgn_adopt_fd)(rgn_t *r, int fd, rgn_key_t *key);
 #define rgn_adopt_fd(r, fd, key) rgn_adopt_fd_at((r), (fd), (key), RGN_SITE)
 
 /*
@@ -727,6 +733,8 @@ RGN_API int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
  */
 RGN_API FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
                            rgn_key_t *key, const struct rgn_site *site);
+RGN_API FILE *(rgn_fopen)(rgn_t *r, const char *path, const char *mode,
+                          rgn_key_t *key);
 #define rgn_fopen(r, path, mode, key)                                     \
     rgn_fopen_at((r), (path), (mode), (key), RGN_SITE)
 
@@ -734,6 +742,7 @@ RGN_API FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
  * f NULL. */
 RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
                               const struct rgn_site *site);
+RGN_API int (rgn_adopt_file)(rgn_t *r, FILE *f, rgn_key_t *key);
 #define rgn_adopt_file(r, f, key)                                         \
     rgn_adopt_file_at((r), (f), (key), RGN_SITE)
 

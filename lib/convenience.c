@@ -232,3 +232,42 @@ FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
     }
     return f;
 }
+
+/* ---- the function twins of the macros, which record no site ------------- */
+
+void *(rgn_malloc)(rgn_t *r, size_t size)
+{
+    return rgn_malloc_at(r, size, NULL);
+}
+
+void *(rgn_calloc)(rgn_t *r, size_t n, size_t size)
+{
+    return rgn_calloc_at(r, n, size, NULL);
+}
+
+char *(rgn_strdup)(rgn_t *r, const char *s)
+{
+    return rgn_strdup_at(r, s, NULL);
+}
+
+int (rgn_open)(rgn_t *r, const char *path, int flags, mode_t mode,
+               rgn_key_t *key)
+{
+    return rgn_open_at(r, path, flags, mode, key, NULL);
+}
+
+int (rgn_adopt_fd)(rgn_t *r, int fd, rgn_key_t *key)
+{
+    return rgn_adopt_fd_at(r, fd, key, NULL);
+}
+
+FILE *(rgn_fopen)(rgn_t *r, const char *path, const char *mode,
+                  rgn_key_t *key)
+{
+    return rgn_fopen_at(r, path, mode, key, NULL);
+}
+
+int (rgn_adopt_file)(rgn_t *r, FILE *f, rgn_key_t *key)
+{
+    return rgn_adopt_file_at(r, f, key, NULL);
+}

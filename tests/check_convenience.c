@@ -265,12 +265,38 @@ START_TEST(fclose_error_is_returned)
 }
 END_TEST
 
+/* Every site-recording macro has a function twin, reached by
+ * parenthesising its name: same behaviour, no site. */
+START_TEST(function_twins_of_the_macros_work)
+{
+    rgn_t *r = rgn_new();
+    char *m = (rgn_malloc)(r, 8);
+    char *c = (rgn_calloc)(r, 2, 4);
+    char *d = (rgn_strdup)(r, "twin");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(d, "twin");
+    ck_assert_int_eq(c[7], 0);
+    rgn_key_t k;
+    int fd = (rgn_open)(r, "/dev/null", O_RDONLY, 0, &k);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq((rgn_adopt_fd)(r, dup(fd), NULL), 0);
+    FILE *f = (rgn_fopen)(r, "/dev/null", "r", NULL);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq((rgn_adopt_file)(r, fdopen(dup(fd), "r"), NULL), 0);
+    ck_assert_uint_eq(rgn_live(r), 7);
+    ck_assert_int_eq(rgn_free(r, m), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
 Suite *convenience_suite(void)
 {
     Suite *s = suite_create("convenience");
     TCase *scope = tcase_create("scopes");
     tcase_add_checked_fixture(scope, log_reset, NULL);
     tcase_add_test(scope, with_closes_normally_after_success);
+    tcase_add_test(scope, function_twins_of_the_macros_work);
     tcase_add_test(scope, with_returns_the_close_result_after_success);
     tcase_add_test(scope, with_closes_as_error_after_failure);
     tcase_add_test(scope, scope_closes_at_the_end_of_the_block);

@@ -20,6 +20,15 @@ if [ -n "$bad" ]; then
     printf '  %s\n' $bad >&2
     exit 1
 fi
+# The rule for calls that record their caller's site: rgn_X_at(..., site)
+# with a macro rgn_X(...) over it, and a function (rgn_X)(...) too.
+for at in $(printf '%s\n' "$syms" | grep '_at$'); do
+    printf '%s\n' "$syms" | grep -qx "${at%_at}" || {
+        echo "exports: $at has no function twin ${at%_at}" >&2
+        exit 1
+    }
+done
+
 # The exact list: a symbol added or lost is an interface change, made on
 # purpose by editing tests/exports.txt (and the man page it needs).
 want="${top_srcdir:-.}/tests/exports.txt"
