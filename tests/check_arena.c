@@ -14,10 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void setup(void)
-{
-    log_reset();
-}
 
 /* ---- rgn_alloc ----------------------------------------------------------- */
 
@@ -364,7 +360,7 @@ Suite *arena_suite(void)
 {
     Suite *s = suite_create("arena");
     TCase *t = tcase_create("alloc");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_set_timeout(t, 60); /* valgrind and the sanitizers are slow */
     tcase_add_test(t, allocations_are_aligned_disjoint_and_usable);
     tcase_add_test(t, zero_bytes_is_a_unique_pointer);
@@ -375,7 +371,7 @@ Suite *arena_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("clear");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, clear_runs_everything_newest_first_and_keeps_the_region);
     tcase_add_test(t, clear_refuses_registrations_while_it_runs);

@@ -9,10 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static void setup(void)
-{
-    log_reset();
-}
 
 START_TEST(key_helpers)
 {
@@ -181,7 +177,7 @@ Suite *map_suite(void)
 {
     Suite *s = suite_create("map");
     TCase *t = tcase_create("keys");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, key_helpers);
     tcase_add_test(t, keys_differ_for_every_live_resource);
     tcase_add_test(t, regions_get_distinct_ids);

@@ -8,10 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static void setup(void)
-{
-    log_reset();
-}
 
 /* Registers probes p[0..n-1] (ids as set) in r. */
 static void register_all(rgn_t *r, struct probe *p, int n, rgn_key_t *keys)
@@ -569,7 +565,7 @@ Suite *region_suite(void)
 {
     Suite *s = suite_create("region");
     TCase *t = tcase_create("close");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, empty_region_closes_cleanly);
     tcase_add_test(t, close_runs_newest_first_with_normal);
     tcase_add_test(t, close_error_runs_with_error);
@@ -580,7 +576,7 @@ Suite *region_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("reentrant");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, closing_a_closing_region_is_ecanceled);
     tcase_add_test(t, register_while_closing_is_refused_and_cleaned);
     tcase_add_test(t, release_while_closing_runs_once_at_that_moment);
@@ -590,7 +586,7 @@ Suite *region_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("children");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, parent_closes_child_in_its_place);
     tcase_add_test(t, parent_close_error_reaches_the_child);
     tcase_add_test(t, child_closed_first_leaves_its_parent);
@@ -603,7 +599,7 @@ Suite *region_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("deep");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_set_timeout(t, 120); /* 100,000 regions under the sanitizers */
     tcase_add_test(t, a_chain_of_100k_children_closes_in_order);
     tcase_add_test(t, a_deep_chain_released_by_key_or_audited_closes_in_order);

@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void setup(void)
-{
-    log_reset();
-}
 
 /* ---- register ------------------------------------------------------- */
 
@@ -803,7 +799,7 @@ Suite *resource_suite(void)
 {
     Suite *s = suite_create("resource");
     TCase *t = tcase_create("register");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, register_sets_a_live_key);
     tcase_add_test(t, register_without_key_pointer_works);
     tcase_add_test(t, register_null_function_is_einval_and_changes_nothing);
@@ -812,7 +808,7 @@ Suite *resource_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("release");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, release_returns_the_cleanup_result_once);
     tcase_add_test(t, release_of_no_key_or_null_region);
     tcase_add_test(t, foreign_key_touches_nothing);
@@ -822,13 +818,13 @@ Suite *resource_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("unprotect");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, unprotect_hands_back_without_running);
     tcase_add_test(t, unprotect_with_null_outputs);
     suite_add_tcase(s, t);
 
     t = tcase_create("move");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, moved_resource_is_newest_in_target);
     tcase_add_test(t, new_key_releases_in_target);
     tcase_add_test(t, move_within_a_region_makes_it_newest);
@@ -844,7 +840,7 @@ Suite *resource_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("plain");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, plain_cleanups_run_once_in_order_with_other_cleanups);
     tcase_add_test(t, plain_cleanup_frees_real_memory);
     tcase_add_test(t, plain_bad_input);
@@ -854,7 +850,7 @@ Suite *resource_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("allocate");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_add_test(t, allocate_registers_what_acquire_returns);
     tcase_add_test(t, allocate_passes_acquire_failure_and_registers_nothing);
     tcase_add_test(t, allocate_bad_arguments_never_acquire);

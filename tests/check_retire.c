@@ -69,9 +69,5 @@ int main(void)
     tcase_add_test(t, a_worn_out_slot_is_retired_not_reused);
     tcase_add_test(t, retirement_across_many_slots_keeps_order);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(s, NULL);
 }

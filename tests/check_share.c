@@ -34,10 +34,6 @@ static int tprobe_cleanup(void *res, rgn_release_type how)
     return rc;
 }
 
-static void setup(void)
-{
-    log_reset();
-}
 
 /* ---- resourcet's own case ------------------------------------------------ */
 
@@ -859,7 +855,7 @@ Suite *share_suite(void)
 {
     Suite *s = suite_create("share");
     TCase *t = tcase_create("threads");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_set_timeout(t, 30);
     tcase_add_test(t, last_sharer_runs_everything_newest_first);
     tcase_add_test(t, failing_thread_closes_with_error_and_exits_with_its_result);
@@ -874,7 +870,7 @@ Suite *share_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("concurrency");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, two_threads_releasing_one_key_run_it_once);
     tcase_add_test(t, close_order_follows_happens_before_across_threads);
@@ -884,7 +880,7 @@ Suite *share_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("children");
-    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_add_checked_fixture(t, log_reset, NULL);
     tcase_set_timeout(t, 30);
     tcase_add_test(t, thread_child_stays_in_its_parent_and_outlives_its_close);
     tcase_add_test(t, thread_child_done_first_closes_with_its_parent);

@@ -424,9 +424,5 @@ static Suite *sketch_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sketch_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(sketch_suite(), NULL);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "helpers.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -97,4 +98,18 @@ int noop_cleanup(void *resource, rgn_release_type how)
     (void)resource;
     (void)how;
     return 0;
+}
+
+int run_suites(Suite *first, ...)
+{
+    SRunner *sr = srunner_create(first);
+    va_list ap;
+    va_start(ap, first);
+    for (Suite *s; (s = va_arg(ap, Suite *)) != NULL;)
+        srunner_add_suite(sr, s);
+    va_end(ap);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -23,6 +23,10 @@ extern int run_log[LOG_MAX];   /* probe ids in the order their cleanups ran */
 extern int run_count;
 
 void log_reset(void);
+
+/* The main of every Check program here: runs the NULL-terminated suites
+ * in one runner and returns the exit status (0 when all passed). */
+int run_suites(Suite *first, ...);
 /* An allocator (malloc, realloc, free) that fails every allocation once
  * tight_budget allocations have been made; each one made counts it down. */
 extern long tight_budget;
