@@ -93,3 +93,14 @@ const char *rgn_strerror(int err)
     }
     return other;
 }
+
+#ifdef RGN_DEBUG
+#include <stdlib.h>
+
+void rgn__assert_failed(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "rgn: internal invariant broken: %s (%s:%d)\n", what,
+            file, line);
+    abort();
+}
+#endif

@@ -38,6 +38,21 @@
 #define RGN_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RGN_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/*
+ * RGN_ASSERT(cond): an invariant the comments state, checked where the
+ * library is built with -DRGN_DEBUG (the sanitizer, fuzz and retire
+ * builds); nothing at all otherwise.  A failure names the invariant and
+ * aborts: it is rgn's bug, never the caller's.
+ */
+#ifdef RGN_DEBUG
+RGN_HIDDEN _Noreturn void rgn__assert_failed(const char *what,
+                                             const char *file, int line);
+#define RGN_ASSERT(cond)                                                  \
+    ((cond) ? (void)0 : rgn__assert_failed(#cond, __FILE__, __LINE__))
+#else
+#define RGN_ASSERT(cond) ((void)0)
+#endif
+
 /* Slots inside the region itself, before the arrays first grow. */
 #define RGN_INLINE_SLOTS 8u
 /* Arena bytes inside the region itself (arena.c).  Every byte here is

@@ -77,6 +77,7 @@ static inline rgn_key_t rgn__slot_link(rgn_t *r, uint32_t i,
     struct rgn_link *head = rgn__head(r);
     struct rgn_link *l = rgn__ln(r, i);
     struct rgn_cb *cb = rgn__cb(r, i);
+    RGN_ASSERT(i != 0 && i < r->used && !(l->gen & 1)); /* reserved */
 
     cb->fn = fn;
     cb->resource = resource;
@@ -105,6 +106,8 @@ static inline struct rgn_cb rgn__slot_unlink(rgn_t *r, uint32_t i)
 {
     struct rgn_link *l = rgn__ln(r, i);
     struct rgn_cb cb = *rgn__cb(r, i);
+    RGN_ASSERT(i != 0 && (l->gen & 1) && r->live > 0); /* live */
+    RGN_ASSERT(rgn__ln(r, l->prev)->next == i);
 
     rgn__ln(r, l->prev)->next = l->next;
     rgn__ln(r, l->next)->prev = l->prev;
@@ -135,6 +138,7 @@ static inline bool rgn__slot_pop(rgn_t *r, struct rgn_cb *out)
     if (!i)
         return false;
     struct rgn_link *l = rgn__ln(r, i);
+    RGN_ASSERT((l->gen & 1) && l->prev == 0 && r->live > 0);
     *out = *rgn__cb(r, i);
     head->next = l->next;
     rgn__ln(r, l->next)->prev = 0;

@@ -212,6 +212,9 @@ run_cleanups(rgn_t *r, bool locked)
  * holds a reservation: the last one frees r.  Called with r locked. */
 static void close_done(rgn_t *r)
 {
+    /* Every cleanup ran: nothing live, and the counters add up. */
+    RGN_ASSERT(r->live == 0 && rgn__slot_newest(r) == 0);
+    RGN_ASSERT(r->state == RGN_CLOSING);
     bool reserved = r->pending != 0;
     if (reserved)
         r->state = RGN_DRAINED;
@@ -275,6 +278,7 @@ static int close_loop(rgn_t *volatile *top)
 {
     for (;;) {
         rgn_t *r = *top;
+        RGN_ASSERT(r->state == RGN_CLOSING);
         rgn_t *child = r->locked ? run_cleanups(r, true)
                                  : run_cleanups(r, false);
         if (RGN_UNLIKELY(child != NULL)) {
