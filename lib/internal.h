@@ -392,16 +392,51 @@ static inline void rgn__arena_init(rgn_t *r)
 
 /* ---- region.c ----------------------------------------------------------- */
 
+/* A new open region holding one reference; NULL with errno ENOMEM. */
+RGN_HIDDEN rgn_t *rgn__region_create(const struct rgn_site *site);
 /* Frees r's memory; every cleanup has run. */
 RGN_HIDDEN void rgn__region_free(rgn_t *r);
 /* Drops one reference of a region that sits in no parent. */
 RGN_HIDDEN int rgn__drop_ref(rgn_t *r, rgn_release_type how);
-/* Takes child c out of its parent (c's slot there is removed). */
-RGN_HIDDEN void rgn__detach(rgn_t *c);
+/* rgn__drop_ref up to the close: true with r locked and closing when the
+ * reference was the last (the caller runs the close), else false with *rc
+ * the result. */
+RGN_HIDDEN bool rgn__drop_ref_begins_close(rgn_t *r, rgn_release_type how,
+                                           int *rc);
+
+/* ---- resource.c --------------------------------------------------------- */
+
+/* Registers fn(resource) in r with its origin; on failure runs it at once
+ * (RGN_RELEASE_ERROR) and returns the error, as rgn_register does, but
+ * without rgn_register's dispatch on children and blocks. */
+RGN_HIDDEN int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn,
+                                  void *resource, rgn_key_t *key,
+                                  const struct rgn_site *site,
+                                  const char *label);
+
+/* ---- child.c ------------------------------------------------------------ */
+
 /* The cleanup a parent holds for each child region. */
 RGN_HIDDEN int rgn__child_cleanup(void *child, rgn_release_type how);
+/* Makes c a child of r (rgn_new_child, and registering a child that
+ * rgn_unprotect handed back): -EINVAL, nothing run, when c cannot be
+ * adopted; else as rgn__register_slot. */
+RGN_HIDDEN int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key,
+                                 const struct rgn_site *site);
+/* True when `to` is c or lies below it: a move would make c own itself.
+ * O(depth of to). */
+RGN_HIDDEN bool rgn__child_would_own(rgn_t *c, rgn_t *to);
+/* Takes c, locked, out of its parent.  False when the parent already
+ * took c's slot: whoever took it drops c's reference, not the caller. */
+RGN_HIDDEN bool rgn__child_detach(rgn_t *c);
+/* rgn__child_detach for an unlocked c. */
+RGN_HIDDEN void rgn__detach(rgn_t *c);
 /* Tells a child its slot left the parent without closing it. */
 RGN_HIDDEN void rgn__child_orphan(rgn_t *child);
+/* rgn__child_cleanup for a closing parent's loop: true when the child's
+ * close is to run in that loop (c locked and closing). */
+RGN_HIDDEN bool rgn__child_begins_close(rgn_t *c, rgn_release_type how,
+                                        int *rc);
 
 /* ---- audit.c: records and reports (cold, except the inline tests) ---- */
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * region.c -- a region's life: creation, child regions, references and the
- * newest-first close.
+ * region.c -- a region's life: creation, references, the newest-first
+ * close (which also runs the closes of the children it reaches, see
+ * close_loop) and rgn_clear.  Child regions themselves are child.c's.
+ * May call: the slot map, the audit, the arena, child.c.
  */
 #include "internal.h"
 
@@ -124,6 +126,11 @@ rgn_t *rgn_new_at(const struct rgn_site *site)
     return region_create(site);
 }
 
+rgn_t *rgn__region_create(const struct rgn_site *site)
+{
+    return region_create(site);
+}
+
 rgn_t *(rgn_new)(void)
 {
     return region_create(NULL);
@@ -152,32 +159,6 @@ int rgn_set_scope(rgn_t *r, int scope)
         r->scope = scope != 0;
     rgn__unlock(r);
     return rc ? rgn__closed_use(r, "rgn_set_scope", NULL, rc) : 0;
-}
-
-rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
-{
-    if (!parent) {
-        errno = EINVAL;
-        return NULL;
-    }
-    rgn_t *c = region_create(site);
-    if (!c)
-        return NULL;
-    c->scope = true; /* it ends with its parent, or before */
-    /* Registering a region's cleanup makes it a child (see resource.c);
-     * on failure it runs the child's cleanup, which frees it. */
-    rgn_key_t k;
-    int rc = rgn_register_at(parent, rgn__child_cleanup, c, &k, site);
-    if (rc) {
-        errno = -rc;
-        return NULL;
-    }
-    return c;
-}
-
-rgn_t *(rgn_new_child)(rgn_t *parent)
-{
-    return rgn_new_child_at(parent, NULL);
 }
 
 /*
@@ -222,8 +203,6 @@ static void close_done(rgn_t *r)
     if (!reserved)
         rgn__region_free(r);
 }
-
-static bool child_begins_close(rgn_t *c, rgn_release_type how, int *rc);
 
 void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,
                          rgn_release_type how)
@@ -284,7 +263,7 @@ static int close_loop(rgn_t *volatile *top)
         if (RGN_UNLIKELY(child != NULL)) {
             rgn__unlock(r);
             int rc;
-            if (child_begins_close(child, r->close_how, &rc)) {
+            if (rgn__child_begins_close(child, r->close_how, &rc)) {
                 child->close_outer = r;
                 *top = child;
             } else {
@@ -396,7 +375,7 @@ static int drop_while_clearing(rgn_t *r)
 
 /* rgn__drop_ref up to the close: true with r locked and closing when
  * the reference was the last, else false with *rc the result. */
-static bool drop_ref_begins_close(rgn_t *r, rgn_release_type how, int *rc)
+bool rgn__drop_ref_begins_close(rgn_t *r, rgn_release_type how, int *rc)
 {
     rgn__lock(r);
     *rc = 0;
@@ -415,59 +394,7 @@ static bool drop_ref_begins_close(rgn_t *r, rgn_release_type how, int *rc)
 int rgn__drop_ref(rgn_t *r, rgn_release_type how)
 {
     int rc;
-    return drop_ref_begins_close(r, how, &rc) ? close_last(r, how) : rc;
-}
-
-/* ---- child regions ------------------------------------------------------
- *
- * A child sits in its parent as a slot whose cleanup is rgn__child_cleanup
- * and whose resource is the child.  That slot decides who drops the
- * child's one reference: whoever takes it out of the parent, under the
- * parent's lock -- the child's own close, the parent's close, a release
- * or unprotect of its key -- and nobody else.  So the child's parent and
- * parent_key are guarded by the lock of the parent it sits in (a move
- * holds both parents'), never by the child's own: a child's owner may be
- * another thread than the parent's users.
- *
- * Lock order: a child before its parent.  Two regions of a move in the
- * order of their ids.  The registry and the sink come before any region
- * (see audit.c).
- */
-
-/* Locks the parent c sits in and returns it, or NULL when it sits in
- * none.  The caller holds a reference to that parent (the contract of a
- * child's owner), so it stays valid while a move changes c->parent. */
-static rgn_t *lock_parent(rgn_t *c)
-{
-    for (;;) {
-        rgn_t *p = atomic_load_explicit(&c->parent, memory_order_acquire);
-        if (!p)
-            return NULL;
-        rgn__lock(p);
-        if (atomic_load_explicit(&c->parent, memory_order_relaxed) == p)
-            return p;
-        rgn__unlock(p); /* moved meanwhile: follow it */
-    }
-}
-
-/*
- * Takes c out of its parent.  Returns false when the parent already took
- * c's slot (a release of c's key in another thread, say): whoever took it
- * drops c's reference, so the caller must not.
- */
-static bool detach(rgn_t *c)
-{
-    rgn_t *p = lock_parent(c);
-    if (!p)
-        return true;
-    uint32_t i = rgn__slot_find(p, c->parent_key);
-    if (i) {
-        rgn__slot_unlink(p, i);
-        p->removed++;
-        atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);
-    }
-    rgn__unlock(p);
-    return i != 0;
+    return rgn__drop_ref_begins_close(r, how, &rc) ? close_last(r, how) : rc;
 }
 
 static int close_with(rgn_t *r, rgn_release_type how)
@@ -489,7 +416,7 @@ static int close_with(rgn_t *r, rgn_release_type how)
      * parent never drops a reference its owner already dropped. */
     if (RGN_UNLIKELY(atomic_load_explicit(&r->parent,
                                           memory_order_relaxed) != NULL) &&
-        !detach(r)) {
+        !rgn__child_detach(r)) {
         rgn__unlock(r);
         return 0;
     }
@@ -575,61 +502,6 @@ int rgn_close(rgn_t *r)
 int rgn_close_error(rgn_t *r)
 {
     return close_with(r, RGN_RELEASE_ERROR);
-}
-
-void rgn__child_orphan(rgn_t *c)
-{
-    atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);
-}
-
-void rgn__detach(rgn_t *c)
-{
-    rgn__lock(c);
-    detach(c);
-    rgn__unlock(c);
-}
-
-/*
- * The parent took the child's slot (closing, or rgn_release of its key):
- * it drops the reference rgn_new_child returned.  Releasing a child's key
- * early is closing the child: its cleanups see RGN_RELEASE_NORMAL, as at
- * rgn_close, and an owner child's audit reports what it still holds --
- * RGN_RELEASE_EARLY describes the child's slot, not its contents.
- */
-static rgn_release_type child_how(rgn_release_type how)
-{
-    return how == RGN_RELEASE_EARLY ? RGN_RELEASE_NORMAL : how;
-}
-
-int rgn__child_cleanup(void *child, rgn_release_type how)
-{
-    rgn_t *c = child;
-    rgn__child_orphan(c);
-    return rgn__drop_ref(c, child_how(how));
-}
-
-/* rgn__child_cleanup for a closing parent's loop, which runs the child's
- * close itself when this returns true (see close_loop). */
-static bool child_begins_close(rgn_t *c, rgn_release_type how, int *rc)
-{
-    rgn__child_orphan(c);
-    how = child_how(how);
-    if (!drop_ref_begins_close(c, how, rc))
-        return false;
-    c->close_result = 0;
-    return true;
-}
-
-rgn_key_t rgn_child_key(const rgn_t *child)
-{
-    if (!child)
-        return RGN_KEY_NONE;
-    rgn_t *p = lock_parent((rgn_t *)child);
-    if (!p)
-        return RGN_KEY_NONE;
-    rgn_key_t k = child->parent_key;
-    rgn__unlock(p);
-    return k;
 }
 
 size_t rgn_live(const rgn_t *r)

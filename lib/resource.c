@@ -121,9 +121,6 @@ static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return 0;
 }
 
-static bool would_own_itself(rgn_t *c, rgn_t *to);
-static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
-                          const struct rgn_site *site);
 
 /* An rgn_malloc block keeps its key in its header, for rgn_free: also
  * when rgn_unprotect handed it back and it is registered again. */
@@ -146,37 +143,19 @@ int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
     if (RGN_UNLIKELY(fn == rgn__child_cleanup))
-        return register_child(r, resource, key, site);
+        return rgn__child_attach(r, resource, key, site);
     if (RGN_UNLIKELY(fn == rgn__free_block))
         return register_block(r, resource, key, site);
     int rc = add(r, fn, resource, key, (struct origin){site, NULL});
     return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
 }
 
-/* Registers the region c as a child of r: what rgn_new_child does, and
- * what re-registering a child that rgn_unprotect handed back does. */
-static int register_child(rgn_t *r, rgn_t *c, rgn_key_t *key,
-                          const struct rgn_site *site)
+int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                       rgn_key_t *key, const struct rgn_site *site,
+                       const char *label)
 {
-    if (key)
-        *key = RGN_KEY_NONE;
-    /* Not a region rgn can adopt: it has a parent or other owners, or it
-     * would own itself.  Its owners keep it; nothing is run. */
-    if (!c || c->shared || atomic_load(&c->parent) || c->state != RGN_OPEN ||
-        c == r || (c->live != 0 && would_own_itself(c, r)))
-        return -EINVAL;
-    /* Nobody else can reach c yet, so its parent is set before its slot
-     * exists: whoever takes the slot finds the child knows its parent. */
-    atomic_store(&c->parent, r);
-    int rc = add(r, rgn__child_cleanup, c, &c->parent_key,
-                 (struct origin){site, "child region"});
-    if (rc) {
-        atomic_store(&c->parent, NULL);
-        return refuse(r, rgn__child_cleanup, c, key, rc);
-    }
-    if (key)
-        *key = c->parent_key;
-    return 0;
+    int rc = add(r, fn, resource, key, (struct origin){site, label});
+    return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
 }
 
 int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -426,19 +405,6 @@ static void unlock_pair(rgn_t *a, rgn_t *b)
         rgn__unlock(b);
 }
 
-/* True when `to` is c or lies below it: c would end up owning itself.
- * O(depth of to).  register_child skips the walk when c holds nothing (a
- * new child, say): a region without resources has no children, so it
- * cannot be above `to` -- and building a chain of n children stays O(n),
- * not O(n^2).  c is only the caller's there; a move reads only parents. */
-static bool would_own_itself(rgn_t *c, rgn_t *to)
-{
-    for (rgn_t *t = to; t; t = atomic_load(&t->parent))
-        if (t == c)
-            return true;
-    return false;
-}
-
 static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
                        rgn_key_t *new_key)
 {
@@ -452,7 +418,7 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
      * lock, so the child stays valid here. */
     struct rgn_cb cb = *rgn__cb(from, i);
     rgn_t *child = cb.fn == rgn__child_cleanup ? cb.resource : NULL;
-    if (child && would_own_itself(child, to))
+    if (child && rgn__child_would_own(child, to))
         return -EINVAL;
     /* Take the target slot first: after this nothing can fail. */
     uint32_t j = take_slot(to);

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * child.c -- child regions: making one, adopting a region as a child,
+ * taking it out of its parent (its own close, rgn_share), orphaning it
+ * (its slot left the parent), the would-own-itself check of a move, and
+ * the close a parent's close or release starts.
+ *
+ * A child sits in its parent as a slot whose cleanup is rgn__child_cleanup
+ * and whose resource is the child.  That slot decides who drops the
+ * reference it stands for: whoever takes it out of the parent, under the
+ * parent's lock -- the child's own close, the parent's close, a release
+ * or unprotect of its key -- and nobody else.  So the child's parent and
+ * parent_key are guarded by the lock of the parent it sits in (a move
+ * holds both parents'), never by the child's own: a child's owner may be
+ * another thread than the parent's users.  A thread given the child by
+ * rgn_thread_create holds a reference of its own and never touches the
+ * parent.
+ *
+ * The library's lock order is written once, at the top of audit.c: here
+ * it says that a child's lock comes before its parent's.
+ *
+ * May call: region.c (creation, dropping references), resource.c
+ * (registering the child's slot), the slot map.
+ */
+#include "internal.h"
+
+rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
+{
+    if (!parent) {
+        errno = EINVAL;
+        return NULL;
+    }
+    rgn_t *c = rgn__region_create(site);
+    if (!c)
+        return NULL;
+    c->scope = true; /* it ends with its parent, or before */
+    /* On failure the child's cleanup has run, which freed it. */
+    int rc = rgn__child_attach(parent, c, NULL, site);
+    if (rc) {
+        errno = -rc;
+        return NULL;
+    }
+    return c;
+}
+
+rgn_t *(rgn_new_child)(rgn_t *parent)
+{
+    return rgn_new_child_at(parent, NULL);
+}
+
+bool rgn__child_would_own(rgn_t *c, rgn_t *to)
+{
+    for (rgn_t *t = to; t; t = atomic_load(&t->parent))
+        if (t == c)
+            return true;
+    return false;
+}
+
+int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key,
+                      const struct rgn_site *site)
+{
+    if (key)
+        *key = RGN_KEY_NONE;
+    /* Not a region rgn can adopt: it has a parent or other owners, or it
+     * would own itself -- a region that holds nothing has no children, so
+     * it cannot be above r: a new child skips the walk, and building a
+     * chain of n children is O(n), not O(n^2).  Its owners keep it;
+     * nothing is run. */
+    if (!c || c->shared || atomic_load(&c->parent) || c->state != RGN_OPEN ||
+        c == r || (c->live != 0 && rgn__child_would_own(c, r)))
+        return -EINVAL;
+    /* Nobody else can reach c yet, so its parent is set before its slot
+     * exists: whoever takes the slot finds the child knows its parent. */
+    atomic_store(&c->parent, r);
+    int rc = rgn__register_slot(r, rgn__child_cleanup, c, &c->parent_key,
+                                site, "child region");
+    if (rc)
+        return rc; /* rgn__child_cleanup ran: c is gone */
+    if (key)
+        *key = c->parent_key;
+    return 0;
+}
+
+/* Locks the parent c sits in and returns it, or NULL when it sits in
+ * none.  The caller holds a reference to that parent (the contract of a
+ * child's owner), so it stays valid while a move changes c->parent. */
+static rgn_t *lock_parent(rgn_t *c)
+{
+    for (;;) {
+        rgn_t *p = atomic_load_explicit(&c->parent, memory_order_acquire);
+        if (!p)
+            return NULL;
+        rgn__lock(p);
+        if (atomic_load_explicit(&c->parent, memory_order_relaxed) == p)
+            return p;
+        rgn__unlock(p); /* moved meanwhile: follow it */
+    }
+}
+
+bool rgn__child_detach(rgn_t *c)
+{
+    rgn_t *p = lock_parent(c);
+    if (!p)
+        return true;
+    uint32_t i = rgn__slot_find(p, c->parent_key);
+    if (i) {
+        rgn__slot_unlink(p, i);
+        p->removed++;
+        atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);
+    }
+    rgn__unlock(p);
+    return i != 0;
+}
+
+void rgn__detach(rgn_t *c)
+{
+    rgn__lock(c);
+    rgn__child_detach(c);
+    rgn__unlock(c);
+}
+
+void rgn__child_orphan(rgn_t *c)
+{
+    atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);
+}
+
+/*
+ * The parent took the child's slot (closing, or rgn_release of its key):
+ * it drops the reference the slot stands for.  Releasing a child's key
+ * early is closing the child: its cleanups see RGN_RELEASE_NORMAL, as at
+ * rgn_close, and an owner child's audit reports what it still holds --
+ * RGN_RELEASE_EARLY describes the child's slot, not its contents.
+ */
+static rgn_release_type child_how(rgn_release_type how)
+{
+    return how == RGN_RELEASE_EARLY ? RGN_RELEASE_NORMAL : how;
+}
+
+int rgn__child_cleanup(void *child, rgn_release_type how)
+{
+    rgn_t *c = child;
+    rgn__child_orphan(c);
+    return rgn__drop_ref(c, child_how(how));
+}
+
+bool rgn__child_begins_close(rgn_t *c, rgn_release_type how, int *rc)
+{
+    rgn__child_orphan(c);
+    if (!rgn__drop_ref_begins_close(c, child_how(how), rc))
+        return false;
+    c->close_result = 0;
+    return true;
+}
+
+rgn_key_t rgn_child_key(const rgn_t *child)
+{
+    if (!child)
+        return RGN_KEY_NONE;
+    rgn_t *p = lock_parent((rgn_t *)child);
+    if (!p)
+        return RGN_KEY_NONE;
+    rgn_key_t k = child->parent_key;
+    rgn__unlock(p);
+    return k;
+}
