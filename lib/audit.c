@@ -1516,31 +1516,6 @@ int rgn_audit_limit(rgn_t *r, size_t limit)
     return rc;
 }
 
-int rgn_set_name(rgn_t *r, const char *name)
-{
-    if (!r)
-        return -EINVAL;
-    char *copy = NULL;
-    if (name) {
-        size_t n = strlen(name) + 1;
-        copy = rgn__malloc(n);
-        if (!copy)
-            return -ENOMEM;
-        memcpy(copy, name, n);
-    }
-    rgn__lock(r);
-    char *old = r->name;
-    r->name = copy;
-    rgn__unlock(r);
-    rgn__free(old);
-    return 0;
-}
-
-const char *rgn_name(const rgn_t *r)
-{
-    return r ? r->name : NULL;
-}
-
 /* Applies f to the record of key's slot, if r keeps records. */
 static int with_record(rgn_t *r, rgn_key_t key,
                        void (*f)(struct rgn_arec *rec, const void *arg),

@@ -504,6 +504,33 @@ int rgn_close_error(rgn_t *r)
     return close_with(r, RGN_RELEASE_ERROR);
 }
 
+/* A region's name is its own, not the audit's: reports, dumps and the
+ * metrics read it (under r's lock), and so can a program. */
+int rgn_set_name(rgn_t *r, const char *name)
+{
+    if (!r)
+        return -EINVAL;
+    char *copy = NULL;
+    if (name) {
+        size_t n = strlen(name) + 1;
+        copy = rgn__malloc(n);
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, name, n);
+    }
+    rgn__lock(r);
+    char *old = r->name;
+    r->name = copy;
+    rgn__unlock(r);
+    rgn__free(old);
+    return 0;
+}
+
+const char *rgn_name(const rgn_t *r)
+{
+    return r ? r->name : NULL;
+}
+
 size_t rgn_live(const rgn_t *r)
 {
     if (!r)
