@@ -9,6 +9,8 @@
  * names) run in process through a capturing sink.
  */
 #include "helpers.h"
+
+#include <rgn_check.h>
 #include "suites.h"
 
 #include <errno.h>
@@ -501,20 +503,27 @@ END_TEST
 
 /* ---- in process: dump, visit, labels, names, bad input -------------------- */
 
+/* What a test's sink received: rgn_check.h's buffer sink over a buffer
+ * of the test's own. */
 struct capture {
+    struct rgn_ck_buf b;
     char text[8192];
-    size_t used;
-    int lines;
 };
 
-static void capture_line(const char *line, void *arg)
+/* Empties c and returns the argument for rgn_ck_buf_sink. */
+static struct rgn_ck_buf *capturing(struct capture *c)
 {
-    struct capture *c = arg;
-    int n = snprintf(c->text + c->used, sizeof c->text - c->used, "%s\n",
-                     line);
-    if (n > 0 && c->used + (size_t)n < sizeof c->text)
-        c->used += (size_t)n;
-    c->lines++;
+    c->b = (struct rgn_ck_buf){c->text, sizeof c->text, 0};
+    c->text[0] = '\0';
+    return &c->b;
+}
+
+static int lines_in(const struct capture *c)
+{
+    int n = 0;
+    for (const char *p = c->text; (p = strchr(p, '\n')) != NULL; p++)
+        n++;
+    return n;
 }
 
 static rgn_t *audited(void)
@@ -540,8 +549,8 @@ START_TEST(dump_groups_live_resources_by_site)
     ck_assert_int_eq(rgn_release(r, k[4]), 0);
     ck_assert_int_eq(rgn_set_name(r, "dumped"), 0);
 
-    struct capture c = {.used = 0};
-    ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), 4); /* 5 - 1 */
+    struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 4); /* 5 - 1 */
     char a[64], b[64];
     snprintf(a, sizeof a, "check_audit.c:%d: ", line_a);
     snprintf(b, sizeof b, "check_audit.c:%d: ", line_b);
@@ -553,7 +562,7 @@ START_TEST(dump_groups_live_resources_by_site)
     ck_assert_int_eq(count_lines(c.text, "rgn: live summary: 5 live "
                                  "resources (1 expected at close) from 2 "
                                  "sites in region \"dumped\"", NULL), 1);
-    ck_assert_int_eq(c.lines, 3);
+    ck_assert_int_eq(lines_in(&c), 3);
     ck_assert_uint_eq(rgn_live(r), 5); /* a dump changes nothing */
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0); /* quiet close */
     ck_assert_int_eq(rgn_close(r), 0);
@@ -637,8 +646,8 @@ START_TEST(records_follow_slots_through_growth_and_reuse)
         ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
         ck_assert_int_eq(rgn_label(r, k[i], "second"), 0);
     }
-    struct capture c = {.used = 0};
-    ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), N);
+    struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), N);
     ck_assert_msg(count_lines(c.text, "rgn: live: ", "\"second\": 1500 live",
                               NULL) == 1, "%s", c.text);
     ck_assert_msg(count_lines(c.text, "rgn: live: ", "(): 1500 live",
@@ -660,8 +669,8 @@ START_TEST(turning_audit_on_late_reports_unknown_sites)
     ck_assert_int_eq(rgn_lifetimes_set(r, 0), 0);
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
-    struct capture c = {.used = 0};
-    ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), 3);
+    struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 3);
     ck_assert_msg(count_lines(c.text, "rgn: live: (unknown site): 3 live",
                               NULL) == 1, "%s", c.text);
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
@@ -671,14 +680,14 @@ END_TEST
 
 START_TEST(close_report_goes_to_the_installed_sink)
 {
-    struct capture c = {.used = 0};
-    rgn_audit_set_sink(capture_line, &c);
+    struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
     rgn_t *r = audited();
     ck_assert_int_eq(rgn_set_name(r, "closing"), 0);
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_close(r), 0);
     rgn_audit_set_sink(NULL, NULL);
-    ck_assert_int_eq(c.lines, 2);
+    ck_assert_int_eq(lines_in(&c), 2);
     ck_assert_int_eq(count_lines(c.text, "rgn: leak summary: 1 live resource "
                                  "from 1 site at close of region \"closing\"",
                                  NULL), 1);
@@ -781,13 +790,13 @@ START_TEST(default_setter_round_trips)
     ck_assert_int_eq(rgn_audit_default(), RGN_AUDIT_OFF);
     /* A region made now is not audited: a late setting does not leak
      * into it, and its close says nothing. */
-    struct capture c = {.used = 0};
-    rgn_audit_set_sink(capture_line, &c);
+    struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
     rgn_t *r = rgn_new();
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_close(r), 0);
     rgn_audit_set_sink(NULL, NULL);
-    ck_assert_int_eq(c.lines, 0);
+    ck_assert_int_eq(lines_in(&c), 0);
     ck_assert_int_eq(rgn_audit_set_default(was), 0);
 }
 END_TEST
@@ -799,7 +808,7 @@ START_TEST(child_released_by_key_closes_normally)
 {
     static struct capture c;
     memset(&c, 0, sizeof c);
-    rgn_audit_set_sink(capture_line, &c);
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
     rgn_t *p = rgn_new();
     rgn_t *child = rgn_new_child(p);
     ck_assert_int_eq(rgn_audit_set(child, RGN_AUDIT_REPORT), 0);
@@ -829,8 +838,8 @@ START_TEST(names_and_labels_cannot_forge_report_lines)
                                       "resources, all clean"), 0);
     ck_assert_int_eq(rgn_register_labeled(r, noop_cleanup, NULL, NULL,
                                           "a\"b\\c\x01"), 0);
-    ck_assert_int_eq(rgn_audit_dump(r, capture_line, &c), 1);
-    ck_assert_int_eq(c.lines, 2);
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 1);
+    ck_assert_int_eq(lines_in(&c), 2);
     ck_assert_msg(!strstr(c.text, "\nrgn: leak summary: 0") &&
                       strstr(c.text, "region \"x\\x0argn: leak summary") &&
                       strstr(c.text, "\"a\\\"b\\\\c\\x01\": 1 live"),
@@ -871,7 +880,7 @@ START_TEST(held_resource_is_reported_once_while_the_region_is_used)
 {
     static struct capture c;
     memset(&c, 0, sizeof c);
-    rgn_audit_set_sink(capture_line, &c);
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
     ck_assert_int_eq(rgn_audit_set_held(300000000u), 0);
     rgn_t *r = rgn_new_scope();
     ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
@@ -897,13 +906,13 @@ START_TEST(held_resource_is_reported_once_while_the_region_is_used)
     char where[96];
     snprintf(where, sizeof where, "check_audit.c:%d: open_conn(): \"conn\": "
              "1 live, oldest ", held_site_line);
-    ck_assert_msg(c.lines == 1 && strstr(c.text, where) &&
+    ck_assert_msg(lines_in(&c) == 1 && strstr(c.text, where) &&
                       strstr(c.text, " released, lifetime p50 ") &&
                       strstr(c.text, "; in region \"client\""),
                   "%s", c.text);
     ck_assert_int_eq(rgn_release(r, kept), 0);
     ck_assert_int_eq(rgn_close(r), 0);
-    ck_assert_int_eq(c.lines, 1);
+    ck_assert_int_eq(lines_in(&c), 1);
 }
 END_TEST
 
@@ -914,7 +923,7 @@ START_TEST(resources_living_as_long_as_usual_are_not_held)
 {
     static struct capture c;
     memset(&c, 0, sizeof c);
-    rgn_audit_set_sink(capture_line, &c);
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
     ck_assert_int_eq(rgn_audit_set_held(100000000u), 0);
     rgn_t *r = audited();
     enum { WINDOW = 16 };
@@ -936,7 +945,7 @@ START_TEST(resources_living_as_long_as_usual_are_not_held)
         }
         sleep_ms(5);
     }
-    ck_assert_msg(c.lines == 0, "%s", c.text);
+    ck_assert_msg(lines_in(&c) == 0, "%s", c.text);
     ck_assert_int_eq(rgn_release(r, kept), 0);
     ck_assert_int_eq(rgn_close_error(r), 0);
 }

@@ -3,6 +3,8 @@
  * when they are tracked, what rgn_get_stats and the audit's dump say of
  * them, and that their memory stays bounded. */
 #include "helpers.h"
+
+#include <rgn_check.h>
 #include "suites.h"
 
 #include <errno.h>
@@ -160,13 +162,6 @@ START_TEST(a_million_releases_stay_small)
 }
 END_TEST
 
-static void capture(const char *line, void *arg)
-{
-    char *buf = arg;
-    size_t used = strlen(buf);
-    snprintf(buf + used, 8192 - used, "%s\n", line);
-}
-
 START_TEST(dump_shows_each_sites_lifetimes)
 {
     rgn_t *r = rgn_new();
@@ -182,8 +177,8 @@ START_TEST(dump_shows_each_sites_lifetimes)
         }
     }
     static char text[8192];
-    text[0] = 0;
-    ck_assert_int_eq(rgn_audit_dump(r, capture, text), 4);
+    struct rgn_ck_buf b = {text, sizeof text, 0};
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, &b), 4);
     ck_assert_msg(strstr(text, "4 live, oldest ") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "; 4 released, lifetime p50 ") != NULL, "%s",
                   text);
