@@ -122,14 +122,21 @@ static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 }
 
 
+/* Registers, running the cleanup at once on failure. */
+static inline int add_or_refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                                rgn_key_t *key, struct origin o)
+{
+    int rc = add(r, fn, resource, key, o);
+    return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
+}
+
 /* An rgn_malloc block keeps its key in its header, for rgn_free: also
  * when rgn_unprotect handed it back and it is registered again. */
 static int register_block(rgn_t *r, void *p, rgn_key_t *key,
-                          const struct rgn_site *site)
+                          struct origin o)
 {
     rgn_key_t *in_header = rgn__block_key(p);
-    int rc = add(r, rgn__free_block, p, in_header,
-                 (struct origin){site, NULL});
+    int rc = add(r, rgn__free_block, p, in_header, o);
     if (rc)
         return refuse(r, rgn__free_block, p, key, rc);
     if (key)
@@ -137,25 +144,32 @@ static int register_block(rgn_t *r, void *p, rgn_key_t *key,
     return 0;
 }
 
-int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                    rgn_key_t *key, const struct rgn_site *site)
+/* Every registration from outside: a child region and an rgn_malloc
+ * block, which rgn_unprotect hands back as a cleanup and resource, are
+ * registered as such, labelled or not. */
+static inline int register_with(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                                rgn_key_t *key, struct origin o)
 {
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
     if (RGN_UNLIKELY(fn == rgn__child_cleanup))
-        return rgn__child_attach(r, resource, key, site);
+        return rgn__child_attach(r, resource, key, o.site);
     if (RGN_UNLIKELY(fn == rgn__free_block))
-        return register_block(r, resource, key, site);
-    int rc = add(r, fn, resource, key, (struct origin){site, NULL});
-    return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
+        return register_block(r, resource, key, o);
+    return add_or_refuse(r, fn, resource, key, o);
+}
+
+int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                    rgn_key_t *key, const struct rgn_site *site)
+{
+    return register_with(r, fn, resource, key, (struct origin){site, NULL});
 }
 
 int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                        rgn_key_t *key, const struct rgn_site *site,
                        const char *label)
 {
-    int rc = add(r, fn, resource, key, (struct origin){site, label});
-    return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
+    return add_or_refuse(r, fn, resource, key, (struct origin){site, label});
 }
 
 int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -168,10 +182,7 @@ int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                             rgn_key_t *key, const char *label,
                             const struct rgn_site *site)
 {
-    if (RGN_UNLIKELY(!r || !fn || fn == rgn__child_cleanup))
-        return rgn_register_at(r, fn, resource, key, site);
-    int rc = add(r, fn, resource, key, (struct origin){site, label});
-    return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
+    return register_with(r, fn, resource, key, (struct origin){site, label});
 }
 
 int (rgn_register_labeled)(rgn_t *r, rgn_cleanup_fn fn, void *resource,

@@ -320,6 +320,13 @@ START_TEST(unprotected_block_is_the_callers_pointer)
     ck_assert_int_eq(rgn_register(b, fn, res, &k), 0);
     ck_assert(rgn_key_equal(rgn_mem_key(p), k));
     ck_assert_int_eq(rgn_free(b, p), 0);
+    /* The same with a label: rgn_register_labeled took another path,
+     * which left the block's header holding its old, dead key. */
+    p = rgn_strdup(a, "labelled");
+    ck_assert_int_eq(rgn_unprotect(a, rgn_mem_key(p), &fn, &res), 0);
+    ck_assert_int_eq(rgn_register_labeled(b, fn, res, &k, "buffer"), 0);
+    ck_assert(rgn_key_equal(rgn_mem_key(p), k));
+    ck_assert_int_eq(rgn_free(b, p), 0);
     char *q = rgn_strdup(a, "freed by hand");
     ck_assert_int_eq(rgn_unprotect(a, rgn_mem_key(q), &fn, &res), 0);
     ck_assert_int_eq(fn(res, RGN_RELEASE_EARLY), 0); /* frees q */
