@@ -597,14 +597,21 @@ size_t rgn_audit_forget_closed(void)
     return n;
 }
 
+/* " at file:line in func()", or "" for a call that records no site. */
+static void fmt_at(char *buf, size_t n, const struct rgn_site *s)
+{
+    if (s)
+        snprintf(buf, n, " at %s:%d in %s()", s->file, s->line, s->func);
+    else
+        buf[0] = '\0';
+}
+
 int rgn__closed_use_slow(rgn_t *r, const char *call,
                          const struct rgn_site *site, int rc)
 {
-    char region[320], where[300] = "";
+    char region[320], where[300];
     fmt_region(region, sizeof region, r);
-    if (site)
-        snprintf(where, sizeof where, " at %s:%d in %s()", site->file,
-                 site->line, site->func);
+    fmt_at(where, sizeof where, site);
     emit("rgn: use after close: %s%s on %s, after its last close", call,
          where, region);
     if (r->freed_mode == RGN_AUDIT_ABORT)
@@ -1125,6 +1132,18 @@ void rgn__audit_flush_slow(void)
     }
 }
 
+/* A report to make under a lock and write later, or NULL when memory
+ * ran out (the report is lost, not what set it off). */
+static struct rgn_deferred *deferred_new(bool abort_after)
+{
+    struct rgn_deferred *d = rgn__malloc(sizeof *d);
+    if (d) {
+        rgn__report_init(&d->rep);
+        d->abort_after = abort_after;
+    }
+    return d;
+}
+
 /* Queues a report for rgn__audit_flush, in the order made. */
 static void defer(struct rgn_deferred *d)
 {
@@ -1139,15 +1158,6 @@ __thread char rgn__self_tag __attribute__((tls_model("initial-exec")));
 __thread const struct rgn_site *rgn__call_site
     __attribute__((tls_model("initial-exec")));
 
-/* " at file:line in func()", or "" for a call that records no site. */
-static void fmt_at(char *buf, size_t n, const struct rgn_site *s)
-{
-    if (s)
-        snprintf(buf, n, " at %s:%d in %s()", s->file, s->line, s->func);
-    else
-        buf[0] = '\0';
-}
-
 /* This thread found another inside a call of r, which nobody shared:
  * made with r's lock taken (but the other thread may be inside too, so
  * only what does not change is read), written by rgn__audit_flush. */
@@ -1158,18 +1168,16 @@ void rgn__two_threads(rgn_t *r, const struct rgn_site *other)
         return;
     r->two_threads_seen = true;
     int saved = errno;
-    struct rgn_deferred *d = rgn__malloc(sizeof *d);
+    struct rgn_deferred *d = deferred_new(a->mode == RGN_AUDIT_ABORT);
     if (d) {
         char region[320], mine[300], theirs[300];
         fmt_region(region, sizeof region, r);
         fmt_at(mine, sizeof mine, rgn__call_site);
         fmt_at(theirs, sizeof theirs, other);
-        rgn__report_init(&d->rep);
         report_line(&d->rep, "rgn: two threads: %s was used by two threads "
                     "at once, but nobody shared it (rgn_share, "
                     "rgn_thread_create): one called rgn%s while another "
                     "was inside a call%s", region, mine, theirs);
-        d->abort_after = a->mode == RGN_AUDIT_ABORT;
         defer(d);
     }
     errno = saved;
@@ -1181,10 +1189,8 @@ void rgn__audit_limit_warning(rgn_t *r)
 {
     struct rgn_audit *a = r->audit;
     int saved = errno;
-    struct rgn_deferred *d = rgn__malloc(sizeof *d);
+    struct rgn_deferred *d = deferred_new(false);
     if (d) {
-        d->abort_after = false;
-        rgn__report_init(&d->rep);
         char region[320];
         fmt_region(region, sizeof region, r);
         struct groups g;
@@ -1267,15 +1273,13 @@ void rgn__audit_held_check(rgn_t *r, uint64_t now)
             groups_add(&g, rec->site, rec->label, rec->born);
         }
     }
-    struct rgn_deferred *d = g.total ? rgn__malloc(sizeof *d) : NULL;
+    struct rgn_deferred *d = g.total ? deferred_new(false) : NULL;
     if (d) {
-        d->abort_after = false;
         groups_sort(&g);
         add_lifetimes(r, &g);
         char region[320], tail[340];
         fmt_region(region, sizeof region, r);
         snprintf(tail, sizeof tail, "; in %s", region);
-        rgn__report_init(&d->rep);
         for (size_t k = 0; k < g.n; k++)
             out_group(&d->rep, "held", &g.v[k], &w, tail);
         defer(d);
