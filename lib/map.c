@@ -77,17 +77,22 @@ struct spare {
 };
 static _Atomic(struct spare *) spare_pages;
 
+/* Unmaps a pair that left the exchange (its description goes with it). */
+static void spare_drop(struct spare *sp)
+{
+    struct spare d = *sp;
+    munmap(d.ln, d.ln_bytes);
+    munmap(sp, d.cb_bytes);
+}
+
 static void spare_put(struct rgn_cb *cb, size_t cb_bytes,
                       struct rgn_link *ln, size_t ln_bytes)
 {
     struct spare *sp = (struct spare *)cb;
     *sp = (struct spare){pages(cb_bytes), ln, pages(ln_bytes)};
     struct spare *old = atomic_exchange(&spare_pages, sp);
-    if (old) {
-        struct spare o = *old;
-        munmap(o.ln, o.ln_bytes);
-        munmap(old, o.cb_bytes);
-    }
+    if (old)
+        spare_drop(old);
 }
 
 /* Takes the spare pair for at least cap slots, trimmed to the most slots
@@ -105,8 +110,7 @@ static uint32_t spare_take(uint32_t cap, struct rgn_cb **cb,
     if (fit > RGN_MAX_SLOTS)
         fit = RGN_MAX_SLOTS;
     if (fit < cap) {
-        munmap(d.ln, d.ln_bytes);
-        munmap(sp, d.cb_bytes);
+        spare_drop(sp);
         return 0;
     }
     /* Shrinking in place cannot fail. */

@@ -20,12 +20,18 @@ struct totals {
     uint64_t registered, released, removed, errors;
 };
 
-static void add_totals(struct totals *t, const rgn_stats *st)
+static void add_totals(struct totals *t, const struct totals *more)
 {
-    t->registered += st->registered;
-    t->released += st->released_early;
-    t->removed += st->removed;
-    t->errors += st->cleanup_errors;
+    t->registered += more->registered;
+    t->released += more->released;
+    t->removed += more->removed;
+    t->errors += more->errors;
+}
+
+static struct totals totals_of(const rgn_stats *st)
+{
+    return (struct totals){st->registered, st->released_early, st->removed,
+                           st->cleanup_errors};
 }
 
 struct series {
@@ -77,7 +83,8 @@ void rgn__metrics_retire(rgn_t *r)
         return;
     rgn_stats st;
     rgn__counters(r, &st);
-    add_totals(&t->n, &st);
+    struct totals more = totals_of(&st);
+    add_totals(&t->n, &more);
     const struct rgn_audit *a = r->audit;
     for (uint32_t i = 0; i < a->sites_cap; i++) {
         t->life_count += rgn__sketch_count(&a->sites[i].life);
@@ -129,7 +136,8 @@ static int gather_region(rgn_t *r, void *arg)
     rgn__counters(r, &st);
     s->live += st.live;
     s->peak += st.peak;
-    add_totals(&s->n, &st);
+    struct totals more = totals_of(&st);
+    add_totals(&s->n, &more);
     struct rgn_audit *a = r->audit;
     for (uint32_t i = 0; i < a->sites_cap; i++)
         if (rgn__sketch_merge(&s->life, &a->sites[i].life))
@@ -271,11 +279,7 @@ static void gather_retired(void *arg)
             g->err = -ENOMEM;
             return;
         }
-        const struct totals *t = &retired[i].n;
-        s->n = (struct totals){s->n.registered + t->registered,
-                               s->n.released + t->released,
-                               s->n.removed + t->removed,
-                               s->n.errors + t->errors};
+        add_totals(&s->n, &retired[i].n);
         s->life_count += retired[i].life_count;
         s->life_sum += retired[i].life_sum;
     }
