@@ -483,7 +483,8 @@ typedef void (*rgn_plain_fn)(void *resource);
  * hands back the resource itself and a cleanup that calls fn on it.
  * Costs the register/release pair nothing: the plain function is reached
  * through a trampoline chosen once per function (a lock-free table, no
- * lock taken beyond rgn_register's).
+ * lock taken beyond rgn_register's).  No cancellation point of its own;
+ * a forked child inherits the table and may call it at once.
  */
 RGN_API int rgn_register_plain_at(rgn_t *r, rgn_plain_fn fn, void *resource,
                                   rgn_key_t *key,
