@@ -7,7 +7,7 @@
  * figure is the median of 7 rounds of 10^6 inserts into a fresh sketch,
  * next to appending to an array, the least any record of the values costs.
  */
-#include "internal.h"
+#include "sketch.h"
 
 #include "bench.h"
 

@@ -5,6 +5,7 @@
  * It may change only until the first region exists: after that, memory
  * from one allocator could be handed to another's free.  A mutex guards
  * the change; once frozen, constructors pay a single acquire load.
+ * Calls nothing of rgn's.
  */
 #include "internal.h"
 

@@ -18,7 +18,8 @@
  *
  * The bump itself is inline in rgn_alloc's fast path for an open region
  * that is neither shared nor audited; every other case takes the
- * region's lock here.
+ * region's lock here.  Owns the arena fields of struct rgn.  May call:
+ * the allocator, the region's lock.
  */
 #include "internal.h"
 
@@ -121,10 +122,13 @@ void *rgn__arena_alloc_slow(rgn_t *r, size_t size)
     return p;
 }
 
-void *rgn_alloc(rgn_t *r, size_t size)
+/* Aligned so that the fast path sits at the start of a 64-byte fetch
+ * block: where the linker happened to put it swung a bump allocation
+ * between 2.2 and 2.5 ns on an AMD EPYC, with the same instructions. */
+__attribute__((aligned(64))) void *rgn_alloc(rgn_t *r, size_t size)
 {
     if (RGN_LIKELY(r != NULL && rgn__mode(r) == 0)) {
-        /* Open, unshared, unaudited: nothing to lock. */
+        /* Open, unshared, untracked: nothing to lock. */
         size_t n = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
         /* n - 1 < room: 0 < n <= room (n is 0 for size 0 and when the
          * rounding wrapped: the slow path sorts those out). */

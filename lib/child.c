@@ -16,8 +16,9 @@
  * rgn_thread_create holds a reference of its own and never touches the
  * parent.
  *
- * The library's lock order is written once, at the top of audit.c: here
- * it says that a child's lock comes before its parent's.
+ * The library's lock order is written once, at the top of audit.c (and
+ * in doc/HACKING): here it says that a child's lock comes before its
+ * parent's.
  *
  * May call: region.c (creation, dropping references), resource.c
  * (registering the child's slot), the slot map.
@@ -67,7 +68,7 @@ int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key,
      * chain of n children is O(n), not O(n^2).  Its owners keep it;
      * nothing is run. */
     if (!c || c->shared || atomic_load(&c->parent) || c->state != RGN_OPEN ||
-        c == r || (c->live != 0 && rgn__child_would_own(c, r)))
+        c == r || (c->slots.live != 0 && rgn__child_would_own(c, r)))
         return -EINVAL;
     /* Nobody else can reach c yet, so its parent is set before its slot
      * exists: whoever takes the slot finds the child knows its parent. */
@@ -102,9 +103,9 @@ bool rgn__child_detach(rgn_t *c)
     rgn_t *p = lock_parent(c);
     if (!p)
         return true;
-    uint32_t i = rgn__slot_find(p, c->parent_key);
+    uint32_t i = rgn__slot_find(&p->slots, c->parent_key);
     if (i) {
-        rgn__slot_unlink(p, i);
+        rgn__slot_unlink(&p->slots, i);
         p->removed++;
         atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);
     }

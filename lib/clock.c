@@ -10,7 +10,7 @@
  * nanoseconds.  Spans of ticks become nanoseconds only where a person or
  * a statistic reads them -- reports, rgn_get_stats, metrics -- by the rate
  * measured once against CLOCK_MONOTONIC over the first millisecond after
- * load: no calibration loop at start.
+ * load: no calibration loop at start.  Calls nothing of rgn's.
  */
 #include "internal.h"
 

@@ -5,6 +5,7 @@
  * runResourceT).  Nothing here reaches inside a region; each is what a
  * program would write itself with rgn_register, done once, with the
  * failure paths right and the call site passed on to the audit.
+ * May call: the public calls, resource.c's registration path.
  */
 #include "internal.h"
 
@@ -46,7 +47,7 @@ struct block {
 };
 _Static_assert(sizeof(struct block) == 16, "header keeps 16-byte alignment");
 
-_Static_assert(sizeof(struct block) == RGN_BLOCK_HEADER, "see internal.h");
+_Static_assert(sizeof(struct block) == RGN_BLOCK_HEADER, "see resource.h");
 
 /* A block's resource is the caller's pointer, so that rgn_unprotect hands
  * back what rgn_malloc returned, and this cleanup frees it. */

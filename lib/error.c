@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * error.c -- rgn_strerror: what rgn means by the errors it returns; and
- * rgn_version, the other call that describes rather than does.
+ * rgn_version, the other call that describes rather than does.  Owns
+ * the thread's last failure and its cached errno address (error.h).
+ * Calls nothing of rgn's.
  */
 #include "internal.h"
 
 #include <stdio.h>
 #include <string.h>
+
+__thread int *rgn__errno_at __attribute__((tls_model("initial-exec")));
 
 #define RGN_STR_(x) #x
 #define RGN_STR(x) RGN_STR_(x)

@@ -8,15 +8,34 @@
  * it, so the last one found is tried first.  The region's own figures
  * are the union of its sites', read by adding up ranks (sketch.c), so
  * each release feeds one sketch and reading allocates nothing.
+ *
+ * It owns the sketches of a region's tracking state and the lifetime
+ * settings (rgn_lifetimes_set, rgn_lifetimes_set_default); it calls
+ * audit.c for the tracking state and sketch.c.  The reports read it;
+ * nothing here calls them.
  */
 #include "internal.h"
 
-atomic_bool rgn__lifetimes_default;
-
 void rgn_lifetimes_set_default(int on)
 {
-    atomic_store(&rgn__lifetimes_default, on != 0);
-    rgn__audit_republish();
+    rgn__audit_set_lifetimes_default(on != 0);
+}
+
+int rgn_lifetimes_set(rgn_t *r, int on)
+{
+    if (!r)
+        return -EINVAL;
+    int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
+    struct rgn_tracking *a = r->tracking;
+    if (rc == 0) {
+        if (on)
+            rgn__tracking_keep_records(a);
+        a->lifetimes = on != 0;
+    }
+    rgn__unlock(r);
+    if (rc == 0 && rgn__audit_records(a))
+        rgn__tracking_list(r);
+    return rc;
 }
 
 static size_t site_hash(const struct rgn_site *site)
@@ -36,7 +55,7 @@ static uint32_t site_slot(const struct rgn_site_life *t, uint32_t cap,
 }
 
 /* Doubles the table (at most half full), moving the sketches over. */
-static bool sites_grow(struct rgn_audit *a)
+static bool sites_grow(struct rgn_tracking *a)
 {
     uint32_t cap = a->sites_cap ? 2 * a->sites_cap : 4;
     struct rgn_site_life *t = rgn__malloc(cap * sizeof *t);
@@ -57,7 +76,7 @@ static bool sites_grow(struct rgn_audit *a)
     return true;
 }
 
-static struct rgn_site_life *site_life(struct rgn_audit *a,
+static struct rgn_site_life *site_life(struct rgn_tracking *a,
                                        const struct rgn_site *site)
 {
     if (2 * (a->nsites + 1) > a->sites_cap && !sites_grow(a))
@@ -73,14 +92,14 @@ static struct rgn_site_life *site_life(struct rgn_audit *a,
 }
 
 /* Not the last site: find it, or make room for it. */
-bool rgn__lifetime_add_slow(struct rgn_audit *a, const struct rgn_site *site,
+bool rgn__lifetime_add_slow(struct rgn_tracking *a, const struct rgn_site *site,
                             uint64_t ns)
 {
     struct rgn_site_life *e = site_life(a, site);
     return e && rgn__sketch_add(&e->life, ns);
 }
 
-const struct rgn_sketch *rgn__lifetime_of(const struct rgn_audit *a,
+const struct rgn_sketch *rgn__lifetime_of(const struct rgn_tracking *a,
                                           const struct rgn_site *site)
 {
     if (!a || !a->sites_cap)
@@ -90,7 +109,7 @@ const struct rgn_sketch *rgn__lifetime_of(const struct rgn_audit *a,
     return e->used && rgn__sketch_count(&e->life) ? &e->life : NULL;
 }
 
-void rgn__lifetime_stats(const struct rgn_audit *a, rgn_stats *out)
+void rgn__lifetime_stats(const struct rgn_tracking *a, rgn_stats *out)
 {
     if (!a || !a->sites_cap)
         return;
@@ -109,7 +128,7 @@ void rgn__lifetime_stats(const struct rgn_audit *a, rgn_stats *out)
         out->lifetime_retained += rgn__sketch_retained(&a->sites[i].life);
 }
 
-void rgn__lifetime_free(struct rgn_audit *a)
+void rgn__lifetime_free(struct rgn_tracking *a)
 {
     for (uint32_t i = 0; i < a->sites_cap; i++)
         rgn__sketch_free(&a->sites[i].life);

@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * map.c -- the cold half of the slot map: growing the slot arrays and
- * freeing them.  The O(1) operations are inline in map.h.
+ * map.c -- the cold half of the slot map (map.h): growing the slot
+ * arrays and freeing them.  It calls only the allocator (alloc.h) and
+ * the system's mmap family.
  */
-#include "internal.h"
+#include "alloc.h"
+#include "map.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
 
-__thread int *rgn__errno_at __attribute__((tls_model("initial-exec")));
-
 /*
  * Where the slot arrays live, by capacity:
- *   - RGN_INLINE_SLOTS: inside the region (no allocation at all);
+ *   - RGN_INLINE_SLOTS: the owner's storage, inside the region (no
+ *     allocation at all);
  *   - up to MAP_SLOTS, or always with a program's allocator: one block
  *     holding cb[cap] then ln[cap], so a region of up to 31 resources
  *     costs one allocation beyond its own, and one growth;
@@ -124,68 +125,68 @@ static bool mapped(uint32_t cap)
     (void)cap;
     return false;
 }
-#define to_pages(r, cap) ((void)(r), (void)(cap), 0u)
+#define to_pages(s, cap) ((void)(s), (void)(cap), 0u)
 #endif
 
 /* Moves the arrays into one block of cap slots: out of the region, or
  * by growing their block (ln[] then moves up to its new place). */
-static bool to_block(rgn_t *r, uint32_t cap)
+static bool to_block(struct rgn_slots *s, uint32_t cap)
 {
-    size_t slot = sizeof *r->cb + sizeof *r->ln;
-    if (r->cb == r->inline_cb) {
+    size_t slot = sizeof *s->cb + sizeof *s->ln;
+    if (s->cap == RGN_INLINE_SLOTS) {
         struct rgn_cb *cb = rgn__malloc(cap * slot);
         if (!cb)
             return false;
-        memcpy(cb, r->cb, r->used * sizeof *cb);
-        memcpy(cb + cap, r->ln, r->used * sizeof *r->ln);
-        r->cb = cb;
-        r->ln = (struct rgn_link *)(cb + cap);
+        memcpy(cb, s->cb, s->used * sizeof *cb);
+        memcpy(cb + cap, s->ln, s->used * sizeof *s->ln);
+        s->cb = cb;
+        s->ln = (struct rgn_link *)(cb + cap);
         return true;
     }
-    struct rgn_cb *cb = rgn__realloc(r->cb, cap * slot);
+    struct rgn_cb *cb = rgn__realloc(s->cb, cap * slot);
     if (!cb)
         return false;
     struct rgn_link *ln = (struct rgn_link *)(cb + cap);
-    memmove(ln, cb + r->cap, r->used * sizeof *ln);
-    r->cb = cb;
-    r->ln = ln;
+    memmove(ln, cb + s->cap, s->used * sizeof *ln);
+    s->cb = cb;
+    s->ln = ln;
     return true;
 }
 
 /* Grows the arrays into (or within) pages of their own; returns the new
  * capacity, at least cap, or 0. */
-static uint32_t to_pages(rgn_t *r, uint32_t cap)
+static uint32_t to_pages(struct rgn_slots *s, uint32_t cap)
 {
-    bool was_mapped = mapped(r->cap);
-    size_t was_cb = r->cap * sizeof *r->cb, was_ln = r->cap * sizeof *r->ln;
+    bool was_mapped = mapped(s->cap);
+    size_t was_cb = s->cap * sizeof *s->cb, was_ln = s->cap * sizeof *s->ln;
     struct rgn_cb *cb = NULL;
     struct rgn_link *ln = NULL;
     uint32_t got = was_mapped ? 0 : spare_take(cap, &cb, &ln);
     if (got) {
         cap = got;
     } else {
-        cb = map_grow(was_mapped ? r->cb : NULL, was_cb, cap * sizeof *cb);
+        cb = map_grow(was_mapped ? s->cb : NULL, was_cb, cap * sizeof *cb);
         if (!cb)
             return 0;
-        ln = map_grow(was_mapped ? r->ln : NULL, was_ln, cap * sizeof *ln);
+        ln = map_grow(was_mapped ? s->ln : NULL, was_ln, cap * sizeof *ln);
     }
     if (!ln) {
         /* cb grew alone: shrink it back (in place, which cannot fail), or
          * give back the new pages. */
         if (was_mapped)
-            r->cb = mremap(cb, pages(cap * sizeof *cb), pages(was_cb), 0);
+            s->cb = mremap(cb, pages(cap * sizeof *cb), pages(was_cb), 0);
         else
             map_free(cb, cap * sizeof *cb);
         return 0;
     }
     if (!was_mapped) {
-        memcpy(cb, r->cb, r->used * sizeof *cb);
-        memcpy(ln, r->ln, r->used * sizeof *ln);
-        if (r->cb != r->inline_cb)
-            rgn__free(r->cb);
+        memcpy(cb, s->cb, s->used * sizeof *cb);
+        memcpy(ln, s->ln, s->used * sizeof *ln);
+        if (s->cap != RGN_INLINE_SLOTS)
+            rgn__free(s->cb);
     }
-    r->cb = cb;
-    r->ln = ln;
+    s->cb = cb;
+    s->ln = ln;
     return cap;
 }
 
@@ -210,28 +211,28 @@ static uint32_t next_cap(uint32_t cap)
     return more < RGN_MAX_SLOTS - cap ? cap + more : RGN_MAX_SLOTS;
 }
 
-bool rgn__slots_grow(rgn_t *r)
+bool rgn__slots_grow(struct rgn_slots *s)
 {
-    uint32_t cap = next_cap(r->cap);
+    uint32_t cap = next_cap(s->cap);
     size_t n = cap;
-    if (cap == r->cap ||
-        n > SIZE_MAX / (sizeof *r->cb + sizeof *r->ln))
+    if (cap == s->cap ||
+        n > SIZE_MAX / (sizeof *s->cb + sizeof *s->ln))
         return false;
     if (mapped(cap))
-        cap = to_pages(r, cap);
-    else if (!to_block(r, cap))
+        cap = to_pages(s, cap);
+    else if (!to_block(s, cap))
         cap = 0;
     if (cap)
-        r->cap = cap;
+        s->cap = cap;
     return cap != 0;
 }
 
-void rgn__slots_free(rgn_t *r)
+void rgn__slots_free(struct rgn_slots *s)
 {
-    if (mapped(r->cap)) {
-        spare_put(r->cb, r->cap * sizeof *r->cb, r->ln,
-                  r->cap * sizeof *r->ln);
+    if (mapped(s->cap)) {
+        spare_put(s->cb, s->cap * sizeof *s->cb, s->ln,
+                  s->cap * sizeof *s->ln);
     } else {
-        rgn__free(r->cb); /* the one block */
+        rgn__free(s->cb); /* the one block */
     }
 }

@@ -1,9 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * map.h -- a region's slot map: the free stack, generational keys and the
- * newest-first live list.  Every operation here is O(1) and runs on each
- * register and release, so they are inline; growing and destroying the
- * storage are in map.c.  The caller holds the region's lock.
+ * map.h -- the slot map: a region's resources by key.  A data structure
+ * of its own, knowing nothing of regions, locks or the audit; its owner
+ * (struct rgn) serialises access.  The O(1) operations that run on every
+ * register and release are inline here; growing and freeing the storage
+ * are in map.c.
+ *
+ * Slot i has two halves:
+ *   cb[i]  the cleanup and its resource (what close needs),
+ *   ln[i]  the slot's generation and its links (what keys and order need),
+ * so a slot costs 28 bytes with no padding.  Live slots form a circular
+ * doubly linked list through ln[].prev/next with slot 0 as the head:
+ * head.next is the newest resource, so close pops from the head and any
+ * slot can be unlinked in O(1).  Free slots form a stack through ln[].next.
+ *
+ * cb[] and ln[] are two flat arrays, so slot i is one load of the array's
+ * base away: every register and release touches several slots, and a
+ * table of blocks in between would put a dependent load in front of each.
+ * The first RGN_INLINE_SLOTS slots are storage the owner provides (inside
+ * the region, so a small region costs one allocation); beyond them both
+ * arrays grow (map.c).  Nothing keeps a slot's address across a call that
+ * may grow the arrays: slots are named by index everywhere.
  *
  * A slot's generation is odd while it holds a live resource and even while
  * it is free, reserved or retired; keys carry odd generations only.  So no
@@ -14,199 +31,195 @@
 #ifndef RGN_MAP_H
 #define RGN_MAP_H
 
+#include "base.h"
+
 #ifndef RGN_GEN_MAX
 #define RGN_GEN_MAX UINT32_MAX
 #endif
 
-static inline struct rgn_link *rgn__ln(rgn_t *r, uint32_t i)
+/* Slots in the owner's own storage, before the arrays first grow. */
+#define RGN_INLINE_SLOTS 8u
+/* Slot indices are 32-bit; the arrays stop growing here. */
+#define RGN_MAX_SLOTS (UINT32_MAX - 1u)
+
+struct rgn_cb {
+    rgn_cleanup_fn fn;
+    void *resource;
+};
+
+struct rgn_link {
+    uint32_t gen;   /* bumped each time the slot's resource leaves */
+    uint32_t prev;  /* live list; unused while free                 */
+    uint32_t next;  /* live list, or the free stack                 */
+};
+
+/* Every field is touched by a register and a release (56 bytes). */
+struct rgn_slots {
+    struct rgn_cb *cb;       /* the owner's inline storage until grown */
+    struct rgn_link *ln;
+    uint64_t id;             /* the map's name in its keys, never 0    */
+    uint32_t free_head;      /* top of the free stack, 0 when empty     */
+    uint32_t used;           /* slots handed out at least once          */
+    uint32_t cap;            /* slots cb[] and ln[] have room for;
+                                RGN_INLINE_SLOTS: still the inline ones */
+    size_t live;             /* linked slots                            */
+    size_t peak;             /* the most there ever were                */
+};
+
+static inline struct rgn_link *rgn__ln(struct rgn_slots *s, uint32_t i)
 {
-    return &r->ln[i];
+    return &s->ln[i];
 }
 
-static inline struct rgn_cb *rgn__cb(rgn_t *r, uint32_t i)
+static inline struct rgn_cb *rgn__cb(struct rgn_slots *s, uint32_t i)
 {
-    return &r->cb[i];
+    return &s->cb[i];
 }
 
 /* The live list's head: slot 0. */
-static inline struct rgn_link *rgn__head(rgn_t *r)
+static inline struct rgn_link *rgn__head(struct rgn_slots *s)
 {
-    return &r->ln[0];
+    return &s->ln[0];
+}
+
+/* An empty map named id in the owner's RGN_INLINE_SLOTS slots.  Slots
+ * beyond the head are initialised when first used. */
+static inline void rgn__slots_init(struct rgn_slots *s, uint64_t id,
+                                   struct rgn_cb *cb, struct rgn_link *ln)
+{
+    s->cb = cb;
+    s->ln = ln;
+    s->id = id;
+    s->free_head = 0;
+    s->used = 1; /* slot 0 is the live list's head */
+    s->cap = RGN_INLINE_SLOTS;
+    s->live = s->peak = 0;
+    ln[0] = (struct rgn_link){0, 0, 0};
 }
 
 /* Adds storage for at least one more slot; false when out of memory. */
-RGN_HIDDEN bool rgn__slots_grow(rgn_t *r);
-/* Frees the arrays once they have left the region; the region itself is
- * freed by the caller. */
-RGN_HIDDEN void rgn__slots_free(rgn_t *r);
-static inline void rgn__slots_destroy(rgn_t *r)
+RGN_HIDDEN bool rgn__slots_grow(struct rgn_slots *s);
+/* Frees storage the map grew into. */
+RGN_HIDDEN void rgn__slots_free(struct rgn_slots *s);
+static inline void rgn__slots_destroy(struct rgn_slots *s)
 {
-    if (r->cb != r->inline_cb)
-        rgn__slots_free(r);
+    if (s->cap != RGN_INLINE_SLOTS)
+        rgn__slots_free(s);
 }
 
 /* Index of a free slot taken off the free stack, or 0 when memory ran out.
  * The slot is reserved: dead to every key until rgn__slot_link. */
-static inline uint32_t rgn__slot_take(rgn_t *r)
+static inline uint32_t rgn__slot_take(struct rgn_slots *s)
 {
-    uint32_t i = r->free_head;
+    uint32_t i = s->free_head;
     if (RGN_LIKELY(i)) {
-        r->free_head = rgn__ln(r, i)->next;
+        s->free_head = rgn__ln(s, i)->next;
         return i;
     }
     /* Never-used slots are handed out lazily, so growing costs no writes
      * beyond the copy until the new slots are needed. */
-    if (r->used == r->cap && !rgn__slots_grow(r))
+    if (s->used == s->cap && !rgn__slots_grow(s))
         return 0;
-    i = r->used++;
-    rgn__ln(r, i)->gen = 0;
+    i = s->used++;
+    rgn__ln(s, i)->gen = 0;
     return i;
 }
 
 /* Returns a reserved, never-linked slot to the free stack. */
-static inline void rgn__slot_untake(rgn_t *r, uint32_t i)
+static inline void rgn__slot_untake(struct rgn_slots *s, uint32_t i)
 {
-    rgn__ln(r, i)->next = r->free_head;
-    r->free_head = i;
+    rgn__ln(s, i)->next = s->free_head;
+    s->free_head = i;
 }
 
 /* Makes reserved slot i the newest live resource and returns its key. */
-static inline rgn_key_t rgn__slot_link(rgn_t *r, uint32_t i,
+static inline rgn_key_t rgn__slot_link(struct rgn_slots *s, uint32_t i,
                                        rgn_cleanup_fn fn, void *resource)
 {
-    struct rgn_link *head = rgn__head(r);
-    struct rgn_link *l = rgn__ln(r, i);
-    struct rgn_cb *cb = rgn__cb(r, i);
-    RGN_ASSERT(i != 0 && i < r->used && !(l->gen & 1)); /* reserved */
+    struct rgn_link *head = rgn__head(s);
+    struct rgn_link *l = rgn__ln(s, i);
+    struct rgn_cb *cb = rgn__cb(s, i);
+    RGN_ASSERT(i != 0 && i < s->used && !(l->gen & 1)); /* reserved */
 
     cb->fn = fn;
     cb->resource = resource;
     l->gen++; /* odd: live */
     l->prev = 0;
     l->next = head->next;
-    rgn__ln(r, head->next)->prev = i;
+    rgn__ln(s, head->next)->prev = i;
     head->next = i;
 
-    if (++r->live > r->peak)
-        r->peak = r->live;
-    return (rgn_key_t){r->id, i, l->gen};
+    if (++s->live > s->peak)
+        s->peak = s->live;
+    return (rgn_key_t){s->id, i, l->gen};
 }
 
-/* Slot index of key when it is live in r, else 0. */
-static inline uint32_t rgn__slot_find(rgn_t *r, rgn_key_t key)
+/* Slot index of key when it is live in s, else 0. */
+static inline uint32_t rgn__slot_find(struct rgn_slots *s, rgn_key_t key)
 {
     /* Slot 0 needs no test: the head's generation stays 0, never odd. */
-    if (key.region != r->id || key.slot >= r->used || !(key.gen & 1))
+    if (key.region != s->id || key.slot >= s->used || !(key.gen & 1))
         return 0;
-    return rgn__ln(r, key.slot)->gen == key.gen ? key.slot : 0;
+    return rgn__ln(s, key.slot)->gen == key.gen ? key.slot : 0;
 }
 
 /* Unlinks live slot i, kills its key and frees it; returns its cleanup. */
-static inline struct rgn_cb rgn__slot_unlink(rgn_t *r, uint32_t i)
+static inline struct rgn_cb rgn__slot_unlink(struct rgn_slots *s, uint32_t i)
 {
-    struct rgn_link *l = rgn__ln(r, i);
-    struct rgn_cb cb = *rgn__cb(r, i);
-    RGN_ASSERT(i != 0 && (l->gen & 1) && r->live > 0); /* live */
-    RGN_ASSERT(rgn__ln(r, l->prev)->next == i);
+    struct rgn_link *l = rgn__ln(s, i);
+    struct rgn_cb cb = *rgn__cb(s, i);
+    RGN_ASSERT(i != 0 && (l->gen & 1) && s->live > 0); /* live */
+    RGN_ASSERT(rgn__ln(s, l->prev)->next == i);
 
-    rgn__ln(r, l->prev)->next = l->next;
-    rgn__ln(r, l->next)->prev = l->prev;
-    r->live--;
+    rgn__ln(s, l->prev)->next = l->next;
+    rgn__ln(s, l->next)->prev = l->prev;
+    s->live--;
 
     /* A slot whose generation would wrap is retired rather than reused:
      * reuse could let a key issued 2^31 lives ago match again. */
     bool worn_out = l->gen >= RGN_GEN_MAX;
     l->gen++; /* even: dead */
     if (RGN_LIKELY(!worn_out)) {
-        l->next = r->free_head;
-        r->free_head = i;
+        l->next = s->free_head;
+        s->free_head = i;
     }
     return cb;
 }
 
 /*
- * Pops the newest live resource for a closing region, or returns false
+ * Pops the newest live resource for a closing owner, or returns false
  * when none is left.  Cheaper than rgn__slot_unlink: the slot's prev is
  * the head, and the slot is not put back on the free stack, because a
  * closing region takes no new registrations.  Its generation still turns
  * even, so a cleanup that releases it again gets -ENOENT.
  */
-static inline bool rgn__slot_pop(rgn_t *r, struct rgn_cb *out)
+static inline bool rgn__slot_pop(struct rgn_slots *s, struct rgn_cb *out)
 {
-    struct rgn_link *head = rgn__head(r);
+    struct rgn_link *head = rgn__head(s);
     uint32_t i = head->next;
     if (!i)
         return false;
-    struct rgn_link *l = rgn__ln(r, i);
-    RGN_ASSERT((l->gen & 1) && l->prev == 0 && r->live > 0);
-    *out = *rgn__cb(r, i);
+    struct rgn_link *l = rgn__ln(s, i);
+    RGN_ASSERT((l->gen & 1) && l->prev == 0 && s->live > 0);
+    *out = *rgn__cb(s, i);
     head->next = l->next;
-    rgn__ln(r, l->next)->prev = 0;
+    rgn__ln(s, l->next)->prev = 0;
     l->gen++;
-    r->live--;
-    r->closed++;
+    s->live--;
     return true;
 }
 
-/* The newest live slot, or 0 when none is live. */
-static inline uint32_t rgn__slot_newest(rgn_t *r)
+/* The newest live slot, or 0 when none is live; ln[i].next is the next
+ * older one, ln[i].prev the next newer one. */
+static inline uint32_t rgn__slot_newest(struct rgn_slots *s)
 {
-    return rgn__head(r)->next;
+    return rgn__head(s)->next;
 }
 
-/*
- * Stores a key for the caller.  Callers pass keys by value, which loads
- * the key as two 64-bit words, usually right after this store.  The load
- * is forwarded from the store only if each word was stored whole: two
- * 32-bit stores of slot and gen, or one 128-bit store of the whole key
- * (which compilers like to merge the two into), stall it instead.  That
- * stall doubled the cost of a register+release pair on these machines.
- */
-static inline void rgn__key_store(rgn_key_t *dst, rgn_key_t k)
+/* The oldest live slot, or 0 when none is live. */
+static inline uint32_t rgn__slot_oldest(struct rgn_slots *s)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t slot_gen = (uint64_t)k.gen << 32 | k.slot;
-    dst->region = k.region;
-    __asm__("" : : "r"(dst) : "memory"); /* keep the stores apart */
-    memcpy((char *)dst + offsetof(rgn_key_t, slot), &slot_gen,
-           sizeof slot_gen);
-#else
-    *dst = k;
-#endif
-}
-
-/* Runs a cleanup and counts a non-zero result in r (which may be NULL).
- * The caller preserves errno. */
-static inline int rgn__run_raw(rgn_t *r, struct rgn_cb cb,
-                               rgn_release_type how)
-{
-    int rc = cb.fn(cb.resource, how);
-    if (RGN_UNLIKELY(rc != 0) && r)
-        rgn__cleanup_failed(r, rc, cb.resource, how);
-    return rc;
-}
-
-/* errno's address for this thread, found once: &errno is a call into libc
- * on every use, and a release would pay it twice. */
-RGN_HIDDEN extern __thread int *rgn__errno_at
-    __attribute__((tls_model("initial-exec")));
-
-static inline int *rgn__errno(void)
-{
-    int *e = rgn__errno_at;
-    if (RGN_UNLIKELY(!e))
-        e = rgn__errno_at = &errno;
-    return e;
-}
-
-/* Runs one cleanup with errno preserved around it. */
-static inline int rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
-{
-    int *err = rgn__errno();
-    int saved = *err;
-    int rc = rgn__run_raw(r, cb, how);
-    *err = saved;
-    return rc;
+    return rgn__head(s)->prev;
 }
 
 #endif /* RGN_MAP_H */

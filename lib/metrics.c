@@ -8,6 +8,9 @@
  * shows a bounded number of series however many regions come and go.
  * Everything is gathered first, each region under its own lock, and
  * written afterwards, so no lock is held while the stream blocks.
+ *
+ * Owns the totals of named regions that left the registry.  May call:
+ * the registry walk (audit.c), lifetime.c's sketches, stats.c.
  */
 #include "internal.h"
 
@@ -85,7 +88,7 @@ void rgn__metrics_retire(rgn_t *r)
     rgn__counters(r, &st);
     struct totals more = totals_of(&st);
     add_totals(&t->n, &more);
-    const struct rgn_audit *a = r->audit;
+    const struct rgn_tracking *a = r->tracking;
     for (uint32_t i = 0; i < a->sites_cap; i++) {
         t->life_count += rgn__sketch_count(&a->sites[i].life);
         t->life_sum += rgn__sketch_sum(&a->sites[i].life);
@@ -138,7 +141,7 @@ static int gather_region(rgn_t *r, void *arg)
     s->peak += st.peak;
     struct totals more = totals_of(&st);
     add_totals(&s->n, &more);
-    struct rgn_audit *a = r->audit;
+    struct rgn_tracking *a = r->tracking;
     for (uint32_t i = 0; i < a->sites_cap; i++)
         if (rgn__sketch_merge(&s->life, &a->sites[i].life))
             return g->err = -ENOMEM;

@@ -3,7 +3,9 @@
  * region.c -- a region's life: creation, references, the newest-first
  * close (which also runs the closes of the children it reaches, see
  * close_loop) and rgn_clear.  Child regions themselves are child.c's.
- * May call: the slot map, the audit, the arena, child.c.
+ * Owns the fields of struct rgn that region.h gives no other file.
+ * May call: the slot map, the audit's hooks (report.h) and tracking
+ * state (audit.h, lifetime.h), the arena, child.c.
  */
 #include "internal.h"
 
@@ -47,11 +49,8 @@ region_create(const struct rgn_site *site)
      * this size costs more than the stores themselves on some CPUs, and
      * creating a region must stay as cheap as one malloc.  Slots are
      * initialised when first used. */
-    r->id = new_id();
-    r->free_head = 0;
-    r->used = 1; /* slot 0 is the live list's head */
+    rgn__slots_init(&r->slots, new_id(), r->inline_cb, r->inline_ln);
     r->mode = 0; /* open, not shared */
-    r->live = r->peak = 0;
     r->released_early = r->removed = r->closed = 0;
     atomic_init(&r->cleanup_errors, 0);
     atomic_init(&r->lock.word, 0);
@@ -60,20 +59,16 @@ region_create(const struct rgn_site *site)
     r->scope = false;
     r->made_at = site;
     r->close_how = RGN_RELEASE_NORMAL;
-    r->cap = RGN_INLINE_SLOTS;
-    r->cb = r->inline_cb;
-    r->ln = r->inline_ln;
     rgn__arena_init(r);
     atomic_init(&r->parent, NULL);
     r->parent_key = RGN_KEY_NONE;
     r->name = NULL;
-    r->audit = NULL;
+    r->tracking = NULL;
     r->on_error = NULL;
     r->on_error_arg = NULL;
     atomic_init(&r->user, 0);
     atomic_init(&r->user_site, NULL);
     r->two_threads_seen = false;
-    *rgn__head(r) = (struct rgn_link){0, 0, 0};
     if (RGN_UNLIKELY(!rgn__audit_new(r))) {
         rgn__free(r);
         errno = ENOMEM;
@@ -89,13 +84,9 @@ __thread struct rgn_frame *rgn__frames
  * slot, the arena is empty, and the name stays for the report. */
 static void bury(rgn_t *r, rgn_audit_mode mode)
 {
-    r->cb = r->inline_cb;
-    r->ln = r->inline_ln;
-    r->cap = RGN_INLINE_SLOTS;
-    r->used = 1;
-    r->free_head = 0;
-    r->live = 0;
-    r->ln[0] = (struct rgn_link){0};
+    size_t peak = r->slots.peak;
+    rgn__slots_init(&r->slots, r->slots.id, r->inline_cb, r->inline_ln);
+    r->slots.peak = peak;
     r->chunks = r->spare = NULL;
     r->arena_at = r->arena_end = r->arena_inline;
     rgn__audit_bury(r, mode);
@@ -108,9 +99,12 @@ void rgn__region_free(rgn_t *r)
         if (f->r == r)
             f->r = NULL;
     rgn_audit_mode audited = RGN_AUDIT_OFF;
-    if (RGN_UNLIKELY(r->audit != NULL))
+    if (RGN_UNLIKELY(r->tracking != NULL)) {
+        rgn__audit_unlist(r);
+        rgn__lifetime_free(r->tracking);
         audited = rgn__audit_free(r);
-    rgn__slots_destroy(r);
+    }
+    rgn__slots_destroy(&r->slots);
     if (RGN_UNLIKELY(r->chunks != NULL || r->spare != NULL))
         rgn__arena_free(r);
     if (RGN_UNLIKELY(audited != RGN_AUDIT_OFF)) {
@@ -175,7 +169,8 @@ run_cleanups(rgn_t *r, bool locked)
 {
     rgn_release_type how = r->close_how;
     struct rgn_cb cb;
-    while (rgn__slot_pop(r, &cb)) {
+    while (rgn__slot_pop(&r->slots, &cb)) {
+        r->closed++;
         if (RGN_UNLIKELY(cb.fn == rgn__child_cleanup))
             return cb.resource;
         if (locked)
@@ -194,7 +189,7 @@ run_cleanups(rgn_t *r, bool locked)
 static void close_done(rgn_t *r)
 {
     /* Every cleanup ran: nothing live, and the counters add up. */
-    RGN_ASSERT(r->live == 0 && rgn__slot_newest(r) == 0);
+    RGN_ASSERT(r->slots.live == 0 && rgn__slot_newest(&r->slots) == 0);
     RGN_ASSERT(r->state == RGN_CLOSING);
     bool reserved = r->pending != 0;
     if (reserved)
@@ -309,7 +304,7 @@ static int close_last(rgn_t *r, rgn_release_type how)
     r->close_how = how;
     r->close_result = 0;
     r->close_outer = NULL;
-    if (!rgn__slot_newest(r)) {
+    if (!rgn__slot_newest(&r->slots)) {
         close_done(r);
         return 0;
     }
@@ -350,7 +345,7 @@ static bool drop_begins_close(rgn_t *r, rgn_release_type how)
     }
     r->state = RGN_CLOSING;
     r->close_how = how;
-    if (RGN_UNLIKELY(r->audit != NULL))
+    if (RGN_UNLIKELY(r->tracking != NULL))
         audit_close(r, how); /* what was never released, first */
     return true;
 }
@@ -434,8 +429,8 @@ static int clear_cleanups(rgn_t *r)
 {
     int result = 0;
     uint32_t i;
-    while ((i = rgn__slot_newest(r)) != 0) {
-        struct rgn_cb cb = rgn__slot_unlink(r, i);
+    while ((i = rgn__slot_newest(&r->slots)) != 0) {
+        struct rgn_cb cb = rgn__slot_unlink(&r->slots, i);
         r->closed++;
         rgn__unlock(r);
         int rc = rgn__run_raw(r, cb, RGN_RELEASE_NORMAL);
@@ -470,7 +465,7 @@ int rgn_clear(rgn_t *r)
 {
     if (!r)
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
-    if (rgn__mode(r) == 0 && !rgn__slot_newest(r)) {
+    if (rgn__mode(r) == 0 && !rgn__slot_newest(&r->slots)) {
         /* Open, unshared, unaudited and empty: only the arena to reset,
          * as a region reused for memory alone is, round after round. */
         rgn__arena_reset(r);
@@ -537,7 +532,7 @@ size_t rgn_live(const rgn_t *r)
         return 0;
     rgn_t *m = (rgn_t *)r; /* the lock is not part of the value */
     rgn__lock(m);
-    size_t n = m->live;
+    size_t n = m->slots.live;
     rgn__unlock(m);
     return n;
 }

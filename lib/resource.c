@@ -3,6 +3,11 @@
  * resource.c -- registering, releasing, unprotecting and moving resources.
  * Cleanups always run outside the region's lock, so they may call rgn on
  * the same region.
+ *
+ * Owns the registration path (rgn__register_slot) and the per-call
+ * counters.  May call: the slot map, the region's lock, region.c,
+ * child.c (a handed-back child registered again), the audit's hooks
+ * (report.h), convenience.c's block header.
  */
 #include "internal.h"
 
@@ -57,9 +62,9 @@ struct origin {
 /* A free slot with room for its audit record; 0 when memory ran out. */
 static inline uint32_t take_slot(rgn_t *r)
 {
-    uint32_t i = rgn__slot_take(r);
-    if (RGN_UNLIKELY(r->audit != NULL) && i && !rgn__audit_reserve(r, i)) {
-        rgn__slot_untake(r, i);
+    uint32_t i = rgn__slot_take(&r->slots);
+    if (RGN_UNLIKELY(r->tracking != NULL) && i && !rgn__audit_reserve(r, i)) {
+        rgn__slot_untake(&r->slots, i);
         return 0;
     }
     return i;
@@ -69,8 +74,8 @@ static inline uint32_t take_slot(rgn_t *r)
 static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
                                   void *resource, struct origin o)
 {
-    rgn_key_t k = rgn__slot_link(r, i, fn, resource);
-    if (RGN_UNLIKELY(r->audit != NULL))
+    rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
+    if (RGN_UNLIKELY(r->tracking != NULL))
         rgn__audit_note(r, i, o.site, o.label);
     return k;
 }
@@ -112,10 +117,10 @@ static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     if (RGN_UNLIKELY(rgn__mode(r) != 0))
         return add_slow(r, fn, resource, key, o);
     /* Open, never shared, not audited: nothing to lock or record. */
-    uint32_t i = rgn__slot_take(r);
+    uint32_t i = rgn__slot_take(&r->slots);
     if (RGN_UNLIKELY(!i))
         return -ENOMEM;
-    rgn_key_t k = rgn__slot_link(r, i, fn, resource);
+    rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
     if (key)
         rgn__key_store(key, k);
     return 0;
@@ -228,7 +233,7 @@ static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
     if (acquired && !*late)
         k = link_slot(r, slot, fn, res, o);
     else if (!*late)
-        rgn__slot_untake(r, slot);
+        rgn__slot_untake(&r->slots, slot);
     rgn__unlock(r);
     return k;
 }
@@ -316,13 +321,13 @@ static inline struct rgn_cb take_at(rgn_t *r, uint32_t i, uint64_t *counter)
     if (RGN_UNLIKELY(!i))
         return (struct rgn_cb){NULL, NULL};
     (*counter)++;
-    return rgn__slot_unlink(r, i);
+    return rgn__slot_unlink(&r->slots, i);
 }
 
 /* The same for key, when it is live in r. */
 static inline struct rgn_cb take(rgn_t *r, rgn_key_t key, uint64_t *counter)
 {
-    return take_at(r, rgn__slot_find(r, key), counter);
+    return take_at(r, rgn__slot_find(&r->slots, key), counter);
 }
 
 /* The general case of a release: shared, audited or closing.  Apart, so
@@ -331,8 +336,8 @@ static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
                                                          rgn_key_t key)
 {
     rgn__lock(r);
-    uint32_t i = rgn__slot_find(r, key);
-    if (i && RGN_UNLIKELY(r->audit != NULL))
+    uint32_t i = rgn__slot_find(&r->slots, key);
+    if (i && RGN_UNLIKELY(r->tracking != NULL))
         rgn__audit_release(r, i); /* its lifetime, if tracked */
     struct rgn_cb cb = take_at(r, i, &r->released_early);
     rgn__unlock(r);
@@ -383,13 +388,13 @@ int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old, size_t bytes,
                           void **moved)
 {
     rgn__lock(r);
-    uint32_t i = rgn__slot_find(r, key);
+    uint32_t i = rgn__slot_find(&r->slots, key);
     int rc = -ENOENT;
-    if (i && rgn__cb(r, i)->resource == old) {
+    if (i && rgn__cb(&r->slots, i)->resource == old) {
         char *h = rgn__realloc((char *)old - RGN_BLOCK_HEADER, bytes);
         rc = h ? 0 : -ENOMEM;
         if (h)
-            rgn__cb(r, i)->resource = *moved = h + RGN_BLOCK_HEADER;
+            rgn__cb(&r->slots, i)->resource = *moved = h + RGN_BLOCK_HEADER;
     }
     rgn__unlock(r);
     return rc;
@@ -400,7 +405,7 @@ static void lock_pair(rgn_t *a, rgn_t *b)
 {
     if (a == b) {
         rgn__lock(a);
-    } else if (a->id < b->id) {
+    } else if (a->slots.id < b->slots.id) {
         rgn__lock(a);
         rgn__lock(b);
     } else {
@@ -419,7 +424,7 @@ static void unlock_pair(rgn_t *a, rgn_t *b)
 static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
                        rgn_key_t *new_key)
 {
-    uint32_t i = rgn__slot_find(from, key);
+    uint32_t i = rgn__slot_find(&from->slots, key);
     if (!i)
         return -ENOENT;
     if (to->state != RGN_OPEN)
@@ -427,7 +432,7 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
     /* A child region must know where it sits, so that its own close
      * finds its slot; its slot cannot leave `from` while we hold the
      * lock, so the child stays valid here. */
-    struct rgn_cb cb = *rgn__cb(from, i);
+    struct rgn_cb cb = *rgn__cb(&from->slots, i);
     rgn_t *child = cb.fn == rgn__child_cleanup ? cb.resource : NULL;
     if (child && rgn__child_would_own(child, to))
         return -EINVAL;
@@ -435,10 +440,10 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
     uint32_t j = take_slot(to);
     if (!j)
         return -ENOMEM;
-    rgn__slot_unlink(from, i);
+    rgn__slot_unlink(&from->slots, i);
     from->removed++;
-    *new_key = rgn__slot_link(to, j, cb.fn, cb.resource);
-    if (RGN_UNLIKELY(to->audit != NULL))
+    *new_key = rgn__slot_link(&to->slots, j, cb.fn, cb.resource);
+    if (RGN_UNLIKELY(to->tracking != NULL))
         rgn__audit_move(from, i, to, j); /* the record travels along */
     if (child) {
         child->parent_key = *new_key;

@@ -11,7 +11,8 @@
  * buffer a step needs is grown before the step changes anything, so when
  * memory runs out the sketch is left exactly as it was.
  */
-#include "internal.h"
+#include "alloc.h"
+#include "sketch.h"
 
 #include <stdlib.h>
 

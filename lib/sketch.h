@@ -35,13 +35,7 @@
 #ifndef RGN_SKETCH_H
 #define RGN_SKETCH_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#ifndef RGN_HIDDEN
-#define RGN_HIDDEN __attribute__((visibility("hidden")))
-#endif
+#include "base.h"
 
 /* The section size a new level starts with: the accuracy parameter k. */
 #ifndef RGN_SKETCH_K

@@ -6,17 +6,19 @@
  * as a side effect of what it does anyway; registrations are not counted
  * at all but derived, so statistics add no work to register or release.
  * Lifetime quantiles come from the per-site sketches of lifetime.c.
+ * May call: the region's lock, lifetime.c, the audit's flush.
  */
 #include "internal.h"
 
 void rgn__counters(const rgn_t *r, rgn_stats *out)
 {
     memset(out, 0, sizeof *out);
-    out->live = r->live;
-    out->peak = r->peak;
+    out->live = r->slots.live;
+    out->peak = r->slots.peak;
     out->released_early = r->released_early;
     out->removed = r->removed;
-    out->registered = r->live + r->released_early + r->removed + r->closed;
+    out->registered =
+        r->slots.live + r->released_early + r->removed + r->closed;
     out->cleanup_errors = atomic_load_explicit(&r->cleanup_errors,
                                                memory_order_relaxed);
 }
@@ -28,7 +30,7 @@ int rgn_get_stats(const rgn_t *region, rgn_stats *out)
     rgn_t *r = (rgn_t *)region; /* the lock is not part of the value */
     rgn__lock(r);
     rgn__counters(r, out);
-    rgn__lifetime_stats(r->audit, out);
+    rgn__lifetime_stats(r->tracking, out);
     rgn__unlock(r);
     rgn__audit_flush();
     return 0;

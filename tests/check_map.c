@@ -77,7 +77,7 @@ START_TEST(freed_slots_are_reused_newest_freed_first)
 }
 END_TEST
 
-START_TEST(shuffled_release_then_refill_across_blocks)
+START_TEST(shuffled_release_then_refill_across_growths)
 {
     enum { N = 3000 };
     static struct probe p[N];
@@ -182,7 +182,7 @@ Suite *map_suite(void)
     tcase_add_test(t, keys_differ_for_every_live_resource);
     tcase_add_test(t, regions_get_distinct_ids);
     tcase_add_test(t, freed_slots_are_reused_newest_freed_first);
-    tcase_add_test(t, shuffled_release_then_refill_across_blocks);
+    tcase_add_test(t, shuffled_release_then_refill_across_growths);
     tcase_add_test(t, forged_keys_never_reach_free_or_live_slots);
     tcase_add_test(t, a_region_of_200k_keeps_its_keys_through_growth);
     suite_add_tcase(s, t);

@@ -4,7 +4,7 @@
  * quantiles, bounded memory on adversarial streams, merging, and running
  * out of memory.  RGN_SOAK_CYCLES shortens the 10^8-item stream under
  * valgrind and the sanitizers. */
-#include "internal.h"
+#include "sketch.h"
 
 #include "helpers.h"
 

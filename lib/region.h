@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * region.h -- struct rgn and what every file that works on a region
+ * needs: its state word, its lock, running its cleanups, and the calls of
+ * region.c (life, references, close) and child.c (child regions).
+ *
+ * The fields of a region are owned as follows: the slot map (map.h) by
+ * whoever holds the region's lock; the arena fields by arena.c; the
+ * tracking state (`tracking`) by audit.c; `parent` and `parent_key` by
+ * child.c; everything else by region.c.
+ */
+#ifndef RGN_REGION_H
+#define RGN_REGION_H
+
+#include "base.h"
+#include "error.h"
+#include "lock.h"
+#include "map.h"
+
+/* Arena bytes inside the region itself (arena.c).  Every byte here is
+ * paid by every region: with 256, closing 60,000 regions of 16 resources
+ * cost 38 ns a resource instead of 22 at 64 (and 16 at none) -- more
+ * memory to walk at each free.  64 holds a small request's strings. */
+#define RGN_ARENA_INLINE 64u
+
+enum rgn_state {
+    RGN_OPEN,     /* accepts registrations                              */
+    RGN_CLEARING, /* rgn_clear is running the cleanups: as CLOSING, but
+                     references that are not the last may be dropped    */
+    RGN_CLOSING,  /* last reference gone; cleanups are running          */
+    RGN_DRAINED,  /* cleanups done, but an rgn_allocate still holds a
+                     reservation: the region is freed when it finishes  */
+    RGN_FREED     /* closed for good, kept empty in the audit's
+                     quarantine to catch a use after close (audit.c)    */
+};
+
+struct rgn_tracking;
+struct rgn_chunk;
+
+struct rgn {
+    /* Hot.  rgn_alloc reads the arena's bump and the mode word and
+     * nothing else; every call reads the mode word; register and
+     * release read the slot map's fields: the first 80 bytes. */
+    char *arena_at;          /* the arena's bump pointer (arena.c)        */
+    char *arena_end;         /* the end of its current chunk              */
+    union {
+        struct {
+            uint8_t state;   /* enum rgn_state                            */
+            bool shared;     /* rgn_share was called: references count    */
+            bool tracked;    /* tracking != NULL                          */
+            bool locked;     /* every call takes the lock: shared, or
+                                listed where process-wide readers see it
+                                (see lock.c); never cleared               */
+        };
+        uint32_t mode;       /* all at once: 0 = the fast path applies    */
+    };
+    struct rgn_slots slots;  /* its resources; slots.id is the region's
+                                process-unique id                        */
+    struct rgn_chunk *chunks; /* arena chunks in use, newest first      */
+    struct rgn_chunk *spare;  /* one kept by rgn_clear for the next round */
+    /* Registrations are not counted: their number is always
+     * slots.live + released_early + removed + closed. */
+    uint64_t released_early;
+    /* What the region tracks beyond its slots -- audit records, a limit,
+     * lifetimes, its place in the registry of listed regions -- or NULL
+     * when it tracks none of them (audit.h). */
+    struct rgn_tracking *tracking;
+    uint64_t removed;        /* unprotected or moved away                 */
+    uint64_t closed;         /* cleaned up by the close                   */
+    atomic_uint_fast64_t cleanup_errors;
+
+    /* Cold. */
+    rgn_lock_t lock;
+    struct rgn_bias bias;    /* a listed region that is not shared      */
+    /* The thread inside a call of a listed region nobody shares (its
+     * rgn__self tag, 0 when none), and the site of that call if it has
+     * one: a second thread that finds another inside is using a region
+     * that was never shared (rgn__lock).  Relaxed atomics: a diagnostic
+     * that may miss a race, never reports one that did not happen. */
+    _Atomic uintptr_t user;
+    const struct rgn_site *_Atomic user_site;
+    bool two_threads_seen;   /* reported once per region                  */
+    uint32_t refs;
+    uint32_t pending;        /* rgn_allocate reservations in flight       */
+    bool scope;              /* its close is the intended end of all it
+                                holds: the audit reports nothing then      */
+    uint8_t freed_mode;      /* RGN_FREED: the audit mode it closed with  */
+    const struct rgn_site *made_at; /* where rgn_new & co. were called   */
+    rgn_failure_fn on_error; /* rgn_on_cleanup_error's hook, or NULL     */
+    void *on_error_arg;
+    rgn_release_type close_how;
+    int close_result;        /* the first non-zero cleanup result so far */
+    rgn_t *close_outer;      /* the closing region whose loop closes this
+                                one, or NULL (region.c, close_loop)       */
+    char *name;              /* rgn_set_name, or NULL                     */
+    /* Where this child sits: written under the lock of the parent it
+     * sits in (both parents' for a move), read through that lock too
+     * (child.c says how a child finds it). */
+    rgn_t *_Atomic parent;
+    rgn_key_t parent_key;
+
+    struct rgn_cb inline_cb[RGN_INLINE_SLOTS];
+    struct rgn_link inline_ln[RGN_INLINE_SLOTS]; /* [0] is the head      */
+    /* The arena's first bytes: a small region allocates nothing more. */
+    _Alignas(16) char arena_inline[RGN_ARENA_INLINE];
+};
+
+/*
+ * The fast paths' test of r->mode, made without r's lock: 0 means open,
+ * unshared, untracked and unlisted.  On a shared region another thread
+ * may change `state` meanwhile (rgn_clear does, under the lock), so the
+ * word is read, and written by rgn_clear, as a relaxed atomic: a plain
+ * load on the machines rgn runs on, and no data race.  The answer cannot
+ * change under the caller: `shared` is set for good.
+ */
+static inline uint32_t rgn__mode(const rgn_t *r)
+{
+    return __atomic_load_n(&r->mode, __ATOMIC_RELAXED);
+}
+
+/* Sets r's state, r locked, as an atomic store of its byte: the other
+ * bytes of the word (`locked`, read plainly) are not written. */
+static inline void rgn__set_state(rgn_t *r, enum rgn_state st)
+{
+    __atomic_store_n(&r->state, (uint8_t)st, __ATOMIC_RELAXED);
+}
+
+/* ---- the region's lock: free for regions never shared or listed -------- */
+
+/*
+ * A listed region that is not shared is used by one thread, its owner,
+ * and read now and then by a process-wide reader: its owner takes the
+ * biased lock (lock.h).  Without bias, such a region takes its real lock
+ * like a shared one.
+ */
+static inline bool rgn__biased(const rgn_t *r)
+{
+    return rgn__bias_ok && !r->shared; /* no read of `shared` without */
+}
+
+static inline bool rgn__unshared(const rgn_t *r)
+{
+    return !__atomic_load_n(&r->shared, __ATOMIC_RELAXED);
+}
+
+/*
+ * Two threads at once on a region nobody shared corrupt it: the biased
+ * lock keeps out readers, not a second owner.  So a listed, unshared
+ * region notes which thread is inside a call, and a thread that finds
+ * another there reports it (rgn__two_threads, after taking the lock).
+ * A region handed from one thread to another between calls is not
+ * reported: the first left no mark.  The tag is the address of a
+ * thread-local byte; the site is the call's, when it has one
+ * (rgn__call_site, set by registrations).
+ */
+RGN_HIDDEN extern __thread char rgn__self_tag
+    __attribute__((tls_model("initial-exec")));
+RGN_HIDDEN extern __thread const struct rgn_site *rgn__call_site
+    __attribute__((tls_model("initial-exec")));
+RGN_HIDDEN void rgn__two_threads(rgn_t *r, const struct rgn_site *other);
+
+/* Marks this thread inside r; returns true when another thread was. */
+static inline bool rgn__user_enter(rgn_t *r, const struct rgn_site **other)
+{
+    uintptr_t self = (uintptr_t)&rgn__self_tag;
+    uintptr_t u = atomic_load_explicit(&r->user, memory_order_relaxed);
+    bool clash = u != 0 && u != self;
+    if (RGN_UNLIKELY(clash))
+        *other = atomic_load_explicit(&r->user_site, memory_order_relaxed);
+    atomic_store_explicit(&r->user, self, memory_order_relaxed);
+    atomic_store_explicit(&r->user_site, rgn__call_site,
+                          memory_order_relaxed);
+    return clash;
+}
+
+static inline void rgn__lock(rgn_t *r)
+{
+    if (RGN_UNLIKELY(r->locked)) {
+        const struct rgn_site *other = NULL;
+        bool clash = rgn__unshared(r) && rgn__user_enter(r, &other);
+        if (rgn__biased(r))
+            rgn__bias_enter(&r->bias);
+        else
+            rgn__lock_take(&r->lock);
+        if (RGN_UNLIKELY(clash))
+            rgn__two_threads(r, other);
+    }
+}
+
+static inline void rgn__unlock(rgn_t *r)
+{
+    if (RGN_UNLIKELY(r->locked)) {
+        if (rgn__unshared(r))
+            atomic_store_explicit(&r->user, 0, memory_order_relaxed);
+        if (rgn__biased(r))
+            rgn__bias_exit(&r->bias);
+        else
+            rgn__lock_give(&r->lock);
+    }
+}
+
+/* What a process-wide reader (the audit's reports, metrics; under the
+ * registry's lock) takes to read a listed region another thread may own
+ * (lock.c). */
+RGN_HIDDEN void rgn__reader_lock(rgn_t *r);
+RGN_HIDDEN void rgn__reader_unlock(rgn_t *r);
+
+/* ---- running cleanups ------------------------------------------------- */
+
+/*
+ * Cleanups run by rgn_release may free the very region they were
+ * released from (by closing its parent).  Each such run is a frame on a
+ * per-thread stack; freeing a region clears it from the frames, so the
+ * release knows whether it may still count a failure in the region.
+ */
+struct rgn_frame {
+    rgn_t *r;                 /* NULL once r was freed                */
+    struct rgn_frame *up;
+};
+RGN_HIDDEN extern __thread struct rgn_frame *rgn__frames
+    __attribute__((tls_model("initial-exec")));
+
+/* A cleanup of r returned rc (non-zero): counts it and calls r's hook.
+ * r unlocked (its hook cannot change while its cleanups run). */
+RGN_HIDDEN void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,
+                                    rgn_release_type how);
+
+/* Runs a cleanup and counts a non-zero result in r (which may be NULL).
+ * The caller preserves errno. */
+static inline int rgn__run_raw(rgn_t *r, struct rgn_cb cb,
+                               rgn_release_type how)
+{
+    int rc = cb.fn(cb.resource, how);
+    if (RGN_UNLIKELY(rc != 0) && r)
+        rgn__cleanup_failed(r, rc, cb.resource, how);
+    return rc;
+}
+
+/* Runs one cleanup with errno preserved around it. */
+static inline int rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
+{
+    int *err = rgn__errno();
+    int saved = *err;
+    int rc = rgn__run_raw(r, cb, how);
+    *err = saved;
+    return rc;
+}
+
+/* ---- region.c ----------------------------------------------------------- */
+
+/* A new open region holding one reference; NULL with errno ENOMEM. */
+RGN_HIDDEN rgn_t *rgn__region_create(const struct rgn_site *site);
+/* Frees r's memory; every cleanup has run. */
+RGN_HIDDEN void rgn__region_free(rgn_t *r);
+/* Drops one reference of a region that sits in no parent. */
+RGN_HIDDEN int rgn__drop_ref(rgn_t *r, rgn_release_type how);
+/* rgn__drop_ref up to the close: true with r locked and closing when the
+ * reference was the last (the caller runs the close), else false with *rc
+ * the result. */
+RGN_HIDDEN bool rgn__drop_ref_begins_close(rgn_t *r, rgn_release_type how,
+                                           int *rc);
+
+/* ---- child.c ------------------------------------------------------------ */
+
+/* The cleanup a parent holds for each child region. */
+RGN_HIDDEN int rgn__child_cleanup(void *child, rgn_release_type how);
+/* Makes c a child of r (rgn_new_child, and registering a child that
+ * rgn_unprotect handed back): -EINVAL, nothing run, when c cannot be
+ * adopted; else as rgn__register_slot. */
+RGN_HIDDEN int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key,
+                                 const struct rgn_site *site);
+/* True when `to` is c or lies below it: a move would make c own itself.
+ * O(depth of to). */
+RGN_HIDDEN bool rgn__child_would_own(rgn_t *c, rgn_t *to);
+/* Takes c, locked, out of its parent.  False when the parent already
+ * took c's slot: whoever took it drops c's reference, not the caller. */
+RGN_HIDDEN bool rgn__child_detach(rgn_t *c);
+/* rgn__child_detach for an unlocked c. */
+RGN_HIDDEN void rgn__detach(rgn_t *c);
+/* Tells a child its slot left the parent without closing it. */
+RGN_HIDDEN void rgn__child_orphan(rgn_t *child);
+/* rgn__child_cleanup for a closing parent's loop: true when the child's
+ * close is to run in that loop (c locked and closing). */
+RGN_HIDDEN bool rgn__child_begins_close(rgn_t *c, rgn_release_type how,
+                                        int *rc);
+
+#endif /* RGN_REGION_H */

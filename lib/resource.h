@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * resource.h -- what the files that register resources share: the
+ * registration path of resource.c, handing keys to callers, the
+ * rgn_malloc block header (convenience.c), the arena's hooks (arena.c)
+ * and a region's counters (stats.c).
+ */
+#ifndef RGN_RESOURCE_H
+#define RGN_RESOURCE_H
+
+#include "base.h"
+#include "region.h"
+
+/* Registers fn(resource) in r with its origin; on failure runs it at once
+ * (RGN_RELEASE_ERROR) and returns the error, as rgn_register does, but
+ * without rgn_register's dispatch on children and blocks. */
+RGN_HIDDEN int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn,
+                                  void *resource, rgn_key_t *key,
+                                  const struct rgn_site *site,
+                                  const char *label);
+
+/*
+ * Stores a key for the caller.  Callers pass keys by value, which loads
+ * the key as two 64-bit words, usually right after this store.  The load
+ * is forwarded from the store only if each word was stored whole: two
+ * 32-bit stores of slot and gen, or one 128-bit store of the whole key
+ * (which compilers like to merge the two into), stall it instead.  That
+ * stall doubled the cost of a register+release pair on these machines.
+ */
+static inline void rgn__key_store(rgn_key_t *dst, rgn_key_t k)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t slot_gen = (uint64_t)k.gen << 32 | k.slot;
+    dst->region = k.region;
+    __asm__("" : : "r"(dst) : "memory"); /* keep the stores apart */
+    memcpy((char *)dst + offsetof(rgn_key_t, slot), &slot_gen,
+           sizeof slot_gen);
+#else
+    *dst = k;
+#endif
+}
+
+/* The cleanup of an rgn_malloc block, whose resource is the caller's
+ * pointer and whose header, just before it, holds its key: registering
+ * and moving store the key there (resource.c). */
+#define RGN_BLOCK_HEADER 16u
+RGN_HIDDEN int rgn__free_block(void *p, rgn_release_type how);
+static inline rgn_key_t *rgn__block_key(void *p)
+{
+    return (rgn_key_t *)((char *)p - RGN_BLOCK_HEADER);
+}
+/* rgn_realloc's move of a block's slot to its new address. */
+RGN_HIDDEN int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old,
+                                     size_t bytes, void **moved);
+
+/* rgn_alloc when the bump does not fit, or r needs its lock. */
+RGN_HIDDEN void *rgn__arena_alloc_slow(rgn_t *r, size_t size);
+/* Frees every chunk of r's arena (the region is being freed). */
+RGN_HIDDEN void rgn__arena_free(rgn_t *r);
+/* Empties r's arena for reuse, keeping one chunk (rgn_clear). */
+RGN_HIDDEN void rgn__arena_reset(rgn_t *r);
+static inline void rgn__arena_init(rgn_t *r)
+{
+    r->arena_at = r->arena_inline;
+    r->arena_end = r->arena_inline + RGN_ARENA_INLINE;
+    r->chunks = r->spare = NULL;
+}
+
+/* Fills *out with r's counters (lifetimes 0); r locked or unshared. */
+RGN_HIDDEN void rgn__counters(const rgn_t *r, rgn_stats *out);
+
+#endif /* RGN_RESOURCE_H */
