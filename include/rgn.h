@@ -76,9 +76,9 @@ typedef struct rgn rgn_t;
  * Compare keys with rgn_key_equal(); test for "no key" with rgn_key_is_none().
  */
 typedef struct rgn_key {
-    uint64_t region;   /* the owning region's process-unique id; 0 = none */
-    uint32_t slot;     /* slot index inside that region                   */
-    uint32_t gen;      /* generation of that slot when the key was issued */
+    uint64_t region; /* the owning region's process-unique id; 0 = none */
+    uint32_t slot;   /* slot index inside that region                   */
+    uint32_t gen;    /* generation of that slot when the key was issued */
 } rgn_key_t;
 
 /* The zero key: names no resource.  Every call given it returns -ENOENT. */
@@ -102,11 +102,11 @@ static inline int rgn_key_equal(rgn_key_t a, rgn_key_t b)
 
 /* Why a cleanup is running. */
 typedef enum rgn_release_type {
-    RGN_RELEASE_EARLY,   /* rgn_release() ran it before the region closed  */
-    RGN_RELEASE_NORMAL,  /* the region closed normally                     */
-    RGN_RELEASE_ERROR    /* the region closed because of an error, or a
-                            registration failed and the resource is being
-                            given back at once                             */
+    RGN_RELEASE_EARLY,  /* rgn_release() ran it before the region closed  */
+    RGN_RELEASE_NORMAL, /* the region closed normally                     */
+    RGN_RELEASE_ERROR   /* the region closed because of an error, or a
+                           registration failed and the resource is being
+                           given back at once                             */
 } rgn_release_type;
 
 /*
@@ -150,18 +150,18 @@ struct rgn_site {
 #ifndef RGN_FUNC_
 #define RGN_FUNC_ __func__
 #endif
-#define RGN_SITE                                                          \
-    ([](const char *rgn_func_) -> const struct rgn_site * {               \
-        static const struct rgn_site rgn_site_here_ = {                   \
-            __FILE__, rgn_func_, __LINE__};                               \
-        return &rgn_site_here_;                                           \
+#define RGN_SITE                                                              \
+    ([](const char *rgn_func_) -> const struct rgn_site * {                   \
+        static const struct rgn_site rgn_site_here_ = {__FILE__, rgn_func_,   \
+                                                       __LINE__};             \
+        return &rgn_site_here_;                                               \
     }(RGN_FUNC_))
 #elif defined(__GNUC__)
-#define RGN_SITE                                                          \
-    (__extension__({                                                      \
-        static const struct rgn_site rgn_site_here_ = {                   \
-            __FILE__, __func__, __LINE__};                                \
-        &rgn_site_here_;                                                  \
+#define RGN_SITE                                                              \
+    (__extension__({                                                          \
+        static const struct rgn_site rgn_site_here_ = {__FILE__, __func__,    \
+                                                       __LINE__};             \
+        &rgn_site_here_;                                                      \
     }))
 #else
 #define RGN_SITE ((const struct rgn_site *)0)
@@ -191,10 +191,10 @@ RGN_API const char *rgn_strerror(int err);
  * mean "key not live" or "the cleanup's unlink failed".
  */
 typedef enum rgn_origin {
-    RGN_FROM_RGN = 0,    /* rgn refused: the value means what rgn says   */
-    RGN_FROM_CLEANUP,    /* a cleanup's result, passed through           */
-    RGN_FROM_CALLER,     /* your acquire function's, rgn_with's body's   */
-    RGN_FROM_SYSTEM      /* a system call's: open, fopen, pthread_create */
+    RGN_FROM_RGN = 0, /* rgn refused: the value means what rgn says   */
+    RGN_FROM_CLEANUP, /* a cleanup's result, passed through           */
+    RGN_FROM_CALLER,  /* your acquire function's, rgn_with's body's   */
+    RGN_FROM_SYSTEM   /* a system call's: open, fopen, pthread_create */
 } rgn_origin;
 
 /*
@@ -246,7 +246,7 @@ RGN_API int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg);
  * audit's reports; (rgn_new)() calls the function.
  */
 RGN_API rgn_t *rgn_new_at(const struct rgn_site *site);
-RGN_API rgn_t *(rgn_new)(void);
+RGN_API rgn_t *rgn_new(void);
 #define rgn_new() rgn_new_at(RGN_SITE)
 
 /*
@@ -266,7 +266,7 @@ RGN_API rgn_t *(rgn_new)(void);
  * Takes r's lock when r has one.
  */
 RGN_API rgn_t *rgn_new_scope_at(const struct rgn_site *site);
-RGN_API rgn_t *(rgn_new_scope)(void);
+RGN_API rgn_t *rgn_new_scope(void);
 #define rgn_new_scope() rgn_new_scope_at(RGN_SITE)
 RGN_API int rgn_set_scope(rgn_t *r, int scope);
 
@@ -293,7 +293,7 @@ RGN_API int rgn_set_scope(rgn_t *r, int scope);
  * closing) or ENOMEM.
  */
 RGN_API rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site);
-RGN_API rgn_t *(rgn_new_child)(rgn_t *parent);
+RGN_API rgn_t *rgn_new_child(rgn_t *parent);
 #define rgn_new_child(parent) rgn_new_child_at((parent), RGN_SITE)
 
 /*
@@ -443,9 +443,9 @@ RGN_API int rgn_thread_create(pthread_t *t, const pthread_attr_t *attr,
  */
 RGN_API int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                             rgn_key_t *key, const struct rgn_site *site);
-RGN_API int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                           rgn_key_t *key);
-#define rgn_register(r, fn, resource, key)                                \
+RGN_API int rgn_register(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                         rgn_key_t *key);
+#define rgn_register(r, fn, resource, key)                                    \
     rgn_register_at((r), (fn), (resource), (key), RGN_SITE)
 
 /*
@@ -459,12 +459,10 @@ RGN_API int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn,
                                     void *resource, rgn_key_t *key,
                                     const char *label,
                                     const struct rgn_site *site);
-RGN_API int (rgn_register_labeled)(rgn_t *r, rgn_cleanup_fn fn,
-                                   void *resource, rgn_key_t *key,
-                                   const char *label);
-#define rgn_register_labeled(r, fn, resource, key, label)                 \
-    rgn_register_labeled_at((r), (fn), (resource), (key), (label),        \
-                            RGN_SITE)
+RGN_API int rgn_register_labeled(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                                 rgn_key_t *key, const char *label);
+#define rgn_register_labeled(r, fn, resource, key, label)                     \
+    rgn_register_labeled_at((r), (fn), (resource), (key), (label), RGN_SITE)
 
 /*
  * A plain cleanup: an existing free-like function such as free(),
@@ -487,11 +485,10 @@ typedef void (*rgn_plain_fn)(void *resource);
  * a forked child inherits the table and may call it at once.
  */
 RGN_API int rgn_register_plain_at(rgn_t *r, rgn_plain_fn fn, void *resource,
-                                  rgn_key_t *key,
-                                  const struct rgn_site *site);
-RGN_API int (rgn_register_plain)(rgn_t *r, rgn_plain_fn fn, void *resource,
-                                 rgn_key_t *key);
-#define rgn_register_plain(r, fn, resource, key)                          \
+                                  rgn_key_t *key, const struct rgn_site *site);
+RGN_API int rgn_register_plain(rgn_t *r, rgn_plain_fn fn, void *resource,
+                               rgn_key_t *key);
+#define rgn_register_plain(r, fn, resource, key)                              \
     rgn_register_plain_at((r), (fn), (resource), (key), RGN_SITE)
 
 /*
@@ -510,14 +507,12 @@ RGN_API int (rgn_register_plain)(rgn_t *r, rgn_plain_fn fn, void *resource,
  * rgn_allocate is a macro recording the call site, like rgn_register.
  */
 RGN_API int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
-                            rgn_cleanup_fn fn, void **resource,
-                            rgn_key_t *key, const struct rgn_site *site);
-RGN_API int (rgn_allocate)(rgn_t *r, rgn_acquire_fn acquire, void *arg,
-                           rgn_cleanup_fn fn, void **resource,
-                           rgn_key_t *key);
-#define rgn_allocate(r, acquire, arg, fn, resource, key)                  \
-    rgn_allocate_at((r), (acquire), (arg), (fn), (resource), (key),       \
-                    RGN_SITE)
+                            rgn_cleanup_fn fn, void **resource, rgn_key_t *key,
+                            const struct rgn_site *site);
+RGN_API int rgn_allocate(rgn_t *r, rgn_acquire_fn acquire, void *arg,
+                         rgn_cleanup_fn fn, void **resource, rgn_key_t *key);
+#define rgn_allocate(r, acquire, arg, fn, resource, key)                      \
+    rgn_allocate_at((r), (acquire), (arg), (fn), (resource), (key), RGN_SITE)
 
 /*
  * Runs key's cleanup now with RGN_RELEASE_EARLY and forgets it.  Returns
@@ -569,7 +564,7 @@ RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
  */
 RGN_API int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
                         const struct rgn_site *site);
-RGN_API int (rgn_with)(int (*body)(rgn_t *r, void *arg), void *arg);
+RGN_API int rgn_with(int (*body)(rgn_t *r, void *arg), void *arg);
 #define rgn_with(body, arg) rgn_with_at((body), (arg), RGN_SITE)
 
 /*
@@ -587,9 +582,8 @@ static inline void rgn_scope_close_(rgn_t **r)
     if (*r)
         (void)rgn_close(*r);
 }
-#define RGN_SCOPE(name)                                                   \
-    rgn_t *name __attribute__((cleanup(rgn_scope_close_))) =              \
-        rgn_new_scope()
+#define RGN_SCOPE(name)                                                       \
+    rgn_t *name __attribute__((cleanup(rgn_scope_close_))) = rgn_new_scope()
 #endif
 
 /*
@@ -604,9 +598,9 @@ RGN_API void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
                             const struct rgn_site *site);
 RGN_API char *rgn_strdup_at(rgn_t *r, const char *s,
                             const struct rgn_site *site);
-RGN_API void *(rgn_malloc)(rgn_t *r, size_t size);
-RGN_API void *(rgn_calloc)(rgn_t *r, size_t n, size_t size);
-RGN_API char *(rgn_strdup)(rgn_t *r, const char *s);
+RGN_API void *rgn_malloc(rgn_t *r, size_t size);
+RGN_API void *rgn_calloc(rgn_t *r, size_t n, size_t size);
+RGN_API char *rgn_strdup(rgn_t *r, const char *s);
 #define rgn_malloc(r, size) rgn_malloc_at((r), (size), RGN_SITE)
 #define rgn_calloc(r, n, size) rgn_calloc_at((r), (n), (size), RGN_SITE)
 #define rgn_strdup(r, s) rgn_strdup_at((r), (s), RGN_SITE)
@@ -635,7 +629,7 @@ RGN_API rgn_key_t rgn_mem_key(const void *p);
  */
 RGN_API void *rgn_realloc_at(rgn_t *r, void *p, size_t size,
                              const struct rgn_site *site);
-RGN_API void *(rgn_realloc)(rgn_t *r, void *p, size_t size);
+RGN_API void *rgn_realloc(rgn_t *r, void *p, size_t size);
 #define rgn_realloc(r, p, size) rgn_realloc_at((r), (p), (size), RGN_SITE)
 
 /* ======================================================================
@@ -710,9 +704,9 @@ RGN_API int rgn_clear(rgn_t *r);
  */
 RGN_API int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
                         rgn_key_t *key, const struct rgn_site *site);
-RGN_API int (rgn_open)(rgn_t *r, const char *path, int flags, mode_t mode,
-                       rgn_key_t *key);
-#define rgn_open(r, path, flags, mode, key)                               \
+RGN_API int rgn_open(rgn_t *r, const char *path, int flags, mode_t mode,
+                     rgn_key_t *key);
+#define rgn_open(r, path, flags, mode, key)                                   \
     rgn_open_at((r), (path), (flags), (mode), (key), RGN_SITE)
 
 /*
@@ -722,7 +716,7 @@ RGN_API int (rgn_open)(rgn_t *r, const char *path, int flags, mode_t mode,
  */
 RGN_API int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
                             const struct rgn_site *site);
-RGN_API int (rgn_adopt_fd)(rgn_t *r, int fd, rgn_key_t *key);
+RGN_API int rgn_adopt_fd(rgn_t *r, int fd, rgn_key_t *key);
 #define rgn_adopt_fd(r, fd, key) rgn_adopt_fd_at((r), (fd), (key), RGN_SITE)
 
 /*
@@ -734,18 +728,17 @@ RGN_API int (rgn_adopt_fd)(rgn_t *r, int fd, rgn_key_t *key);
  */
 RGN_API FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
                            rgn_key_t *key, const struct rgn_site *site);
-RGN_API FILE *(rgn_fopen)(rgn_t *r, const char *path, const char *mode,
-                          rgn_key_t *key);
-#define rgn_fopen(r, path, mode, key)                                     \
+RGN_API FILE *rgn_fopen(rgn_t *r, const char *path, const char *mode,
+                        rgn_key_t *key);
+#define rgn_fopen(r, path, mode, key)                                         \
     rgn_fopen_at((r), (path), (mode), (key), RGN_SITE)
 
 /* Registers an open stream, as rgn_adopt_fd does a descriptor; -EINVAL for
  * f NULL. */
 RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
                               const struct rgn_site *site);
-RGN_API int (rgn_adopt_file)(rgn_t *r, FILE *f, rgn_key_t *key);
-#define rgn_adopt_file(r, f, key)                                         \
-    rgn_adopt_file_at((r), (f), (key), RGN_SITE)
+RGN_API int rgn_adopt_file(rgn_t *r, FILE *f, rgn_key_t *key);
+#define rgn_adopt_file(r, f, key) rgn_adopt_file_at((r), (f), (key), RGN_SITE)
 
 /* ======================================================================
  * Leak audit
@@ -757,9 +750,10 @@ RGN_API int (rgn_adopt_file)(rgn_t *r, FILE *f, rgn_key_t *key);
  * audited owner's last reference is dropped with RGN_RELEASE_NORMAL is
  * reported before the cleanups run -- those are resources the program
  * never released itself.  A scope's close reports nothing (see "Scopes
- * and owners" above), and a child region is never a leak of its parent.  Resources marked with rgn_expect_close() are
- * not reported; a close with RGN_RELEASE_ERROR reports nothing (the
- * program is already unwinding an error).
+ * and owners" above), and a child region is never a leak of its parent.
+ * Resources marked with rgn_expect_close() are not reported; a close
+ * with RGN_RELEASE_ERROR reports nothing (the program is already
+ * unwinding an error).
  *
  * Reports go to stderr (or the sink a program installs), one line per
  * site and label, with a count and the oldest age:
@@ -881,12 +875,12 @@ RGN_API void rgn_audit_get_sink(rgn_audit_sink *sink, void **arg);
 /* One live resource, as rgn_audit_visit() shows it. */
 struct rgn_audit_entry {
     rgn_key_t key;
-    const char *file;   /* NULL when the site is unknown                */
+    const char *file; /* NULL when the site is unknown                */
     const char *func;
     int line;
-    const char *label;  /* NULL when none                               */
-    uint64_t age_ns;    /* 0 when unknown                               */
-    int expected;       /* marked with rgn_expect_close()               */
+    const char *label; /* NULL when none                               */
+    uint64_t age_ns;   /* 0 when unknown                               */
+    int expected;      /* marked with rgn_expect_close()               */
 };
 
 /*
@@ -970,19 +964,19 @@ RGN_API size_t rgn_audit_forget_closed(void);
  */
 
 typedef struct rgn_stats {
-    size_t live;               /* resources live now                       */
-    size_t peak;               /* most ever live at once                   */
-    uint64_t registered;       /* registrations (register, allocate, moves
-                                  in, children)                            */
-    uint64_t released_early;   /* by rgn_release                           */
-    uint64_t removed;          /* unprotected or moved away (a child
-                                  closed first leaves its parent so, too)  */
-    uint64_t cleanup_errors;   /* cleanups run so far that returned
-                                  non-zero                                 */
-    uint64_t lifetime_ns[4];   /* p50, p90, p99 and max lifetime of
-                                  released resources; 0 when lifetimes are
-                                  not tracked                              */
-    size_t lifetime_retained;  /* items the lifetime sketch holds now      */
+    size_t live;              /* resources live now                       */
+    size_t peak;              /* most ever live at once                   */
+    uint64_t registered;      /* registrations (register, allocate, moves
+                                 in, children)                            */
+    uint64_t released_early;  /* by rgn_release                           */
+    uint64_t removed;         /* unprotected or moved away (a child
+                                 closed first leaves its parent so, too)  */
+    uint64_t cleanup_errors;  /* cleanups run so far that returned
+                                 non-zero                                 */
+    uint64_t lifetime_ns[4];  /* p50, p90, p99 and max lifetime of
+                                 released resources; 0 when lifetimes are
+                                 not tracked                              */
+    size_t lifetime_retained; /* items the lifetime sketch holds now      */
 } rgn_stats;
 
 /*

@@ -59,19 +59,18 @@ static inline void rgn_ck_buf_sink(const char *line, void *arg)
  * reference to r with rgn_close_error(), so that without CK_FORK the
  * region does not outlive the failed test (r is evaluated once).
  */
-#define rgn_ck_assert_no_leaks(r)                                         \
-    do {                                                                  \
-        rgn_t *rgn_ck_r_ = (r);                                           \
-        char rgn_ck_text_[4096] = "";                                     \
-        struct rgn_ck_buf rgn_ck_b_ = {rgn_ck_text_, sizeof rgn_ck_text_, \
-                                       0};                                \
-        long rgn_ck_n_ = rgn_audit_dump(rgn_ck_r_, rgn_ck_buf_sink,       \
-                                        &rgn_ck_b_);                      \
-        if (rgn_ck_n_ != 0)                                               \
-            rgn_close_error(rgn_ck_r_);                                   \
-        ck_assert_msg(rgn_ck_n_ == 0,                                     \
-                      "%ld live resource(s) not released in %s:\n%s",     \
-                      rgn_ck_n_, #r, rgn_ck_text_);                       \
+#define rgn_ck_assert_no_leaks(r)                                             \
+    do {                                                                      \
+        rgn_t *rgn_ck_r_ = (r);                                               \
+        char rgn_ck_text_[4096] = "";                                         \
+        struct rgn_ck_buf rgn_ck_b_ = {rgn_ck_text_, sizeof rgn_ck_text_, 0}; \
+        long rgn_ck_n_ =                                                      \
+            rgn_audit_dump(rgn_ck_r_, rgn_ck_buf_sink, &rgn_ck_b_);           \
+        if (rgn_ck_n_ != 0)                                                   \
+            rgn_close_error(rgn_ck_r_);                                       \
+        ck_assert_msg(rgn_ck_n_ == 0,                                         \
+                      "%ld live resource(s) not released in %s:\n%s",         \
+                      rgn_ck_n_, #r, rgn_ck_text_);                           \
     } while (0)
 
 #if defined(__GNUC__)
@@ -115,14 +114,13 @@ static inline void rgn_ck_audit_teardown(void)
     rgn_audit_ignore_open();
     rgn_audit_set_default(rgn_ck_saved_mode_);
     rgn_audit_set_sink(rgn_ck_saved_sink_, rgn_ck_saved_arg_);
-    ck_assert_msg(rgn_ck_reported_.used == 0 && open == 0,
-                  "rgn audit:\n%s", rgn_ck_report_);
+    ck_assert_msg(rgn_ck_reported_.used == 0 && open == 0, "rgn audit:\n%s",
+                  rgn_ck_report_);
 }
 
 /* Runs every test of tc with the audit on, failing those that leak. */
-#define rgn_ck_tcase_audit(tc)                                            \
-    tcase_add_checked_fixture((tc), rgn_ck_audit_setup,                   \
-                              rgn_ck_audit_teardown)
+#define rgn_ck_tcase_audit(tc)                                                \
+    tcase_add_checked_fixture((tc), rgn_ck_audit_setup, rgn_ck_audit_teardown)
 
 #ifdef __cplusplus
 }

@@ -33,8 +33,8 @@ static inline void rgn__free(void *p)
 /* Called by every region constructor: no allocator change after this. */
 static inline void rgn__allocator_freeze(void)
 {
-    if (RGN_UNLIKELY(!atomic_load_explicit(&rgn__alloc_frozen,
-                                           memory_order_acquire)))
+    if (RGN_UNLIKELY(
+            !atomic_load_explicit(&rgn__alloc_frozen, memory_order_acquire)))
         rgn__allocator_freeze_slow();
 }
 

@@ -9,8 +9,8 @@
  * after every cleanup has run (so cleanups may use arena memory).  The
  * first RGN_ARENA_INLINE (64) bytes live inside the region itself, so a
  * tiny region allocates nothing more; then chunks from rgn's allocator
- * double from 1 KB up to 256 KB, so a big region grows geometrically and wastes
- * at most about half its last chunk.  An allocation of more than a
+ * double from 1 KB up to 256 KB, so a big region grows geometrically and
+ * wastes at most about half its last chunk.  An allocation of more than a
  * quarter of the next chunk gets a chunk of its own, linked behind the
  * current one, whose free room stays in use.  rgn_clear keeps the newest
  * chunk as a spare, so a region cleared and refilled each round
@@ -28,7 +28,7 @@
 
 struct rgn_chunk {
     struct rgn_chunk *next;
-    size_t size;             /* bytes of data                          */
+    size_t size; /* bytes of data                          */
     _Alignas(16) char data[];
 };
 

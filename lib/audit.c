@@ -41,7 +41,7 @@
 #include <stdlib.h>
 #include <strings.h>
 
-/* ---- the default mode ------------------------------------------------------ */
+/* ---- the default mode --------------------------------------------------- */
 
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 static atomic_int default_mode;
@@ -57,9 +57,9 @@ atomic_int rgn__audit_defaults = -1;
 /* Publishes whether new regions need tracking state at all. */
 static void publish_defaults(rgn_audit_mode mode)
 {
-    atomic_store(&rgn__audit_defaults,
-                 mode != RGN_AUDIT_OFF || atomic_load(&default_limit) != 0 ||
-                     atomic_load(&lifetimes_default));
+    atomic_store(&rgn__audit_defaults, mode != RGN_AUDIT_OFF ||
+                                           atomic_load(&default_limit) != 0 ||
+                                           atomic_load(&lifetimes_default));
 }
 
 /* RGN_AUDIT_HELD's default: 1 s (report.c has the rest of the rule). */
@@ -117,8 +117,8 @@ static void read_env(void)
          * "report".  Say what is accepted and keep the default. */
         char q[96];
         rgn__fmt_quoted(q, sizeof q, v);
-        rgn__emit("rgn: audit: ignoring RGN_AUDIT=%s: use off, report or abort",
-             q);
+        rgn__emit(
+            "rgn: audit: ignoring RGN_AUDIT=%s: use off, report or abort", q);
     }
     atomic_store(&default_mode, mode);
 
@@ -127,13 +127,15 @@ static void read_env(void)
         /* Digits only: strtoull would take "-1" for 2^64 - 1. */
         char *end = NULL;
         errno = 0;
-        unsigned long long n = l[0] >= '0' && l[0] <= '9'
-                                   ? strtoull(l, &end, 10) : 0;
+        unsigned long long n =
+            l[0] >= '0' && l[0] <= '9' ? strtoull(l, &end, 10) : 0;
         if (!end || *end || n == 0 || errno == ERANGE || n > SIZE_MAX) {
             char q[96];
             rgn__fmt_quoted(q, sizeof q, l);
-            rgn__emit("rgn: audit: ignoring RGN_AUDIT_LIMIT=%s: not a positive "
-                 "number", q);
+            rgn__emit(
+                "rgn: audit: ignoring RGN_AUDIT_LIMIT=%s: not a positive "
+                "number",
+                q);
         } else {
             atomic_store(&default_limit, (size_t)n);
         }
@@ -147,7 +149,8 @@ static void read_env(void)
             char q[96];
             rgn__fmt_quoted(q, sizeof q, h);
             rgn__emit("rgn: audit: ignoring RGN_AUDIT_HELD=%s: not a duration "
-                 "(\"off\", or seconds such as 1, 0.5, 250ms)", q);
+                      "(\"off\", or seconds such as 1, 0.5, 250ms)",
+                      q);
         }
     }
     publish_defaults(mode);
@@ -239,7 +242,7 @@ void rgn__audit_unlist(rgn_t *r)
     pthread_mutex_unlock(&registry_lock);
 }
 
-/* ---- tracking state and its records ---------------------------------------------------------------- */
+/* ---- tracking state and its records ------------------------------------- */
 
 static struct rgn_tracking *audit_create(rgn_t *r, rgn_audit_mode mode,
                                          size_t limit)
@@ -259,9 +262,9 @@ bool rgn__audit_new_slow(rgn_t *r)
 {
     rgn_audit_mode mode = rgn_audit_default();
     size_t limit = atomic_load_explicit(&default_limit, memory_order_relaxed);
-    bool lifetimes = mode != RGN_AUDIT_OFF ||
-                     atomic_load_explicit(&lifetimes_default,
-                                          memory_order_relaxed);
+    bool lifetimes =
+        mode != RGN_AUDIT_OFF ||
+        atomic_load_explicit(&lifetimes_default, memory_order_relaxed);
     if (!lifetimes && limit == 0)
         return true;
     r->tracking = audit_create(r, mode, limit);
@@ -395,7 +398,7 @@ long rgn_audit_ignore_open(void)
     return n;
 }
 
-/* ---- per-region settings -------------------------------------------------- */
+/* ---- per-region settings ------------------------------------------------ */
 
 /* Gives r tracking state if it has none; r locked. */
 static int ensure_tracking(rgn_t *r, rgn_audit_mode mode)
@@ -502,4 +505,3 @@ int rgn_expect_close(rgn_t *r, rgn_key_t key)
 {
     return with_record(r, key, set_expected, NULL);
 }
-

@@ -32,7 +32,7 @@
 #ifdef RGN_DEBUG
 RGN_HIDDEN _Noreturn void rgn__assert_failed(const char *what,
                                              const char *file, int line);
-#define RGN_ASSERT(cond)                                                  \
+#define RGN_ASSERT(cond)                                                      \
     ((cond) ? (void)0 : rgn__assert_failed(#cond, __FILE__, __LINE__))
 #else
 #define RGN_ASSERT(cond) ((void)0)

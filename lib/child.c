@@ -44,11 +44,6 @@ rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
     return c;
 }
 
-rgn_t *(rgn_new_child)(rgn_t *parent)
-{
-    return rgn_new_child_at(parent, NULL);
-}
-
 bool rgn__child_would_own(rgn_t *c, rgn_t *to)
 {
     for (rgn_t *t = to; t; t = atomic_load(&t->parent))
@@ -73,8 +68,8 @@ int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key,
     /* Nobody else can reach c yet, so its parent is set before its slot
      * exists: whoever takes the slot finds the child knows its parent. */
     atomic_store(&c->parent, r);
-    int rc = rgn__register_slot(r, rgn__child_cleanup, c, &c->parent_key,
-                                site, "child region");
+    int rc = rgn__register_slot(r, rgn__child_cleanup, c, &c->parent_key, site,
+                                "child region");
     if (rc)
         return rc; /* rgn__child_cleanup ran: c is gone */
     if (key)
@@ -163,4 +158,17 @@ rgn_key_t rgn_child_key(const rgn_t *child)
     rgn_key_t k = child->parent_key;
     rgn__unlock(p);
     return k;
+}
+
+/* ---- the function twins of the macros, which record no site ----------
+ *
+ * Last in the file: each #undef takes away the macro, so the definition
+ * needs no parentheses around its name, and nothing after it could call
+ * the twin where it meant the macro.
+ */
+
+#undef rgn_new_child
+rgn_t *rgn_new_child(rgn_t *parent)
+{
+    return rgn_new_child_at(parent, NULL);
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* ---- scopes ---------------------------------------------------------------- */
+/* ---- scopes ------------------------------------------------------------- */
 
 int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
                 const struct rgn_site *site)
@@ -30,12 +30,7 @@ int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
     return rc ? rgn__failed(rc, RGN_FROM_CALLER) : closed;
 }
 
-int (rgn_with)(int (*body)(rgn_t *r, void *arg), void *arg)
-{
-    return rgn_with_at(body, arg, NULL);
-}
-
-/* ---- memory ------------------------------------------------------------------ */
+/* ---- memory ------------------------------------------------------------- */
 
 /*
  * Each block carries its key in a header just before the caller's bytes,
@@ -148,17 +143,12 @@ void *rgn_realloc_at(rgn_t *r, void *p, size_t size,
     return moved;
 }
 
-void *(rgn_realloc)(rgn_t *r, void *p, size_t size)
-{
-    return rgn_realloc_at(r, p, size, NULL);
-}
-
 rgn_key_t rgn_mem_key(const void *p)
 {
     return p ? ((const struct block *)p - 1)->key : RGN_KEY_NONE;
 }
 
-/* ---- file descriptors --------------------------------------------------------- */
+/* ---- file descriptors --------------------------------------------------- */
 
 /* The descriptor travels in the resource pointer: no allocation. */
 static int close_fd(void *res, rgn_release_type how)
@@ -193,7 +183,7 @@ int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
     return rc ? rgn__failed(rc, RGN_FROM_RGN) : fd;
 }
 
-/* ---- stdio streams ------------------------------------------------------------ */
+/* ---- stdio streams ------------------------------------------------------ */
 
 static int close_file(void *res, rgn_release_type how)
 {
@@ -234,41 +224,64 @@ FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
     return f;
 }
 
-/* ---- the function twins of the macros, which record no site ------------- */
+/* ---- the function twins of the macros, which record no site ----------
+ *
+ * Last in the file: each #undef takes away the macro, so the definition
+ * needs no parentheses around its name, and nothing after it could call
+ * the twin where it meant the macro.
+ */
 
-void *(rgn_malloc)(rgn_t *r, size_t size)
+#undef rgn_with
+int rgn_with(int (*body)(rgn_t *r, void *arg), void *arg)
+{
+    return rgn_with_at(body, arg, NULL);
+}
+
+#undef rgn_realloc
+void *rgn_realloc(rgn_t *r, void *p, size_t size)
+{
+    return rgn_realloc_at(r, p, size, NULL);
+}
+
+#undef rgn_malloc
+void *rgn_malloc(rgn_t *r, size_t size)
 {
     return rgn_malloc_at(r, size, NULL);
 }
 
-void *(rgn_calloc)(rgn_t *r, size_t n, size_t size)
+#undef rgn_calloc
+void *rgn_calloc(rgn_t *r, size_t n, size_t size)
 {
     return rgn_calloc_at(r, n, size, NULL);
 }
 
-char *(rgn_strdup)(rgn_t *r, const char *s)
+#undef rgn_strdup
+char *rgn_strdup(rgn_t *r, const char *s)
 {
     return rgn_strdup_at(r, s, NULL);
 }
 
-int (rgn_open)(rgn_t *r, const char *path, int flags, mode_t mode,
-               rgn_key_t *key)
+#undef rgn_open
+int rgn_open(rgn_t *r, const char *path, int flags, mode_t mode,
+             rgn_key_t *key)
 {
     return rgn_open_at(r, path, flags, mode, key, NULL);
 }
 
-int (rgn_adopt_fd)(rgn_t *r, int fd, rgn_key_t *key)
+#undef rgn_adopt_fd
+int rgn_adopt_fd(rgn_t *r, int fd, rgn_key_t *key)
 {
     return rgn_adopt_fd_at(r, fd, key, NULL);
 }
 
-FILE *(rgn_fopen)(rgn_t *r, const char *path, const char *mode,
-                  rgn_key_t *key)
+#undef rgn_fopen
+FILE *rgn_fopen(rgn_t *r, const char *path, const char *mode, rgn_key_t *key)
 {
     return rgn_fopen_at(r, path, mode, key, NULL);
 }
 
-int (rgn_adopt_file)(rgn_t *r, FILE *f, rgn_key_t *key)
+#undef rgn_adopt_file
+int rgn_adopt_file(rgn_t *r, FILE *f, rgn_key_t *key)
 {
     return rgn_adopt_file_at(r, f, key, NULL);
 }

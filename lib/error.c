@@ -17,10 +17,9 @@ __thread int *rgn__errno_at __attribute__((tls_model("initial-exec")));
 
 const char *rgn_version(void)
 {
-    return RGN_STR(RGN_VERSION_MAJOR) "." RGN_STR(RGN_VERSION_MINOR) "."
-        RGN_STR(RGN_VERSION_PATCH);
+    return RGN_STR(RGN_VERSION_MAJOR) "." RGN_STR(
+        RGN_VERSION_MINOR) "." RGN_STR(RGN_VERSION_PATCH);
 }
-
 
 /* Text for values rgn does not name itself; per thread, so concurrent
  * callers never see each other's text. */
@@ -60,8 +59,7 @@ static const char *passed_through(int err)
     char buf[64];
     const char *s = system_text(err, buf, sizeof buf);
     if (s)
-        snprintf(other, sizeof other, "%s (%s)", s,
-                 from[rgn__last.origin]);
+        snprintf(other, sizeof other, "%s (%s)", s, from[rgn__last.origin]);
     else
         snprintf(other, sizeof other, "result %d (%s)", err,
                  from[rgn__last.origin]);
@@ -70,8 +68,7 @@ static const char *passed_through(int err)
 
 const char *rgn_strerror(int err)
 {
-    if (err != 0 && err == rgn__last.value &&
-        rgn__last.origin != RGN_FROM_RGN)
+    if (err != 0 && err == rgn__last.value && rgn__last.origin != RGN_FROM_RGN)
         return passed_through(err);
     switch (err) {
     case 0:
@@ -103,8 +100,8 @@ const char *rgn_strerror(int err)
 
 void rgn__assert_failed(const char *what, const char *file, int line)
 {
-    fprintf(stderr, "rgn: internal invariant broken: %s (%s:%d)\n", what,
-            file, line);
+    fprintf(stderr, "rgn: internal invariant broken: %s (%s:%d)\n", what, file,
+            line);
     abort();
 }
 #endif

@@ -92,8 +92,8 @@ static struct rgn_site_life *site_life(struct rgn_tracking *a,
 }
 
 /* Not the last site: find it, or make room for it. */
-bool rgn__lifetime_add_slow(struct rgn_tracking *a, const struct rgn_site *site,
-                            uint64_t ns)
+bool rgn__lifetime_add_slow(struct rgn_tracking *a,
+                            const struct rgn_site *site, uint64_t ns)
 {
     struct rgn_site_life *e = site_life(a, site);
     return e && rgn__sketch_add(&e->life, ns);
@@ -119,8 +119,8 @@ void rgn__lifetime_stats(const struct rgn_tracking *a, rgn_stats *out)
     static const double q[4] = {0.5, 0.9, 0.99, 1};
     double tick_ns = rgn__tick_ns();
     for (int k = 0; k < 4; k++) {
-        double ns = (double)rgn__sketch_quantile_set(first, n, stride,
-                                                     q[k]) * tick_ns;
+        double ns =
+            (double)rgn__sketch_quantile_set(first, n, stride, q[k]) * tick_ns;
         out->lifetime_ns[k] = ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
     }
     out->lifetime_retained = 0;

@@ -16,7 +16,7 @@
 struct rgn_site_life {
     const struct rgn_site *site;
     bool used;
-    struct rgn_sketch life;      /* nanoseconds, one per early release  */
+    struct rgn_sketch life; /* nanoseconds, one per early release  */
 };
 
 /* Adds a lifetime to site's sketch in t; false when memory ran out. */
@@ -24,8 +24,7 @@ RGN_HIDDEN bool rgn__lifetime_add_slow(struct rgn_tracking *t,
                                        const struct rgn_site *site,
                                        uint64_t ns);
 static inline bool rgn__lifetime_add(struct rgn_tracking *t,
-                                     const struct rgn_site *site,
-                                     uint64_t ns)
+                                     const struct rgn_site *site, uint64_t ns)
 {
     /* Releases mostly come from the site the last one came from. */
     if (RGN_LIKELY(t->sites_cap != 0)) {

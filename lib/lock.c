@@ -16,7 +16,7 @@
 #include <unistd.h>
 #endif
 
-/* ---- the lock ------------------------------------------------------------ */
+/* ---- the lock ----------------------------------------------------------- */
 
 /* Sleeps while l->word is still `held`; returns at once if it is not. */
 static void wait_while_contended(rgn_lock_t *l, unsigned held)
@@ -49,8 +49,8 @@ atomic_uint rgn__lock_epoch;
  */
 void rgn__lock_slow(rgn_lock_t *l)
 {
-    unsigned epoch = atomic_load_explicit(&rgn__lock_epoch,
-                                          memory_order_relaxed);
+    unsigned epoch =
+        atomic_load_explicit(&rgn__lock_epoch, memory_order_relaxed);
     /* Taken as "waiters", not "held": this thread cannot know whether
      * others sleep, so its unlock must wake one in case they do. */
     unsigned old;
@@ -78,7 +78,7 @@ void rgn__lock_wake(rgn_lock_t *l)
 #endif
 }
 
-/* ---- the biased lock of listed regions nobody shares ------------------------
+/* ---- the biased lock of listed regions nobody shares -----------------------
  *
  * Such a region has one user thread, its owner, and now and then a reader
  * (metrics, reports), which holds the registry's lock, so there is one
@@ -117,8 +117,7 @@ static long membarrier(int cmd)
 static void choose_bias(void)
 {
 #if defined(__linux__) && defined(SYS_membarrier) && !defined(RGN_TSAN)
-    rgn__bias_ok =
-        membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+    rgn__bias_ok = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 #else
     rgn__bias_ok = false;
 #endif

@@ -28,8 +28,8 @@ RGN_HIDDEN void rgn__lock_after_fork(void);
 static inline void rgn__lock_take(rgn_lock_t *l)
 {
     unsigned expected = 0;
-    unsigned held = atomic_load_explicit(&rgn__lock_epoch,
-                                         memory_order_relaxed) | 1u;
+    unsigned held =
+        atomic_load_explicit(&rgn__lock_epoch, memory_order_relaxed) | 1u;
     if (!atomic_compare_exchange_weak_explicit(&l->word, &expected, held,
                                                memory_order_acquire,
                                                memory_order_relaxed))
@@ -38,8 +38,8 @@ static inline void rgn__lock_take(rgn_lock_t *l)
 
 static inline void rgn__lock_give(rgn_lock_t *l)
 {
-    if ((atomic_exchange_explicit(&l->word, 0, memory_order_release) &
-         3u) == 2u)
+    if ((atomic_exchange_explicit(&l->word, 0, memory_order_release) & 3u) ==
+        2u)
         rgn__lock_wake(l);
 }
 
@@ -51,8 +51,8 @@ static inline void rgn__lock_give(rgn_lock_t *l)
  * rgn__bias_ok is false and the owner takes the real lock instead.
  */
 struct rgn_bias {
-    atomic_uint busy;   /* its owner thread is inside a call        */
-    atomic_uint claim;  /* a reader holds it, or waits for it       */
+    atomic_uint busy;  /* its owner thread is inside a call        */
+    atomic_uint claim; /* a reader holds it, or waits for it       */
 };
 RGN_HIDDEN extern bool rgn__bias_ok;
 RGN_HIDDEN void rgn__bias_enter_slow(struct rgn_bias *b);

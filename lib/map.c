@@ -86,8 +86,8 @@ static void spare_drop(struct spare *sp)
     munmap(sp, d.cb_bytes);
 }
 
-static void spare_put(struct rgn_cb *cb, size_t cb_bytes,
-                      struct rgn_link *ln, size_t ln_bytes)
+static void spare_put(struct rgn_cb *cb, size_t cb_bytes, struct rgn_link *ln,
+                      size_t ln_bytes)
 {
     struct spare *sp = (struct spare *)cb;
     *sp = (struct spare){pages(cb_bytes), ln, pages(ln_bytes)};
@@ -215,8 +215,7 @@ bool rgn__slots_grow(struct rgn_slots *s)
 {
     uint32_t cap = next_cap(s->cap);
     size_t n = cap;
-    if (cap == s->cap ||
-        n > SIZE_MAX / (sizeof *s->cb + sizeof *s->ln))
+    if (cap == s->cap || n > SIZE_MAX / (sizeof *s->cb + sizeof *s->ln))
         return false;
     if (mapped(cap))
         cap = to_pages(s, cap);

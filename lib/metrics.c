@@ -42,7 +42,7 @@ struct series {
     uint64_t live, peak;
     struct totals n;
     struct rgn_sketch life;
-    uint64_t life_count;     /* of regions of the name that are gone   */
+    uint64_t life_count; /* of regions of the name that are gone   */
     double life_sum;
 };
 
@@ -202,8 +202,7 @@ static void put_label(FILE *out, const char *v)
 static void family(FILE *out, const char *metric, const char *type,
                    const char *help)
 {
-    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric,
-            type);
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric, type);
 }
 
 /* One value per series, for a counter or a gauge. */
@@ -235,9 +234,10 @@ static void lifetimes(FILE *out, const struct gather *g)
             fprintf(out, ",quantile=\"%g\"} ", summary_quantiles[j]);
             /* No observations: NaN, as the format says. */
             if (rgn__sketch_count(&s->life))
-                fprintf(out, "%.9g\n", (double)rgn__sketch_quantile(
-                                           &s->life, summary_quantiles[j]) *
-                                           tick_s);
+                fprintf(out, "%.9g\n",
+                        (double)rgn__sketch_quantile(&s->life,
+                                                     summary_quantiles[j]) *
+                            tick_s);
             else
                 fputs("NaN\n", out);
         }

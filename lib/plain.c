@@ -22,6 +22,8 @@
 
 static _Atomic(rgn_plain_fn) plain_fn[PLAIN_MAX];
 
+/* Tables laid out by hand: */
+/* clang-format off */
 #define TRAMP(h, l)                                                       \
     static int tramp_##h##l(void *resource, rgn_release_type how)         \
     {                                                                     \
@@ -51,6 +53,7 @@ static const rgn_cleanup_fn tramp[PLAIN_MAX] = {
 };
 #undef ROW
 #undef NAME
+/* clang-format on */
 
 /* The trampoline that calls fn, claiming one if fn has none yet; NULL
  * when all are taken by other functions.  Open addressing from a hash of
@@ -63,10 +66,9 @@ static rgn_cleanup_fn tramp_for(rgn_plain_fn fn)
         unsigned i = (unsigned)(h + n) % PLAIN_MAX;
         rgn_plain_fn seen =
             atomic_load_explicit(&plain_fn[i], memory_order_acquire);
-        if (!seen &&
-            atomic_compare_exchange_strong_explicit(
-                &plain_fn[i], &seen, fn, memory_order_acq_rel,
-                memory_order_acquire))
+        if (!seen && atomic_compare_exchange_strong_explicit(
+                         &plain_fn[i], &seen, fn, memory_order_acq_rel,
+                         memory_order_acquire))
             return tramp[i];
         if (seen == fn) /* ours, or another thread claimed it for fn */
             return tramp[i];
@@ -89,8 +91,16 @@ int rgn_register_plain_at(rgn_t *r, rgn_plain_fn fn, void *resource,
     return rgn_register_at(r, t, resource, key, site);
 }
 
-int (rgn_register_plain)(rgn_t *r, rgn_plain_fn fn, void *resource,
-                         rgn_key_t *key)
+/* ---- the function twins of the macros, which record no site ----------
+ *
+ * Last in the file: each #undef takes away the macro, so the definition
+ * needs no parentheses around its name, and nothing after it could call
+ * the twin where it meant the macro.
+ */
+
+#undef rgn_register_plain
+int rgn_register_plain(rgn_t *r, rgn_plain_fn fn, void *resource,
+                       rgn_key_t *key)
 {
     return rgn_register_plain_at(r, fn, resource, key, NULL);
 }

@@ -21,10 +21,8 @@
  */
 #define RGN_ID_BLOCK 4096u
 static atomic_uint_fast64_t next_id_block = 1;
-static __thread uint64_t tl_next_id
-    __attribute__((tls_model("initial-exec")));
-static __thread uint64_t tl_end_id
-    __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tl_next_id __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tl_end_id __attribute__((tls_model("initial-exec")));
 
 static uint64_t new_id(void)
 {
@@ -125,22 +123,12 @@ rgn_t *rgn__region_create(const struct rgn_site *site)
     return region_create(site);
 }
 
-rgn_t *(rgn_new)(void)
-{
-    return region_create(NULL);
-}
-
 rgn_t *rgn_new_scope_at(const struct rgn_site *site)
 {
     rgn_t *r = region_create(site);
     if (r)
         r->scope = true;
     return r;
-}
-
-rgn_t *(rgn_new_scope)(void)
-{
-    return rgn_new_scope_at(NULL);
 }
 
 int rgn_set_scope(rgn_t *r, int scope)
@@ -164,8 +152,8 @@ int rgn_set_scope(rgn_t *r, int scope)
  * is closing: inlined with it as a constant, the loop of an unshared
  * region has no locking in it at all.
  */
-static inline __attribute__((always_inline)) rgn_t *
-run_cleanups(rgn_t *r, bool locked)
+static inline __attribute__((always_inline)) rgn_t *run_cleanups(rgn_t *r,
+                                                                 bool locked)
 {
     rgn_release_type how = r->close_how;
     struct rgn_cb cb;
@@ -205,8 +193,8 @@ void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,
     atomic_fetch_add_explicit(&r->cleanup_errors, 1, memory_order_relaxed);
     rgn_failure_fn fn = __atomic_load_n(&r->on_error, __ATOMIC_ACQUIRE);
     if (fn)
-        fn(__atomic_load_n(&r->on_error_arg, __ATOMIC_RELAXED), rc,
-           resource, how);
+        fn(__atomic_load_n(&r->on_error_arg, __ATOMIC_RELAXED), rc, resource,
+           how);
 }
 
 int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg)
@@ -253,8 +241,8 @@ static int close_loop(rgn_t *volatile *top)
     for (;;) {
         rgn_t *r = *top;
         RGN_ASSERT(r->state == RGN_CLOSING);
-        rgn_t *child = r->locked ? run_cleanups(r, true)
-                                 : run_cleanups(r, false);
+        rgn_t *child =
+            r->locked ? run_cleanups(r, true) : run_cleanups(r, false);
         if (RGN_UNLIKELY(child != NULL)) {
             rgn__unlock(r);
             int rc;
@@ -402,15 +390,15 @@ static int close_with(rgn_t *r, rgn_release_type how)
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);
         return rgn__failed(
-            rgn__closed_use(r, how == RGN_RELEASE_ERROR ? "rgn_close_error"
-                                                        : "rgn_close",
-                            NULL, -ECANCELED),
+            rgn__closed_use(
+                r, how == RGN_RELEASE_ERROR ? "rgn_close_error" : "rgn_close",
+                NULL, -ECANCELED),
             RGN_FROM_RGN);
     }
     /* A child's explicit close takes it out of its parent first, so the
      * parent never drops a reference its owner already dropped. */
-    if (RGN_UNLIKELY(atomic_load_explicit(&r->parent,
-                                          memory_order_relaxed) != NULL) &&
+    if (RGN_UNLIKELY(atomic_load_explicit(&r->parent, memory_order_relaxed) !=
+                     NULL) &&
         !rgn__child_detach(r)) {
         rgn__unlock(r);
         return 0;
@@ -535,4 +523,23 @@ size_t rgn_live(const rgn_t *r)
     size_t n = m->slots.live;
     rgn__unlock(m);
     return n;
+}
+
+/* ---- the function twins of the macros, which record no site ----------
+ *
+ * Last in the file: each #undef takes away the macro, so the definition
+ * needs no parentheses around its name, and nothing after it could call
+ * the twin where it meant the macro.
+ */
+
+#undef rgn_new
+rgn_t *rgn_new(void)
+{
+    return region_create(NULL);
+}
+
+#undef rgn_new_scope
+rgn_t *rgn_new_scope(void)
+{
+    return rgn_new_scope_at(NULL);
 }

@@ -56,7 +56,7 @@ void rgn__report_arm_exit(void)
     atexit(report_at_exit);
 }
 
-/* ---- fork ---------------------------------------------------------------------
+/* ---- fork ------------------------------------------------------------------
  *
  * fork() takes the sink and registry locks first, so the child gets both
  * free and the registry whole.  In the child, region locks that threads
@@ -114,31 +114,31 @@ int rgn__closed_use_slow(rgn_t *r, const char *call,
     fmt_region(region, sizeof region, r);
     fmt_at(where, sizeof where, site);
     rgn__emit("rgn: use after close: %s%s on %s, after its last close", call,
-         where, region);
+              where, region);
     if (r->freed_mode == RGN_AUDIT_ABORT)
         abort();
     return rc;
 }
 
-/* ---- grouping by site and label ------------------------------------------ */
+/* ---- grouping by site and label ----------------------------------------- */
 
 struct group {
     const struct rgn_site *site;
     const char *label;
     size_t count;
-    uint64_t oldest; /* earliest birth */
+    uint64_t oldest;             /* earliest birth */
     uint64_t released, p50, p99; /* lifetimes of the site's releases */
 };
 
 #define STACK_GROUPS 64
 
 struct groups {
-    struct group *v;       /* open addressing; site == label == NULL and
-                              count == 0 marks an empty entry             */
+    struct group *v; /* open addressing; site == label == NULL and
+                        count == 0 marks an empty entry             */
     size_t cap, n;
-    size_t other;          /* resources that found no room in the table  */
+    size_t other; /* resources that found no room in the table  */
     uint64_t other_oldest;
-    size_t total;          /* resources grouped, other included           */
+    size_t total; /* resources grouped, other included           */
     struct group stack[STACK_GROUPS];
 };
 
@@ -171,12 +171,10 @@ static size_t group_hash(const struct rgn_site *site, const char *label)
 }
 
 static struct group *group_slot(struct group *v, size_t cap,
-                                const struct rgn_site *site,
-                                const char *label)
+                                const struct rgn_site *site, const char *label)
 {
     size_t i = group_hash(site, label) & (cap - 1);
-    while (v[i].count && !(v[i].site == site && same_label(v[i].label,
-                                                           label)))
+    while (v[i].count && !(v[i].site == site && same_label(v[i].label, label)))
         i = (i + 1) & (cap - 1);
     return &v[i];
 }
@@ -245,8 +243,8 @@ static void groups_sort(struct groups *g)
 static void add_lifetimes(rgn_t *r, struct groups *g)
 {
     for (size_t i = 0; i < g->n; i++) {
-        const struct rgn_sketch *life = rgn__lifetime_of(r->tracking,
-                                                         g->v[i].site);
+        const struct rgn_sketch *life =
+            rgn__lifetime_of(r->tracking, g->v[i].site);
         if (life) {
             g->v[i].released = rgn__sketch_count(life);
             g->v[i].p50 = rgn__sketch_quantile(life, 0.5);
@@ -260,7 +258,8 @@ static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
                     size_t *expected)
 {
     *expected = 0;
-    for (uint32_t i = rgn__slot_newest(&r->slots); i; i = rgn__ln(&r->slots, i)->next) {
+    for (uint32_t i = rgn__slot_newest(&r->slots); i;
+         i = rgn__ln(&r->slots, i)->next) {
         struct rgn_arec *rec = rgn__audit_record(r, i);
         /* A child region is its own region's business, never a leak of
          * its parent's: its contents are judged at its own close. */
@@ -277,7 +276,7 @@ static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
     add_lifetimes(r, g);
 }
 
-/* ---- formatting -------------------------------------------------------------- */
+/* ---- formatting --------------------------------------------------------- */
 
 /* An age or a lifetime with units that fit: 420ns, 850us, 2.1ms, 12ms,
  * 2.1s, 3m05s, 2h01m. */
@@ -321,7 +320,8 @@ static void fmt_region(char *buf, size_t n, rgn_t *r)
         snprintf(buf, n, "region made at %s:%d in %s()", s->file, s->line,
                  s->func);
     else
-        snprintf(buf, n, "an unnamed region (made where no site was "
+        snprintf(buf, n,
+                 "an unnamed region (made where no site was "
                  "recorded)");
 }
 
@@ -331,8 +331,7 @@ static void fmt_site(char *where, size_t nw, char *label, size_t nl,
                      const struct rgn_site *site, const char *text)
 {
     if (site)
-        snprintf(where, nw, "%s:%d: %s()", site->file, site->line,
-                 site->func);
+        snprintf(where, nw, "%s:%d: %s()", site->file, site->line, site->func);
     else
         snprintf(where, nw, "(unknown site)");
     label[0] = '\0';
@@ -381,11 +380,13 @@ static void out_group(struct rgn_report *o, const char *prefix,
         char p50[32], p99[32];
         fmt_age(p50, sizeof p50, span_ns(w, e->p50));
         fmt_age(p99, sizeof p99, span_ns(w, e->p99));
-        snprintf(life, sizeof life, "; %" PRIu64 " released, lifetime p50 "
-                 "%s p99 %s", e->released, p50, p99);
+        snprintf(life, sizeof life,
+                 "; %" PRIu64 " released, lifetime p50 "
+                 "%s p99 %s",
+                 e->released, p50, p99);
     }
-    rgn__report_line(o, "rgn: %s: %s:%s %zu live, %s%s%s", prefix, where, label,
-                e->count, age, life, tail);
+    rgn__report_line(o, "rgn: %s: %s:%s %zu live, %s%s%s", prefix, where,
+                     label, e->count, age, life, tail);
 }
 
 /* Writes the groups; returns how many sites there were. */
@@ -401,10 +402,12 @@ static size_t out_groups(struct rgn_report *o, const char *prefix,
         rest += g->v[i].count;
     if (rest)
         rgn__report_line(o, "rgn: %s: ... and %zu more from %zu more sites",
-                    prefix, rest, g->n - shown);
+                         prefix, rest, g->n - shown);
     if (g->other)
-        rgn__report_line(o, "rgn: %s: ... and %zu more from sites not counted "
-                    "apart (out of memory)", prefix, g->other);
+        rgn__report_line(o,
+                         "rgn: %s: ... and %zu more from sites not counted "
+                         "apart (out of memory)",
+                         prefix, g->other);
     return g->n;
 }
 
@@ -416,7 +419,7 @@ static const char *plural(size_t n, const char *one, const char *many)
 /* Sites a leak report lists before it sums up the rest. */
 #define REPORT_SITES 50
 
-/* ---- reports ------------------------------------------------------------------ */
+/* ---- reports ------------------------------------------------------------ */
 
 /* ---- leaks at close, digested across regions ---------------------------
  *
@@ -434,18 +437,17 @@ static const char *plural(size_t n, const char *one, const char *many)
 
 struct digest {
     const struct rgn_site *site;
-    char label[64];          /* a copy: the label may not outlive us  */
+    char label[64]; /* a copy: the label may not outlive us  */
     bool used, labelled;
-    uint64_t printed_at;     /* rgn__now() of the last printed line   */
-    size_t count, regions;   /* counted since then, not yet printed   */
-    uint64_t oldest_ns;      /* the greatest age among them           */
+    uint64_t printed_at;   /* rgn__now() of the last printed line   */
+    size_t count, regions; /* counted since then, not yet printed   */
+    uint64_t oldest_ns;    /* the greatest age among them           */
 };
 
 static pthread_mutex_t digest_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct digest digests[DIGEST_SITES];
 
-static struct digest *digest_of(const struct rgn_site *site,
-                                const char *label)
+static struct digest *digest_of(const struct rgn_site *site, const char *label)
 {
     size_t h = group_hash(site, label) & (DIGEST_SITES - 1);
     for (size_t k = 0; k < DIGEST_SITES; k++) {
@@ -472,9 +474,11 @@ static void digest_line(struct rgn_report *rep, struct digest *d)
     fmt_site(where, sizeof where, label, sizeof label, d->site,
              d->labelled ? d->label : NULL);
     fmt_age(age, sizeof age, d->oldest_ns);
-    rgn__report_line(rep, "rgn: leak: %s:%s %zu live at the close of %zu more "
-                "%s, the oldest %s", where, label, d->count, d->regions,
-                plural(d->regions, "region", "regions"), age);
+    rgn__report_line(rep,
+                     "rgn: leak: %s:%s %zu live at the close of %zu more "
+                     "%s, the oldest %s",
+                     where, label, d->count, d->regions,
+                     plural(d->regions, "region", "regions"), age);
     d->count = d->regions = 0;
     d->oldest_ns = 0;
 }
@@ -493,7 +497,8 @@ static bool digest_defer(struct rgn_report *rep, const struct group *e,
     bool defer = false;
     if (d) {
         uint64_t age = e->oldest == UINT64_MAX || w->now <= e->oldest
-                           ? 0 : span_ns(w, w->now - e->oldest);
+                           ? 0
+                           : span_ns(w, w->now - e->oldest);
         uint64_t since = span_ns(w, w->now - d->printed_at);
         if (d->printed_at && since < DIGEST_WINDOW_NS) {
             d->count += e->count;
@@ -554,8 +559,7 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
         struct when w = when_now();
         size_t sites = 0, shown = 0, counted = 0;
         for (size_t i = 0; i < g.n; i++) {
-            if (a->mode != RGN_AUDIT_ABORT &&
-                digest_defer(rep, &g.v[i], &w)) {
+            if (a->mode != RGN_AUDIT_ABORT && digest_defer(rep, &g.v[i], &w)) {
                 counted += g.v[i].count;
                 continue;
             }
@@ -565,20 +569,26 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
             }
         }
         if (g.total - counted - shown)
-            rgn__report_line(rep, "rgn: leak: ... and %zu more from %zu more "
-                        "sites", g.total - counted - shown,
-                        sites > REPORT_SITES ? sites - REPORT_SITES : 0);
+            rgn__report_line(rep,
+                             "rgn: leak: ... and %zu more from %zu more "
+                             "sites",
+                             g.total - counted - shown,
+                             sites > REPORT_SITES ? sites - REPORT_SITES : 0);
         if (sites) {
             char region[320], also[128] = "";
             fmt_region(region, sizeof region, r);
             if (counted)
-                snprintf(also, sizeof also, " (and %zu more at sites "
+                snprintf(also, sizeof also,
+                         " (and %zu more at sites "
                          "reported in the last second, counted for later)",
                          counted);
-            rgn__report_line(rep, "rgn: leak summary: %zu live %s from %zu %s "
-                        "at close of %s%s", g.total - counted,
-                        plural(g.total - counted, "resource", "resources"),
-                        sites, plural(sites, "site", "sites"), region, also);
+            rgn__report_line(
+                rep,
+                "rgn: leak summary: %zu live %s from %zu %s "
+                "at close of %s%s",
+                g.total - counted,
+                plural(g.total - counted, "resource", "resources"), sites,
+                plural(sites, "site", "sites"), region, also);
         }
     }
     bool leaked = g.total != 0;
@@ -591,7 +601,7 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
 struct rgn_deferred {
     struct rgn_deferred *next;
     struct rgn_report rep;
-    bool abort_after;   /* RGN_AUDIT=abort: abort once it is written */
+    bool abort_after; /* RGN_AUDIT=abort: abort once it is written */
 };
 
 __thread struct rgn_deferred *rgn__deferred
@@ -652,10 +662,12 @@ void rgn__two_threads(rgn_t *r, const struct rgn_site *other)
         fmt_region(region, sizeof region, r);
         fmt_at(mine, sizeof mine, rgn__call_site);
         fmt_at(theirs, sizeof theirs, other);
-        rgn__report_line(&d->rep, "rgn: two threads: %s was used by two threads "
-                    "at once, but nobody shared it (rgn_share, "
-                    "rgn_thread_create): one called rgn%s while another "
-                    "was inside a call%s", region, mine, theirs);
+        rgn__report_line(&d->rep,
+                         "rgn: two threads: %s was used by two threads "
+                         "at once, but nobody shared it (rgn_share, "
+                         "rgn_thread_create): one called rgn%s while another "
+                         "was inside a call%s",
+                         region, mine, theirs);
         defer(d);
     }
     errno = saved;
@@ -675,9 +687,11 @@ void rgn__audit_limit_warning(rgn_t *r)
         size_t expected;
         groups_init(&g);
         collect(r, false, &g, &expected);
-        rgn__report_line(&d->rep, "rgn: limit: %s has %zu live resources, past "
-                    "its limit of %zu%s", region, r->slots.live, a->limit,
-                    a->next_warn > a->limit ? " (doubled again)" : "");
+        rgn__report_line(&d->rep,
+                         "rgn: limit: %s has %zu live resources, past "
+                         "its limit of %zu%s",
+                         region, r->slots.live, a->limit,
+                         a->next_warn > a->limit ? " (doubled again)" : "");
         if (a->mode != RGN_AUDIT_OFF)
             out_groups(&d->rep, "limit", &g, 5);
         groups_free(&g);
@@ -686,8 +700,8 @@ void rgn__audit_limit_warning(rgn_t *r)
     /* Next at twice the count that set this one off, so a region that
      * grows without bound warns O(log n) times. */
     while (a->next_warn < r->slots.live)
-        a->next_warn = a->next_warn > SIZE_MAX / 2 ? SIZE_MAX
-                                                    : 2 * a->next_warn;
+        a->next_warn =
+            a->next_warn > SIZE_MAX / 2 ? SIZE_MAX : 2 * a->next_warn;
     errno = saved;
 }
 
@@ -703,14 +717,14 @@ static bool is_held(rgn_t *r, const struct rgn_arec *rec, uint64_t age,
     if (rec->flags & (RGN_AREC_EXPECTED | RGN_AREC_HELD))
         return false;
     if (rec->site != *site_cache || *limit == 0) {
-        const struct rgn_sketch *life = rgn__lifetime_of(r->tracking,
-                                                         rec->site);
+        const struct rgn_sketch *life =
+            rgn__lifetime_of(r->tracking, rec->site);
         *site_cache = rec->site;
         *limit = UINT64_MAX;
         if (life && rgn__sketch_count(life) >= HELD_MIN_RELEASES) {
             uint64_t p99 = rgn__sketch_quantile(life, 0.99);
             *limit = p99 > UINT64_MAX / HELD_MULTIPLE ? UINT64_MAX
-                                                       : p99 * HELD_MULTIPLE;
+                                                      : p99 * HELD_MULTIPLE;
         }
     }
     return age > *limit;
@@ -725,10 +739,10 @@ void rgn__audit_held_check(rgn_t *r, uint64_t now)
 {
     struct rgn_tracking *a = r->tracking;
     struct when w = {now, rgn__tick_ns()};
-    a->next_held_check = now + (uint64_t)((double)HELD_INTERVAL_NS /
-                                          w.tick_ns);
-    uint64_t floor_ns = atomic_load_explicit(&rgn__held_floor,
-                                             memory_order_relaxed);
+    a->next_held_check =
+        now + (uint64_t)((double)HELD_INTERVAL_NS / w.tick_ns);
+    uint64_t floor_ns =
+        atomic_load_explicit(&rgn__held_floor, memory_order_relaxed);
     if (a->mode == RGN_AUDIT_OFF || floor_ns == 0)
         return;
     uint64_t floor = (uint64_t)((double)floor_ns / w.tick_ns);
@@ -741,7 +755,8 @@ void rgn__audit_held_check(rgn_t *r, uint64_t now)
     for (uint32_t i = rgn__head(&r->slots)->prev; i && steps < HELD_MAX_STEPS;
          i = rgn__ln(&r->slots, i)->prev, steps++) {
         struct rgn_arec *rec = rgn__audit_record(r, i);
-        if (!rec || !rec->born || rgn__cb(&r->slots, i)->fn == rgn__child_cleanup)
+        if (!rec || !rec->born ||
+            rgn__cb(&r->slots, i)->fn == rgn__child_cleanup)
             continue;
         uint64_t age = now > rec->born ? now - rec->born : 0;
         if (age < floor)
@@ -784,9 +799,10 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
     char also[48] = "";
     if (expected)
         snprintf(also, sizeof also, " (%zu expected at close)", expected);
-    rgn__report_line(&rep, "rgn: live summary: %zu live %s%s from %zu %s in %s",
-                g.total, plural(g.total, "resource", "resources"), also,
-                sites, plural(sites, "site", "sites"), region);
+    rgn__report_line(&rep,
+                     "rgn: live summary: %zu live %s%s from %zu %s in %s",
+                     g.total, plural(g.total, "resource", "resources"), also,
+                     sites, plural(sites, "site", "sites"), region);
     rgn__unlock(r);
     rgn__report_print(&rep, sink, arg);
     long unexpected = (long)(g.total - expected);
@@ -820,9 +836,10 @@ static int report_open_region(rgn_t *r, void *arg)
     if (n) {
         char region[320];
         fmt_region(region, sizeof region, r);
-        rgn__report_line(&o->rep, "rgn: leak: %s was never closed and holds "
-                         "%zu live %s", region, n,
-                         plural(n, "resource", "resources"));
+        rgn__report_line(&o->rep,
+                         "rgn: leak: %s was never closed and holds "
+                         "%zu live %s",
+                         region, n, plural(n, "resource", "resources"));
         out_groups(&o->rep, "leak", &g, REPORT_SITES);
         if (t->mode == RGN_AUDIT_ABORT)
             o->abort_now = true;
@@ -843,10 +860,11 @@ static long report_open(bool *abort_now)
     rgn__report_init(&o.rep);
     rgn__audit_each(report_open_region, NULL, &o);
     if (o.regions)
-        rgn__report_line(&o.rep, "rgn: leak summary: %zu live %s in %zu "
-                         "audited %s never closed", o.total,
-                         plural(o.total, "resource", "resources"), o.regions,
-                         plural(o.regions, "region", "regions"));
+        rgn__report_line(&o.rep,
+                         "rgn: leak summary: %zu live %s in %zu "
+                         "audited %s never closed",
+                         o.total, plural(o.total, "resource", "resources"),
+                         o.regions, plural(o.regions, "region", "regions"));
     digest_flush(&o.rep); /* leaks at closes, counted and not yet shown */
     rgn__report_print(&o.rep, NULL, NULL);
     pthread_setcancelstate(state, NULL);
@@ -861,7 +879,6 @@ long rgn_audit_report_open(void)
     return report_open(&abort_now);
 }
 
-
 /* r's live resources, newest first, copied under its lock. */
 static struct rgn_audit_entry *snapshot(rgn_t *r, size_t *n)
 {
@@ -872,10 +889,17 @@ static struct rgn_audit_entry *snapshot(rgn_t *r, size_t *n)
     if (live)
         v = rgn__malloc(live * sizeof *v);
     size_t k = 0;
-    for (uint32_t i = rgn__slot_newest(&r->slots); v && i; i = rgn__ln(&r->slots, i)->next) {
+    for (uint32_t i = rgn__slot_newest(&r->slots); v && i;
+         i = rgn__ln(&r->slots, i)->next) {
         struct rgn_arec *rec = rgn__audit_record(r, i);
         struct rgn_audit_entry e = {
-            {r->slots.id, i, rgn__ln(&r->slots, i)->gen}, NULL, NULL, 0, NULL, 0, 0};
+            {r->slots.id, i, rgn__ln(&r->slots, i)->gen},
+            NULL,
+            NULL,
+            0,
+            NULL,
+            0,
+            0};
         if (rec) {
             if (rec->site) {
                 e.file = rec->site->file;
@@ -884,7 +908,8 @@ static struct rgn_audit_entry *snapshot(rgn_t *r, size_t *n)
             }
             e.label = rec->label;
             e.age_ns = rec->born && w.now > rec->born
-                           ? span_ns(&w, w.now - rec->born) : 0;
+                           ? span_ns(&w, w.now - rec->born)
+                           : 0;
             e.expected = (rec->flags & RGN_AREC_EXPECTED) != 0;
         }
         v[k++] = e;
@@ -910,4 +935,3 @@ int rgn_audit_visit(rgn_t *r,
     rgn__free(v);
     return rc;
 }
-

@@ -24,8 +24,7 @@ static void pop_frame(void *f)
     rgn__frames = ((struct rgn_frame *)f)->up;
 }
 
-static inline int run_framed(rgn_t *r, struct rgn_cb cb,
-                             rgn_release_type how)
+static inline int run_framed(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
 {
     int *err = rgn__errno();
     int saved = *err;
@@ -43,8 +42,8 @@ static inline int run_framed(rgn_t *r, struct rgn_cb cb,
 }
 
 /* A failed registration gives the resource back at once, as promised. */
-static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                  rgn_key_t *key, int err)
+static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
+                  int err)
 {
     if (key)
         *key = RGN_KEY_NONE;
@@ -126,7 +125,6 @@ static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return 0;
 }
 
-
 /* Registers, running the cleanup at once on failure. */
 static inline int add_or_refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                                 rgn_key_t *key, struct origin o)
@@ -137,8 +135,7 @@ static inline int add_or_refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 
 /* An rgn_malloc block keeps its key in its header, for rgn_free: also
  * when rgn_unprotect handed it back and it is registered again. */
-static int register_block(rgn_t *r, void *p, rgn_key_t *key,
-                          struct origin o)
+static int register_block(rgn_t *r, void *p, rgn_key_t *key, struct origin o)
 {
     rgn_key_t *in_header = rgn__block_key(p);
     int rc = add(r, rgn__free_block, p, in_header, o);
@@ -177,23 +174,11 @@ int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return add_or_refuse(r, fn, resource, key, (struct origin){site, label});
 }
 
-int (rgn_register)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                   rgn_key_t *key)
-{
-    return rgn_register_at(r, fn, resource, key, NULL);
-}
-
 int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                             rgn_key_t *key, const char *label,
                             const struct rgn_site *site)
 {
     return register_with(r, fn, resource, key, (struct origin){site, label});
-}
-
-int (rgn_register_labeled)(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                           rgn_key_t *key, const char *label)
-{
-    return rgn_register_labeled_at(r, fn, resource, key, label, NULL);
 }
 
 /* Takes a slot for rgn_allocate before acquire runs. */
@@ -219,8 +204,7 @@ static int reserve(rgn_t *r, uint32_t *slot)
  */
 static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
                         rgn_cleanup_fn fn, void *res, struct origin o,
-                        bool *late, bool *free_region,
-                        rgn_release_type *how)
+                        bool *late, bool *free_region, rgn_release_type *how)
 {
     rgn_key_t k = RGN_KEY_NONE;
     rgn__lock(r);
@@ -284,9 +268,9 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     pthread_cleanup_pop(0);
     bool late, free_region;
     rgn_release_type how;
-    rgn_key_t k = settle(r, slot, rc == 0, fn, res,
-                         (struct origin){site, NULL}, &late, &free_region,
-                         &how);
+    rgn_key_t k =
+        settle(r, slot, rc == 0, fn, res, (struct origin){site, NULL}, &late,
+               &free_region, &how);
     if (rc != 0)
         rgn__failed(rc, RGN_FROM_CALLER);
     if (late && rc == 0) {
@@ -305,12 +289,6 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
             rgn__key_store(key, k);
     }
     return rc;
-}
-
-int (rgn_allocate)(rgn_t *r, rgn_acquire_fn acquire, void *arg,
-                   rgn_cleanup_fn fn, void **resource, rgn_key_t *key)
-{
-    return rgn_allocate_at(r, acquire, arg, fn, resource, key, NULL);
 }
 
 /* Takes slot i's resource (none when i is 0) out of r, which the caller
@@ -360,8 +338,7 @@ int rgn_release(rgn_t *r, rgn_key_t key)
     return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
 }
 
-int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
-                  void **resource)
+int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
 {
     if (!r)
         return -EINVAL;
@@ -468,4 +445,31 @@ int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
     if (rc == 0 && new_key)
         rgn__key_store(new_key, k);
     return rc;
+}
+
+/* ---- the function twins of the macros, which record no site ----------
+ *
+ * Last in the file: each #undef takes away the macro, so the definition
+ * needs no parentheses around its name, and nothing after it could call
+ * the twin where it meant the macro.
+ */
+
+#undef rgn_register
+int rgn_register(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
+{
+    return rgn_register_at(r, fn, resource, key, NULL);
+}
+
+#undef rgn_register_labeled
+int rgn_register_labeled(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                         rgn_key_t *key, const char *label)
+{
+    return rgn_register_labeled_at(r, fn, resource, key, label, NULL);
+}
+
+#undef rgn_allocate
+int rgn_allocate(rgn_t *r, rgn_acquire_fn acquire, void *arg,
+                 rgn_cleanup_fn fn, void **resource, rgn_key_t *key)
+{
+    return rgn_allocate_at(r, acquire, arg, fn, resource, key, NULL);
 }

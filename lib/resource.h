@@ -14,9 +14,8 @@
 /* Registers fn(resource) in r with its origin; on failure runs it at once
  * (RGN_RELEASE_ERROR) and returns the error, as rgn_register does, but
  * without rgn_register's dispatch on children and blocks. */
-RGN_HIDDEN int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn,
-                                  void *resource, rgn_key_t *key,
-                                  const struct rgn_site *site,
+RGN_HIDDEN int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                                  rgn_key_t *key, const struct rgn_site *site,
                                   const char *label);
 
 /*

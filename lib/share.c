@@ -25,7 +25,7 @@
 #include <semaphore.h>
 #include <stdlib.h>
 
-/* ---- references ---------------------------------------------------------- */
+/* ---- references --------------------------------------------------------- */
 
 /*
  * From now on r's users take its real lock.  A listed r may be read by a
@@ -101,7 +101,7 @@ rgn_t *rgn_share(rgn_t *r)
     return share(r, true);
 }
 
-/* ---- threads ------------------------------------------------------------- */
+/* ---- threads ------------------------------------------------------------ */
 
 /*
  * The new thread waits at `go` until its creator has shared r with it:
@@ -113,7 +113,7 @@ struct start {
     rgn_t *r;
     int (*fn)(rgn_t *r, void *arg);
     void *arg;
-    bool run;       /* false: the share was refused, return at once */
+    bool run; /* false: the share was refused, return at once */
     sem_t go;
 };
 
@@ -143,8 +143,8 @@ static void *thread_main(void *p)
     /* fn is done: a cancellation now must not cut the close short, nor
      * turn its result into PTHREAD_CANCELED. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-    int closed = rgn__drop_ref(s.r, rc ? RGN_RELEASE_ERROR
-                                       : RGN_RELEASE_NORMAL);
+    int closed =
+        rgn__drop_ref(s.r, rc ? RGN_RELEASE_ERROR : RGN_RELEASE_NORMAL);
     pthread_setcancelstate(state, NULL);
     return (void *)(intptr_t)(rc ? rc : closed);
 }

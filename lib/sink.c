@@ -14,7 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* ---- the sink --------------------------------------------------------------- */
+/* ---- the sink ----------------------------------------------------------- */
 
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread unsigned sink_depth; /* this thread holds sink_lock */
@@ -83,13 +83,13 @@ static bool report_room(struct rgn_report *rep, size_t n)
     return true;
 }
 
-static void report_vline(struct rgn_report *rep, const char *fmt,
-                         va_list ap)
+static void report_vline(struct rgn_report *rep, const char *fmt, va_list ap)
 {
     char line[512];
     int n = vsnprintf(line, sizeof line, fmt, ap);
-    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n
-                                                    : sizeof line - 1;
+    size_t len = n < 0                     ? 0
+                 : (size_t)n < sizeof line ? (size_t)n
+                                           : sizeof line - 1;
     if (rep->cut || !report_room(rep, len + 1))
         return;
     memcpy(rep->text + rep->len, line, len);
@@ -122,8 +122,7 @@ static void write_line(rgn_audit_sink fn, void *arg, const char *line)
     }
 }
 
-void rgn__report_print(struct rgn_report *rep, rgn_audit_sink sink,
-                       void *arg)
+void rgn__report_print(struct rgn_report *rep, rgn_audit_sink sink, void *arg)
 {
     if (rep->len == 0 && !rep->cut)
         return;

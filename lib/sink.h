@@ -16,7 +16,7 @@
 struct rgn_report {
     char *text;
     size_t len, cap;
-    bool cut;               /* memory ran out: lines were lost   */
+    bool cut; /* memory ran out: lines were lost   */
     char stack[1024];
 };
 RGN_HIDDEN void rgn__report_init(struct rgn_report *rep);
@@ -27,8 +27,8 @@ RGN_HIDDEN void rgn__report_line(struct rgn_report *rep, const char *fmt, ...)
 RGN_HIDDEN void rgn__report_free(struct rgn_report *rep);
 /* Writes rep to sink (NULL: the installed one) and frees it.  Call it
  * holding no region lock and no registry lock. */
-RGN_HIDDEN void rgn__report_print(struct rgn_report *rep,
-                                  rgn_audit_sink sink, void *arg);
+RGN_HIDDEN void rgn__report_print(struct rgn_report *rep, rgn_audit_sink sink,
+                                  void *arg);
 /* Writes s to buf as a quoted C string, cut to fit n. */
 RGN_HIDDEN void rgn__fmt_quoted(char *buf, size_t n, const char *s);
 /* Writes one line to the installed sink at once; holding no lock. */

@@ -240,8 +240,7 @@ static unsigned trailing_ones(uint64_t x)
  * two 32-bit halves so that the loop has no carry chain and vectorises:
  * a tail is far shorter than 2^32 items. */
 static void fold_tail(const uint64_t *v, uint32_t from, uint32_t to,
-                      uint64_t *min, uint64_t *max, uint64_t *lo,
-                      uint64_t *hi)
+                      uint64_t *min, uint64_t *max, uint64_t *lo, uint64_t *hi)
 {
     uint64_t mn = *min, mx = *max, sum_lo = 0, sum_hi = 0;
     for (uint32_t i = from; i < to; i++) {
@@ -264,8 +263,7 @@ static void fold_tail(const uint64_t *v, uint32_t from, uint32_t to,
 static void count_tail(struct rgn_sketch *s)
 {
     struct rgn_sketch_level *l = s->lv;
-    fold_tail(l->v, l->sorted, l->n, &s->min, &s->max, &s->sum_lo,
-              &s->sum_hi);
+    fold_tail(l->v, l->sorted, l->n, &s->min, &s->max, &s->sum_lo, &s->sum_hi);
     s->n += l->n - l->sorted;
 }
 
@@ -307,8 +305,8 @@ static bool compact(struct rgn_sketch *s, uint32_t h)
     uint32_t secs = trailing_ones(l->state) + 1;
     if (secs > l->sections)
         secs = l->sections;
-    uint32_t keep = nominal_capacity(l) / 2 + (l->sections - secs) *
-                                                  l->section;
+    uint32_t keep =
+        nominal_capacity(l) / 2 + (l->sections - secs) * l->section;
     if (keep >= l->n)
         return true;
     if ((l->n - keep) & 1)
@@ -357,9 +355,8 @@ static void set_room(struct rgn_sketch *s)
  * nominal capacity (or memory ran out: it stays a little over). */
 static void compress(struct rgn_sketch *s)
 {
-    for (uint32_t h = 0; h < s->nlevels &&
-                         rgn__sketch_retained(s) >= s->nominal;
-         h++) {
+    for (uint32_t h = 0;
+         h < s->nlevels && rgn__sketch_retained(s) >= s->nominal; h++) {
         if (s->lv[h].n < nominal_capacity(&s->lv[h]))
             continue;
         if (!compact(s, h))
@@ -537,8 +534,8 @@ static uint64_t set_rank(struct set set, uint64_t v)
     return rank;
 }
 
-uint64_t rgn__sketch_quantile_set(const struct rgn_sketch *first,
-                                  size_t count, size_t stride, double q)
+uint64_t rgn__sketch_quantile_set(const struct rgn_sketch *first, size_t count,
+                                  size_t stride, double q)
 {
     struct set set = {(const char *)first, count, stride};
     uint64_t n = 0, lo = UINT64_MAX, hi = 0;

@@ -19,8 +19,8 @@ void rgn__counters(const rgn_t *r, rgn_stats *out)
     out->removed = r->removed;
     out->registered =
         r->slots.live + r->released_early + r->removed + r->closed;
-    out->cleanup_errors = atomic_load_explicit(&r->cleanup_errors,
-                                               memory_order_relaxed);
+    out->cleanup_errors =
+        atomic_load_explicit(&r->cleanup_errors, memory_order_relaxed);
 }
 
 int rgn_get_stats(const rgn_t *region, rgn_stats *out)
