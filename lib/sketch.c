@@ -9,7 +9,8 @@
  *
  * Nothing here allocates on the way to a failure it cannot undo: every
  * buffer a step needs is grown before the step changes anything, so when
- * memory runs out the sketch is left exactly as it was.
+ * memory runs out the sketch is left exactly as it was.  Owns nothing
+ * but the sketches it is given; calls only the allocator.
  */
 #include "alloc.h"
 #include "sketch.h"
