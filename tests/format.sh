@@ -6,7 +6,11 @@
 #     clang-format -i lib/*.[ch] include/*.h
 set -u
 src=${top_srcdir:-.}
-cf=${CLANG_FORMAT:-clang-format}
+cf=${CLANG_FORMAT:-}
+if [ -z "$cf" ]; then
+    cf=clang-format
+    command -v clang-format-14 >/dev/null 2>&1 && cf=clang-format-14
+fi
 if ! command -v "$cf" >/dev/null 2>&1; then
     echo "format: $cf not found; skipped"
     exit 77
