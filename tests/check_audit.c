@@ -678,6 +678,41 @@ START_TEST(turning_audit_on_late_reports_unknown_sites)
 }
 END_TEST
 
+/* Records sit in one array indexed like the slots and grow with them:
+ * an audit turned on in a big region must know every new resource's
+ * site, and none of the old ones', across the growths and the releases
+ * that recycle slots from either side. */
+START_TEST(audit_turned_on_in_a_big_region_records_only_what_follows)
+{
+    enum { OLD = 5000, NEW = 3000 };
+    static rgn_key_t old[OLD], fresh[NEW];
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < OLD; i++)
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &old[i]), 0);
+    for (int i = 0; i < OLD; i += 2) /* free slots below the records */
+        ck_assert_int_eq(rgn_release(r, old[i]), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    int failed = 0;
+    for (int i = 0; i < NEW; i++)
+        failed += rgn_register_labeled(r, noop_cleanup, NULL, &fresh[i],
+                                       "fresh") != 0;
+    for (int i = 0; i < NEW; i += 3)
+        failed += rgn_release(r, fresh[i]) != 0;
+    for (int i = 1; i < OLD; i += 4)
+        failed += rgn_release(r, old[i]) != 0;
+    ck_assert_int_eq(failed, 0);
+    struct capture c;
+    long live = rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c));
+    ck_assert_int_eq(live, OLD / 4 + NEW - NEW / 3);
+    ck_assert_msg(count_lines(c.text, "rgn: live: (unknown site): 1250 live",
+                              NULL) == 1, "%s", c.text);
+    ck_assert_msg(count_lines(c.text, "rgn: live: ", "\"fresh\": 2000 live",
+                              NULL) == 1, "%s", c.text);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    rgn_close(r);
+}
+END_TEST
+
 START_TEST(close_report_goes_to_the_installed_sink)
 {
     struct capture c;
@@ -982,6 +1017,7 @@ Suite *audit_suite(void)
     tcase_add_test(live, visit_without_audit_knows_keys_only);
     tcase_add_test(live, records_follow_slots_through_growth_and_reuse);
     tcase_add_test(live, turning_audit_on_late_reports_unknown_sites);
+    tcase_add_test(live, audit_turned_on_in_a_big_region_records_only_what_follows);
     tcase_add_test(live, close_report_goes_to_the_installed_sink);
     tcase_add_test(live, names_are_copied_and_removable);
     tcase_add_test(live, bad_input_is_refused_and_changes_nothing);
