@@ -77,7 +77,7 @@ typedef struct rgn rgn_t;
  */
 typedef struct rgn_key {
     uint64_t region; /* the owning region's process-unique id; 0 = none */
-    uint32_t slot;   /* slot index inside that region                   */
+    uint32_t slot;   /* slot index inside that region */
     uint32_t gen;    /* generation of that slot when the key was issued */
 } rgn_key_t;
 
@@ -102,11 +102,11 @@ static inline int rgn_key_equal(rgn_key_t a, rgn_key_t b)
 
 /* Why a cleanup is running. */
 typedef enum rgn_release_type {
-    RGN_RELEASE_EARLY,  /* rgn_release() ran it before the region closed  */
-    RGN_RELEASE_NORMAL, /* the region closed normally                     */
+    RGN_RELEASE_EARLY,  /* rgn_release() ran it before the region closed */
+    RGN_RELEASE_NORMAL, /* the region closed normally */
     RGN_RELEASE_ERROR   /* the region closed because of an error, or a
                            registration failed and the resource is being
-                           given back at once                             */
+                           given back at once */
 } rgn_release_type;
 
 /*
@@ -191,9 +191,9 @@ RGN_API const char *rgn_strerror(int err);
  * mean "key not live" or "the cleanup's unlink failed".
  */
 typedef enum rgn_origin {
-    RGN_FROM_RGN = 0, /* rgn refused: the value means what rgn says   */
-    RGN_FROM_CLEANUP, /* a cleanup's result, passed through           */
-    RGN_FROM_CALLER,  /* your acquire function's, rgn_with's body's   */
+    RGN_FROM_RGN = 0, /* rgn refused: the value means what rgn says */
+    RGN_FROM_CLEANUP, /* a cleanup's result, passed through */
+    RGN_FROM_CALLER,  /* your acquire function's, rgn_with's body's */
     RGN_FROM_SYSTEM   /* a system call's: open, fopen, pthread_create */
 } rgn_origin;
 
@@ -781,9 +781,9 @@ RGN_API int rgn_adopt_file(rgn_t *r, FILE *f, rgn_key_t *key);
  */
 
 typedef enum rgn_audit_mode {
-    RGN_AUDIT_OFF = 0,    /* no records, no reports                       */
-    RGN_AUDIT_REPORT = 1, /* report live resources at close and at exit   */
-    RGN_AUDIT_ABORT = 2   /* report, then abort() if anything was found   */
+    RGN_AUDIT_OFF = 0,    /* no records, no reports */
+    RGN_AUDIT_REPORT = 1, /* report live resources at close and at exit */
+    RGN_AUDIT_ABORT = 2   /* report, then abort() if anything was found */
 } rgn_audit_mode;
 
 /*
@@ -875,12 +875,12 @@ RGN_API void rgn_audit_get_sink(rgn_audit_sink *sink, void **arg);
 /* One live resource, as rgn_audit_visit() shows it. */
 struct rgn_audit_entry {
     rgn_key_t key;
-    const char *file; /* NULL when the site is unknown                */
+    const char *file; /* NULL when the site is unknown */
     const char *func;
     int line;
-    const char *label; /* NULL when none                               */
-    uint64_t age_ns;   /* 0 when unknown                               */
-    int expected;      /* marked with rgn_expect_close()               */
+    const char *label; /* NULL when none */
+    uint64_t age_ns;   /* 0 when unknown */
+    int expected;      /* marked with rgn_expect_close() */
 };
 
 /*
@@ -964,19 +964,19 @@ RGN_API size_t rgn_audit_forget_closed(void);
  */
 
 typedef struct rgn_stats {
-    size_t live;              /* resources live now                       */
-    size_t peak;              /* most ever live at once                   */
+    size_t live;              /* resources live now */
+    size_t peak;              /* most ever live at once */
     uint64_t registered;      /* registrations (register, allocate, moves
-                                 in, children)                            */
-    uint64_t released_early;  /* by rgn_release                           */
+                                 in, children) */
+    uint64_t released_early;  /* by rgn_release */
     uint64_t removed;         /* unprotected or moved away (a child
-                                 closed first leaves its parent so, too)  */
+                                 closed first leaves its parent so, too) */
     uint64_t cleanup_errors;  /* cleanups run so far that returned
-                                 non-zero                                 */
+                                 non-zero */
     uint64_t lifetime_ns[4];  /* p50, p90, p99 and max lifetime of
                                  released resources; 0 when lifetimes are
-                                 not tracked                              */
-    size_t lifetime_retained; /* items the lifetime sketch holds now      */
+                                 not tracked */
+    size_t lifetime_retained; /* items the lifetime sketch holds now */
 } rgn_stats;
 
 /*

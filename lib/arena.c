@@ -28,7 +28,7 @@
 
 struct rgn_chunk {
     struct rgn_chunk *next;
-    size_t size; /* bytes of data                          */
+    size_t size; /* bytes of data */
     _Alignas(16) char data[];
 };
 

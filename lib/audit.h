@@ -14,13 +14,13 @@
 
 /* What the audit remembers of one resource. */
 struct rgn_arec {
-    const struct rgn_site *site; /* NULL: unknown                     */
+    const struct rgn_site *site; /* NULL: unknown */
     const char *label;
     uint64_t born;  /* rgn__now() at registration, 0: unknown */
-    uint32_t flags; /* RGN_AREC_*                          */
+    uint32_t flags; /* RGN_AREC_* */
 };
-#define RGN_AREC_EXPECTED 1u /* rgn_expect_close: not a leak        */
-#define RGN_AREC_HELD 2u     /* reported as held once already       */
+#define RGN_AREC_EXPECTED 1u /* rgn_expect_close: not a leak */
+#define RGN_AREC_HELD 2u     /* reported as held once already */
 
 struct rgn_site_life;
 
@@ -28,24 +28,24 @@ struct rgn_site_life;
  * measures lifetimes or has a limit. */
 struct rgn_tracking {
     rgn_audit_mode mode;
-    bool lifetimes;              /* early releases feed the sketches    */
+    bool lifetimes;              /* early releases feed the sketches */
     struct rgn_site_life *sites; /* lifetime.c: open addressing on the
-                                    site pointer                        */
+                                    site pointer */
     uint32_t sites_cap, nsites;
-    uint32_t last_site;    /* index of the site seen last         */
-    size_t limit;          /* 0: none                             */
-    size_t next_warn;      /* live count of the next warning      */
-    struct rgn_arec *recs; /* recs[i]: the record of slot i       */
-    uint32_t recs_cap;     /* slots recs[] has room for           */
+    uint32_t last_site;    /* index of the site seen last */
+    size_t limit;          /* 0: none */
+    size_t next_warn;      /* live count of the next warning */
+    struct rgn_arec *recs; /* recs[i]: the record of slot i */
+    uint32_t recs_cap;     /* slots recs[] has room for */
     rgn_t *region;
     struct rgn_tracking *prev, *next; /* the registry of listed regions */
     bool listed;
     bool inherited;           /* made before this process forked:
-                                 no reader here touches it           */
+                                 no reader here touches it */
     bool ignored;             /* rgn_audit_ignore_open: left out of
-                                 open-region and exit reports        */
+                                 open-region and exit reports */
     uint64_t next_held_check; /* rgn__now() of the next look for
-                                 held resources (report.c)           */
+                                 held resources (report.c) */
 };
 
 /* Whether new regions need tracking state at all: -1 until the

@@ -8,18 +8,18 @@
 #ifndef RGN_INTERNAL_H
 #define RGN_INTERNAL_H
 
-#include "base.h"     /* config.h, rgn.h, RGN_HIDDEN, RGN_ASSERT       */
-#include "error.h"    /* the last failure's origin; errno, found once  */
-#include "alloc.h"    /* the process-wide allocator                    */
-#include "clock.h"    /* the audit's clock                             */
-#include "lock.h"     /* the futex lock and the biased lock            */
-#include "map.h"      /* the slot map                                  */
-#include "sketch.h"   /* the quantile sketch                           */
-#include "region.h"   /* struct rgn, its lock, close, child regions    */
-#include "resource.h" /* registration, keys, blocks, arena, counters   */
-#include "sink.h"     /* where reports go                              */
-#include "audit.h"    /* tracking: records, limits, the registry       */
-#include "lifetime.h" /* lifetimes per site                            */
-#include "report.h"   /* the audit's reports and their hooks           */
+#include "base.h"     /* config.h, rgn.h, RGN_HIDDEN, RGN_ASSERT */
+#include "error.h"    /* the last failure's origin; errno, found once */
+#include "alloc.h"    /* the process-wide allocator */
+#include "clock.h"    /* the audit's clock */
+#include "lock.h"     /* the futex lock and the biased lock */
+#include "map.h"      /* the slot map */
+#include "sketch.h"   /* the quantile sketch */
+#include "region.h"   /* struct rgn, its lock, close, child regions */
+#include "resource.h" /* registration, keys, blocks, arena, counters */
+#include "sink.h"     /* where reports go */
+#include "audit.h"    /* tracking: records, limits, the registry */
+#include "lifetime.h" /* lifetimes per site */
+#include "report.h"   /* the audit's reports and their hooks */
 
 #endif /* RGN_INTERNAL_H */

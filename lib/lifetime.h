@@ -16,7 +16,7 @@
 struct rgn_site_life {
     const struct rgn_site *site;
     bool used;
-    struct rgn_sketch life; /* nanoseconds, one per early release  */
+    struct rgn_sketch life; /* nanoseconds, one per early release */
 };
 
 /* Adds a lifetime to site's sketch in t; false when memory ran out. */

@@ -51,8 +51,8 @@ static inline void rgn__lock_give(rgn_lock_t *l)
  * rgn__bias_ok is false and the owner takes the real lock instead.
  */
 struct rgn_bias {
-    atomic_uint busy;  /* its owner thread is inside a call        */
-    atomic_uint claim; /* a reader holds it, or waits for it       */
+    atomic_uint busy;  /* its owner thread is inside a call */
+    atomic_uint claim; /* a reader holds it, or waits for it */
 };
 RGN_HIDDEN extern bool rgn__bias_ok;
 RGN_HIDDEN void rgn__bias_enter_slow(struct rgn_bias *b);

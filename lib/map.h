@@ -49,21 +49,21 @@ struct rgn_cb {
 
 struct rgn_link {
     uint32_t gen;  /* bumped each time the slot's resource leaves */
-    uint32_t prev; /* live list; unused while free                 */
-    uint32_t next; /* live list, or the free stack                 */
+    uint32_t prev; /* live list; unused while free */
+    uint32_t next; /* live list, or the free stack */
 };
 
 /* Every field is touched by a register and a release (56 bytes). */
 struct rgn_slots {
     struct rgn_cb *cb; /* the owner's inline storage until grown */
     struct rgn_link *ln;
-    uint64_t id;        /* the map's name in its keys, never 0    */
-    uint32_t free_head; /* top of the free stack, 0 when empty     */
-    uint32_t used;      /* slots handed out at least once          */
+    uint64_t id;        /* the map's name in its keys, never 0 */
+    uint32_t free_head; /* top of the free stack, 0 when empty */
+    uint32_t used;      /* slots handed out at least once */
     uint32_t cap;       /* slots cb[] and ln[] have room for;
                            RGN_INLINE_SLOTS: still the inline ones */
-    size_t live;        /* linked slots                            */
-    size_t peak;        /* the most there ever were                */
+    size_t live;        /* linked slots */
+    size_t peak;        /* the most there ever were */
 };
 
 static inline struct rgn_link *rgn__ln(struct rgn_slots *s, uint32_t i)

@@ -42,7 +42,7 @@ struct series {
     uint64_t live, peak;
     struct totals n;
     struct rgn_sketch life;
-    uint64_t life_count; /* of regions of the name that are gone   */
+    uint64_t life_count; /* of regions of the name that are gone */
     double life_sum;
 };
 

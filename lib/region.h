@@ -24,14 +24,14 @@
 #define RGN_ARENA_INLINE 64u
 
 enum rgn_state {
-    RGN_OPEN,     /* accepts registrations                              */
+    RGN_OPEN,     /* accepts registrations */
     RGN_CLEARING, /* rgn_clear is running the cleanups: as CLOSING, but
-                     references that are not the last may be dropped    */
-    RGN_CLOSING,  /* last reference gone; cleanups are running          */
+                     references that are not the last may be dropped */
+    RGN_CLOSING,  /* last reference gone; cleanups are running */
     RGN_DRAINED,  /* cleanups done, but an rgn_allocate still holds a
-                     reservation: the region is freed when it finishes  */
+                     reservation: the region is freed when it finishes */
     RGN_FREED     /* closed for good, kept empty in the audit's
-                     quarantine to catch a use after close (audit.c)    */
+                     quarantine to catch a use after close (audit.c) */
 };
 
 struct rgn_tracking;
@@ -41,22 +41,22 @@ struct rgn {
     /* Hot.  rgn_alloc reads the arena's bump and the mode word and
      * nothing else; every call reads the mode word; register and
      * release read the slot map's fields: the first 80 bytes. */
-    char *arena_at;  /* the arena's bump pointer (arena.c)        */
-    char *arena_end; /* the end of its current chunk              */
+    char *arena_at;  /* the arena's bump pointer (arena.c) */
+    char *arena_end; /* the end of its current chunk */
     union {
         struct {
-            uint8_t state; /* enum rgn_state                            */
-            bool shared;   /* rgn_share was called: references count    */
-            bool tracked;  /* tracking != NULL                          */
+            uint8_t state; /* enum rgn_state */
+            bool shared;   /* rgn_share was called: references count */
+            bool tracked;  /* tracking != NULL */
             bool locked;   /* every call takes the lock: shared, or
                               listed where process-wide readers see it
-                              (see lock.c); never cleared               */
+                              (see lock.c); never cleared */
         };
-        uint32_t mode; /* all at once: 0 = the fast path applies    */
+        uint32_t mode; /* all at once: 0 = the fast path applies */
     };
     struct rgn_slots slots;   /* its resources; slots.id is the region's
-                                 process-unique id                        */
-    struct rgn_chunk *chunks; /* arena chunks in use, newest first      */
+                                 process-unique id */
+    struct rgn_chunk *chunks; /* arena chunks in use, newest first */
     struct rgn_chunk *spare;  /* one kept by rgn_clear for the next round */
     /* Registrations are not counted: their number is always
      * slots.live + released_early + removed + closed. */
@@ -65,13 +65,13 @@ struct rgn {
      * lifetimes, its place in the registry of listed regions -- or NULL
      * when it tracks none of them (audit.h). */
     struct rgn_tracking *tracking;
-    uint64_t removed; /* unprotected or moved away                 */
-    uint64_t closed;  /* cleaned up by the close                   */
+    uint64_t removed; /* unprotected or moved away */
+    uint64_t closed;  /* cleaned up by the close */
     atomic_uint_fast64_t cleanup_errors;
 
     /* Cold. */
     rgn_lock_t lock;
-    struct rgn_bias bias; /* a listed region that is not shared      */
+    struct rgn_bias bias; /* a listed region that is not shared */
     /* The thread inside a call of a listed region nobody shares (its
      * rgn__self tag, 0 when none), and the site of that call if it has
      * one: a second thread that finds another inside is using a region
@@ -79,20 +79,20 @@ struct rgn {
      * that may miss a race, never reports one that did not happen. */
     _Atomic uintptr_t user;
     const struct rgn_site *_Atomic user_site;
-    bool two_threads_seen; /* reported once per region                  */
+    bool two_threads_seen; /* reported once per region */
     uint32_t refs;
-    uint32_t pending;   /* rgn_allocate reservations in flight       */
+    uint32_t pending;   /* rgn_allocate reservations in flight */
     bool scope;         /* its close is the intended end of all it
-                           holds: the audit reports nothing then      */
-    uint8_t freed_mode; /* RGN_FREED: the audit mode it closed with  */
-    const struct rgn_site *made_at; /* where rgn_new & co. were called   */
-    rgn_failure_fn on_error; /* rgn_on_cleanup_error's hook, or NULL     */
+                           holds: the audit reports nothing then */
+    uint8_t freed_mode; /* RGN_FREED: the audit mode it closed with */
+    const struct rgn_site *made_at; /* where rgn_new & co. were called */
+    rgn_failure_fn on_error;        /* rgn_on_cleanup_error's hook, or NULL */
     void *on_error_arg;
     rgn_release_type close_how;
     int close_result;   /* the first non-zero cleanup result so far */
     rgn_t *close_outer; /* the closing region whose loop closes this
-                           one, or NULL (region.c, close_loop)       */
-    char *name;         /* rgn_set_name, or NULL                     */
+                           one, or NULL (region.c, close_loop) */
+    char *name;         /* rgn_set_name, or NULL */
     /* Where this child sits: written under the lock of the parent it
      * sits in (both parents' for a move), read through that lock too
      * (child.c says how a child finds it). */
@@ -100,7 +100,7 @@ struct rgn {
     rgn_key_t parent_key;
 
     struct rgn_cb inline_cb[RGN_INLINE_SLOTS];
-    struct rgn_link inline_ln[RGN_INLINE_SLOTS]; /* [0] is the head      */
+    struct rgn_link inline_ln[RGN_INLINE_SLOTS]; /* [0] is the head */
     /* The arena's first bytes: a small region allocates nothing more. */
     _Alignas(16) char arena_inline[RGN_ARENA_INLINE];
 };
@@ -213,7 +213,7 @@ RGN_HIDDEN void rgn__reader_unlock(rgn_t *r);
  * release knows whether it may still count a failure in the region.
  */
 struct rgn_frame {
-    rgn_t *r; /* NULL once r was freed                */
+    rgn_t *r; /* NULL once r was freed */
     struct rgn_frame *up;
 };
 RGN_HIDDEN extern __thread struct rgn_frame *rgn__frames

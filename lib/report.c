@@ -26,9 +26,9 @@
 
 /* The held-resource rule (see rgn__audit_held_check); the floor is
  * rgn__held_floor (audit.c). */
-#define HELD_MULTIPLE 10u           /* times the site's p99 lifetime        */
+#define HELD_MULTIPLE 10u           /* times the site's p99 lifetime */
 #define HELD_MIN_RELEASES 100u      /* releases before a site's p99 counts */
-#define HELD_INTERVAL_NS 250000000u /* between two looks at one region     */
+#define HELD_INTERVAL_NS 250000000u /* between two looks at one region */
 #define HELD_MAX_STEPS 4096u        /* resources one look examines, at most */
 
 static void fmt_region(char *buf, size_t n, rgn_t *r);
@@ -134,11 +134,11 @@ struct group {
 
 struct groups {
     struct group *v; /* open addressing; site == label == NULL and
-                        count == 0 marks an empty entry             */
+                        count == 0 marks an empty entry */
     size_t cap, n;
-    size_t other; /* resources that found no room in the table  */
+    size_t other; /* resources that found no room in the table */
     uint64_t other_oldest;
-    size_t total; /* resources grouped, other included           */
+    size_t total; /* resources grouped, other included */
     struct group stack[STACK_GROUPS];
 };
 
@@ -437,11 +437,11 @@ static const char *plural(size_t n, const char *one, const char *many)
 
 struct digest {
     const struct rgn_site *site;
-    char label[64]; /* a copy: the label may not outlive us  */
+    char label[64]; /* a copy: the label may not outlive us */
     bool used, labelled;
-    uint64_t printed_at;   /* rgn__now() of the last printed line   */
-    size_t count, regions; /* counted since then, not yet printed   */
-    uint64_t oldest_ns;    /* the greatest age among them           */
+    uint64_t printed_at;   /* rgn__now() of the last printed line */
+    size_t count, regions; /* counted since then, not yet printed */
+    uint64_t oldest_ns;    /* the greatest age among them */
 };
 
 static pthread_mutex_t digest_lock = PTHREAD_MUTEX_INITIALIZER;

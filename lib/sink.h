@@ -16,7 +16,7 @@
 struct rgn_report {
     char *text;
     size_t len, cap;
-    bool cut; /* memory ran out: lines were lost   */
+    bool cut; /* memory ran out: lines were lost */
     char stack[1024];
 };
 RGN_HIDDEN void rgn__report_init(struct rgn_report *rep);

@@ -43,29 +43,29 @@
 #endif
 
 struct rgn_sketch_level {
-    uint64_t *v; /* items; sorted, except level 0 past `sorted`   */
+    uint64_t *v; /* items; sorted, except level 0 past `sorted` */
     uint32_t n, cap;
-    uint32_t sorted;   /* level 0: v[0 .. sorted) is in order           */
-    uint32_t sections; /* sections of the compactable half              */
-    uint32_t section;  /* items per section: even, at least 4           */
-    float section_f;   /* the section size before rounding              */
-    bool coin;         /* the last coin: reused, flipped, every other   */
-    uint64_t state;    /* compactions so far, read as a binary counter  */
+    uint32_t sorted;   /* level 0: v[0 .. sorted) is in order */
+    uint32_t sections; /* sections of the compactable half */
+    uint32_t section;  /* items per section: even, at least 4 */
+    float section_f;   /* the section size before rounding */
+    bool coin;         /* the last coin: reused, flipped, every other */
+    uint64_t state;    /* compactions so far, read as a binary counter */
 };
 
 struct rgn_sketch {
     struct rgn_sketch_level *lv; /* never NULL: an empty shared level
-                                    stands in until the first insert     */
+                                    stands in until the first insert */
     uint32_t nlevels, lv_cap;
     uint32_t room;    /* level 0 takes items as they come while its n
-                         is below this (see set_room in sketch.c)      */
-    uint32_t above;   /* items held in levels 1 and up                 */
-    uint32_t nominal; /* sum of the levels' nominal capacities         */
+                         is below this (see set_room in sketch.c) */
+    uint32_t above;   /* items held in levels 1 and up */
+    uint32_t nominal; /* sum of the levels' nominal capacities */
     /* Totals of the items counted so far: all but level 0's unsorted
      * tail, which is counted when it is sorted, so that an insert is one
      * comparison and one store. */
     uint64_t n, min, max;
-    uint64_t sum_lo, sum_hi; /* the sum of the values, 128 bits          */
+    uint64_t sum_lo, sum_hi; /* the sum of the values, 128 bits */
     uint64_t rng;
 };
 
