@@ -9,10 +9,11 @@
  * from a handful of sites needs no allocation and prints a handful of
  * lines.
  *
- * It reads what audit.c and lifetime.c keep and writes through sink.c;
- * nothing below calls it but the hooks of report.h.  Every report is
- * collected under the locks it needs and printed after unlocking
- * (audit.c states the lock order).
+ * It reads what audit.c and lifetime.c keep and writes through sink.c.
+ * Region code reaches it through report.h (and the region's lock, for a
+ * report of two threads); audit.c only arms the exit report.  Every
+ * report is collected under the locks it needs and printed after
+ * unlocking (audit.c states the lock order).
  */
 #include "internal.h"
 
