@@ -107,9 +107,10 @@ static inline void rgn__slots_destroy(struct rgn_slots *s)
         rgn__slots_free(s);
 }
 
-/* Index of a free slot taken off the free stack, or 0 when memory ran out.
- * The slot is reserved: dead to every key until rgn__slot_link. */
-static inline uint32_t rgn__slot_take(struct rgn_slots *s)
+/* Index of a free slot taken without growing the arrays, or 0 when none
+ * is at hand.  The slot is reserved: dead to every key until
+ * rgn__slot_link.  It makes no call, so a caller's fast path need not. */
+static inline uint32_t rgn__slot_take_at_hand(struct rgn_slots *s)
 {
     uint32_t i = s->free_head;
     if (RGN_LIKELY(i)) {
@@ -118,11 +119,21 @@ static inline uint32_t rgn__slot_take(struct rgn_slots *s)
     }
     /* Never-used slots are handed out lazily, so growing costs no writes
      * beyond the copy until the new slots are needed. */
-    if (s->used == s->cap && !rgn__slots_grow(s))
+    if (s->used == s->cap)
         return 0;
     i = s->used++;
     rgn__ln(s, i)->gen = 0;
     return i;
+}
+
+/* Index of a free slot, growing the arrays when none is at hand; 0 when
+ * memory ran out.  Reserved, as above. */
+static inline uint32_t rgn__slot_take(struct rgn_slots *s)
+{
+    uint32_t i = rgn__slot_take_at_hand(s);
+    if (RGN_LIKELY(i) || !rgn__slots_grow(s))
+        return i;
+    return rgn__slot_take_at_hand(s);
 }
 
 /* Returns a reserved, never-linked slot to the free stack. */
