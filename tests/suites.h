@@ -5,19 +5,21 @@
 
 #include <check.h>
 
-Suite *map_suite(void);       /* keys, slots, growth     (lib/map.c)      */
-Suite *region_suite(void);    /* lifecycle, LIFO, children (lib/region.c) */
-Suite *resource_suite(void);  /* register..move          (lib/resource.c) */
-Suite *share_suite(void);     /* threads, references     (lib/share.c)    */
-Suite *threads_suite(void);   /* readers, cancellation, fork (share.c,
-                                 audit.c: the lock order)                 */
-Suite *audit_suite(void);     /* the leak audit          (lib/audit.c)    */
-Suite *stats_suite(void);     /* counters                (lib/stats.c)    */
-Suite *lifetime_suite(void);  /* lifetimes of releases   (lib/lifetime.c) */
-Suite *metrics_suite(void);   /* Prometheus text         (lib/metrics.c)  */
-Suite *convenience_suite(void); /* scopes, memory, fds  (lib/convenience.c) */
-Suite *arena_suite(void);     /* arena, clear, realloc   (lib/arena.c)    */
-Suite *alloc_suite(void);     /* the allocator           (lib/alloc.c)    */
-Suite *error_suite(void);     /* rgn_strerror            (lib/error.c)    */
+Suite *map_suite(void);      /* keys, slots, growth: lib/map.c */
+Suite *region_suite(void);   /* lifecycle, LIFO, children: lib/region.c,
+                                lib/child.c */
+Suite *resource_suite(void); /* register..move: lib/resource.c, plain.c */
+Suite *share_suite(void);    /* threads, references: lib/share.c */
+Suite *threads_suite(void);  /* readers, cancellation, fork, the lock
+                                order: lib/lock.c, share.c, report.c */
+Suite *audit_suite(void);    /* the leak audit: lib/audit.c, report.c,
+                                sink.c */
+Suite *stats_suite(void);    /* counters: lib/stats.c */
+Suite *lifetime_suite(void); /* lifetimes of releases: lib/lifetime.c */
+Suite *metrics_suite(void);  /* Prometheus text: lib/metrics.c */
+Suite *convenience_suite(void); /* scopes, memory, fds: lib/convenience.c */
+Suite *arena_suite(void);    /* arena, clear, realloc: lib/arena.c */
+Suite *alloc_suite(void);    /* the allocator: lib/alloc.c */
+Suite *error_suite(void);    /* rgn_strerror: lib/error.c */
 
 #endif
