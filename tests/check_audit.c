@@ -633,6 +633,21 @@ START_TEST(visit_without_audit_knows_keys_only)
 }
 END_TEST
 
+/* Dumps r, which must hold `live` resources, each of a and b on exactly
+ * one "rgn: live:" line; then closes it quietly. */
+static void dump_shows_then_close(rgn_t *r, long live, const char *a,
+                                  const char *b)
+{
+    struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), live);
+    ck_assert_msg(count_lines(c.text, "rgn: live: ", a, NULL) == 1, "%s",
+                  c.text);
+    ck_assert_msg(count_lines(c.text, "rgn: live: ", b, NULL) == 1, "%s",
+                  c.text);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    rgn_close(r);
+}
+
 START_TEST(records_follow_slots_through_growth_and_reuse)
 {
     rgn_t *r = audited();
@@ -646,14 +661,7 @@ START_TEST(records_follow_slots_through_growth_and_reuse)
         ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
         ck_assert_int_eq(rgn_label(r, k[i], "second"), 0);
     }
-    struct capture c;
-    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), N);
-    ck_assert_msg(count_lines(c.text, "rgn: live: ", "\"second\": 1500 live",
-                              NULL) == 1, "%s", c.text);
-    ck_assert_msg(count_lines(c.text, "rgn: live: ", "(): 1500 live",
-                              NULL) == 1, "%s", c.text);
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
-    rgn_close(r);
+    dump_shows_then_close(r, N, "\"second\": 1500 live", "(): 1500 live");
 }
 END_TEST
 
@@ -701,15 +709,8 @@ START_TEST(audit_turned_on_in_a_big_region_records_only_what_follows)
     for (int i = 1; i < OLD; i += 4)
         failed += rgn_release(r, old[i]) != 0;
     ck_assert_int_eq(failed, 0);
-    struct capture c;
-    long live = rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c));
-    ck_assert_int_eq(live, OLD / 4 + NEW - NEW / 3);
-    ck_assert_msg(count_lines(c.text, "rgn: live: (unknown site): 1250 live",
-                              NULL) == 1, "%s", c.text);
-    ck_assert_msg(count_lines(c.text, "rgn: live: ", "\"fresh\": 2000 live",
-                              NULL) == 1, "%s", c.text);
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
-    rgn_close(r);
+    dump_shows_then_close(r, OLD / 4 + NEW - NEW / 3,
+                          "(unknown site): 1250 live", "\"fresh\": 2000 live");
 }
 END_TEST
 
