@@ -146,6 +146,24 @@ static const char *where(const struct run *r, const char *site,
     ck_assert_msg((run)->err[0] == '\0', "expected no output, got:\n%s",  \
                   (run)->err)
 
+/* Scenario `name` with the audit off runs cleanly and says nothing. */
+static void assert_silent_when_off(const char *name)
+{
+    struct run *r = scenario(name, NULL, NULL);
+    ck_assert_int_eq(r->status, 0);
+    ASSERT_SILENT(r);
+}
+
+/* Scenario `name` under RGN_AUDIT=abort aborts after exactly one line
+ * starting with `line`; returns its run for further checks. */
+static struct run *assert_aborts_after(const char *name, const char *line)
+{
+    struct run *r = scenario(name, "abort", NULL);
+    ck_assert_int_eq(r->status, 128 + SIGABRT);
+    ck_assert_int_eq(count_lines(r->err, line, NULL), 1);
+    return r;
+}
+
 /* The report of scenario "leak": sites a (2 live) and b ("conn", 1). */
 static void assert_leak_report(const struct run *r)
 {
@@ -253,9 +271,7 @@ START_TEST(exit_reports_regions_never_closed)
 
     r = scenario("never_closed", "abort", NULL);
     ck_assert_int_eq(r->status, 128 + SIGABRT);
-    r = scenario("never_closed", NULL, NULL);
-    ck_assert_int_eq(r->status, 0);
-    ASSERT_SILENT(r);
+    assert_silent_when_off("never_closed");
 }
 END_TEST
 
@@ -423,15 +439,10 @@ START_TEST(use_after_close_is_reported_with_the_audit_on)
                               at, NULL) == 1, "%s", r->err);
     ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 5);
     /* abort: the first stale call (the second close) ends the program. */
-    r = scenario("closed_use", "abort", NULL);
-    ck_assert_int_eq(r->status, 128 + SIGABRT);
-    ck_assert_int_eq(count_lines(r->err, "rgn: use after close: rgn_close ",
-                                 NULL), 1);
+    r = assert_aborts_after("closed_use", "rgn: use after close: rgn_close ");
     ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 1);
     /* off: nothing is checked (and the scenario makes no stale call). */
-    r = scenario("closed_use", NULL, NULL);
-    ck_assert_int_eq(r->status, 0);
-    ASSERT_SILENT(r);
+    assert_silent_when_off("closed_use");
 }
 END_TEST
 
@@ -450,12 +461,8 @@ START_TEST(two_threads_on_an_unshared_region_are_reported)
                               "inside a call at ", at, NULL) == 1,
                   "%s", r->err);
     ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 1);
-    r = scenario("two_threads", "abort", NULL);
-    ck_assert_int_eq(r->status, 128 + SIGABRT);
-    ck_assert_int_eq(count_lines(r->err, "rgn: two threads: ", NULL), 1);
-    r = scenario("two_threads", NULL, NULL);
-    ck_assert_int_eq(r->status, 0);
-    ASSERT_SILENT(r);
+    assert_aborts_after("two_threads", "rgn: two threads: ");
+    assert_silent_when_off("two_threads");
 }
 END_TEST
 
