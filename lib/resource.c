@@ -92,7 +92,7 @@ static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return 0;
 }
 
-/* The general case: shared, audited or closing. */
+/* The general case: shared, tracked, closing, or out of slots. */
 static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
                                               void *resource, rgn_key_t *key,
                                               struct origin o)
@@ -109,20 +109,34 @@ static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
     return rc;
 }
 
+/*
+ * The common registration -- into an open region nobody shares or
+ * tracks, with a slot at hand -- makes no call at all.  So its callers
+ * save no registers for it: with the general path inlined next to it,
+ * every registration pushed and popped six of them, a sixth of a
+ * register+release pair.  False when the general path must decide.
+ */
+static inline bool add_at_hand(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                               rgn_key_t *key)
+{
+    if (RGN_UNLIKELY(rgn__mode(r) != 0))
+        return false;
+    uint32_t i = rgn__slot_take_at_hand(&r->slots);
+    if (RGN_UNLIKELY(!i))
+        return false;
+    rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
+    if (key)
+        rgn__key_store(key, k);
+    return true;
+}
+
 /* Registers without running the cleanup on failure. */
 static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                       rgn_key_t *key, struct origin o)
 {
-    if (RGN_UNLIKELY(rgn__mode(r) != 0))
-        return add_slow(r, fn, resource, key, o);
-    /* Open, never shared, not audited: nothing to lock or record. */
-    uint32_t i = rgn__slot_take(&r->slots);
-    if (RGN_UNLIKELY(!i))
-        return -ENOMEM;
-    rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
-    if (key)
-        rgn__key_store(key, k);
-    return 0;
+    if (RGN_LIKELY(add_at_hand(r, fn, resource, key)))
+        return 0;
+    return add_slow(r, fn, resource, key, o);
 }
 
 /* Registers, running the cleanup at once on failure. */
@@ -161,29 +175,6 @@ static inline int register_with(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return add_or_refuse(r, fn, resource, key, o);
 }
 
-/*
- * The common registration -- into an open region nobody shares or
- * tracks, with a slot at hand, of a cleanup that is neither a child's nor
- * a block's -- makes no call at all.  So its callers save no registers
- * for it: with the general path inlined next to it, every registration
- * pushed and popped six of them, a sixth of a register+release pair.
- * False when the general path must decide.
- */
-static inline bool add_at_hand(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                               rgn_key_t *key)
-{
-    if (RGN_UNLIKELY(r == NULL || rgn__mode(r) != 0 || fn == NULL ||
-                     fn == rgn__child_cleanup || fn == rgn__free_block))
-        return false;
-    uint32_t i = rgn__slot_take_at_hand(&r->slots);
-    if (RGN_UNLIKELY(!i))
-        return false;
-    rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
-    if (key)
-        rgn__key_store(key, k);
-    return true;
-}
-
 /* register_with, kept apart from the callers' fast path. */
 static __attribute__((noinline)) int
 register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
@@ -192,10 +183,17 @@ register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
     return register_with(r, fn, resource, key, (struct origin){site, label});
 }
 
+/* Not a child's or a block's cleanup, which register_with dispatches. */
+static inline bool ordinary(rgn_t *r, rgn_cleanup_fn fn)
+{
+    return r != NULL && fn != NULL && fn != rgn__child_cleanup &&
+           fn != rgn__free_block;
+}
+
 int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                     rgn_key_t *key, const struct rgn_site *site)
 {
-    if (RGN_LIKELY(add_at_hand(r, fn, resource, key)))
+    if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
     return register_slow(r, fn, resource, key, site, NULL);
 }
@@ -211,7 +209,7 @@ int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                             rgn_key_t *key, const char *label,
                             const struct rgn_site *site)
 {
-    if (RGN_LIKELY(add_at_hand(r, fn, resource, key)))
+    if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
     return register_slow(r, fn, resource, key, site, label);
 }
