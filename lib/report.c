@@ -753,7 +753,7 @@ void rgn__audit_held_check(rgn_t *r, uint64_t now)
     const struct rgn_site *site = NULL;
     uint64_t limit = 0;
     uint32_t steps = 0;
-    for (uint32_t i = rgn__head(&r->slots)->prev; i && steps < HELD_MAX_STEPS;
+    for (uint32_t i = rgn__slot_oldest(&r->slots); i && steps < HELD_MAX_STEPS;
          i = rgn__ln(&r->slots, i)->prev, steps++) {
         struct rgn_arec *rec = rgn__audit_record(r, i);
         if (!rec || !rec->born ||
