@@ -137,7 +137,9 @@ struct rgn_site {
  * is an expression wherever one may appear: in C++ also at namespace
  * scope and in a default member initializer (a lambda holding the static;
  * the function is "" outside any function).  Compilers without GNU C's
- * statement expressions record no site in C.
+ * statement expressions record no site in C.  It records where it is
+ * written: as a default argument it names the declaration, not each
+ * caller -- use rgn_here (below) for that.
  */
 #if defined(__cplusplus) && __cplusplus >= 201103L
 #if defined(__clang__)
@@ -166,6 +168,20 @@ struct rgn_site {
 #else
 #define RGN_SITE ((const struct rgn_site *)0)
 #endif
+
+/*
+ * A site made at run time, for wrappers that pass their caller's site on
+ * (every *_at call takes one): the site of file, line and func, the same
+ * pointer for the same three values every time, valid for the life of
+ * the process.  file and func are not copied: they must live as long
+ * (string literals, __FILE__, std::source_location's strings).  Returns
+ * NULL with errno EINVAL (file or func NULL) or ENOMEM; a NULL site is
+ * "unknown", which every *_at call accepts.  Lock-free after the first
+ * call for a site, which takes a short internal lock; no cancellation
+ * point; a forked child keeps every site.
+ */
+RGN_API const struct rgn_site *rgn_site_make(const char *file, int line,
+                                             const char *func);
 
 /* ======================================================================
  * Errors
@@ -491,6 +507,19 @@ RGN_API int rgn_register_plain(rgn_t *r, rgn_plain_fn fn, void *resource,
 #define rgn_register_plain(r, fn, resource, key)                              \
     rgn_register_plain_at((r), (fn), (resource), (key), RGN_SITE)
 
+/* rgn_register_plain() with a label, as rgn_register_labeled() is to
+ * rgn_register(); returns and fails as rgn_register_plain(). */
+RGN_API int rgn_register_plain_labeled_at(rgn_t *r, rgn_plain_fn fn,
+                                          void *resource, rgn_key_t *key,
+                                          const char *label,
+                                          const struct rgn_site *site);
+RGN_API int rgn_register_plain_labeled(rgn_t *r, rgn_plain_fn fn,
+                                       void *resource, rgn_key_t *key,
+                                       const char *label);
+#define rgn_register_plain_labeled(r, fn, resource, key, label)               \
+    rgn_register_plain_labeled_at((r), (fn), (resource), (key), (label),      \
+                                  RGN_SITE)
+
 /*
  * Acquires a resource and registers it with no window for a leak.  Room is
  * reserved in r first; then acquire(arg, &res) runs (outside any lock, with
@@ -797,24 +826,138 @@ RGN_API rgn_audit_mode rgn_audit_default(void);
 
 /*
  * Held resources.  With the audit on, a resource that has been live much
- * longer than its site's resources usually live is reported once, while
- * the program runs, on a line like
+ * longer than its site's resources usually live is reported while the
+ * program runs, on a line like
  *
  *   rgn: held: client.c:57: fetch(): "connection": 1 live, oldest 3.1s;
  *   667 released, lifetime p50 40us p99 180us; in region "http-client"
  *
  * (one line).  The rule: live longer than the floor (1 s by default) and
  * than 10 times the p99 lifetime of the resources its site registered and
- * released early, once that site has 100 such releases.  A region looks
- * at its oldest resources on its own calls (register, release), at most
- * every 250 ms, so no thread is needed: a region still in use reports a
- * held resource within about a second of its passing the threshold.
- * Resources marked with rgn_expect_close() and child regions are never
- * held.  RGN_AUDIT_HELD sets the floor ("off", seconds such as "0.5", or
- * "250ms"); rgn_audit_set_held(floor_ns) sets it for the process (0: no
- * held reports) and returns 0.
+ * released early -- so a site is judged only once it has 100 such
+ * releases -- and a newer resource of its site was released since it was
+ * registered: the program moved past it.  So the last value of a
+ * replace-and-free site, kept across a pause in the traffic that sets its
+ * lifetimes, is not held.  Each resource is found held once; a site's
+ * line is written the first time, then each time the number of its
+ * resources found held doubles.  A region looks at its oldest resources
+ * on its own calls (register, release), at most every 250 ms, so no
+ * thread is needed: a region still in use reports a held resource within
+ * about a second of its passing the threshold.  Resources marked with
+ * rgn_expect_close() (or registered under RGN_LIVES_WITH_OWNER) and child
+ * regions are never held.  RGN_AUDIT_HELD sets the floor ("off", seconds
+ * such as "0.5", or "250ms"); rgn_audit_set_held(floor_ns) sets it for
+ * the process (0: no held reports) and returns 0.
  */
 RGN_API int rgn_audit_set_held(uint64_t floor_ns);
+
+/*
+ * Growing sites.  A site that is never released -- a worker loop whose
+ * jobs each leave a descriptor in a pool region -- is never held, and a
+ * region that never closes never reports it.  So with the audit on, a
+ * site whose live count in a region keeps growing is reported while the
+ * program runs, on a line like
+ *
+ *   rgn: growing: pool.c:52: run_job(): "log": 1075 live, oldest 1.2s;
+ *   growing by 860 a second, from 64 1.1s ago; in region "worker-pool"
+ *
+ * (one line).  The rule: its live count (not counting resources meant to
+ * live with their owner) is at least the growth floor (128 by default),
+ * at least twice what it was at the site's last such line (the first
+ * time, twice half the floor), rose at each of the region's last two
+ * looks, and the site holds a resource older than the held floor (1 s; 1 s also
+ * when held reports are off).  So a pool of 16 connections or a listener
+ * is never reported, nor a start-up burst that then holds still, nor a
+ * spike of short requests; the worker loop is, about a second after it
+ * starts, and again each time its count doubles.  Regions look as for
+ * held resources (above).  Child regions count: a job's region that is
+ * never closed leaks too.  RGN_AUDIT_GROWTH sets the floor ("off" or a
+ * number); rgn_audit_set_growth(floor) sets it for the process (0: no
+ * growth reports) and returns 0.
+ */
+RGN_API int rgn_audit_set_growth(size_t floor);
+
+/*
+ * Intent.  A server's listener, its epoll descriptor, a cached value
+ * replaced on every request: resources meant to live as long as their
+ * owner, which its close is the intended end of.  Registered under the
+ * intent RGN_LIVES_WITH_OWNER, a resource is as if marked with
+ * rgn_expect_close(): never a leak at its region's close, never held,
+ * never growing, counted apart ("expected at close") by dumps.
+ *
+ * rgn_audit_intent(flags) sets the calling thread's intent for every
+ * registration it makes from now on -- rgn_register, rgn_open,
+ * rgn_strdup, rgn_new_child, all of them -- and returns the intent it
+ * had (0 or RGN_LIVES_WITH_OWNER; unknown bits are ignored).  It costs
+ * an untracked region nothing.  Thread-local, no lock; a forked child
+ * keeps the forking thread's.
+ *
+ * RGN_WITH_OWNER { ... } sets it for the block and puts the thread's
+ * intent back however the block is left (GCC and Clang only; elsewhere
+ * it is not defined, so code using it fails to compile):
+ *
+ *   RGN_WITH_OWNER {
+ *       listen_fd = rgn_open(server, ...);
+ *       srv->cache = rgn_strdup(server, value);
+ *   }
+ */
+#define RGN_LIVES_WITH_OWNER 1u
+RGN_API unsigned rgn_audit_intent(unsigned flags);
+#if defined(__GNUC__)
+static inline void rgn_intent_restore_(unsigned *old)
+{
+    (void)rgn_audit_intent(*old & ~0x80000000u);
+}
+#define RGN_WITH_OWNER                                                        \
+    for (unsigned rgn_intent_old_                                             \
+         __attribute__((cleanup(rgn_intent_restore_))) =                      \
+             rgn_audit_intent(RGN_LIVES_WITH_OWNER);                          \
+         !(rgn_intent_old_ & 0x80000000u); rgn_intent_old_ |= 0x80000000u)
+#endif
+
+/*
+ * Checkpoints: what did this test, request or job leave behind?
+ *
+ * rgn_audit_mark() returns a point in the process's order of
+ * registrations: a reading of the audit's clock, which every
+ * registration in an audited region is stamped with.
+ * rgn_audit_mark_named(what) does the same and says what the calling
+ * thread runs from now on (a test's name, say; not copied): a report of
+ * rgn_audit_since() names it, and so does every abort of RGN_AUDIT=abort
+ * in that thread ("rgn: audit: aborting ... while running "what"").
+ * rgn_audit_mark() says the thread runs nothing in particular.  Both
+ * also write the leaks that closes counted and did not print yet (see
+ * rgn_audit_report_open) and make the next close of every site report
+ * at once.
+ *
+ * rgn_audit_since(mark, flags) returns how many resources registered
+ * after mark are still live in audited regions (owners and scopes;
+ * resources meant to live with their owner, and child regions, are not
+ * counted), and reports them to the installed sink, one "rgn: leak:"
+ * line per site and label and a summary, unless RGN_SINCE_QUIET is in
+ * flags.  RGN_SINCE_THIS_THREAD counts only what the calling thread
+ * registered.  RGN_SINCE_CLOSED adds the resources registered after the
+ * mark that closes in the calling thread reported as leaks since -- mark
+ * must then be the thread's latest.  Resources registered before the
+ * mark are never counted, whatever region they are in.  Returns the
+ * count, or -EINVAL for an unknown flag.  Takes the registry's lock and
+ * each audited region's lock in turn, as rgn_audit_report_open() does,
+ * so other threads may go on using their regions; the report is written
+ * after every lock is let go; cancellation is disabled meanwhile.  In a
+ * forked child (a test runner's, say), regions inherited from the parent
+ * count what the child registered in them after its mark.
+ *
+ * In a test harness: mark at the start of each test, fail the test when
+ * rgn_audit_since(mark, RGN_SINCE_CLOSED) is not 0 at its end (README,
+ * "Finding leaks in tests", has cmocka, GoogleTest, Unity and TAP).
+ */
+typedef uint64_t rgn_mark_t;
+#define RGN_SINCE_QUIET 1u
+#define RGN_SINCE_THIS_THREAD 2u
+#define RGN_SINCE_CLOSED 4u
+RGN_API rgn_mark_t rgn_audit_mark(void);
+RGN_API rgn_mark_t rgn_audit_mark_named(const char *what);
+RGN_API long rgn_audit_since(rgn_mark_t mark, unsigned flags);
 
 /*
  * Sets r's audit mode.  Turning it on records resources registered from
@@ -1045,6 +1188,51 @@ RGN_API int rgn_set_allocator(const rgn_allocator *a);
 
 #ifdef __cplusplus
 }
+
+/*
+ * C++: rgn_here, a default argument that records each caller's site, so
+ * that a wrapper reports its callers rather than itself:
+ *
+ *   template <class T> T *own(rgn_t *r, T *p, rgn_here here = {})
+ *   {
+ *       rgn_register_at(r, destroy<T>, p, nullptr, here);
+ *       return p;
+ *   }
+ *
+ * Built on std::source_location in C++20, on GCC's and Clang's
+ * __builtin_FILE, __builtin_LINE and __builtin_FUNCTION before; through
+ * rgn_site_make(), which may fail (out of memory): the site is then
+ * unknown, never wrong.  Elsewhere it records no site.
+ */
+#if __cplusplus >= 202002L && defined(__has_include)
+#if __has_include(<source_location>)
+#include <source_location>
+#define RGN_SOURCE_LOCATION_ 1
+#endif
+#endif
+struct rgn_here {
+    const struct rgn_site *site;
+#if defined(RGN_SOURCE_LOCATION_)
+    rgn_here(std::source_location l = std::source_location::current()) noexcept
+        : site(rgn_site_make(l.file_name(), (int)l.line(), l.function_name()))
+    {
+    }
+#elif defined(__GNUC__)
+    rgn_here(const char *file = __builtin_FILE(), int line = __builtin_LINE(),
+             const char *func = __builtin_FUNCTION()) noexcept
+        : site(rgn_site_make(file, line, func))
+    {
+    }
+#else
+    rgn_here() noexcept : site(nullptr)
+    {
+    }
+#endif
+    operator const struct rgn_site *() const noexcept
+    {
+        return site;
+    }
+};
 #endif
 
 #endif /* RGN_H */

@@ -79,42 +79,47 @@ static inline void rgn_ck_buf_sink(const char *line, void *arg)
 #define RGN_CK_UNUSED_
 #endif
 
-/* What the audit reported during the test, for the teardown below, and
- * the program's own audit settings, put back after each test. */
+/* What the audit reported during the test, for the teardown below, the
+ * test's checkpoint, and the program's own audit settings, put back after
+ * each test. */
 static char rgn_ck_report_[8192] RGN_CK_UNUSED_;
 static struct rgn_ck_buf rgn_ck_reported_ RGN_CK_UNUSED_ = {
     rgn_ck_report_, sizeof rgn_ck_report_, 0};
+static rgn_mark_t rgn_ck_mark_ RGN_CK_UNUSED_;
 static rgn_audit_mode rgn_ck_saved_mode_ RGN_CK_UNUSED_;
 static rgn_audit_sink rgn_ck_saved_sink_ RGN_CK_UNUSED_;
 static void *rgn_ck_saved_arg_ RGN_CK_UNUSED_;
 
-/* Checked-fixture setup: regions made by the test are audited, and the
- * audit's reports are kept for the teardown.  Regions open before the
- * test (made by the program, or left by an earlier test that failed) are
- * not this test's to report. */
+/* Checked-fixture setup: regions made by the test are audited, the
+ * audit's reports are kept for the teardown, and a checkpoint is taken
+ * (rgn_audit_mark): what was registered before the test -- by the
+ * program, or by an earlier test that failed -- is not this test's. */
 static inline void rgn_ck_audit_setup(void)
 {
     rgn_ck_reported_.used = 0;
     rgn_ck_report_[0] = '\0';
     rgn_ck_saved_mode_ = rgn_audit_default();
     rgn_audit_get_sink(&rgn_ck_saved_sink_, &rgn_ck_saved_arg_);
-    rgn_audit_ignore_open();
     rgn_audit_set_sink(rgn_ck_buf_sink, &rgn_ck_reported_);
     rgn_audit_set_default(RGN_AUDIT_REPORT);
+    rgn_ck_mark_ = rgn_audit_mark();
 }
 
-/* Checked-fixture teardown: fails the test if a region leaked at its close
- * or an audited region the test left open holds resources, with the
- * audit's report as the message.  Those regions are then left out of
- * later reports, and the program's audit default and sink are put back:
- * with or without CK_FORK, a failing test fails alone. */
+/* Checked-fixture teardown: fails the test if anything it registered is
+ * still live in an audited region -- an owner that outlives the test
+ * included -- or was reported as a leak at a close, or if the audit
+ * reported anything else meanwhile (a use after close, two threads),
+ * with the audit's report as the message.  Regions the test left open
+ * are then left out of later open-region and exit reports, and the
+ * program's audit default and sink are put back: with or without
+ * CK_FORK, a failing test fails alone. */
 static inline void rgn_ck_audit_teardown(void)
 {
-    long open = rgn_audit_report_open();
+    long left = rgn_audit_since(rgn_ck_mark_, RGN_SINCE_CLOSED);
     rgn_audit_ignore_open();
     rgn_audit_set_default(rgn_ck_saved_mode_);
     rgn_audit_set_sink(rgn_ck_saved_sink_, rgn_ck_saved_arg_);
-    ck_assert_msg(rgn_ck_reported_.used == 0 && open == 0, "rgn audit:\n%s",
+    ck_assert_msg(rgn_ck_reported_.used == 0 && left == 0, "rgn audit:\n%s",
                   rgn_ck_report_);
 }
 

@@ -62,8 +62,10 @@ static void publish_defaults(rgn_audit_mode mode)
                                            atomic_load(&lifetimes_default));
 }
 
-/* RGN_AUDIT_HELD's default: 1 s (report.c has the rest of the rule). */
+/* RGN_AUDIT_HELD's default: 1 s; RGN_AUDIT_GROWTH's: 128 live
+ * resources (watch.c has the rest of the rules). */
 _Atomic uint64_t rgn__held_floor = 1000000000u;
+atomic_size_t rgn__growth_floor = 128u;
 
 static void read_env(void);
 
@@ -97,6 +99,31 @@ int rgn_audit_set_held(uint64_t floor_ns)
     pthread_once(&env_once, read_env); /* so the environment cannot undo it */
     atomic_store(&rgn__held_floor, floor_ns);
     return 0;
+}
+
+int rgn_audit_set_growth(size_t floor)
+{
+    pthread_once(&env_once, read_env); /* so the environment cannot undo it */
+    atomic_store(&rgn__growth_floor, floor);
+    return 0;
+}
+
+/* A count of live resources: "off" or "0" (0), or digits. */
+static bool parse_count(const char *v, size_t *n)
+{
+    if (!strcasecmp(v, "off")) {
+        *n = 0;
+        return true;
+    }
+    if (!(v[0] >= '0' && v[0] <= '9'))
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || errno == ERANGE || x > SIZE_MAX)
+        return false;
+    *n = (size_t)x;
+    return true;
 }
 
 static void read_env(void)
@@ -153,14 +180,20 @@ static void read_env(void)
                       q);
         }
     }
+    const char *g = getenv("RGN_AUDIT_GROWTH");
+    if (g && *g) {
+        size_t n;
+        if (parse_count(g, &n)) {
+            atomic_store(&rgn__growth_floor, n);
+        } else {
+            char q[96];
+            rgn__fmt_quoted(q, sizeof q, g);
+            rgn__emit("rgn: audit: ignoring RGN_AUDIT_GROWTH=%s: not a count "
+                      "of live resources (\"off\", or a number such as 128)",
+                      q);
+        }
+    }
     publish_defaults(mode);
-}
-
-void rgn__audit_set_lifetimes_default(bool on)
-{
-    pthread_once(&env_once, read_env);
-    atomic_store(&lifetimes_default, on);
-    publish_defaults((rgn_audit_mode)atomic_load(&default_mode));
 }
 
 rgn_audit_mode rgn_audit_default(void)
@@ -202,10 +235,18 @@ void rgn__registry_unlock(void)
     pthread_mutex_unlock(&registry_lock);
 }
 
+/* In the child only the forking thread is left, and it was in no rgn
+ * call (fork is user code): an inherited region's biased lock and
+ * two-threads tag may still say that a thread of the parent was inside
+ * one, which nobody would ever undo. */
 void rgn__registry_forked(void)
 {
-    for (struct rgn_tracking *a = registry; a; a = a->next)
+    for (struct rgn_tracking *a = registry; a; a = a->next) {
         a->inherited = true;
+        atomic_store_explicit(&a->region->bias.busy, 0, memory_order_relaxed);
+        atomic_store_explicit(&a->region->bias.claim, 0, memory_order_relaxed);
+        atomic_store_explicit(&a->region->user, 0, memory_order_relaxed);
+    }
 }
 
 /* Called holding no lock; a's region is already `locked`. */
@@ -250,10 +291,11 @@ static struct rgn_tracking *audit_create(rgn_t *r, rgn_audit_mode mode,
     struct rgn_tracking *a = rgn__malloc(sizeof *a);
     if (!a)
         return NULL;
-    memset(a, 0, sizeof *a);
+    memset(a, 0, offsetof(struct rgn_tracking, tallies));
     a->mode = mode;
     a->limit = a->next_warn = limit;
-    a->next_held_check = 0; /* at the first registration */
+    rgn__tallies_init(&a->tallies);
+    a->next_look = 0; /* at the first registration */
     a->region = r;
     return a;
 }
@@ -296,8 +338,21 @@ void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
 {
     struct rgn_arec *src = rgn__audit_record(from, i);
     struct rgn_arec *dst = rgn__audit_record(to, j);
-    if (dst)
-        *dst = src ? *src : (struct rgn_arec){NULL, NULL, rgn__now(), 0};
+    const struct rgn_site *site = rgn__audit_site(from->tracking, src);
+    const char *label = rgn__audit_label(from->tracking, src);
+    bool counted = src && (src->flags & RGN_AREC_COUNTED);
+    if (src)
+        rgn__audit_uncount(from->tracking, src);
+    if (!dst)
+        return;
+    if (src)
+        *dst = *src; /* uncounted now */
+    else
+        *dst = (struct rgn_arec){rgn__now(), 0, 0, rgn__thread_no(), 0};
+    /* A resource of unknown site in `from` stays so in `to`; one from a
+     * region that keeps no records is of unknown site from now on. */
+    if (counted || !src)
+        rgn__audit_count(to->tracking, dst, site, label);
 }
 
 rgn_audit_mode rgn__audit_free(rgn_t *r)
@@ -307,6 +362,7 @@ rgn_audit_mode rgn__audit_free(rgn_t *r)
         return RGN_AUDIT_OFF;
     rgn_audit_mode mode = a->mode;
     RGN_ASSERT(!a->listed); /* rgn__audit_unlist came first */
+    rgn__tallies_free(&a->tallies);
     rgn__free(a->recs);
     rgn__free(a);
     r->tracking = NULL;
@@ -365,12 +421,12 @@ size_t rgn_audit_forget_closed(void)
 }
 
 int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void (*done)(void *arg),
-                    void *arg)
+                    void *arg, bool inherited)
 {
     int rc = 0;
     pthread_mutex_lock(&registry_lock);
     for (struct rgn_tracking *a = registry; a && !rc; a = a->next) {
-        if (a->inherited) /* a forked child's copy: the parent's to show */
+        if (a->inherited && !inherited) /* the parent's to show */
             continue;
         rgn_t *r = a->region;
         rgn__reader_lock(r);
@@ -418,10 +474,17 @@ int rgn__tracking_lock(rgn_t *r, rgn_audit_mode mode)
     return r->state != RGN_OPEN ? -ECANCELED : ensure_tracking(r, mode);
 }
 
-void rgn__tracking_keep_records(struct rgn_tracking *t)
+/* About to keep records, r locked: what records there are left from an
+ * earlier spell are stale (registrations meanwhile wrote none), so every
+ * live resource becomes of unknown site, counted in no tally. */
+static void keep_records(rgn_t *r)
 {
-    if (!rgn__audit_records(t) && t->recs_cap)
+    struct rgn_tracking *t = r->tracking;
+    if (rgn__audit_records(t))
+        return;
+    if (t->recs_cap)
         memset(t->recs, 0, (size_t)t->recs_cap * sizeof *t->recs);
+    rgn__tallies_uncount(&t->tallies);
 }
 
 /*
@@ -447,7 +510,7 @@ int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
     int rc = rgn__tracking_lock(r, mode);
     struct rgn_tracking *a = r->tracking;
     if (rc == 0 && mode != RGN_AUDIT_OFF)
-        rgn__tracking_keep_records(a);
+        keep_records(r);
     if (rc == 0) {
         a->mode = mode;
         a->lifetimes |= mode != RGN_AUDIT_OFF; /* the audit measures them */
@@ -471,7 +534,8 @@ int rgn_audit_limit(rgn_t *r, size_t limit)
 
 /* Applies f to the record of key's slot, if r keeps records. */
 static int with_record(rgn_t *r, rgn_key_t key,
-                       void (*f)(struct rgn_arec *rec, const void *arg),
+                       void (*f)(struct rgn_tracking *t, struct rgn_arec *rec,
+                                 const void *arg),
                        const void *arg)
 {
     if (!r)
@@ -480,19 +544,29 @@ static int with_record(rgn_t *r, rgn_key_t key,
     uint32_t i = rgn__slot_find(&r->slots, key);
     struct rgn_arec *rec = i ? rgn__audit_record(r, i) : NULL;
     if (rec)
-        f(rec, arg);
+        f(r->tracking, rec, arg);
     rgn__unlock(r);
     return i ? 0 : -ENOENT;
 }
 
-static void set_label(struct rgn_arec *rec, const void *label)
+/* A new label moves the resource to the tally of its site and label. */
+static void set_label(struct rgn_tracking *t, struct rgn_arec *rec,
+                      const void *label)
 {
-    rec->label = label;
+    if (!(rec->flags & RGN_AREC_COUNTED))
+        return; /* of unknown site: a label would name nothing */
+    const struct rgn_site *site = rgn__audit_site(t, rec);
+    rgn__audit_uncount(t, rec);
+    rgn__audit_count(t, rec, site, label);
 }
 
-static void set_expected(struct rgn_arec *rec, const void *unused)
+static void set_expected(struct rgn_tracking *t, struct rgn_arec *rec,
+                         const void *unused)
 {
     (void)unused;
+    struct rgn_tally *e = rgn__audit_tally(t, rec);
+    if (e && !(rec->flags & RGN_AREC_EXPECTED))
+        e->owned++;
     rec->flags |= RGN_AREC_EXPECTED;
 }
 
@@ -504,4 +578,67 @@ int rgn_label(rgn_t *r, rgn_key_t key, const char *label)
 int rgn_expect_close(rgn_t *r, rgn_key_t key)
 {
     return with_record(r, key, set_expected, NULL);
+}
+
+/* ---- lifetimes ------------------------------------------------------------ */
+
+void rgn_lifetimes_set_default(int on)
+{
+    pthread_once(&env_once, read_env);
+    atomic_store(&lifetimes_default, on != 0);
+    publish_defaults((rgn_audit_mode)atomic_load(&default_mode));
+}
+
+int rgn_lifetimes_set(rgn_t *r, int on)
+{
+    if (!r)
+        return -EINVAL;
+    int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
+    struct rgn_tracking *a = r->tracking;
+    if (rc == 0) {
+        if (on)
+            keep_records(r);
+        a->lifetimes = on != 0;
+    }
+    rgn__unlock(r);
+    if (rc == 0 && rgn__audit_records(a))
+        rgn__tracking_list(r);
+    return rc;
+}
+
+/* ---- the calling thread ----------------------------------------------------- */
+
+__thread uint32_t rgn__thread_no_ __attribute__((tls_model("initial-exec")));
+__thread unsigned rgn__intent __attribute__((tls_model("initial-exec")));
+__thread struct rgn_thread_mark rgn__mark
+    __attribute__((tls_model("initial-exec")));
+
+uint32_t rgn__thread_no_slow(void)
+{
+    static atomic_uint next = 1;
+    uint32_t n;
+    do /* 0 means "not yet": skipped when the count wraps */
+        n = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+    while (n == 0);
+    return rgn__thread_no_ = n;
+}
+
+#define INTENTS RGN_LIVES_WITH_OWNER
+
+unsigned rgn_audit_intent(unsigned flags)
+{
+    unsigned old = rgn__intent;
+    rgn__intent = flags & INTENTS;
+    return old;
+}
+
+void rgn__audit_abort(void)
+{
+    if (rgn__mark.running) {
+        char q[160];
+        rgn__fmt_quoted(q, sizeof q, rgn__mark.running);
+        rgn__emit("rgn: audit: aborting (RGN_AUDIT=abort) while running %s",
+                  q);
+    }
+    abort();
 }

@@ -1,38 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * audit.h -- what a region tracks beyond its slots, and the process
- * defaults for it (audit.c): per-resource records (site, label, birth),
- * a limit, whether lifetimes are measured, and its place in the registry
- * of listed regions that process-wide readers walk.  The reports made
- * from all this are report.c's; the lifetimes, lifetime.c's.
+ * defaults for it (audit.c): a record per resource (its tally, birth,
+ * bytes, registering thread, flags), per-site tallies (tally.h), a limit,
+ * whether lifetimes are measured, and its place in the registry of
+ * listed regions that process-wide readers walk.  The reports made from
+ * all this are report.c's and watch.c's.
  */
 #ifndef RGN_AUDIT_H
 #define RGN_AUDIT_H
 
 #include "base.h"
+#include "clock.h"
 #include "region.h"
+#include "tally.h"
 
 /* What the audit remembers of one resource. */
 struct rgn_arec {
-    const struct rgn_site *site; /* NULL: unknown */
-    const char *label;
-    uint64_t born;  /* rgn__now() at registration, 0: unknown */
-    uint32_t flags; /* RGN_AREC_* */
+    uint64_t born;   /* rgn__now() at registration, 0: unknown */
+    uint64_t bytes;  /* its size, counted in its tally */
+    uint32_t tally;  /* its site's tally, when RGN_AREC_COUNTED */
+    uint32_t thread; /* rgn__thread_no() of the thread that registered */
+    uint32_t flags;  /* RGN_AREC_* */
 };
-#define RGN_AREC_EXPECTED 1u /* rgn_expect_close: not a leak */
-#define RGN_AREC_HELD 2u     /* reported as held once already */
-
-struct rgn_site_life;
+#define RGN_AREC_EXPECTED                                                     \
+    1u                      /* lives with its owner: not a leak, never
+                                held or growing (rgn_expect_close) */
+#define RGN_AREC_HELD 2u    /* found held once already */
+#define RGN_AREC_COUNTED 4u /* counted in tallies.v[tally] */
 
 /* A region's tracking state (r->tracking): exists while it is audited,
  * measures lifetimes or has a limit. */
 struct rgn_tracking {
     rgn_audit_mode mode;
-    bool lifetimes;              /* early releases feed the sketches */
-    struct rgn_site_life *sites; /* lifetime.c: open addressing on the
-                                    site pointer */
-    uint32_t sites_cap, nsites;
-    uint32_t last_site;    /* index of the site seen last */
+    bool lifetimes;        /* early releases feed the sketches */
     size_t limit;          /* 0: none */
     size_t next_warn;      /* live count of the next warning */
     struct rgn_arec *recs; /* recs[i]: the record of slot i */
@@ -40,12 +41,15 @@ struct rgn_tracking {
     rgn_t *region;
     struct rgn_tracking *prev, *next; /* the registry of listed regions */
     bool listed;
-    bool inherited;           /* made before this process forked:
-                                 no reader here touches it */
-    bool ignored;             /* rgn_audit_ignore_open: left out of
-                                 open-region and exit reports */
-    uint64_t next_held_check; /* rgn__now() of the next look for
-                                 held resources (report.c) */
+    bool inherited;     /* made before this process forked:
+                           no reader here touches it */
+    bool ignored;       /* rgn_audit_ignore_open: left out of
+                           open-region and exit reports */
+    uint64_t next_look; /* rgn__now() of the watchers' next look at the
+                           region (watch.c) */
+    /* Last: what a tally holds is set when it is made, not zeroed with
+     * the rest (audit.c). */
+    struct rgn_tallies tallies; /* per site and label */
 };
 
 /* Whether new regions need tracking state at all: -1 until the
@@ -61,10 +65,36 @@ static inline bool rgn__audit_new(rgn_t *r)
         return true;
     return rgn__audit_new_slow(r);
 }
-/* The process default of rgn_lifetimes_set_default (lifetime.c). */
-RGN_HIDDEN void rgn__audit_set_lifetimes_default(bool on);
 /* RGN_AUDIT_HELD, or rgn_audit_set_held's: nanoseconds, 0 for off. */
 RGN_HIDDEN extern _Atomic uint64_t rgn__held_floor;
+/* RGN_AUDIT_GROWTH, or rgn_audit_set_growth's: live resources, 0: off. */
+RGN_HIDDEN extern atomic_size_t rgn__growth_floor;
+
+/* The calling thread's number, never 0: records say who registered. */
+RGN_HIDDEN extern __thread uint32_t rgn__thread_no_
+    __attribute__((tls_model("initial-exec")));
+RGN_HIDDEN uint32_t rgn__thread_no_slow(void);
+static inline uint32_t rgn__thread_no(void)
+{
+    uint32_t n = rgn__thread_no_;
+    return RGN_LIKELY(n != 0) ? n : rgn__thread_no_slow();
+}
+
+/* The calling thread's intent for what it registers (rgn_audit_intent):
+ * RGN_LIVES_WITH_OWNER marks it expected at close. */
+RGN_HIDDEN extern __thread unsigned rgn__intent
+    __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's checkpoint (since.c): its last rgn_audit_mark,
+ * what it said it runs (rgn_audit_mark_named), and how many leaks that
+ * closes in this thread reported were registered after the mark. */
+struct rgn_thread_mark {
+    uint64_t at; /* 0: none */
+    const char *running;
+    uint64_t closed_leaks;
+};
+RGN_HIDDEN extern __thread struct rgn_thread_mark rgn__mark
+    __attribute__((tls_model("initial-exec")));
 
 /* Whether t keeps a record per resource: for the audit's reports, or for
  * the birth times lifetimes are measured from.  A limit alone keeps
@@ -95,33 +125,90 @@ static inline struct rgn_arec *rgn__audit_record(rgn_t *r, uint32_t i)
     return &t->recs[i];
 }
 
+/* The tally rec is counted in, or NULL. */
+static inline struct rgn_tally *rgn__audit_tally(struct rgn_tracking *t,
+                                                 const struct rgn_arec *rec)
+{
+    return rec && (rec->flags & RGN_AREC_COUNTED) ? &t->tallies.v[rec->tally]
+                                                  : NULL;
+}
+
+/* The site and label of rec (NULL, NULL when unknown). */
+static inline const struct rgn_site *
+rgn__audit_site(struct rgn_tracking *t, const struct rgn_arec *rec)
+{
+    const struct rgn_tally *e = rgn__audit_tally(t, rec);
+    return e ? e->site : NULL;
+}
+static inline const char *rgn__audit_label(struct rgn_tracking *t,
+                                           const struct rgn_arec *rec)
+{
+    const struct rgn_tally *e = rgn__audit_tally(t, rec);
+    return e ? e->label : NULL;
+}
+
+/* Counts rec in the tally of (site, label); rec->flags and bytes are
+ * set.  Out of tallies, rec is counted nowhere (its site is unknown). */
+static inline void rgn__audit_count(struct rgn_tracking *t,
+                                    struct rgn_arec *rec,
+                                    const struct rgn_site *site,
+                                    const char *label)
+{
+    uint32_t k = rgn__tally_find(&t->tallies, site, label);
+    if (RGN_UNLIKELY(k == RGN_TALLY_NONE))
+        return;
+    struct rgn_tally *e = &t->tallies.v[k];
+    rec->tally = k;
+    rec->flags |= RGN_AREC_COUNTED;
+    e->live++;
+    e->owned += (rec->flags & RGN_AREC_EXPECTED) != 0;
+    e->bytes += rec->bytes;
+}
+
+/* Takes rec out of its tally. */
+static inline void rgn__audit_uncount(struct rgn_tracking *t,
+                                      struct rgn_arec *rec)
+{
+    struct rgn_tally *e = rgn__audit_tally(t, rec);
+    if (!e)
+        return;
+    RGN_ASSERT(e->live > 0 && e->bytes >= rec->bytes);
+    e->live--;
+    e->owned -= (rec->flags & RGN_AREC_EXPECTED) != 0;
+    e->bytes -= rec->bytes;
+    rec->flags &= ~RGN_AREC_COUNTED;
+}
+
 /* Carries slot i's record of `from` over to slot j of `to`, both locked,
- * j reserved. */
+ * j reserved; the record leaves from's tally for its namesake in to's. */
 RGN_HIDDEN void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to,
                                        uint32_t j);
 
 /* Locks r and gives it tracking state (mode, when new) if r is open;
  * returns 0, -ECANCELED or -ENOMEM, r locked either way. */
 RGN_HIDDEN int rgn__tracking_lock(rgn_t *r, rgn_audit_mode mode);
-/* About to keep records: clears any left from an earlier spell. */
-RGN_HIDDEN void rgn__tracking_keep_records(struct rgn_tracking *t);
 /* Lists r, which keeps records, for process-wide readers; from then on
  * every call on r takes its lock.  Called holding no lock. */
 RGN_HIDDEN void rgn__tracking_list(rgn_t *r);
 /* A region being freed leaves the registry (its counters go to
- * metrics.c's totals, its lifetimes included); then its lifetimes are
- * freed (rgn__lifetime_free), then its tracking state: rgn__audit_free
- * returns the audit mode it had (RGN_AUDIT_OFF when it had none). */
+ * metrics.c's totals, its lifetimes included), then its tracking state
+ * is freed: rgn__audit_free returns the audit mode it had (RGN_AUDIT_OFF
+ * when it had none). */
 RGN_HIDDEN void rgn__audit_unlist(rgn_t *r);
 RGN_HIDDEN rgn_audit_mode rgn__audit_free(rgn_t *r);
+/* rgn_clear ran every cleanup of r (locked): no record counts any more. */
+RGN_HIDDEN void rgn__audit_cleared(rgn_t *r);
 
 /* Calls f(r, arg) for every listed region that keeps records (closing
  * ones included), r locked, until f returns non-zero, then done(arg),
  * all under the registry's lock; returns f's result, or 0.  Neither may
- * call rgn. */
+ * call rgn.  Regions a forked child inherited are the parent's to report
+ * and are left out, unless `inherited` (rgn_audit_since: what the child
+ * registered in them after its mark is its own). */
 RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg),
-                               void (*done)(void *arg), void *arg);
-/* The registry's lock, for the fork handlers (report.c); after a fork,
+                               void (*done)(void *arg), void *arg,
+                               bool inherited);
+/* The registry's lock, for the fork handlers (fork.c); after a fork,
  * in the child, rgn__registry_forked marks every listed region
  * inherited, the registry locked. */
 RGN_HIDDEN void rgn__registry_lock(void);
@@ -136,5 +223,9 @@ RGN_HIDDEN void rgn__report_arm_exit(void);
 /* Keeps r, freed but for its struct and name, in the quarantine of
  * closed audited regions (state RGN_FREED), freeing the oldest there. */
 RGN_HIDDEN void rgn__audit_bury(rgn_t *r, rgn_audit_mode mode);
+
+/* Writes what the calling thread was running (rgn_audit_mark_named), if
+ * it said, and aborts: every abort of the audit goes through here. */
+RGN_HIDDEN _Noreturn void rgn__audit_abort(void);
 
 #endif /* RGN_AUDIT_H */

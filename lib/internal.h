@@ -15,11 +15,13 @@
 #include "lock.h"     /* the futex lock and the biased lock */
 #include "map.h"      /* the slot map */
 #include "sketch.h"   /* the quantile sketch */
+#include "tally.h"    /* per-site tallies */
+#include "sink.h"     /* where reports go, and reports queued */
 #include "region.h"   /* struct rgn, its lock, close, child regions */
 #include "resource.h" /* registration, keys, blocks, arena, counters */
-#include "sink.h"     /* where reports go */
 #include "audit.h"    /* tracking: records, limits, the registry */
-#include "lifetime.h" /* lifetimes per site */
-#include "report.h"   /* the audit's reports and their hooks */
+#include "group.h"    /* the text of reports */
+#include "hooks.h"    /* how region calls reach the audit */
+#include "report.h"   /* the leak digest */
 
 #endif /* RGN_INTERNAL_H */

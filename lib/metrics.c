@@ -10,7 +10,7 @@
  * written afterwards, so no lock is held while the stream blocks.
  *
  * Owns the totals of named regions that left the registry.  May call:
- * the registry walk (audit.c), lifetime.c's sketches, stats.c.
+ * the registry walk (audit.c), the tallies' sketches, stats.c.
  */
 #include "internal.h"
 
@@ -42,7 +42,7 @@ struct series {
     uint64_t live, peak;
     struct totals n;
     struct rgn_sketch life;
-    uint64_t life_count; /* of regions of the name that are gone */
+    uint64_t life_count; /* lifetimes measured, exactly */
     double life_sum;
 };
 
@@ -89,9 +89,9 @@ void rgn__metrics_retire(rgn_t *r)
     struct totals more = totals_of(&st);
     add_totals(&t->n, &more);
     const struct rgn_tracking *a = r->tracking;
-    for (uint32_t i = 0; i < a->sites_cap; i++) {
-        t->life_count += rgn__sketch_count(&a->sites[i].life);
-        t->life_sum += rgn__sketch_sum(&a->sites[i].life);
+    for (uint32_t i = 0; i < a->tallies.n; i++) {
+        t->life_count += a->tallies.v[i].released;
+        t->life_sum += rgn__tally_life_sum(&a->tallies.v[i]);
     }
 }
 
@@ -142,9 +142,14 @@ static int gather_region(rgn_t *r, void *arg)
     struct totals more = totals_of(&st);
     add_totals(&s->n, &more);
     struct rgn_tracking *a = r->tracking;
-    for (uint32_t i = 0; i < a->sites_cap; i++)
-        if (rgn__sketch_merge(&s->life, &a->sites[i].life))
+    for (uint32_t i = 0; i < a->tallies.n; i++) {
+        const struct rgn_tally *e = &a->tallies.v[i];
+        /* Count and sum exactly; the sketches, sampled, for quantiles. */
+        s->life_count += e->released;
+        s->life_sum += rgn__tally_life_sum(e);
+        if (rgn__sketch_merge(&s->life, &e->life))
             return g->err = -ENOMEM;
+    }
     return 0;
 }
 
@@ -243,12 +248,10 @@ static void lifetimes(FILE *out, const struct gather *g)
         }
         fprintf(out, "%s_sum", m);
         put_label(out, s->name);
-        fprintf(out, "} %.9g\n",
-                (rgn__sketch_sum(&s->life) + s->life_sum) * tick_s);
+        fprintf(out, "} %.9g\n", s->life_sum * tick_s);
         fprintf(out, "%s_count", m);
         put_label(out, s->name);
-        fprintf(out, "} %" PRIu64 "\n",
-                rgn__sketch_count(&s->life) + s->life_count);
+        fprintf(out, "} %" PRIu64 "\n", s->life_count);
     }
 }
 
@@ -293,7 +296,7 @@ int rgn_metrics_write(FILE *out)
     if (!out)
         return -EINVAL;
     struct gather g = {NULL, 0, 0, 0};
-    rgn__audit_each(gather_region, gather_retired, &g);
+    rgn__audit_each(gather_region, gather_retired, &g, false);
     int rc = g.err;
     if (rc == 0 && g.n) {
         qsort(g.v, g.n, sizeof *g.v, by_name);

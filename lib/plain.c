@@ -14,7 +14,7 @@
  *
  * plain_fn is the only global state: written once per distinct function
  * by compare-and-swap, never cleared, read without a lock.  A forked child
- * inherits it intact.  May call: rgn_register_at.
+ * inherits it intact.  May call: rgn_register_at, rgn_register_labeled_at.
  */
 #include "internal.h"
 
@@ -76,19 +76,39 @@ static rgn_cleanup_fn tramp_for(rgn_plain_fn fn)
     return NULL;
 }
 
-int rgn_register_plain_at(rgn_t *r, rgn_plain_fn fn, void *resource,
-                          rgn_key_t *key, const struct rgn_site *site)
+/* The trampoline of fn, or 0 with the error after running fn. */
+static rgn_cleanup_fn plain(rgn_plain_fn fn, void *resource, rgn_key_t *key,
+                            int *rc)
 {
     if (key)
         *key = RGN_KEY_NONE;
-    if (!fn)
-        return -EINVAL; /* rgn_register's rule: nothing to run */
+    if (!fn) {
+        *rc = -EINVAL; /* rgn_register's rule: nothing to run */
+        return NULL;
+    }
     rgn_cleanup_fn t = tramp_for(fn);
     if (RGN_UNLIKELY(!t)) {
         fn(resource); /* never leak what was handed over */
-        return -ENOSPC;
+        *rc = -ENOSPC;
     }
-    return rgn_register_at(r, t, resource, key, site);
+    return t;
+}
+
+int rgn_register_plain_at(rgn_t *r, rgn_plain_fn fn, void *resource,
+                          rgn_key_t *key, const struct rgn_site *site)
+{
+    int rc;
+    rgn_cleanup_fn t = plain(fn, resource, key, &rc);
+    return t ? rgn_register_at(r, t, resource, key, site) : rc;
+}
+
+int rgn_register_plain_labeled_at(rgn_t *r, rgn_plain_fn fn, void *resource,
+                                  rgn_key_t *key, const char *label,
+                                  const struct rgn_site *site)
+{
+    int rc;
+    rgn_cleanup_fn t = plain(fn, resource, key, &rc);
+    return t ? rgn_register_labeled_at(r, t, resource, key, label, site) : rc;
 }
 
 /* ---- the function twins of the macros, which record no site ----------
@@ -103,4 +123,11 @@ int rgn_register_plain(rgn_t *r, rgn_plain_fn fn, void *resource,
                        rgn_key_t *key)
 {
     return rgn_register_plain_at(r, fn, resource, key, NULL);
+}
+
+#undef rgn_register_plain_labeled
+int rgn_register_plain_labeled(rgn_t *r, rgn_plain_fn fn, void *resource,
+                               rgn_key_t *key, const char *label)
+{
+    return rgn_register_plain_labeled_at(r, fn, resource, key, label, NULL);
 }

@@ -4,8 +4,8 @@
  * close (which also runs the closes of the children it reaches, see
  * close_loop) and rgn_clear.  Child regions themselves are child.c's.
  * Owns the fields of struct rgn that region.h gives no other file.
- * May call: the slot map, the audit's hooks (report.h) and tracking
- * state (audit.h, lifetime.h), the arena, child.c.
+ * May call: the slot map, the audit's hooks (hooks.h) and tracking
+ * state (audit.h), the arena, child.c.
  */
 #include "internal.h"
 
@@ -99,7 +99,6 @@ void rgn__region_free(rgn_t *r)
     rgn_audit_mode audited = RGN_AUDIT_OFF;
     if (RGN_UNLIKELY(r->tracking != NULL)) {
         rgn__audit_unlist(r);
-        rgn__lifetime_free(r->tracking);
         audited = rgn__audit_free(r);
     }
     rgn__slots_destroy(&r->slots);
@@ -318,7 +317,7 @@ static __attribute__((noinline)) void audit_close(rgn_t *r,
     rgn__unlock(r);
     rgn__report_print(&rep, NULL, NULL);
     if (abort_now)
-        abort();
+        rgn__audit_abort();
     rgn__lock(r);
 }
 
@@ -418,6 +417,8 @@ static int clear_cleanups(rgn_t *r)
     int result = 0;
     uint32_t i;
     while ((i = rgn__slot_newest(&r->slots)) != 0) {
+        if (RGN_UNLIKELY(r->tracking != NULL))
+            rgn__audit_leave(r, i);
         struct rgn_cb cb = rgn__slot_unlink(&r->slots, i);
         r->closed++;
         rgn__unlock(r);

@@ -7,7 +7,7 @@
  * Owns the registration path (rgn__register_slot) and the per-call
  * counters.  May call: the slot map, the region's lock, region.c,
  * child.c (a handed-back child registered again), the audit's hooks
- * (report.h), convenience.c's block header.
+ * (hooks.h), convenience.c's block header.
  */
 #include "internal.h"
 
@@ -376,7 +376,10 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
     if (!r)
         return -EINVAL;
     rgn__lock(r);
-    struct rgn_cb cb = take(r, key, &r->removed);
+    uint32_t i = rgn__slot_find(&r->slots, key);
+    if (i && RGN_UNLIKELY(r->tracking != NULL))
+        rgn__audit_leave(r, i);
+    struct rgn_cb cb = take_at(r, i, &r->removed);
     if (cb.fn == rgn__child_cleanup)
         rgn__child_orphan(cb.resource); /* the caller owns it now */
     rgn__unlock(r);

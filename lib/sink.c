@@ -164,6 +164,45 @@ void rgn__emit(const char *fmt, ...)
     rgn__report_print(&rep, NULL, NULL);
 }
 
+/* ---- reports queued under a lock -------------------------------------- */
+
+struct rgn_deferred {
+    struct rgn_deferred *next;
+    struct rgn_report rep;
+    bool abort_after; /* RGN_AUDIT=abort: abort once it is written */
+};
+
+__thread struct rgn_deferred *rgn__deferred
+    __attribute__((tls_model("initial-exec")));
+
+struct rgn_report *rgn__defer(bool abort_after)
+{
+    struct rgn_deferred *d = rgn__malloc(sizeof *d);
+    if (!d)
+        return NULL;
+    rgn__report_init(&d->rep);
+    d->abort_after = abort_after;
+    d->next = NULL;
+    struct rgn_deferred **tail = &rgn__deferred;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = d;
+    return &d->rep;
+}
+
+bool rgn__deferred_write(void)
+{
+    bool abort_now = false;
+    struct rgn_deferred *d;
+    while ((d = rgn__deferred) != NULL) {
+        rgn__deferred = d->next;
+        rgn__report_print(&d->rep, NULL, NULL);
+        abort_now |= d->abort_after;
+        rgn__free(d);
+    }
+    return abort_now;
+}
+
 /* s between double quotes, with quotes, backslashes and every byte that
  * is not printable ASCII escaped, so that no name or label can forge a
  * line of a report or break a reader of it. */

@@ -35,6 +35,19 @@ RGN_HIDDEN void rgn__fmt_quoted(char *buf, size_t n, const char *s);
 RGN_HIDDEN void rgn__emit(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
+/* Reports this thread made under a lock, not yet written. */
+struct rgn_deferred;
+RGN_HIDDEN extern __thread struct rgn_deferred *rgn__deferred
+    __attribute__((tls_model("initial-exec")));
+/* A report to fill now, under a lock, and to write at the thread's next
+ * rgn__deferred_write, in the order made; NULL when memory ran out (the
+ * report is lost, not what set it off).  abort_after: the program is to
+ * abort once it is written. */
+RGN_HIDDEN struct rgn_report *rgn__defer(bool abort_after);
+/* Writes every report the thread queued, holding no lock; true when one
+ * of them asked to abort. */
+RGN_HIDDEN bool rgn__deferred_write(void);
+
 /* The sink's lock, outermost of all (audit.c says the order); reentrant
  * in its thread, so a sink that reports again does not deadlock.  Fork
  * takes it (report.c). */

@@ -5,8 +5,8 @@
  * The counters live in the region itself and are bumped by the slot map
  * as a side effect of what it does anyway; registrations are not counted
  * at all but derived, so statistics add no work to register or release.
- * Lifetime quantiles come from the per-site sketches of lifetime.c.
- * May call: the region's lock, lifetime.c, the audit's flush.
+ * Lifetime quantiles come from the per-site sketches of the tallies.
+ * May call: the region's lock, tally.c, the audit's flush.
  */
 #include "internal.h"
 
@@ -23,6 +23,21 @@ void rgn__counters(const rgn_t *r, rgn_stats *out)
         atomic_load_explicit(&r->cleanup_errors, memory_order_relaxed);
 }
 
+/* The lifetime fields of *out from t (which may be NULL). */
+static void lifetime_stats(const struct rgn_tracking *t, rgn_stats *out)
+{
+    if (!t || !t->tallies.n)
+        return;
+    /* The sketches hold ticks of the audit's clock (clock.c). */
+    static const double q[4] = {0.5, 0.9, 0.99, 1};
+    double tick_ns = rgn__tick_ns();
+    for (int k = 0; k < 4; k++) {
+        double ns = (double)rgn__tallies_quantile(&t->tallies, q[k]) * tick_ns;
+        out->lifetime_ns[k] = ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
+    }
+    out->lifetime_retained = rgn__tallies_retained(&t->tallies);
+}
+
 int rgn_get_stats(const rgn_t *region, rgn_stats *out)
 {
     if (!region || !out)
@@ -30,7 +45,7 @@ int rgn_get_stats(const rgn_t *region, rgn_stats *out)
     rgn_t *r = (rgn_t *)region; /* the lock is not part of the value */
     rgn__lock(r);
     rgn__counters(r, out);
-    rgn__lifetime_stats(r->tracking, out);
+    lifetime_stats(r->tracking, out);
     rgn__unlock(r);
     rgn__audit_flush();
     return 0;

@@ -386,6 +386,18 @@ START_TEST(ck_audited_clean)
 }
 END_TEST
 
+/* A request handler whose leak goes into a long-lived owner made before
+ * any test: the test that leaked fails, not a later one, nor the owner's
+ * close long after. */
+static rgn_t *long_lived;
+
+START_TEST(ck_audited_leak_into_owner)
+{
+    must(rgn_register(long_lived, nothing, NULL, NULL), "register");
+    site("owner", __LINE__);
+}
+END_TEST
+
 static int program_sink_marker;
 
 static void program_sink(const char *line, void *arg)
@@ -401,6 +413,8 @@ static int run_check_helpers(enum fork_status fork)
 {
     rgn_audit_set_default(RGN_AUDIT_OFF);
     rgn_audit_set_sink(program_sink, &program_sink_marker);
+    long_lived = rgn_new();
+    must(rgn_audit_set(long_lived, RGN_AUDIT_REPORT), "audit owner");
     Suite *s = suite_create("rgn_check");
     TCase *plain = tcase_create("plain");
     tcase_add_test(plain, ck_leaks);
@@ -410,6 +424,7 @@ static int run_check_helpers(enum fork_status fork)
     rgn_ck_tcase_audit(audited);
     tcase_add_test(audited, ck_audited_leak);
     tcase_add_test(audited, ck_audited_clean);
+    tcase_add_test(audited, ck_audited_leak_into_owner);
     tcase_add_test(audited, ck_audited_clean);
     suite_add_tcase(s, audited);
     SRunner *sr = srunner_create(s);
@@ -427,6 +442,7 @@ static int run_check_helpers(enum fork_status fork)
     printf("restored %s\n", now == program_sink && arg == &program_sink_marker
                                   && rgn_audit_default() == RGN_AUDIT_OFF
                               ? "yes" : "no");
+    rgn_close_error(long_lived);
     return 0;
 }
 
@@ -438,6 +454,46 @@ static int check_helpers(void)
 static int check_helpers_nofork(void)
 {
     return run_check_helpers(CK_NOFORK);
+}
+
+/* Under RGN_AUDIT=abort, an abort names what the thread said it runs. */
+static int abort_named(void)
+{
+    rgn_audit_mark_named("fetch handles a short body");
+    rgn_t *r = rgn_new();
+    must(rgn_register(r, nothing, NULL, NULL), "register");
+    return rgn_close(r);
+}
+
+/* A site never released, registered once a millisecond for 900 ms with
+ * a held floor of 200 ms: growing by the default rule, under
+ * RGN_AUDIT_GROWTH as the environment sets it. */
+static int grow_with_env(const char *value)
+{
+    setenv("RGN_AUDIT_GROWTH", value, 1);
+    rgn_audit_set_held(200000000u); /* reads the environment first */
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < 900; i++) {
+        must(rgn_register(r, nothing, NULL, NULL), "register");
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return rgn_close_error(r);
+}
+
+static int growth_default(void)
+{
+    return grow_with_env("128");
+}
+
+static int growth_off(void)
+{
+    return grow_with_env("off");
+}
+
+static int growth_bad(void)
+{
+    return grow_with_env("12x");
 }
 
 static const struct {
@@ -463,6 +519,10 @@ static const struct {
     {"two_threads", two_threads},
     {"check_helpers", check_helpers},
     {"check_helpers_nofork", check_helpers_nofork},
+    {"abort_named", abort_named},
+    {"growth_default", growth_default},
+    {"growth_off", growth_off},
+    {"growth_bad", growth_bad},
 };
 
 int main(int argc, char **argv)

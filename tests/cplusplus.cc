@@ -131,9 +131,47 @@ static void throwing_acquire()
     EXPECT(rgn_close(r) == 0);
 }
 
+// A wrapper that takes its caller's site as a default argument: each
+// registration is reported at its caller's line, not at the wrapper's.
+template <class T> static T *own(rgn_t *r, T *p, rgn_here here = {})
+{
+    EXPECT(rgn_register_at(r, free_it, p, nullptr, here) == 0);
+    return p;
+}
+
+struct seen_lines {
+    int line[4];
+    int n;
+};
+
+static int note_line(const struct rgn_audit_entry *e, void *arg)
+{
+    seen_lines *s = static_cast<seen_lines *>(arg);
+    if (s->n < 4 && e->file && std::strstr(e->file, "cplusplus.cc"))
+        s->line[s->n++] = e->line;
+    return 0;
+}
+
+static void sites_of_callers()
+{
+    rgn_t *r = rgn_new();
+    EXPECT(rgn_audit_set(r, RGN_AUDIT_REPORT) == 0);
+    int first = __LINE__ + 1;
+    own(r, static_cast<char *>(std::malloc(4)));
+    int second = __LINE__ + 1;
+    own(r, static_cast<char *>(std::malloc(4)));
+    seen_lines s = {{0, 0, 0, 0}, 0};
+    EXPECT(rgn_audit_visit(r, note_line, &s) == 0);
+    EXPECT(s.n == 2 && s.line[0] == second && s.line[1] == first);
+    rgn_here here;
+    EXPECT(here.site != nullptr && here.site->line == __LINE__ - 1);
+    EXPECT(rgn_close_error(r) == 0);
+}
+
 int main()
 {
     basics();
+    sites_of_callers();
     throwing_cleanup_in_close();
     throwing_cleanup_in_release();
     throwing_acquire();

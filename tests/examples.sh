@@ -71,6 +71,37 @@ story partial_read fetch limit
 story worker_pool run_job limit
 story line_server serve
 
+# The worker loop whose jobs never close their logs, with no limit set:
+# told while it runs that the site keeps growing -- before the exit
+# report, again only when its count has doubled -- and at exit what the
+# pool's region still holds.  Fixed, silent.
+line=$(grep -n 'LEAK-SITE' "$s/examples/job_logs.c" | cut -d: -f1)
+run job_logs
+[ "$status" -eq 0 ] || bad "job_logs exited with $status"
+held=$(sed -n 's/.* holds \([0-9][0-9]*\) descriptors$/\1/p' "$tmp/out")
+growing=$(grep -c "^rgn: growing: .*job_logs\.c:$line: run_job(): [0-9]* live, oldest .*; growing by .* a second, from .*; in region \"job-pool\"" "$tmp/err")
+[ "$growing" -ge 1 ] || bad "job_logs: no 'rgn: growing:' line for job_logs.c:$line:
+$(cat "$tmp/err")"
+first_growing=$(grep -n "^rgn: growing: " "$tmp/err" | head -n 1 | cut -d: -f1)
+first_leak=$(grep -n "^rgn: leak: " "$tmp/err" | head -n 1 | cut -d: -f1)
+[ -n "$first_growing" ] && [ -n "$first_leak" ] && [ "$first_growing" -lt "$first_leak" ] ||
+    bad "job_logs: the growth was not told before the exit report"
+counts=$(sed -n 's/^rgn: growing: [^:]*:[0-9]*: run_job(): \([0-9]*\) live.*/\1/p' "$tmp/err")
+prev=0
+for n in $counts; do
+    [ "$n" -ge $((2 * prev)) ] || bad "job_logs: a growing line at $n after $prev"
+    prev=$n
+done
+[ -n "$held" ] && grep -q "^rgn: leak: .*job_logs\.c:$line: run_job(): $held live, oldest " "$tmp/err" ||
+    bad "job_logs: the exit report does not name $held descriptors at job_logs.c:$line"
+RGN_AUDIT=abort "$b/examples/job_logs" >/dev/null 2>&1
+status=$?
+[ "$status" -gt 128 ] || bad "job_logs under RGN_AUDIT=abort exited with $status, not a signal"
+run job_logs --fixed
+[ "$status" -eq 0 ] || bad "job_logs --fixed exited with $status"
+[ ! -s "$tmp/err" ] || bad "job_logs --fixed is not silent: $(cat "$tmp/err")"
+grep -q ' holds 0 descriptors$' "$tmp/out" || bad "job_logs --fixed: $(cat "$tmp/out")"
+
 # The HTTP client run long: its connections held past a second, while
 # the connections it gave back lived microseconds, are reported as held
 # while it runs -- before the close's leak report -- each once.

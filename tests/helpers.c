@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include <stdarg.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -113,3 +114,45 @@ int run_suites(Suite *first, ...)
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/* Number of lines of text that start with prefix and contain every one of
+ * the NULL-terminated further strings. */
+int count_lines(const char *text, const char *prefix, ...)
+{
+    int n = 0;
+    for (const char *l = text; *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)len, l);
+        if (strncmp(line, prefix, strlen(prefix)) == 0) {
+            int all = 1;
+            va_list ap;
+            va_start(ap, prefix);
+            for (const char *s; (s = va_arg(ap, const char *));)
+                all = all && strstr(line, s) != NULL;
+            va_end(ap);
+            n += all;
+        }
+        l += len + (end != NULL);
+    }
+    return n;
+}
+
+
+/* Empties c and returns the argument for rgn_ck_buf_sink. */
+struct rgn_ck_buf *capturing(struct capture *c)
+{
+    c->b = (struct rgn_ck_buf){c->text, sizeof c->text, 0};
+    c->text[0] = '\0';
+    return &c->b;
+}
+
+int lines_in(const struct capture *c)
+{
+    int n = 0;
+    for (const char *p = c->text; (p = strchr(p, '\n')) != NULL; p++)
+        n++;
+    return n;
+}
+

@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <rgn.h>
+#include <rgn_check.h>
 
 /*
  * A probe is a resource whose cleanup records that it ran: how many times,
@@ -59,5 +60,19 @@ int in_child(void (*fn)(void));
     } while (0)
 void child_fail(const char *file, int line, const char *what)
     __attribute__((noreturn));
+
+/* Number of lines of text that start with prefix and contain every one of
+ * the NULL-terminated further strings. */
+int count_lines(const char *text, const char *prefix, ...);
+
+/* What a sink captured (rgn_ck_buf_sink), for tests reading reports. */
+struct capture {
+    struct rgn_ck_buf b;
+    char text[65536];
+};
+/* Empties c and returns the argument for rgn_ck_buf_sink. */
+struct rgn_ck_buf *capturing(struct capture *c);
+/* Lines c holds. */
+int lines_in(const struct capture *c);
 
 #endif

@@ -13,9 +13,13 @@ Suite *share_suite(void);    /* threads, references: lib/share.c */
 Suite *threads_suite(void);  /* readers, cancellation, fork, the lock
                                 order: lib/lock.c, share.c, report.c */
 Suite *audit_suite(void);    /* the leak audit: lib/audit.c, report.c,
-                                sink.c */
+                                sink.c, group.c, misuse.c */
+Suite *watch_suite(void);    /* held and growing: lib/watch.c */
+Suite *since_suite(void);    /* checkpoints, intent, sites: lib/since.c,
+                                site.c, plain.c */
 Suite *stats_suite(void);    /* counters: lib/stats.c */
-Suite *lifetime_suite(void); /* lifetimes of releases: lib/lifetime.c */
+Suite *lifetime_suite(void); /* lifetimes of releases: lib/tally.c,
+                                audit.c */
 Suite *metrics_suite(void);  /* Prometheus text: lib/metrics.c */
 Suite *convenience_suite(void); /* scopes, memory, fds: lib/convenience.c */
 Suite *arena_suite(void);    /* arena, clear, realloc: lib/arena.c */

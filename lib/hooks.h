@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hooks.h -- how the calls on a region reach the audit: a registration
+ * fills its record and gives the watchers a chance to look (watch.c); a
+ * release feeds a lifetime; a resource leaving by other ways leaves its
+ * tally; a close reports what was left (report.c); a refused call on a
+ * closed region may be a use after close (misuse.c).  Reports met under
+ * a lock are queued (sink.h) and written by rgn__audit_flush once the
+ * caller holds no lock.  Region code calls the audit through these only.
+ */
+#ifndef RGN_HOOKS_H
+#define RGN_HOOKS_H
+
+#include "base.h"
+#include "audit.h"
+#include "clock.h"
+#include "sink.h"
+
+/* The watchers' look at r (locked): held resources, growing sites, made
+ * a few times a second at most, on r's own calls, so that no thread is
+ * needed (watch.c). */
+RGN_HIDDEN void rgn__audit_look(rgn_t *r, uint64_t now);
+static inline void rgn__audit_tick(rgn_t *r, uint64_t now)
+{
+    if (RGN_UNLIKELY(now >= r->tracking->next_look))
+        rgn__audit_look(r, now);
+}
+
+/* Makes the limit warning of r, locked, for rgn__audit_flush. */
+RGN_HIDDEN void rgn__audit_limit_warning(rgn_t *r);
+static inline void rgn__audit_check_limit(rgn_t *r)
+{
+    const struct rgn_tracking *t = r->tracking;
+    if (RGN_UNLIKELY(t->limit && r->slots.live > t->next_warn))
+        rgn__audit_limit_warning(r);
+}
+
+/*
+ * Fills slot i's record for a new registration and counts it in its
+ * site's tally; checks the limit.  The slot may have been taken before r
+ * kept records (an rgn_allocate in flight while the audit was turned
+ * on): its record is made now, or the resource stays of unknown site.
+ */
+static inline void rgn__audit_note(rgn_t *r, uint32_t i,
+                                   const struct rgn_site *site,
+                                   const char *label)
+{
+    struct rgn_tracking *t = r->tracking;
+    if (rgn__audit_records(t) && rgn__audit_reserve(r, i)) {
+        uint64_t now = rgn__now();
+        struct rgn_arec *rec = &t->recs[i];
+        *rec = (struct rgn_arec){
+            now, 0, 0, rgn__thread_no(),
+            (rgn__intent & RGN_LIVES_WITH_OWNER) ? RGN_AREC_EXPECTED : 0};
+        rgn__audit_count(t, rec, site, label);
+        rgn__audit_tick(r, now);
+    }
+    rgn__audit_check_limit(r);
+}
+
+/* Slot i of r (locked) is about to leave other than by an early
+ * release -- unprotected, taken out as a child, cleared: it leaves its
+ * tally. */
+static inline void rgn__audit_leave(rgn_t *r, uint32_t i)
+{
+    struct rgn_arec *rec = rgn__audit_record(r, i);
+    if (rec)
+        rgn__audit_uncount(r->tracking, rec);
+}
+
+/*
+ * Slot i of r (locked) is about to be released early: it leaves its
+ * tally, its lifetime feeds the tally's sketch when r measures
+ * lifetimes, and the watchers look when a look is due.  Out of memory,
+ * the lifetime goes unrecorded: a release must not fail for the sake of
+ * a statistic.
+ */
+static inline void rgn__audit_release(rgn_t *r, uint32_t i)
+{
+    struct rgn_tracking *t = r->tracking;
+    struct rgn_arec *rec = rgn__audit_record(r, i);
+    struct rgn_tally *e = rgn__audit_tally(t, rec);
+    if (!e)
+        return;
+    rgn__audit_uncount(t, rec);
+    if (!rec->born)
+        return; /* registered before records were kept */
+    if (rec->born > e->newest_released)
+        e->newest_released = rec->born;
+    if (!t->lifetimes)
+        return;
+    uint64_t now = rgn__now();
+    rgn__tally_lifetime(e, now > rec->born ? now - rec->born : 0);
+    rgn__audit_tick(r, now);
+}
+
+/* Slot i of `from` moved to slot j of `to` (tracked), both locked. */
+static inline void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to,
+                                   uint32_t j)
+{
+    rgn__audit_move_record(from, i, to, j);
+    rgn__audit_check_limit(to);
+}
+
+/* Writes the reports this thread queued under a lock; called by every
+ * caller of the hooks above, and of rgn__lock, once it holds no lock.
+ * A report of abort mode aborts once everything queued is written. */
+static inline void rgn__audit_flush(void)
+{
+    if (RGN_UNLIKELY(rgn__deferred != NULL) && rgn__deferred_write())
+        rgn__audit_abort();
+}
+
+/* The last reference went, r locked: makes the report of what r still
+ * holds (NORMAL closes of audited owners).  True when the program must
+ * abort once the report is written (report.c). */
+RGN_HIDDEN bool rgn__audit_close(rgn_t *r, rgn_release_type how,
+                                 struct rgn_report *rep);
+
+/* The result of `call` refused on a region that is not open: rc,
+ * reporting a use after close first when r is RGN_FREED (and aborting
+ * under RGN_AUDIT=abort).  Called holding no lock (misuse.c). */
+RGN_HIDDEN int rgn__closed_use_slow(rgn_t *r, const char *call,
+                                    const struct rgn_site *site, int rc);
+static inline int rgn__closed_use(rgn_t *r, const char *call,
+                                  const struct rgn_site *site, int rc)
+{
+    /* A buried region's state never changes again. */
+    if (RGN_UNLIKELY(__atomic_load_n(&r->state, __ATOMIC_RELAXED) ==
+                     RGN_FREED))
+        return rgn__closed_use_slow(r, call, site, rc);
+    return rc;
+}
+
+#endif /* RGN_HOOKS_H */

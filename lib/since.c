@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * since.c -- checkpoints: what did this test, request or job leave
+ * behind?  rgn_audit_mark() names a point in the process's order of
+ * registrations; rgn_audit_since() counts, and reports, what was
+ * registered after it and is still live in any audited region, owners
+ * included -- so a test whose leak went into a long-lived owner fails in
+ * that test, whatever framework runs it.
+ *
+ * A mark is a reading of the audit's clock, the clock every record's
+ * birth is read from (under its region's lock, in registration order on
+ * each thread), so nothing needs to be counted at registration: a
+ * resource was registered after the mark exactly when it was born after
+ * it.  Resources registered before the mark are never counted, whatever
+ * region they are in or move to.
+ *
+ * Walks the registry (audit.c) as the other process-wide readers do, and
+ * writes through group.c and sink.c once the registry is let go.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+rgn_mark_t rgn_audit_mark_named(const char *running)
+{
+    /* Leaks counted at closes before the mark are shown now, and the
+     * next close of any site reports at once: they are not the next
+     * test's to be told of. */
+    struct rgn_report rep;
+    rgn__report_init(&rep);
+    rgn__digest_flush(&rep, true);
+    rgn__report_print(&rep, NULL, NULL);
+    uint64_t now = rgn__now();
+    rgn__mark = (struct rgn_thread_mark){now, running, 0};
+    return now;
+}
+
+rgn_mark_t rgn_audit_mark(void)
+{
+    return rgn_audit_mark_named(NULL);
+}
+
+struct since {
+    uint64_t mark;
+    uint32_t thread; /* 0: every thread's */
+    struct rgn_groups g;
+};
+
+/* Groups what r (locked) holds that was registered after the mark. */
+static int since_region(rgn_t *r, void *arg)
+{
+    struct since *s = arg;
+    struct rgn_tracking *t = r->tracking;
+    if (t->mode == RGN_AUDIT_OFF || r->state != RGN_OPEN)
+        return 0;
+    for (uint32_t i = rgn__slot_newest(&r->slots); i;
+         i = rgn__ln(&r->slots, i)->next) {
+        const struct rgn_arec *rec = rgn__audit_record(r, i);
+        if (!rec || rec->born <= s->mark || (rec->flags & RGN_AREC_EXPECTED) ||
+            (s->thread && rec->thread != s->thread) ||
+            rgn__cb(&r->slots, i)->fn == rgn__child_cleanup)
+            continue;
+        rgn__groups_add(&s->g, rgn__audit_site(t, rec),
+                        rgn__audit_label(t, rec), rec->born, rec->bytes);
+    }
+    return 0;
+}
+
+#define SINCE_FLAGS                                                           \
+    (RGN_SINCE_QUIET | RGN_SINCE_THIS_THREAD | RGN_SINCE_CLOSED)
+
+long rgn_audit_since(rgn_mark_t mark, unsigned flags)
+{
+    if (flags & ~SINCE_FLAGS)
+        return -EINVAL;
+    int saved = errno;
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    struct since s = {
+        mark, (flags & RGN_SINCE_THIS_THREAD) ? rgn__thread_no() : 0, {0}};
+    rgn__groups_init(&s.g);
+    rgn__audit_each(since_region, NULL, &s, true);
+    rgn__groups_sort(&s.g);
+    uint64_t closed = 0;
+    if ((flags & RGN_SINCE_CLOSED) && mark == rgn__mark.at)
+        closed = rgn__mark.closed_leaks;
+    long n = (long)(s.g.total + closed);
+    if (!(flags & RGN_SINCE_QUIET)) {
+        struct rgn_report rep;
+        rgn__report_init(&rep);
+        rgn__digest_flush(&rep, false);
+        size_t sites = rgn__out_groups(&rep, "leak", &s.g, SIZE_MAX);
+        if (n) {
+            char running[160] = "", also[96] = "";
+            if (rgn__mark.running && mark == rgn__mark.at) {
+                char q[140];
+                rgn__fmt_quoted(q, sizeof q, rgn__mark.running);
+                snprintf(running, sizeof running, " of %s", q);
+            }
+            if (closed)
+                snprintf(also, sizeof also,
+                         " (and %llu more reported at closes)",
+                         (unsigned long long)closed);
+            rgn__report_line(
+                &rep,
+                "rgn: leak summary: %zu live %s from %zu %s registered "
+                "since the mark%s%s",
+                s.g.total, rgn__plural(s.g.total, "resource", "resources"),
+                sites, rgn__plural(sites, "site", "sites"), running, also);
+        }
+        rgn__report_print(&rep, NULL, NULL);
+    }
+    rgn__groups_free(&s.g);
+    pthread_setcancelstate(state, NULL);
+    errno = saved;
+    return n;
+}
