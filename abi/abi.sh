@@ -38,7 +38,7 @@ for tool in "$abidw" "$abidiff"; do
     command -v "$tool" >/dev/null 2>&1 ||
         die "$tool not found (Debian: apt-get install abigail-tools)"
 done
-[ -e "$lib" ] || die "no shared library $lib: run make first"
+[ -e "$lib" ] || die "no shared library $lib: run make first (not configured with --disable-shared)"
 soname=$($objdump -p "$lib" | awk '$1 == "SONAME" { print $2 }')
 [ -n "$soname" ] || die "cannot read the soname of $lib"
 $objdump -h "$lib" | grep -q '\.debug_info' ||
