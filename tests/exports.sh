@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Only rgn_* symbols may leave the shared library, exactly those listed in
 # tests/exports.txt: everything else is private and may change at any time.
+# lib/librgn.map, the version script, lists the same names, and where the
+# library was linked with it each symbol carries its node's version.
 set -u
 lib="${top_builddir:-.}/lib/.libs/librgn.so"
 if [ ! -e "$lib" ]; then
@@ -9,7 +11,10 @@ if [ ! -e "$lib" ]; then
     exit 77
 fi
 nm=${NM:-nm}
-syms=$($nm -D --defined-only "$lib" | awk 'NF >= 3 && $2 ~ /^[TDBRVWiu]$/ { print $3 }')
+# name@@VERSION when the library has symbol versions; the names alone
+# for the checks that follow.
+versioned=$($nm -D --defined-only "$lib" | awk 'NF >= 3 && $2 ~ /^[TDBRVWiu]$/ { print $3 }')
+syms=$(printf '%s\n' "$versioned" | sed 's/@.*//')
 if [ -z "$syms" ]; then
     echo "exports: $lib exports nothing at all" >&2
     exit 1
@@ -38,4 +43,85 @@ if [ -n "$diff" ]; then
     printf '%s\n' "$diff" >&2
     exit 1
 fi
-echo "exports: $(printf '%s\n' "$syms" | wc -l) symbols, all rgn_*"
+
+# The version script (lib/librgn.map) lists exactly the same names, each
+# once, by name (no wildcard), in the node of the release that added it.
+map="${top_srcdir:-.}/lib/librgn.map"
+nodes=$(awk '
+    { text = text $0 "\n" }
+    END {
+        gsub(/\/\*([^*]|\*+[^*\/])*\*+\//, " ", text)  # C comments
+        gsub(/#[^\n]*/, " ", text)
+        gsub(/[{};:]/, " & ", text)
+        n = split(text, t, /[ \t\n]+/)
+        state = "name"
+        for (i = 1; i <= n; i++) {
+            w = t[i]
+            if (w == "") continue
+            if (state == "name") { node = w; state = "open"; continue }
+            if (state == "open") { if (w != "{") exit 2; state = "body"; continue }
+            if (state == "body") {
+                if (w == "}") { state = "tail"; continue }
+                if ((w == "global" || w == "local") && t[i + 1] == ":") {
+                    scope = w; i++; continue
+                }
+                if (w == ";") continue
+                if (scope == "global") print w, node
+                continue
+            }
+            if (state == "tail") {
+                if (w == ";") state = "name"
+                continue
+            }
+        }
+        if (state != "name") exit 2
+    }' "$map") || {
+    echo "exports: cannot read the version nodes of $map" >&2
+    exit 1
+}
+wild=$(printf '%s\n' "$nodes" | awk '$1 ~ /[*?[]/ { print "  " $1 " in " $2 }')
+if [ -n "$wild" ]; then
+    echo "exports: lib/librgn.map exports by pattern, not by name:" >&2
+    printf '%s\n' "$wild" >&2
+    exit 1
+fi
+twice=$(printf '%s\n' "$nodes" | awk '{ print $1 }' | LC_ALL=C sort | uniq -d)
+if [ -n "$twice" ]; then
+    echo "exports: lib/librgn.map lists these in more than one node:" >&2
+    printf '  %s\n' $twice >&2
+    exit 1
+fi
+diff=$(printf '%s\n' "$nodes" | awk '{ print $1 }' | LC_ALL=C sort |
+    diff -u "$want" - || true)
+if [ -n "$diff" ]; then
+    echo "exports: lib/librgn.map and tests/exports.txt list different names:" >&2
+    printf '%s\n' "$diff" >&2
+    exit 1
+fi
+
+# Where the library was linked with the script (configure found a linker
+# that takes it; run by hand, when any symbol has a version), every
+# exported symbol has the default version of its node: name@@NODE.
+uses_script=${RGN_VERSION_SCRIPT:-}
+if [ -z "$uses_script" ]; then
+    case $versioned in *@*) uses_script=yes ;; *) uses_script=no ;; esac
+fi
+if [ "$uses_script" = yes ]; then
+    bad=$(printf '%s\n' "$nodes" | awk -v got="$versioned" '
+        BEGIN { n = split(got, g, "\n"); for (i = 1; i <= n; i++) {
+                    s = g[i]; name = s; sub(/@.*/, "", name)
+                    ver = s; if (!sub(/^[^@]*@@/, "", ver)) ver = ""
+                    have[name] = ver } }
+        { if (have[$1] == "")
+              print "  " $1 " has no version (lib/librgn.map says " $2 ")"
+          else if (have[$1] != $2)
+              print "  " $1 "@@" have[$1] ", but lib/librgn.map puts it in " $2 }')
+    if [ -n "$bad" ]; then
+        echo "exports: symbol versions differ from lib/librgn.map:" >&2
+        printf '%s\n' "$bad" >&2
+        exit 1
+    fi
+    echo "exports: $(printf '%s\n' "$syms" | wc -l) symbols, all rgn_*, versioned as lib/librgn.map says"
+else
+    echo "exports: $(printf '%s\n' "$syms" | wc -l) symbols, all rgn_* (no version script: unversioned)"
+fi

@@ -35,7 +35,8 @@ done
 
 lib="$b/lib/.libs/librgn.so"
 if [ -e "$lib" ]; then
-    for sym in $(${NM:-nm} -D --defined-only "$lib" | awk 'NF >= 3 { print $3 }' | grep '^rgn_'); do
+    # nm prints a versioned symbol as NAME@@RGN_0.1: the page is NAME.3.
+    for sym in $(${NM:-nm} -D --defined-only "$lib" | awk 'NF >= 3 { sub(/@.*/, "", $3); print $3 }' | grep '^rgn_'); do
         [ -f "$dir/$sym.3" ] || bad "exported $sym has no page doc/man/$sym.3"
     done
 fi
