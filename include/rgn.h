@@ -481,6 +481,23 @@ RGN_API int rgn_register_labeled(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     rgn_register_labeled_at((r), (fn), (resource), (key), (label), RGN_SITE)
 
 /*
+ * rgn_register() for a resource of a known size, so that the audit's
+ * reports, dumps, profiles and metrics, and rgn_get_stats(), count its
+ * bytes beside its count: a buffer, a cache entry, a mapping.  Bytes are
+ * counted where r keeps records (audited, or measuring lifetimes);
+ * elsewhere this is rgn_register(), and costs what it costs.  rgn_malloc
+ * and its kin give their sizes themselves.  Returns and fails as
+ * rgn_register() (fn runs at once on any failure).
+ */
+RGN_API int rgn_register_sized_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                                  rgn_key_t *key, size_t bytes,
+                                  const struct rgn_site *site);
+RGN_API int rgn_register_sized(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                               rgn_key_t *key, size_t bytes);
+#define rgn_register_sized(r, fn, resource, key, bytes)                       \
+    rgn_register_sized_at((r), (fn), (resource), (key), (bytes), RGN_SITE)
+
+/*
  * A plain cleanup: an existing free-like function such as free(),
  * regfree() or freeaddrinfo(), which takes the resource and returns
  * nothing.
@@ -1120,6 +1137,12 @@ typedef struct rgn_stats {
                                  released resources; 0 when lifetimes are
                                  not tracked */
     size_t lifetime_retained; /* items the lifetime sketch holds now */
+    uint64_t bytes;           /* bytes of the live resources that carry a
+                                 size (rgn_malloc & co., rgn_register_sized),
+                                 counted where r keeps records: audited,
+                                 or measuring lifetimes; else 0 */
+    uint64_t arena_bytes;     /* bytes r's arena holds (its chunks, or
+                                 what it used of the region's own 64) */
 } rgn_stats;
 
 /*
@@ -1129,8 +1152,9 @@ typedef struct rgn_stats {
  * registered == live + released_early + removed, always -- except from a
  * cleanup run by r's own close, where the difference is the number of
  * resources that close has taken so far.  live and peak are what
- * rgn_live() sees.  Returns 0, or -EINVAL (r or out NULL).  Costs nothing
- * on the other calls: the counters are kept anyway.
+ * rgn_live() sees; bytes and arena_bytes are read at the same instant.
+ * Returns 0, or -EINVAL (r or out NULL).  Costs nothing on the other
+ * calls: the counters are kept anyway.
  */
 RGN_API int rgn_get_stats(const rgn_t *r, rgn_stats *out);
 

@@ -177,6 +177,16 @@ void rgn__arena_reset(rgn_t *r)
     r->spare = spare;
 }
 
+uint64_t rgn__arena_bytes(const rgn_t *r)
+{
+    uint64_t n = 0;
+    for (const struct rgn_chunk *c = r->chunks; c; c = c->next)
+        n += c->size;
+    if (!r->chunks)
+        n = (uint64_t)(r->arena_at - r->arena_inline);
+    return n;
+}
+
 /* ---- the helpers ------------------------------------------------------- */
 
 void *rgn_zalloc(rgn_t *r, size_t size)

@@ -485,6 +485,7 @@ static void keep_records(rgn_t *r)
     if (t->recs_cap)
         memset(t->recs, 0, (size_t)t->recs_cap * sizeof *t->recs);
     rgn__tallies_uncount(&t->tallies);
+    t->bytes = 0;
 }
 
 /*

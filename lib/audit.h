@@ -28,6 +28,7 @@ struct rgn_arec {
                                 held or growing (rgn_expect_close) */
 #define RGN_AREC_HELD 2u    /* found held once already */
 #define RGN_AREC_COUNTED 4u /* counted in tallies.v[tally] */
+#define RGN_AREC_SIZED 8u   /* its bytes are counted in the region's */
 
 /* A region's tracking state (r->tracking): exists while it is audited,
  * measures lifetimes or has a limit. */
@@ -35,6 +36,7 @@ struct rgn_tracking {
     rgn_audit_mode mode;
     bool lifetimes;        /* early releases feed the sketches */
     size_t limit;          /* 0: none */
+    uint64_t bytes;        /* of the live resources with records */
     size_t next_warn;      /* live count of the next warning */
     struct rgn_arec *recs; /* recs[i]: the record of slot i */
     uint32_t recs_cap;     /* slots recs[] has room for */
@@ -147,13 +149,16 @@ static inline const char *rgn__audit_label(struct rgn_tracking *t,
     return e ? e->label : NULL;
 }
 
-/* Counts rec in the tally of (site, label); rec->flags and bytes are
- * set.  Out of tallies, rec is counted nowhere (its site is unknown). */
+/* Counts rec in the region's bytes and in the tally of (site, label);
+ * rec->flags and bytes are set.  Out of tallies, rec is counted in no
+ * tally (its site is unknown), its bytes still in the region's. */
 static inline void rgn__audit_count(struct rgn_tracking *t,
                                     struct rgn_arec *rec,
                                     const struct rgn_site *site,
                                     const char *label)
 {
+    t->bytes += rec->bytes;
+    rec->flags |= RGN_AREC_SIZED;
     uint32_t k = rgn__tally_find(&t->tallies, site, label);
     if (RGN_UNLIKELY(k == RGN_TALLY_NONE))
         return;
@@ -169,6 +174,11 @@ static inline void rgn__audit_count(struct rgn_tracking *t,
 static inline void rgn__audit_uncount(struct rgn_tracking *t,
                                       struct rgn_arec *rec)
 {
+    if (rec->flags & RGN_AREC_SIZED) {
+        RGN_ASSERT(t->bytes >= rec->bytes);
+        t->bytes -= rec->bytes;
+        rec->flags &= ~RGN_AREC_SIZED;
+    }
     struct rgn_tally *e = rgn__audit_tally(t, rec);
     if (!e)
         return;
@@ -177,6 +187,18 @@ static inline void rgn__audit_uncount(struct rgn_tracking *t,
     e->owned -= (rec->flags & RGN_AREC_EXPECTED) != 0;
     e->bytes -= rec->bytes;
     rec->flags &= ~RGN_AREC_COUNTED;
+}
+
+/* rec's resource is now `bytes` big (rgn_realloc). */
+static inline void rgn__audit_resize(struct rgn_tracking *t,
+                                     struct rgn_arec *rec, uint64_t bytes)
+{
+    if (rec->flags & RGN_AREC_SIZED)
+        t->bytes = t->bytes - rec->bytes + bytes;
+    struct rgn_tally *e = rgn__audit_tally(t, rec);
+    if (e)
+        e->bytes = e->bytes - rec->bytes + bytes;
+    rec->bytes = bytes;
 }
 
 /* Carries slot i's record of `from` over to slot j of `to`, both locked,

@@ -56,10 +56,11 @@ int rgn__free_block(void *p, rgn_release_type how)
 /* Registers block b (whose payload is returned; rgn_register stores the
  * key in its header); NULL and errno on failure, with the block already
  * freed by rgn_register. */
-static void *adopt_block(rgn_t *r, struct block *b,
+static void *adopt_block(rgn_t *r, struct block *b, size_t size,
                          const struct rgn_site *site)
 {
-    int rc = rgn_register_at(r, rgn__free_block, b + 1, NULL, site);
+    int rc =
+        rgn_register_sized_at(r, rgn__free_block, b + 1, NULL, size, site);
     if (rc) {
         errno = -rc;
         return NULL;
@@ -87,7 +88,7 @@ void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
         errno = ENOMEM;
         return NULL;
     }
-    return adopt_block(r, b, site);
+    return adopt_block(r, b, size, site);
 }
 
 void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,

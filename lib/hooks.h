@@ -43,14 +43,14 @@ static inline void rgn__audit_check_limit(rgn_t *r)
  */
 static inline void rgn__audit_note(rgn_t *r, uint32_t i,
                                    const struct rgn_site *site,
-                                   const char *label)
+                                   const char *label, uint64_t bytes)
 {
     struct rgn_tracking *t = r->tracking;
     if (rgn__audit_records(t) && rgn__audit_reserve(r, i)) {
         uint64_t now = rgn__now();
         struct rgn_arec *rec = &t->recs[i];
         *rec = (struct rgn_arec){
-            now, 0, 0, rgn__thread_no(),
+            now, bytes, 0, rgn__thread_no(),
             (rgn__intent & RGN_LIVES_WITH_OWNER) ? RGN_AREC_EXPECTED : 0};
         rgn__audit_count(t, rec, site, label);
         rgn__audit_tick(r, now);

@@ -266,13 +266,19 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
     rgn__fmt_region(region, sizeof region, r);
     rgn__groups_collect(r, false, &g, &expected);
     size_t sites = rgn__out_groups(&rep, "live", &g, SIZE_MAX);
-    char also[48] = "";
+    char also[48] = "", bytes[48] = "";
     if (expected)
         snprintf(also, sizeof also, " (%zu expected at close)", expected);
-    rgn__report_line(&rep,
-                     "rgn: live summary: %zu live %s%s from %zu %s in %s",
-                     g.total, rgn__plural(g.total, "resource", "resources"),
-                     also, sites, rgn__plural(sites, "site", "sites"), region);
+    uint64_t sized = r->tracking ? r->tracking->bytes : 0;
+    if (sized) {
+        char b[32];
+        rgn__fmt_bytes(b, sizeof b, sized);
+        snprintf(bytes, sizeof bytes, ", %s", b);
+    }
+    rgn__report_line(
+        &rep, "rgn: live summary: %zu live %s%s%s from %zu %s in %s", g.total,
+        rgn__plural(g.total, "resource", "resources"), bytes, also, sites,
+        rgn__plural(sites, "site", "sites"), region);
     rgn__unlock(r);
     rgn__report_print(&rep, sink, arg);
     long unexpected = (long)(g.total - expected);

@@ -56,6 +56,7 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
 struct origin {
     const struct rgn_site *site;
     const char *label;
+    uint64_t bytes; /* its size, 0 when it has none */
 };
 
 /* A free slot with room for its audit record; 0 when memory ran out. */
@@ -75,7 +76,7 @@ static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
 {
     rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
     if (RGN_UNLIKELY(r->tracking != NULL))
-        rgn__audit_note(r, i, o.site, o.label);
+        rgn__audit_note(r, i, o.site, o.label, o.bytes);
     return k;
 }
 
@@ -178,9 +179,10 @@ static inline int register_with(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 /* register_with, kept apart from the callers' fast path. */
 static __attribute__((noinline)) int
 register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
-              const struct rgn_site *site, const char *label)
+              const struct rgn_site *site, const char *label, uint64_t bytes)
 {
-    return register_with(r, fn, resource, key, (struct origin){site, label});
+    return register_with(r, fn, resource, key,
+                         (struct origin){site, label, bytes});
 }
 
 /* Not a child's or a block's cleanup, which register_with dispatches. */
@@ -195,14 +197,15 @@ int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 {
     if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
-    return register_slow(r, fn, resource, key, site, NULL);
+    return register_slow(r, fn, resource, key, site, NULL, 0);
 }
 
 int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                        rgn_key_t *key, const struct rgn_site *site,
                        const char *label)
 {
-    return add_or_refuse(r, fn, resource, key, (struct origin){site, label});
+    return add_or_refuse(r, fn, resource, key,
+                         (struct origin){site, label, 0});
 }
 
 int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -211,7 +214,17 @@ int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 {
     if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
-    return register_slow(r, fn, resource, key, site, label);
+    return register_slow(r, fn, resource, key, site, label, 0);
+}
+
+int rgn_register_sized_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                          rgn_key_t *key, size_t bytes,
+                          const struct rgn_site *site)
+{
+    /* A region that keeps no records counts no bytes: the fast path. */
+    if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
+        return 0;
+    return register_slow(r, fn, resource, key, site, NULL, bytes);
 }
 
 /* Takes a slot for rgn_allocate before acquire runs. */
@@ -270,7 +283,7 @@ static void abandon(void *arg)
     struct abandoned *a = arg;
     bool late, free_region;
     rgn_release_type how;
-    settle(a->r, a->slot, false, NULL, NULL, (struct origin){a->site, NULL},
+    settle(a->r, a->slot, false, NULL, NULL, (struct origin){a->site, NULL, 0},
            &late, &free_region, &how);
     if (free_region)
         rgn__region_free(a->r);
@@ -302,8 +315,8 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     bool late, free_region;
     rgn_release_type how;
     rgn_key_t k =
-        settle(r, slot, rc == 0, fn, res, (struct origin){site, NULL}, &late,
-               &free_region, &how);
+        settle(r, slot, rc == 0, fn, res, (struct origin){site, NULL, 0},
+               &late, &free_region, &how);
     if (rc != 0)
         rgn__failed(rc, RGN_FROM_CALLER);
     if (late && rc == 0) {
@@ -408,6 +421,9 @@ int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old, size_t bytes,
         rc = h ? 0 : -ENOMEM;
         if (h)
             rgn__cb(&r->slots, i)->resource = *moved = h + RGN_BLOCK_HEADER;
+        struct rgn_arec *rec = h ? rgn__audit_record(r, i) : NULL;
+        if (rec)
+            rgn__audit_resize(r->tracking, rec, bytes - RGN_BLOCK_HEADER);
     }
     rgn__unlock(r);
     return rc;
@@ -508,4 +524,11 @@ int rgn_allocate(rgn_t *r, rgn_acquire_fn acquire, void *arg,
                  rgn_cleanup_fn fn, void **resource, rgn_key_t *key)
 {
     return rgn_allocate_at(r, acquire, arg, fn, resource, key, NULL);
+}
+
+#undef rgn_register_sized
+int rgn_register_sized(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                       rgn_key_t *key, size_t bytes)
+{
+    return rgn_register_sized_at(r, fn, resource, key, bytes, NULL);
 }

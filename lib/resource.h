@@ -56,6 +56,9 @@ RGN_HIDDEN int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old,
 RGN_HIDDEN void *rgn__arena_alloc_slow(rgn_t *r, size_t size);
 /* Frees every chunk of r's arena (the region is being freed). */
 RGN_HIDDEN void rgn__arena_free(rgn_t *r);
+/* Bytes r's arena holds: its chunks, and what it used of the region's
+ * own; r locked or unshared. */
+RGN_HIDDEN uint64_t rgn__arena_bytes(const rgn_t *r);
 /* Empties r's arena for reuse, keeping one chunk (rgn_clear). */
 RGN_HIDDEN void rgn__arena_reset(rgn_t *r);
 static inline void rgn__arena_init(rgn_t *r)

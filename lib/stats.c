@@ -46,6 +46,9 @@ int rgn_get_stats(const rgn_t *region, rgn_stats *out)
     rgn__lock(r);
     rgn__counters(r, out);
     lifetime_stats(r->tracking, out);
+    if (r->tracking)
+        out->bytes = r->tracking->bytes;
+    out->arena_bytes = rgn__arena_bytes(r);
     rgn__unlock(r);
     rgn__audit_flush();
     return 0;

@@ -323,7 +323,7 @@ START_TEST(one_line_per_site_across_many_regions)
     struct run *r = scenario("many_owners", "report", NULL);
     ck_assert_int_eq(r->status, 0);
     const char *at = where(r, "owner", "many_owners");
-    ck_assert_msg(count_lines(r->err, "rgn: leak: ", at, " 1 live, oldest ",
+    ck_assert_msg(count_lines(r->err, "rgn: leak: ", at, " 1 live, 11 B, oldest ",
                               NULL) == 1, "%s", r->err);
     ck_assert_int_eq(count_lines(r->err, "rgn: leak summary: 1 live ",
                                  NULL), 1);

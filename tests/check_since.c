@@ -234,7 +234,7 @@ START_TEST(with_owner_block_marks_what_it_registers)
     ck_assert_int_eq(at_y(r, NULL), 0); /* not owned: the one leak */
     ck_assert_int_eq(rgn_audit_dump(r, NULL, NULL), 1);
     ck_assert_int_eq(count_lines(cap.text, "rgn: live summary: 3 live "
-                                 "resources (2 expected at close)",
+                                 "resources, 13 B (2 expected at close)",
                                  NULL),
                      1);
     capturing(&cap);

@@ -230,6 +230,58 @@ START_TEST(counters_are_exact_across_threads)
 }
 END_TEST
 
+/* Bytes: what rgn_malloc & co. and rgn_register_sized give, counted in
+ * a region that keeps records through realloc, free, move and clear;
+ * none in one that keeps none; the arena's always. */
+START_TEST(bytes_follow_sized_resources)
+{
+    rgn_t *r = rgn_new();
+    rgn_stats st;
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    char *a = rgn_malloc(r, 100);
+    char *b = rgn_strdup(r, "seven!");
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register_sized(r, noop_cleanup, NULL, &k, 4096), 0);
+    ck_assert_int_eq(rgn_get_stats(r, &st), 0);
+    ck_assert_uint_eq(st.bytes, 100 + 7 + 4096);
+    a = rgn_realloc(r, a, 1000);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(rgn_get_stats(r, &st), 0);
+    ck_assert_uint_eq(st.bytes, 1000 + 7 + 4096);
+    ck_assert_int_eq(rgn_free(r, b), 0);
+    ck_assert_int_eq(rgn_release(r, k), 0);
+    ck_assert_int_eq(rgn_get_stats(r, &st), 0);
+    ck_assert_uint_eq(st.bytes, 1000);
+    rgn_t *to = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(to, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_move(r, rgn_mem_key(a), to, NULL), 0);
+    ck_assert_int_eq(rgn_get_stats(r, &st), 0);
+    ck_assert_uint_eq(st.bytes, 0);
+    ck_assert_int_eq(rgn_get_stats(to, &st), 0);
+    ck_assert_uint_eq(st.bytes, 1000);
+    ck_assert_ptr_nonnull(rgn_malloc(to, 24));
+    ck_assert_int_eq(rgn_clear(to), 0);
+    ck_assert_int_eq(rgn_get_stats(to, &st), 0);
+    ck_assert_uint_eq(st.bytes, 0);
+    /* The arena: what it holds, in any region. */
+    rgn_t *plain = rgn_new();
+    ck_assert_int_eq(rgn_get_stats(plain, &st), 0);
+    ck_assert_uint_eq(st.arena_bytes, 0);
+    ck_assert_ptr_nonnull(rgn_alloc(plain, 10));
+    ck_assert_int_eq(rgn_get_stats(plain, &st), 0);
+    ck_assert_uint_eq(st.arena_bytes, 16);
+    ck_assert_ptr_nonnull(rgn_alloc(plain, 5000));
+    ck_assert_int_eq(rgn_get_stats(plain, &st), 0);
+    ck_assert_uint_ge(st.arena_bytes, 5000);
+    ck_assert_ptr_nonnull(rgn_malloc(plain, 64)); /* no records: no bytes */
+    ck_assert_int_eq(rgn_get_stats(plain, &st), 0);
+    ck_assert_uint_eq(st.bytes, 0);
+    ck_assert_int_eq(rgn_close(plain), 0);
+    ck_assert_int_eq(rgn_close(to), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -242,6 +294,7 @@ Suite *stats_suite(void)
     tcase_add_test(tc, stats_from_a_cleanup_during_close);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, counters_are_exact_across_threads);
+    tcase_add_test(tc, bytes_follow_sized_resources);
     suite_add_tcase(s, tc);
     return s;
 }

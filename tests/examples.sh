@@ -38,7 +38,7 @@ story() {
     held=$(sed -n 's/.* \([0-9][0-9]*\) \(connections still registered\|resources\)$/\1/p' "$tmp/out")
     [ -n "$held" ] && [ "$held" -gt 0 ] ||
         bad "$name did not say how much it left behind: $(cat "$tmp/out")"
-    grep -q "^rgn: leak: .*$name\.c:$line: $func(): .* $held live, oldest " "$tmp/err" ||
+    grep -q "^rgn: leak: .*$name\.c:$line: $func(): .* $held live, \([0-9.]* [KMGTP]*i*B, \)*oldest " "$tmp/err" ||
         bad "$name: no 'rgn: leak:' line for $name.c:$line $func() with $held live:
 $(cat "$tmp/err")"
     grep -q "^rgn: leak summary: $held live " "$tmp/err" ||
