@@ -130,6 +130,8 @@ void rgn__lifetime_stats(const struct rgn_tracking *a, rgn_stats *out)
 
 void rgn__lifetime_free(struct rgn_tracking *a)
 {
+    if (!a) /* as lifetime.h promises, like the readers above */
+        return;
     for (uint32_t i = 0; i < a->sites_cap; i++)
         rgn__sketch_free(&a->sites[i].life);
     rgn__free(a->sites);

@@ -3,8 +3,12 @@
  * check_retire.c -- slot retirement.  Built from the library's sources with
  * RGN_GEN_MAX lowered to 999 (see Makefile.am).  Live generations are odd,
  * so a slot carries generations 1, 3, ..., 999: 500 uses instead of 2^31.
+ * Being built from the sources, it also tests the private calls whose
+ * contract no public call reaches.
  */
 #include "helpers.h"
+
+#include "lifetime.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -62,12 +66,23 @@ START_TEST(retirement_across_many_slots_keeps_order)
 }
 END_TEST
 
+/* lifetime.h says rgn__lifetime_free takes NULL, as free() does (it
+ * crashed on it: its one caller happened to check first). */
+START_TEST(lifetime_free_takes_null)
+{
+    rgn__lifetime_free(NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("retire");
     TCase *t = tcase_create("retire");
     tcase_add_test(t, a_worn_out_slot_is_retired_not_reused);
     tcase_add_test(t, retirement_across_many_slots_keeps_order);
+    suite_add_tcase(s, t);
+    t = tcase_create("private calls");
+    tcase_add_test(t, lifetime_free_takes_null);
     suite_add_tcase(s, t);
     return run_suites(s, NULL);
 }
