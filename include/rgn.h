@@ -899,16 +899,21 @@ RGN_API int rgn_audit_visit(rgn_t *r,
 /*
  * Writes r's live resources, grouped by site and label with counts and
  * the oldest age, as "rgn: live:" lines and a summary, to sink (NULL: the
- * installed sink).  Returns the number of live resources not marked with
- * rgn_expect_close(), or -EINVAL (r NULL).
+ * installed sink).  The summary counts apart the resources that are no
+ * leak: "rgn: live summary: 4 live resources (1 expected at close, 2
+ * child regions) from 3 sites in ...".  Returns the number of live
+ * resources a close would report: those neither marked with
+ * rgn_expect_close() nor child regions (a child is never a leak of its
+ * parent); or -EINVAL (r NULL).
  */
 RGN_API long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg);
 
 /*
  * Reports every audited region that is still open and holds resources not
  * marked with rgn_expect_close(), as the exit report does, to the
- * installed sink.  Returns the number of such resources: 0 means nothing
- * is held.  An open region that holds nothing is not reported.
+ * installed sink.  Returns the number of such resources (child regions
+ * are never counted: each is judged by its own contents): 0 means
+ * nothing is held.  An open region that holds nothing is not reported.
  */
 RGN_API long rgn_audit_report_open(void);
 

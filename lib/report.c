@@ -254,19 +254,29 @@ static void add_lifetimes(rgn_t *r, struct groups *g)
     }
 }
 
-/* Groups r's live resources, r locked; counts the expected ones apart. */
+/* What collect counts apart: resources that are no leak. */
+struct not_leaks {
+    size_t expected; /* marked with rgn_expect_close */
+    size_t children; /* child regions */
+};
+
+/* Groups r's live resources, r locked; counts apart those that are no
+ * leak, and leaves them out when only_unexpected. */
 static void collect(rgn_t *r, bool only_unexpected, struct groups *g,
-                    size_t *expected)
+                    struct not_leaks *apart)
 {
-    *expected = 0;
+    *apart = (struct not_leaks){0, 0};
     for (uint32_t i = rgn__slot_newest(&r->slots); i;
          i = rgn__ln(&r->slots, i)->next) {
         struct rgn_arec *rec = rgn__audit_record(r, i);
         /* A child region is its own region's business, never a leak of
          * its parent's: its contents are judged at its own close. */
-        if ((rec && (rec->flags & RGN_AREC_EXPECTED)) ||
-            rgn__cb(&r->slots, i)->fn == rgn__child_cleanup) {
-            ++*expected;
+        bool child = rgn__cb(&r->slots, i)->fn == rgn__child_cleanup;
+        if (child || (rec && (rec->flags & RGN_AREC_EXPECTED))) {
+            if (child)
+                apart->children++;
+            else
+                apart->expected++;
             if (only_unexpected)
                 continue;
         }
@@ -552,9 +562,9 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
         return false;
     int saved = errno;
     struct groups g;
-    size_t expected;
+    struct not_leaks apart;
     groups_init(&g);
-    collect(r, true, &g, &expected);
+    collect(r, true, &g, &apart);
     if (g.total) {
         /* An abort is never put off: it must say why. */
         struct when w = when_now();
@@ -685,9 +695,9 @@ void rgn__audit_limit_warning(rgn_t *r)
         char region[320];
         fmt_region(region, sizeof region, r);
         struct groups g;
-        size_t expected;
+        struct not_leaks apart;
         groups_init(&g);
-        collect(r, false, &g, &expected);
+        collect(r, false, &g, &apart);
         rgn__report_line(&d->rep,
                          "rgn: limit: %s has %zu live resources, past "
                          "its limit of %zu%s",
@@ -782,6 +792,22 @@ void rgn__audit_held_check(rgn_t *r, uint64_t now)
     errno = saved;
 }
 
+/* " (2 expected at close, 1 child region)", or "" when nothing is
+ * apart. */
+static void fmt_apart(char *buf, size_t n, const struct not_leaks *apart)
+{
+    char e[40] = "", c[40] = "";
+    if (apart->expected)
+        snprintf(e, sizeof e, "%zu expected at close", apart->expected);
+    if (apart->children)
+        snprintf(c, sizeof c, "%zu child %s", apart->children,
+                 plural(apart->children, "region", "regions"));
+    if (*e || *c)
+        snprintf(buf, n, " (%s%s%s)", e, *e && *c ? ", " : "", c);
+    else
+        *buf = '\0';
+}
+
 long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
 {
     if (!r)
@@ -789,24 +815,24 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
     int saved = errno;
     char region[320];
     struct groups g;
-    size_t expected;
+    struct not_leaks apart;
     groups_init(&g);
     struct rgn_report rep;
     rgn__report_init(&rep);
     rgn__lock(r);
     fmt_region(region, sizeof region, r);
-    collect(r, false, &g, &expected);
+    collect(r, false, &g, &apart);
     size_t sites = out_groups(&rep, "live", &g, SIZE_MAX);
-    char also[48] = "";
-    if (expected)
-        snprintf(also, sizeof also, " (%zu expected at close)", expected);
+    char also[96] = "";
+    fmt_apart(also, sizeof also, &apart);
     rgn__report_line(&rep,
                      "rgn: live summary: %zu live %s%s from %zu %s in %s",
                      g.total, plural(g.total, "resource", "resources"), also,
                      sites, plural(sites, "site", "sites"), region);
     rgn__unlock(r);
     rgn__report_print(&rep, sink, arg);
-    long unexpected = (long)(g.total - expected);
+    /* The count of possible leaks, as the close would see them. */
+    long unexpected = (long)(g.total - apart.expected - apart.children);
     groups_free(&g);
     errno = saved;
     return unexpected;
@@ -830,9 +856,9 @@ static int report_open_region(rgn_t *r, void *arg)
     if (t->ignored || r->state != RGN_OPEN || t->mode == RGN_AUDIT_OFF)
         return 0;
     struct groups g;
-    size_t expected;
+    struct not_leaks apart;
     groups_init(&g);
-    collect(r, true, &g, &expected);
+    collect(r, true, &g, &apart);
     size_t n = g.total;
     if (n) {
         char region[320];

@@ -576,6 +576,33 @@ START_TEST(dump_groups_live_resources_by_site)
 }
 END_TEST
 
+/* A child region is never a leak of its parent, so the dump's result
+ * leaves it out; the summary counts it apart, so that the line and the
+ * result agree (it said "(1 expected at close)" for a child, and the
+ * result "the number not marked with rgn_expect_close" did not say). */
+START_TEST(dump_counts_child_regions_apart)
+{
+    rgn_t *r = audited();
+    ck_assert_ptr_nonnull(rgn_new_child(r));
+    struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 0);
+    ck_assert_msg(count_lines(c.text, "rgn: live summary: 1 live resource "
+                              "(1 child region) from 1 site in ",
+                              NULL) == 1, "%s", c.text);
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
+    ck_assert_int_eq(rgn_expect_close(r, k), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+    ck_assert_ptr_nonnull(rgn_new_child(r));
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 1);
+    ck_assert_msg(count_lines(c.text, "rgn: live summary: 4 live resources "
+                              "(1 expected at close, 2 child regions) ",
+                              NULL) == 1, "%s", c.text);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
 struct seen {
     int n;
     struct rgn_audit_entry e[8];
@@ -1021,6 +1048,7 @@ Suite *audit_suite(void)
 
     TCase *live = tcase_create("on demand");
     tcase_add_test(live, dump_groups_live_resources_by_site);
+    tcase_add_test(live, dump_counts_child_regions_apart);
     tcase_add_test(live, visit_sees_every_live_resource_newest_first);
     tcase_add_test(live, visit_without_audit_knows_keys_only);
     tcase_add_test(live, records_follow_slots_through_growth_and_reuse);
