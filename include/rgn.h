@@ -947,7 +947,10 @@ RGN_API long rgn_audit_ignore_open(void);
  *
  * rgn_audit_forget_closed() frees the regions kept so and returns how
  * many there were: for programs that count their allocator's bytes.
- * Takes the registry's lock.  A stale pointer is then undefined again.
+ * What rgn still holds of its allocator's memory after it, with no
+ * region open, is the name of each region whose counters
+ * rgn_metrics_write keeps (at most 64 names, see there).  Takes the
+ * registry's lock.  A stale pointer is then undefined again.
  */
 RGN_API size_t rgn_audit_forget_closed(void);
 
@@ -1019,7 +1022,9 @@ RGN_API void rgn_lifetimes_set_default(int on);
  * 0.999, _sum and _count).  Regions sharing a name are added up into one
  * series.  A closed region's gauges leave its series; its counters (and
  * the summary's _sum and _count) stay in it, so they never go down while
- * the process lives (kept for the first 64 names).  Names that are not
+ * the process lives (kept for the first 64 names whose regions closed,
+ * each under its whole name, copied once from rgn's allocator and kept
+ * until the process ends).  Names that are not
  * UTF-8 are written with U+FFFD for each invalid byte.  Returns the number
  * of series written (0: none qualifies, nothing written), -EINVAL (out
  * NULL), -ENOMEM, or -EIO when writing to out failed.
