@@ -677,9 +677,11 @@ RGN_API char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
  * Empties r for reuse, as apr_pool_clear does: runs every live cleanup
  * newest first with RGN_RELEASE_NORMAL, each exactly once, then frees the
  * arena (keeping one chunk for the next round).  r itself stays: its
- * references, parent, name, audit mode, limit and lifetime statistics.
- * Every key issued before is dead afterwards (-ENOENT).  The audit
- * reports nothing: the clear is the intended end of what r held.
+ * references, parent, name, audit mode, limit and lifetime statistics;
+ * its counters (rgn_get_stats) start again, but for peak and
+ * cleanup_errors.  Every key issued before is dead afterwards (-ENOENT).
+ * The audit reports nothing: the clear is the intended end of what r
+ * held.
  * Returns 0 or the first non-zero value a cleanup returned; -EINVAL (r
  * NULL) or -ECANCELED (r closing, or being cleared).
  *
@@ -973,14 +975,17 @@ RGN_API size_t rgn_audit_forget_closed(void);
 
 typedef struct rgn_stats {
     size_t live;              /* resources live now */
-    size_t peak;              /* most ever live at once */
+    size_t peak;              /* most ever live at once, since the region
+                                 was made */
     uint64_t registered;      /* registrations (register, allocate, moves
-                                 in, children) */
-    uint64_t released_early;  /* by rgn_release */
+                                 in, children) since the region was made
+                                 or last cleared */
+    uint64_t released_early;  /* by rgn_release, since then too */
     uint64_t removed;         /* unprotected or moved away (a child
-                                 closed first leaves its parent so, too) */
+                                 closed first leaves its parent so, too),
+                                 since then too */
     uint64_t cleanup_errors;  /* cleanups run so far that returned
-                                 non-zero */
+                                 non-zero, since the region was made */
     uint64_t lifetime_ns[4];  /* p50, p90, p99 and max lifetime of
                                  released resources; 0 when lifetimes are
                                  not tracked */
@@ -992,9 +997,12 @@ typedef struct rgn_stats {
  * lifetimes, the p50, p90, p99 and maximum lifetime of what it released
  * early, with the number of items its sketches hold.  They are exact:
  * registered == live + released_early + removed, always -- except from a
- * cleanup run by r's own close, where the difference is the number of
- * resources that close has taken so far.  live and peak are what
- * rgn_live() sees.  Returns 0, or -EINVAL (r or out NULL).  Costs nothing
+ * cleanup run by r's own close or clear, where the difference is the
+ * number of resources that close or clear has taken so far.  rgn_clear()
+ * starts registered, released_early and removed again from 0 (what r
+ * holds was cleaned up, and r begins anew); peak, cleanup_errors and the
+ * lifetimes go on from r's creation.  live and peak are what rgn_live()
+ * sees.  Returns 0, or -EINVAL (r or out NULL).  Costs nothing
  * on the other calls: the counters are kept anyway.
  */
 RGN_API int rgn_get_stats(const rgn_t *r, rgn_stats *out);
@@ -1021,12 +1029,13 @@ RGN_API void rgn_lifetimes_set_default(int on);
  * rgn_resource_lifetime_seconds (a summary: quantiles 0.5, 0.9, 0.99 and
  * 0.999, _sum and _count).  Regions sharing a name are added up into one
  * series.  A closed region's gauges leave its series; its counters (and
- * the summary's _sum and _count) stay in it, so they never go down while
- * the process lives (kept for the first 64 names whose regions closed,
- * each under its whole name, copied once from rgn's allocator and kept
- * until the process ends).  Names that are not
- * UTF-8 are written with U+FFFD for each invalid byte.  Returns the number
- * of series written (0: none qualifies, nothing written), -EINVAL (out
+ * the summary's _sum and _count) stay in it, as does what rgn_clear()
+ * took out of a region's counters (see rgn_get_stats), so they never go
+ * down while the process lives (kept for the first 64 names whose
+ * regions closed, each under its whole name, copied once from rgn's
+ * allocator and kept until the process ends).  Names that are not UTF-8
+ * are written with U+FFFD for each invalid byte.  Returns the number of
+ * series written (0: none qualifies, nothing written), -EINVAL (out
  * NULL), -ENOMEM, or -EIO when writing to out failed.
  */
 RGN_API int rgn_metrics_write(FILE *out);

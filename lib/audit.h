@@ -46,6 +46,12 @@ struct rgn_tracking {
                                  open-region and exit reports */
     uint64_t next_held_check; /* rgn__now() of the next look for
                                  held resources (report.c) */
+    /* What rgn_clear took out of the region's counters, which start again
+     * at each clear (stats.c): the metrics' _total counters add it back,
+     * so that they never go down.  Written and read under r's lock. */
+    struct {
+        uint64_t registered, released_early, removed;
+    } cleared;
 };
 
 /* Whether new regions need tracking state at all: -1 until the

@@ -31,10 +31,16 @@ static void add_totals(struct totals *t, const struct totals *more)
     t->errors += more->errors;
 }
 
-static struct totals totals_of(const rgn_stats *st)
+/* The totals of r, locked and tracked: its counters since its last
+ * clear, and what its clears took out of them. */
+static struct totals totals_of(const rgn_t *r)
 {
-    return (struct totals){st->registered, st->released_early, st->removed,
-                           st->cleanup_errors};
+    rgn_stats st;
+    rgn__counters(r, &st);
+    const struct rgn_tracking *a = r->tracking;
+    return (struct totals){st.registered + a->cleared.registered,
+                           st.released_early + a->cleared.released_early,
+                           st.removed + a->cleared.removed, st.cleanup_errors};
 }
 
 struct series {
@@ -93,9 +99,7 @@ void rgn__metrics_retire(rgn_t *r)
     struct retired *t = retired_for(r->name);
     if (!t)
         return;
-    rgn_stats st;
-    rgn__counters(r, &st);
-    struct totals more = totals_of(&st);
+    struct totals more = totals_of(r);
     add_totals(&t->n, &more);
     const struct rgn_tracking *a = r->tracking;
     for (uint32_t i = 0; i < a->sites_cap; i++) {
@@ -148,7 +152,7 @@ static int gather_region(rgn_t *r, void *arg)
     rgn__counters(r, &st);
     s->live += st.live;
     s->peak += st.peak;
-    struct totals more = totals_of(&st);
+    struct totals more = totals_of(r);
     add_totals(&s->n, &more);
     struct rgn_tracking *a = r->tracking;
     for (uint32_t i = 0; i < a->sites_cap; i++)

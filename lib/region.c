@@ -429,10 +429,12 @@ static int clear_cleanups(rgn_t *r)
     return result;
 }
 
-/* The arena goes after the last cleanup, which may have used it. */
+/* The arena goes after the last cleanup, which may have used it; the
+ * counters start again (stats.c). */
 static void clear_done(rgn_t *r)
 {
     rgn__arena_reset(r);
+    rgn__counters_restart(r);
     rgn__set_state(r, RGN_OPEN);
     rgn__unlock(r);
 }
@@ -455,8 +457,10 @@ int rgn_clear(rgn_t *r)
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
     if (rgn__mode(r) == 0 && !rgn__slot_newest(&r->slots)) {
         /* Open, unshared, unaudited and empty: only the arena to reset,
-         * as a region reused for memory alone is, round after round. */
+         * as a region reused for memory alone is, round after round, and
+         * the counters. */
         rgn__arena_reset(r);
+        rgn__counters_restart(r);
         return 0;
     }
     rgn__lock(r);

@@ -353,6 +353,46 @@ START_TEST(counters_of_names_sharing_63_bytes_stay_apart)
 }
 END_TEST
 
+/* A clear starts a region's counters again (rgn_get_stats), but the
+ * _total counters of its series must not go down: what the clear ran
+ * into stays counted, and goes to the name's totals at the close. */
+START_TEST(counters_never_decrease_across_a_clear)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_set_name(r, "pool"), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_key_t k[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
+    ck_assert_int_eq(rgn_release(r, k[0]), 0);
+    ck_assert_int_eq(rgn_unprotect(r, k[1], NULL, NULL), 0);
+    int rc;
+    char *before = metrics(&rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert(counter_of(before, 0, "pool") == 4);
+    ck_assert_int_eq(rgn_clear(r), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[0]), 0);
+    ck_assert_int_eq(rgn_release(r, k[0]), 0);
+    char *cleared = metrics(&rc);
+    ck_assert_int_eq(rgn_close(r), 0);
+    char *closed = metrics(&rc);
+    ck_assert_int_eq(rc, 1);
+    static const char *const more[] = {
+        "rgn_resources_removed_total{region=\"pool\"}",
+    };
+    ck_assert_msg(counter_of(cleared, 0, "pool") == 5 &&
+                      counter_of(cleared, 1, "pool") == 2 &&
+                      value_of(cleared, more[0]) == 1,
+                  "%s", cleared);
+    ck_assert(counter_of(closed, 0, "pool") == 5);
+    ck_assert(counter_of(closed, 1, "pool") == 2);
+    ck_assert(value_of(closed, more[0]) == 1);
+    free(before);
+    free(cleared);
+    free(closed);
+}
+END_TEST
+
 /* A name that is not UTF-8 made promtool reject the whole page: invalid
  * bytes are written as U+FFFD, valid sequences as they are. */
 START_TEST(names_that_are_not_utf8_are_made_valid)
@@ -396,6 +436,7 @@ Suite *metrics_suite(void)
     tcase_add_test(t, counters_never_decrease_when_a_region_of_the_name_closes);
     tcase_add_test(t, counters_of_long_names_never_decrease);
     tcase_add_test(t, counters_of_names_sharing_63_bytes_stay_apart);
+    tcase_add_test(t, counters_never_decrease_across_a_clear);
     tcase_add_test(t, names_that_are_not_utf8_are_made_valid);
     suite_add_tcase(s, t);
     return s;
