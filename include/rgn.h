@@ -193,20 +193,25 @@ RGN_API const char *rgn_strerror(int err);
 typedef enum rgn_origin {
     RGN_FROM_RGN = 0, /* rgn refused: the value means what rgn says */
     RGN_FROM_CLEANUP, /* a cleanup's result, passed through */
-    RGN_FROM_CALLER,  /* your acquire function's, rgn_with's body's */
-    RGN_FROM_SYSTEM   /* a system call's: open, fopen, pthread_create */
+    RGN_FROM_CALLER,  /* your acquire function's, rgn_with's body's,
+                         rgn_audit_visit's visitor's */
+    RGN_FROM_SYSTEM   /* a system call's: open, fopen, pthread_create,
+                         rgn_asprintf's formatting */
 } rgn_origin;
 
 /*
- * Where the value came from that the calling thread's last failing call
- * to rgn_release, rgn_close, rgn_close_error, rgn_clear, rgn_with,
- * rgn_allocate, rgn_thread_create, rgn_open or rgn_fopen returned (a
- * negative value, or NULL for rgn_fopen).  Each of those calls sets it
- * whenever it fails; success leaves it alone, so read it right after the
- * failure.  RGN_FROM_RGN before any failure.  Every other call's errors
- * are rgn's own.  Thread-local; no lock.  After a close or clear whose
- * cleanups failed it says RGN_FROM_CLEANUP; rgn_on_cleanup_error() shows
- * each failure.
+ * Where the value came from that the calling thread's last failing rgn
+ * call returned (a negative value, or for a call that returns a pointer,
+ * the negated errno of its NULL).  Every call sets it whenever it fails,
+ * its own refusals included (RGN_FROM_RGN), so a refusal is never taken
+ * for a value an earlier call passed through; success leaves it alone,
+ * so read it right after the failure.  RGN_FROM_RGN before any failure.
+ * Only rgn_release, rgn_close, rgn_close_error, rgn_clear, rgn_with,
+ * rgn_allocate, rgn_audit_visit, rgn_thread_create, rgn_open, rgn_fopen
+ * and rgn_asprintf return values of other code; every other call's
+ * errors are rgn's own.  Thread-local; no lock.  After a close or clear
+ * whose cleanups failed it says RGN_FROM_CLEANUP; rgn_on_cleanup_error()
+ * shows each failure.
  */
 RGN_API rgn_origin rgn_error_origin(void);
 

@@ -179,7 +179,7 @@ static bool valid_mode(rgn_audit_mode mode)
 int rgn_audit_set_default(rgn_audit_mode mode)
 {
     if (!valid_mode(mode))
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     pthread_once(&env_once, read_env); /* so the environment cannot undo it */
     atomic_store(&default_mode, mode);
     publish_defaults(mode);
@@ -443,7 +443,7 @@ void rgn__tracking_list(rgn_t *r)
 int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
 {
     if (!r || !valid_mode(mode))
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int rc = rgn__tracking_lock(r, mode);
     struct rgn_tracking *a = r->tracking;
     if (rc == 0 && mode != RGN_AUDIT_OFF)
@@ -455,18 +455,18 @@ int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
     rgn__unlock(r);
     if (rc == 0 && rgn__audit_records(a))
         rgn__tracking_list(r);
-    return rc;
+    return rgn__refused(rc);
 }
 
 int rgn_audit_limit(rgn_t *r, size_t limit)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
     if (rc == 0)
         r->tracking->limit = r->tracking->next_warn = limit;
     rgn__unlock(r);
-    return rc;
+    return rgn__refused(rc);
 }
 
 /* Applies f to the record of key's slot, if r keeps records. */
@@ -475,14 +475,14 @@ static int with_record(rgn_t *r, rgn_key_t key,
                        const void *arg)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn__lock(r);
     uint32_t i = rgn__slot_find(&r->slots, key);
     struct rgn_arec *rec = i ? rgn__audit_record(r, i) : NULL;
     if (rec)
         f(rec, arg);
     rgn__unlock(r);
-    return i ? 0 : -ENOENT;
+    return i ? 0 : rgn__refused(-ENOENT);
 }
 
 static void set_label(struct rgn_arec *rec, const void *label)

@@ -67,13 +67,14 @@ static void *adopt_block(rgn_t *r, struct block *b,
     return b + 1;
 }
 
-/* Whether a block of size bytes can be asked of r; errno set if not. */
+/* Whether a block of size bytes can be asked of r; the refusal noted,
+ * errno set, if not. */
 static bool block_possible(const rgn_t *r, size_t size)
 {
     if (!r)
-        errno = EINVAL;
+        rgn__refused_null(EINVAL);
     else if (size > SIZE_MAX - sizeof(struct block))
-        errno = ENOMEM;
+        rgn__refused_null(ENOMEM);
     return r && size <= SIZE_MAX - sizeof(struct block);
 }
 
@@ -83,20 +84,16 @@ void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
         return NULL;
     rgn__allocator_freeze();
     struct block *b = rgn__malloc(sizeof *b + size);
-    if (!b) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!b)
+        return rgn__refused_null(ENOMEM);
     return adopt_block(r, b, site);
 }
 
 void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
                     const struct rgn_site *site)
 {
-    if (size && n > SIZE_MAX / size) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (size && n > SIZE_MAX / size)
+        return rgn__refused_null(ENOMEM);
     void *p = rgn_malloc_at(r, n * size, site);
     if (p)
         memset(p, 0, n * size);
@@ -105,10 +102,8 @@ void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
 
 char *rgn_strdup_at(rgn_t *r, const char *s, const struct rgn_site *site)
 {
-    if (!s) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!s)
+        return rgn__refused_null(EINVAL);
     size_t n = strlen(s) + 1;
     char *p = rgn_malloc_at(r, n, site);
     if (p)
@@ -121,7 +116,7 @@ int rgn_free(rgn_t *r, void *p)
     if (!p)
         return 0;
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     const struct block *b = (const struct block *)p - 1;
     return rgn_release(r, b->key);
 }
@@ -136,10 +131,8 @@ void *rgn_realloc_at(rgn_t *r, void *p, size_t size,
     void *moved;
     int rc = rgn__resource_realloc(r, ((struct block *)p - 1)->key, p,
                                    sizeof(struct block) + size, &moved);
-    if (rc) {
-        errno = -rc; /* p is as it was */
-        return NULL;
-    }
+    if (rc)
+        return rgn__refused_null(-rc); /* p is as it was */
     return moved;
 }
 
@@ -163,7 +156,7 @@ int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
     if (fd < 0) {
         if (key)
             *key = RGN_KEY_NONE;
-        return -EBADF;
+        return rgn__refused(-EBADF);
     }
     /* On failure rgn_register runs close_fd: the descriptor is closed. */
     return rgn_register_at(r, close_fd, (void *)(intptr_t)fd, key, site);
@@ -197,7 +190,7 @@ int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
     if (!f) {
         if (key)
             *key = RGN_KEY_NONE;
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     }
     return rgn_register_at(r, close_file, f, key, site);
 }

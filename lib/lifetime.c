@@ -24,7 +24,7 @@ void rgn_lifetimes_set_default(int on)
 int rgn_lifetimes_set(rgn_t *r, int on)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
     struct rgn_tracking *a = r->tracking;
     if (rc == 0) {
@@ -35,7 +35,7 @@ int rgn_lifetimes_set(rgn_t *r, int on)
     rgn__unlock(r);
     if (rc == 0 && rgn__audit_records(a))
         rgn__tracking_list(r);
-    return rc;
+    return rgn__refused(rc);
 }
 
 static size_t site_hash(const struct rgn_site *site)

@@ -304,7 +304,7 @@ static void gather_retired(void *arg)
 int rgn_metrics_write(FILE *out)
 {
     if (!out)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     struct gather g = {NULL, 0, 0, 0};
     rgn__audit_each(gather_region, gather_retired, &g);
     int rc = g.err;
@@ -318,5 +318,5 @@ int rgn_metrics_write(FILE *out)
         rgn__sketch_free(&g.v[i].life);
     }
     rgn__free(g.v);
-    return rc;
+    return rc < 0 ? rgn__refused(rc) : rc;
 }

@@ -82,11 +82,11 @@ int rgn_register_plain_at(rgn_t *r, rgn_plain_fn fn, void *resource,
     if (key)
         *key = RGN_KEY_NONE;
     if (!fn)
-        return -EINVAL; /* rgn_register's rule: nothing to run */
+        return rgn__refused(-EINVAL); /* rgn_register's rule: none to run */
     rgn_cleanup_fn t = tramp_for(fn);
     if (RGN_UNLIKELY(!t)) {
         fn(resource); /* never leak what was handed over */
-        return -ENOSPC;
+        return rgn__refused(-ENOSPC);
     }
     return rgn_register_at(r, t, resource, key, site);
 }

@@ -39,10 +39,8 @@ region_create(const struct rgn_site *site)
 {
     rgn__allocator_freeze();
     rgn_t *r = rgn__malloc(sizeof *r);
-    if (!r) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!r)
+        return rgn__refused_null(ENOMEM);
     /* Fields are set one by one rather than by memset: a string store of
      * this size costs more than the stores themselves on some CPUs, and
      * creating a region must stay as cheap as one malloc.  Slots are
@@ -69,8 +67,7 @@ region_create(const struct rgn_site *site)
     r->two_threads_seen = false;
     if (RGN_UNLIKELY(!rgn__audit_new(r))) {
         rgn__free(r);
-        errno = ENOMEM;
-        return NULL;
+        return rgn__refused_null(ENOMEM);
     }
     return r;
 }
@@ -134,13 +131,14 @@ rgn_t *rgn_new_scope_at(const struct rgn_site *site)
 int rgn_set_scope(rgn_t *r, int scope)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn__lock(r);
     int rc = r->state == RGN_OPEN ? 0 : -ECANCELED;
     if (rc == 0)
         r->scope = scope != 0;
     rgn__unlock(r);
-    return rc ? rgn__closed_use(r, "rgn_set_scope", NULL, rc) : 0;
+    return rc ? rgn__refused(rgn__closed_use(r, "rgn_set_scope", NULL, rc))
+              : 0;
 }
 
 /*
@@ -200,7 +198,7 @@ void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,
 int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn__lock(r);
     int rc = r->state == RGN_OPEN ? 0 : -ECANCELED;
     if (rc == 0) {
@@ -208,7 +206,9 @@ int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg)
         __atomic_store_n(&r->on_error, fn, __ATOMIC_RELEASE);
     }
     rgn__unlock(r);
-    return rc ? rgn__closed_use(r, "rgn_on_cleanup_error", NULL, rc) : 0;
+    return rc ? rgn__refused(
+                    rgn__closed_use(r, "rgn_on_cleanup_error", NULL, rc))
+              : 0;
 }
 
 /* What a child's close gives the region whose close closed it: the
@@ -496,13 +496,13 @@ int rgn_close_error(rgn_t *r)
 int rgn_set_name(rgn_t *r, const char *name)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     char *copy = NULL;
     if (name) {
         size_t n = strlen(name) + 1;
         copy = rgn__malloc(n);
         if (!copy)
-            return -ENOMEM;
+            return rgn__refused(-ENOMEM);
         memcpy(copy, name, n);
     }
     rgn__lock(r);

@@ -811,7 +811,7 @@ static void fmt_apart(char *buf, size_t n, const struct not_leaks *apart)
 long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int saved = errno;
     char region[320];
     struct groups g;
@@ -951,14 +951,15 @@ int rgn_audit_visit(rgn_t *r,
                     void *arg)
 {
     if (!r || !visit)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     size_t n;
     struct rgn_audit_entry *v = snapshot(r, &n);
     if (n && !v)
-        return -ENOMEM;
+        return rgn__refused(-ENOMEM);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
         rc = visit(&v[i], arg);
     rgn__free(v);
-    return rc;
+    /* The visitor's value is passed through, as a cleanup's is. */
+    return rc ? rgn__failed(rc, RGN_FROM_CALLER) : 0;
 }

@@ -41,7 +41,8 @@ static inline int run_framed(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
     return rc;
 }
 
-/* A failed registration gives the resource back at once, as promised. */
+/* A failed registration gives the resource back at once, as promised,
+ * and notes the refusal (after the cleanup, whatever it returned). */
 static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
                   int err)
 {
@@ -49,7 +50,7 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
         *key = RGN_KEY_NONE;
     if (fn)
         run_framed(r, (struct rgn_cb){fn, resource}, RGN_RELEASE_ERROR);
-    return err;
+    return rgn__failed(err, RGN_FROM_RGN);
 }
 
 /* Where a registration comes from, for the audit. */
@@ -169,7 +170,7 @@ static inline int register_with(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
     if (RGN_UNLIKELY(fn == rgn__child_cleanup))
-        return rgn__child_attach(r, resource, key, o.site);
+        return rgn__refused(rgn__child_attach(r, resource, key, o.site));
     if (RGN_UNLIKELY(fn == rgn__free_block))
         return register_block(r, resource, key, o);
     return add_or_refuse(r, fn, resource, key, o);
@@ -374,7 +375,7 @@ int rgn_release(rgn_t *r, rgn_key_t key)
 int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn__lock(r);
     struct rgn_cb cb = take(r, key, &r->removed);
     if (cb.fn == rgn__child_cleanup)
@@ -382,7 +383,8 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
     rgn__unlock(r);
     rgn__audit_flush();
     if (!cb.fn)
-        return rgn__closed_use(r, "rgn_unprotect", NULL, -ENOENT);
+        return rgn__refused(
+            rgn__closed_use(r, "rgn_unprotect", NULL, -ENOENT));
     if (fn)
         *fn = cb.fn;
     if (resource)
@@ -467,7 +469,7 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
 int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
 {
     if (!from || !to)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn_key_t k;
     lock_pair(from, to);
     int rc = move_locked(from, key, to, &k);
@@ -475,9 +477,11 @@ int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
     if (RGN_UNLIKELY(rc == -ENOENT || rc == -ECANCELED))
         rgn__closed_use(rc == -ENOENT ? from : to, "rgn_move", NULL, rc);
     rgn__audit_flush();
-    if (rc == 0 && new_key)
+    if (rc != 0)
+        return rgn__refused(rc);
+    if (new_key)
         rgn__key_store(new_key, k);
-    return rc;
+    return 0;
 }
 
 /* ---- the function twins of the macros, which record no site ----------

@@ -42,7 +42,7 @@ void rgn__counters_restart(rgn_t *r)
 int rgn_get_stats(const rgn_t *region, rgn_stats *out)
 {
     if (!region || !out)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn_t *r = (rgn_t *)region; /* the lock is not part of the value */
     rgn__lock(r);
     rgn__counters(r, out);
