@@ -45,6 +45,18 @@
 
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 static atomic_int default_mode;
+
+/*
+ * The environment's warnings.  read_env runs inside pthread_once, and a
+ * sink may call rgn -- rgn_new, rgn_audit_default -- which reaches the
+ * same pthread_once: written from inside it, a warning deadlocked the
+ * thread on itself (and a sink in another thread, holding the sink's
+ * lock, against it).  So read_env only collects them, and the thread
+ * that ran it writes them once pthread_once has returned, holding no
+ * lock (env_ready).  env_reader tells that thread.
+ */
+static struct rgn_report env_warnings;
+static __thread bool env_reader;
 static atomic_size_t default_limit;
 
 static atomic_bool lifetimes_default;
@@ -92,15 +104,28 @@ static bool parse_duration(const char *v, uint64_t *ns)
     return true;
 }
 
+/* The environment is read, and its warnings written by the thread that
+ * read it.  Called holding no lock. */
+static void env_ready(void)
+{
+    pthread_once(&env_once, read_env);
+    if (RGN_UNLIKELY(env_reader)) {
+        env_reader = false;
+        rgn__report_print(&env_warnings, NULL, NULL);
+    }
+}
+
 int rgn_audit_set_held(uint64_t floor_ns)
 {
-    pthread_once(&env_once, read_env); /* so the environment cannot undo it */
+    env_ready(); /* so the environment cannot undo it */
     atomic_store(&rgn__held_floor, floor_ns);
     return 0;
 }
 
 static void read_env(void)
 {
+    rgn__report_init(&env_warnings);
+    env_reader = true;
     const char *v = getenv("RGN_AUDIT");
     rgn_audit_mode mode = RGN_AUDIT_OFF;
     if (!v || !*v || !strcasecmp(v, "off") || !strcmp(v, "0") ||
@@ -117,7 +142,8 @@ static void read_env(void)
          * "report".  Say what is accepted and keep the default. */
         char q[96];
         rgn__fmt_quoted(q, sizeof q, v);
-        rgn__emit(
+        rgn__report_line(
+            &env_warnings,
             "rgn: audit: ignoring RGN_AUDIT=%s: use off, report or abort", q);
     }
     atomic_store(&default_mode, mode);
@@ -132,10 +158,10 @@ static void read_env(void)
         if (!end || *end || n == 0 || errno == ERANGE || n > SIZE_MAX) {
             char q[96];
             rgn__fmt_quoted(q, sizeof q, l);
-            rgn__emit(
-                "rgn: audit: ignoring RGN_AUDIT_LIMIT=%s: not a positive "
-                "number",
-                q);
+            rgn__report_line(&env_warnings,
+                             "rgn: audit: ignoring RGN_AUDIT_LIMIT=%s: not a "
+                             "positive number",
+                             q);
         } else {
             atomic_store(&default_limit, (size_t)n);
         }
@@ -148,9 +174,11 @@ static void read_env(void)
         } else {
             char q[96];
             rgn__fmt_quoted(q, sizeof q, h);
-            rgn__emit("rgn: audit: ignoring RGN_AUDIT_HELD=%s: not a duration "
-                      "(\"off\", or seconds such as 1, 0.5, 250ms)",
-                      q);
+            rgn__report_line(&env_warnings,
+                             "rgn: audit: ignoring RGN_AUDIT_HELD=%s: not a "
+                             "duration (\"off\", or seconds such as 1, 0.5, "
+                             "250ms)",
+                             q);
         }
     }
     publish_defaults(mode);
@@ -158,14 +186,14 @@ static void read_env(void)
 
 void rgn__audit_set_lifetimes_default(bool on)
 {
-    pthread_once(&env_once, read_env);
+    env_ready();
     atomic_store(&lifetimes_default, on);
     publish_defaults((rgn_audit_mode)atomic_load(&default_mode));
 }
 
 rgn_audit_mode rgn_audit_default(void)
 {
-    pthread_once(&env_once, read_env);
+    env_ready();
     return (rgn_audit_mode)atomic_load_explicit(&default_mode,
                                                 memory_order_relaxed);
 }
@@ -180,7 +208,7 @@ int rgn_audit_set_default(rgn_audit_mode mode)
 {
     if (!valid_mode(mode))
         return rgn__refused(-EINVAL);
-    pthread_once(&env_once, read_env); /* so the environment cannot undo it */
+    env_ready(); /* so the environment cannot undo it */
     atomic_store(&default_mode, mode);
     publish_defaults(mode);
     return 0;

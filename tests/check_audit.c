@@ -221,6 +221,23 @@ START_TEST(unknown_value_warns_once_and_is_ignored)
 }
 END_TEST
 
+/* The warnings about the environment go to a sink that calls rgn; it
+ * hung, deadlocked on the pthread_once that read the environment. */
+START_TEST(sink_may_call_rgn_while_warned_about_the_environment)
+{
+    struct run *r = scenario("sink_calls_rgn", NULL, NULL);
+    ck_assert_msg(r->status == 0, "status %d: %s%s", r->status, r->out,
+                  r->err);
+    const char *vars[] = {"RGN_AUDIT=\"sometimes\"", "RGN_AUDIT_LIMIT=\"lots\"",
+                          "RGN_AUDIT_HELD=\"soon\""};
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_msg(count_lines(r->out, "SINK: rgn: audit: ignoring ",
+                                  vars[i], NULL) == 1, "%s", r->out);
+    ck_assert_msg(count_lines(r->out, "back with 3 sink calls", NULL) == 1,
+                  "%s", r->out);
+}
+END_TEST
+
 START_TEST(abort_aborts_only_when_something_is_live)
 {
     struct run *r = scenario("leak", "abort", NULL);
@@ -1029,6 +1046,7 @@ Suite *audit_suite(void)
     tcase_add_test(env, unset_or_off_is_silent);
     tcase_add_test(env, report_and_its_synonyms_report);
     tcase_add_test(env, unknown_value_warns_once_and_is_ignored);
+    tcase_add_test(env, sink_may_call_rgn_while_warned_about_the_environment);
     tcase_add_test(env, abort_aborts_only_when_something_is_live);
     tcase_add_test(env, error_close_and_expected_resources_are_quiet);
     tcase_add_test(env, exit_reports_regions_never_closed);
