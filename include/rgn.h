@@ -16,11 +16,12 @@
  *   - rgn saves errno around every cleanup it runs, so a cleanup cannot
  *     clobber the caller's errno; only rgn's own failures set errno.
  *   - Every exported name starts with rgn_ or RGN_.
- *   - C++: a cleanup or acquire function that throws is handled as a
- *     thread cancellation is.  A close or clear finishes first (every
- *     other cleanup runs and a closed region is freed), a release has
- *     already forgotten the resource, an allocate registers nothing and
- *     gives its reservation back; then the exception reaches the caller.
+ *   - C++: a cleanup, acquire function or rgn_with body that throws is
+ *     handled as a thread cancellation is.  A close or clear finishes
+ *     first (every other cleanup runs and a closed region is freed), a
+ *     release has already forgotten the resource, an allocate registers
+ *     nothing and gives its reservation back, rgn_with closes its scope
+ *     with RGN_RELEASE_ERROR; then the exception reaches the caller.
  *     A second cleanup throwing meanwhile calls std::terminate, as a
  *     destructor throwing during unwinding does.  (librgn is built with
  *     -fexceptions for this.)
@@ -382,9 +383,11 @@ RGN_API size_t rgn_live(const rgn_t *r);
  * its cleanups still runs all the others (in the cancelled thread, as it
  * unwinds) and frees the region, as resourcet runs cleanups masked; a
  * cleanup cancelled inside rgn_release() was already forgotten by the
- * region, so the rest of it is simply not run, as if called directly;
- * rgn_allocate() and every audit report disable cancellation while they
- * run, and rgn_thread_create()'s final close too.
+ * region, so the rest of it is simply not run, as if called directly; a
+ * thread cancelled inside the body of rgn_with() still has the scope
+ * closed, with RGN_RELEASE_ERROR, as it unwinds; rgn_allocate() and
+ * every audit report disable cancellation while they run, and
+ * rgn_thread_create()'s final close too.
  *
  * fork().  The child may use rgn at once, from its one thread.  Regions
  * it inherited are its own copies: it may close them (their cleanups run
@@ -566,6 +569,10 @@ RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
  * closes r -- with RGN_RELEASE_NORMAL if body returned 0, with
  * RGN_RELEASE_ERROR otherwise.  Returns body's result when non-zero, else
  * the close's.  -EINVAL (body NULL) or -ENOMEM (no region; body not run).
+ * A thread cancelled inside body, or a C++ exception leaving it, still
+ * closes r, with RGN_RELEASE_ERROR, as the thread unwinds (cancellation
+ * disabled until the close is done, as runResourceT closes its scope on
+ * any exception); the unwinding then goes on and rgn_with never returns.
  */
 RGN_API int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
                         const struct rgn_site *site);

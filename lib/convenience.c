@@ -10,11 +10,26 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 /* ---- scopes ------------------------------------------------------------- */
+
+/*
+ * The body was cancelled, or threw: the scope closes as an error close
+ * while the thread unwinds, as resourcet's runResourceT closes its scope
+ * on any exception, and the unwinding goes on.  Cancellation stays off
+ * meanwhile, as in a close cancelled inside a cleanup (region.c).
+ */
+static void close_unwound_scope(void *r)
+{
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    rgn_close_error(r);
+    pthread_setcancelstate(state, NULL);
+}
 
 int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
                 const struct rgn_site *site)
@@ -24,7 +39,12 @@ int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
     rgn_t *r = rgn_new_scope_at(site);
     if (!r)
         return rgn__failed(-errno, RGN_FROM_RGN);
-    int rc = body(r, arg);
+    /* A few stores where the library is built with -fexceptions
+     * (configure adds it), a sigsetjmp elsewhere. */
+    int rc;
+    pthread_cleanup_push(close_unwound_scope, r);
+    rc = body(r, arg);
+    pthread_cleanup_pop(0);
     int closed = rc ? rgn_close_error(r) : rgn_close(r);
     /* The close noted its own failure; the body's result comes first. */
     return rc ? rgn__failed(rc, RGN_FROM_CALLER) : closed;

@@ -378,6 +378,44 @@ START_TEST(close_cancelled_inside_a_cleanup_runs_the_rest)
 }
 END_TEST
 
+static int body_cancelled_inside(rgn_t *r, void *probe)
+{
+    rgn_register(r, probe_cleanup, probe, NULL);
+    atomic_store(&slow_cleanup_started, 1);
+    for (;;) {
+        pthread_testcancel();
+        sched_yield();
+    }
+    return 0;
+}
+
+static void *runs_a_scope(void *probe)
+{
+    rgn_with(body_cancelled_inside, probe);
+    return NULL;
+}
+
+/* resourcet's runResourceT closes its scope on any exception: a thread
+ * cancelled inside rgn_with's body left the scope open, its cleanups
+ * never run (0 of 1) and the region lost. */
+START_TEST(scope_of_a_body_cancelled_inside_rgn_with_is_closed)
+{
+    struct probe p;
+    probe_init(&p, 1);
+    atomic_store(&slow_cleanup_started, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, runs_a_scope, &p);
+    while (!atomic_load(&slow_cleanup_started))
+        sched_yield();
+    ck_assert_int_eq(pthread_cancel(t), 0);
+    void *ret;
+    pthread_join(t, &ret);
+    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+    ck_assert_int_eq(p.runs, 1);
+    ck_assert_int_eq(p.how, RGN_RELEASE_ERROR);
+}
+END_TEST
+
 enum { FINAL_CLEANUPS = 5 };
 static atomic_int final_runs;
 
@@ -634,6 +672,7 @@ Suite *threads_suite(void)
     tcase_add_checked_fixture(t, NULL, teardown);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, close_cancelled_inside_a_cleanup_runs_the_rest);
+    tcase_add_test(t, scope_of_a_body_cancelled_inside_rgn_with_is_closed);
     tcase_add_test(t, thread_cancelled_after_its_function_still_closes);
     tcase_add_test(t, report_cancelled_in_its_sink_finishes_and_unlocks);
     suite_add_tcase(s, t);
