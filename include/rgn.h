@@ -314,7 +314,9 @@ RGN_API rgn_key_t rgn_child_key(const rgn_t *child);
  * runs exactly once, newest first, with RGN_RELEASE_NORMAL, and r is freed.
  * Every cleanup runs even when earlier ones fail.
  * Returns 0, or the first non-zero value a cleanup returned.  Dropping a
- * reference that is not the last returns 0 at once.
+ * reference that is not the last returns 0 at once; so does dropping the
+ * last while r is being cleared: the clear closes r when it is done (see
+ * rgn_clear).
  * Errors: -EINVAL (r is NULL), -ECANCELED (r is already closing, for
  * example when a cleanup of r closes r again; nothing is dropped).
  * A thread cancelled inside a cleanup of the close still runs the other
@@ -697,15 +699,25 @@ RGN_API char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
  * Returns 0 or the first non-zero value a cleanup returned; -EINVAL (r
  * NULL) or -ECANCELED (r closing, or being cleared).
  *
- * While the cleanups run, r is closing for everything but the drop of a
- * reference that is not the last: a registration from another thread or
- * from a cleanup is refused with -ECANCELED (its resource cleaned up at
- * once, as rgn_register promises), and so are rgn_alloc, rgn_share and
+ * While the cleanups run, r is closing for everything but dropping a
+ * reference: a registration from another thread or from a cleanup is
+ * refused with -ECANCELED (its resource cleaned up at once, as
+ * rgn_register promises), and so are rgn_alloc, rgn_share and
  * rgn_new_child; rgn_release and rgn_unprotect of a resource not yet
  * cleaned up work as during a close.  A resource that an rgn_allocate
  * begun before the clear registers meanwhile is cleaned up by the clear.
- * Takes r's lock (when it has one) between cleanups, never across one; a
- * clear cancelled inside a cleanup finishes as the thread unwinds.
+ * A drop that is not the last lets go at once.  The last drop -- the
+ * close of r's parent reaching r, the thread of rgn_thread_create ending,
+ * a cleanup of the clear closing r -- is not refused either (it returns
+ * 0): the clear finishes, then r closes, in the clearing thread, with
+ * that drop's release type, and is freed; rgn_clear then returns the
+ * first non-zero result of the clear's cleanups and the close's.  (A
+ * parent's close does not wait for that, and its result does not include
+ * r's.)  After such a drop r has no reference left, and a further drop
+ * is refused with -ECANCELED.  Takes r's lock (when it has one) between
+ * cleanups, never across one; a clear cancelled inside a cleanup
+ * finishes, and closes r if its last reference went, as the thread
+ * unwinds.
  */
 RGN_API int rgn_clear(rgn_t *r);
 

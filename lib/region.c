@@ -343,15 +343,23 @@ static int drop_locked(rgn_t *r, rgn_release_type how)
     return drop_begins_close(r, how) ? close_last(r, how) : 0;
 }
 
-/* A clear in progress lets go of references that are not the last;
- * the clearing thread holds one.  Called with r locked and clearing. */
-static int drop_while_clearing(rgn_t *r)
+/*
+ * A drop while r is being cleared; r locked and clearing.  The clearing
+ * thread need not hold a reference: the parent's close may reach a child
+ * being cleared, and a cleanup of the clear may close r.  So the last
+ * drop is not refused (refused, it left r open with a reference nobody
+ * held, and nothing ever closed it): it leaves r with none, and the
+ * clearing thread closes r with this drop's release type once the clear
+ * is done (clear_done).  A drop after that one finds no reference left:
+ * r is closing.
+ */
+static int drop_while_clearing(rgn_t *r, rgn_release_type how)
 {
-    int rc = -ECANCELED;
-    if (r->refs > 1) {
-        r->refs--;
-        rc = 0;
-    }
+    int rc = 0;
+    if (r->refs == 0)
+        rc = -ECANCELED;
+    else if (--r->refs == 0)
+        r->close_how = how;
     rgn__unlock(r);
     return rc;
 }
@@ -363,7 +371,7 @@ bool rgn__drop_ref_begins_close(rgn_t *r, rgn_release_type how, int *rc)
     rgn__lock(r);
     *rc = 0;
     if (RGN_UNLIKELY(r->state == RGN_CLEARING)) {
-        *rc = drop_while_clearing(r);
+        *rc = drop_while_clearing(r, how);
         return false;
     }
     if (r->state != RGN_OPEN) {
@@ -385,9 +393,8 @@ static int close_with(rgn_t *r, rgn_release_type how)
     if (!r)
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
     rgn__lock(r);
-    if (RGN_UNLIKELY(r->state == RGN_CLEARING))
-        return rgn__refused(drop_while_clearing(r));
-    if (r->state != RGN_OPEN) {
+    bool clearing = RGN_UNLIKELY(r->state == RGN_CLEARING);
+    if (r->state != RGN_OPEN && !(clearing && r->refs != 0)) {
         rgn__unlock(r);
         return rgn__failed(
             rgn__closed_use(
@@ -396,13 +403,17 @@ static int close_with(rgn_t *r, rgn_release_type how)
             RGN_FROM_RGN);
     }
     /* A child's explicit close takes it out of its parent first, so the
-     * parent never drops a reference its owner already dropped. */
+     * parent never drops a reference its owner already dropped -- also
+     * while r is being cleared: left in its parent, r would be freed by
+     * its last drop while the parent still held it. */
     if (RGN_UNLIKELY(atomic_load_explicit(&r->parent, memory_order_relaxed) !=
                      NULL) &&
         !rgn__child_detach(r)) {
         rgn__unlock(r);
         return 0;
     }
+    if (clearing)
+        return rgn__refused(drop_while_clearing(r, how));
     int rc = drop_locked(r, how);
     rgn__audit_flush();
     return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
@@ -429,14 +440,28 @@ static int clear_cleanups(rgn_t *r)
     return result;
 }
 
-/* The arena goes after the last cleanup, which may have used it; the
- * counters start again (stats.c). */
-static void clear_done(rgn_t *r)
+/*
+ * The clear's last cleanup has run; r locked and clearing, empty.  When
+ * r's last reference went meanwhile (drop_while_clearing), r closes now,
+ * with that drop's release type, and is freed: returns the close's
+ * result.  Else the arena goes (after the last cleanup, which may have
+ * used it), the counters start again (stats.c) and r is open.  Returns
+ * with r unlocked.
+ */
+static int clear_done(rgn_t *r)
 {
+    if (RGN_UNLIKELY(r->refs == 0)) {
+        rgn_release_type how = r->close_how;
+        r->state = RGN_CLOSING;
+        if (RGN_UNLIKELY(r->tracking != NULL))
+            audit_close(r, how);
+        return close_last(r, how);
+    }
     rgn__arena_reset(r);
     rgn__counters_restart(r);
     rgn__set_state(r, RGN_OPEN);
     rgn__unlock(r);
+    return 0;
 }
 
 /* Cancelled inside a cleanup: the clear finishes as it unwinds. */
@@ -447,7 +472,7 @@ static void finish_cancelled_clear(void *arg)
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     rgn__lock(r);
     clear_cleanups(r);
-    clear_done(r);
+    (void)clear_done(r);
     pthread_setcancelstate(state, NULL);
 }
 
@@ -477,7 +502,9 @@ int rgn_clear(rgn_t *r)
     result = clear_cleanups(r);
     pthread_cleanup_pop(0);
     *err = saved;
-    clear_done(r);
+    int closed = clear_done(r); /* r may be gone after this */
+    if (!result)
+        result = closed;
     return RGN_LIKELY(result == 0) ? 0 : rgn__failed(result, RGN_FROM_CLEANUP);
 }
 

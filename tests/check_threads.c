@@ -318,6 +318,83 @@ START_TEST(move_of_a_child_key_races_its_release)
 }
 END_TEST
 
+/* ---- the model stress: closes against moves and clears --------------------
+ *
+ * The patterns that found lost children (issue 27): clears of a child
+ * racing its parent's close.  Each round checks that every resource ran
+ * exactly once and every region was closed.
+ */
+
+enum { STRESS_ROUNDS = 300 };
+
+struct race {
+    rgn_t *p_ref; /* the other thread's reference to the parent */
+    pthread_barrier_t go;
+};
+
+static void *closes_the_parent(void *arg)
+{
+    struct race *r = arg;
+    pthread_barrier_wait(&r->go);
+    ck_assert_int_eq(rgn_close(r->p_ref), 0);
+    return NULL;
+}
+
+static int drops_the_parent(void *p, rgn_release_type how)
+{
+    (void)how;
+    return rgn_close(p);
+}
+
+static int returns_at_once(rgn_t *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+    return 0;
+}
+
+/* The child's owner clears it, and a cleanup of the clear lets go of its
+ * reference to the parent, while another thread lets go of its own:
+ * whichever is last closes the parent, and that close reaches the child
+ * during the clear, or after it.  Refused during the clear, its drop
+ * left the child open for good.  The child is audited, so its close
+ * shows in the quarantine of closed regions; shared (by a thread that
+ * ended at once), so that both threads may lock it. */
+START_TEST(clears_race_their_parent_s_close)
+{
+    rgn_audit_forget_closed();
+    for (int round = 0; round < STRESS_ROUNDS; round++) {
+        struct race r;
+        rgn_t *p = rgn_new();
+        r.p_ref = rgn_share(p);
+        rgn_t *c = rgn_new_child(p);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(rgn_audit_set(c, RGN_AUDIT_REPORT), 0);
+        pthread_t t;
+        ck_assert_int_eq(rgn_thread_create(&t, NULL, c, returns_at_once,
+                                           NULL),
+                         0);
+        pthread_join(t, NULL);
+        struct probe older, newer;
+        probe_init(&older, 1);
+        probe_init(&newer, 2);
+        ck_assert_int_eq(rgn_register(c, probe_cleanup, &older, NULL), 0);
+        ck_assert_int_eq(rgn_register(c, drops_the_parent, p, NULL), 0);
+        ck_assert_int_eq(rgn_register(c, probe_cleanup, &newer, NULL), 0);
+        pthread_barrier_init(&r.go, NULL, 2);
+        ck_assert_int_eq(pthread_create(&t, NULL, closes_the_parent, &r), 0);
+        pthread_barrier_wait(&r.go);
+        ck_assert_int_eq(rgn_clear(c), 0); /* c may be gone after this */
+        pthread_join(t, NULL);
+        pthread_barrier_destroy(&r.go);
+        ck_assert_int_eq(older.runs, 1);
+        ck_assert_int_eq(newer.runs, 1);
+        ck_assert_msg(rgn_audit_forget_closed() == 1,
+                      "round %d: the child was never closed", round);
+    }
+}
+END_TEST
+
 /* ---- cancellation ---------------------------------------------------------- */
 
 static atomic_int slow_cleanup_started;
@@ -666,6 +743,12 @@ Suite *threads_suite(void)
     tcase_add_test(t, allocations_in_flight_when_the_last_reference_drops);
     tcase_add_test(t, release_whose_cleanup_closes_the_parent);
     tcase_add_test(t, move_of_a_child_key_races_its_release);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("stress");
+    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_set_timeout(t, 240);
+    tcase_add_test(t, clears_race_their_parent_s_close);
     suite_add_tcase(s, t);
 
     t = tcase_create("cancellation");
