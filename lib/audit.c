@@ -25,6 +25,11 @@
  *   (two unrelated regions, as rgn_move takes them: lower id first)
  *   >  the digest of leaks at close (taken under a region's lock, last)
  *
+ * rgn_move alone never waits for a region while it holds another that
+ * is shared (resource.c, lock_pair): no order of two regions is safe
+ * against the closes of a chain of children, which each hold a child and
+ * wait for its parent.
+ *
  * Every report is made under the locks it needs and written after they
  * are all let go, so no sink, no stdio and no other user code ever runs
  * under a region or registry lock (the allocator aside).  The sink lock is

@@ -412,17 +412,50 @@ int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old, size_t bytes,
     return rc;
 }
 
-/* Locks two regions in id order, so two opposite moves cannot deadlock. */
+/* Takes r's lock as the second of a pair: false, taking nothing, when
+ * another thread holds it and might be waiting for the first.  Only a
+ * shared region's lock can be held so: an unshared one is contended by
+ * process-wide readers alone, and a reader waits for no region while it
+ * holds one (audit.c), so it is waited for. */
+static bool lock_second(rgn_t *r)
+{
+    if (rgn__unshared(r)) {
+        rgn__lock(r);
+        return true;
+    }
+    return rgn__lock_try_shared(r);
+}
+
+/*
+ * Locks the two regions of a move.  No order of the two is safe alone: a
+ * child's close holds the child while it waits for its parent, and moves
+ * between the regions of a chain -- a parent and its child (the two
+ * deadlocked when the move took the parent first, being lower in id), a
+ * region and its grandchild -- meet those closes in every order.  So the
+ * move takes a child before its parent, other pairs lower id first (the
+ * order two moves agree on), and never waits for the second while it
+ * holds the first: when the second is held it lets go, waits for that one
+ * first and tries the other.  The parent read here may change under a
+ * concurrent move; that only costs a retry, never a deadlock.
+ */
 static void lock_pair(rgn_t *a, rgn_t *b)
 {
     if (a == b) {
         rgn__lock(a);
-    } else if (a->slots.id < b->slots.id) {
-        rgn__lock(a);
-        rgn__lock(b);
-    } else {
-        rgn__lock(b);
-        rgn__lock(a);
+        return;
+    }
+    rgn_t *pa = atomic_load_explicit(&a->parent, memory_order_relaxed);
+    rgn_t *pb = atomic_load_explicit(&b->parent, memory_order_relaxed);
+    bool a_first = pa == b || (pb != a && a->slots.id < b->slots.id);
+    rgn_t *first = a_first ? a : b, *second = a_first ? b : a;
+    for (;;) {
+        rgn__lock(first);
+        if (lock_second(second))
+            return;
+        rgn__unlock(first);
+        rgn_t *held = second;
+        second = first;
+        first = held;
     }
 }
 

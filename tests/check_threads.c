@@ -320,12 +320,84 @@ END_TEST
 
 /* ---- the model stress: closes against moves and clears --------------------
  *
- * The patterns that found lost children (issue 27): clears of a child
- * racing its parent's close.  Each round checks that every resource ran
- * exactly once and every region was closed.
+ * The patterns that found deadlocks and lost children (issue 27): moves
+ * between a parent and its child while the child's owner closes it, and
+ * clears of a child racing its parent's close.  Each round checks that
+ * every resource ran exactly once and every region was closed; the ones
+ * that could hang run in a child process with an alarm.
  */
 
-enum { STRESS_ROUNDS = 300 };
+enum { STRESS_ROUNDS = 300, STRESS_MOVES = 400 };
+
+struct tussle {
+    rgn_t *p, *c;       /* a shared parent, and its child */
+    rgn_t *p_ref;       /* the mover's reference to p */
+    struct probe ball;  /* moved back and forth between them */
+    struct probe stays; /* the child's own */
+    atomic_int moving;
+};
+
+static void *moves_between_parent_and_child(void *arg)
+{
+    struct tussle *t = arg;
+    rgn_key_t k;
+    CHILD_REQUIRE(rgn_register(t->p, probe_cleanup, &t->ball, &k) == 0);
+    atomic_store(&t->moving, 1);
+    bool in_p = true;
+    for (int i = 0; i < STRESS_MOVES; i++) {
+        rgn_t *from = in_p ? t->p : t->c, *to = in_p ? t->c : t->p;
+        CHILD_REQUIRE(rgn_move(from, k, to, &k) == 0);
+        in_p = !in_p;
+    }
+    CHILD_REQUIRE(rgn_close(t->p_ref) == 0);
+    return NULL;
+}
+
+static int mover_holds_the_child(rgn_t *c, void *arg)
+{
+    struct tussle *t = arg;
+    t->c = c;
+    moves_between_parent_and_child(t);
+    return 0;
+}
+
+/* The close of a child locks it, then its parent; a move between the
+ * two locked the lower id first -- the parent: each waited for the
+ * other for ever. */
+static void moves_against_closes(void)
+{
+    alarm(HANG_SECONDS);
+    for (int round = 0; round < STRESS_ROUNDS; round++) {
+        struct tussle t;
+        probe_init(&t.ball, 1);
+        probe_init(&t.stays, 2);
+        atomic_init(&t.moving, 0);
+        t.p = rgn_new();
+        t.p_ref = rgn_share(t.p);
+        rgn_t *c = rgn_new_child(t.p);
+        CHILD_REQUIRE(c && t.p_ref);
+        t.c = c;
+        CHILD_REQUIRE(rgn_register(c, probe_cleanup, &t.stays, NULL) == 0);
+        pthread_t th;
+        CHILD_REQUIRE(rgn_thread_create(&th, NULL, c, mover_holds_the_child,
+                                        &t) == 0);
+        while (!atomic_load(&t.moving))
+            sched_yield();
+        CHILD_REQUIRE(rgn_close(c) == 0); /* leaves its parent */
+        void *ret;
+        pthread_join(th, &ret);
+        CHILD_REQUIRE(ret == NULL);
+        CHILD_REQUIRE(t.stays.runs == 1); /* the thread's end closed c */
+        CHILD_REQUIRE(rgn_close(t.p) == 0);
+        CHILD_REQUIRE(t.ball.runs == 1);
+    }
+}
+
+START_TEST(moves_between_a_parent_and_its_child_during_closes)
+{
+    ck_assert_int_eq(in_child(moves_against_closes), 0);
+}
+END_TEST
 
 struct race {
     rgn_t *p_ref; /* the other thread's reference to the parent */
@@ -748,6 +820,7 @@ Suite *threads_suite(void)
     t = tcase_create("stress");
     tcase_add_checked_fixture(t, NULL, teardown);
     tcase_set_timeout(t, 240);
+    tcase_add_test(t, moves_between_a_parent_and_its_child_during_closes);
     tcase_add_test(t, clears_race_their_parent_s_close);
     suite_add_tcase(s, t);
 
