@@ -16,11 +16,12 @@
  *   - rgn saves errno around every cleanup it runs, so a cleanup cannot
  *     clobber the caller's errno; only rgn's own failures set errno.
  *   - Every exported name starts with rgn_ or RGN_.
- *   - C++: a cleanup or acquire function that throws is handled as a
- *     thread cancellation is.  A close or clear finishes first (every
- *     other cleanup runs and a closed region is freed), a release has
- *     already forgotten the resource, an allocate registers nothing and
- *     gives its reservation back; then the exception reaches the caller.
+ *   - C++: a cleanup, acquire function or rgn_with body that throws is
+ *     handled as a thread cancellation is.  A close or clear finishes
+ *     first (every other cleanup runs and a closed region is freed), a
+ *     release has already forgotten the resource, an allocate registers
+ *     nothing and gives its reservation back, rgn_with closes its scope
+ *     with RGN_RELEASE_ERROR; then the exception reaches the caller.
  *     A second cleanup throwing meanwhile calls std::terminate, as a
  *     destructor throwing during unwinding does.  (librgn is built with
  *     -fexceptions for this.)
@@ -209,20 +210,25 @@ RGN_API const char *rgn_strerror(int err);
 typedef enum rgn_origin {
     RGN_FROM_RGN = 0, /* rgn refused: the value means what rgn says */
     RGN_FROM_CLEANUP, /* a cleanup's result, passed through */
-    RGN_FROM_CALLER,  /* your acquire function's, rgn_with's body's */
-    RGN_FROM_SYSTEM   /* a system call's: open, fopen, pthread_create */
+    RGN_FROM_CALLER,  /* your acquire function's, rgn_with's body's,
+                         rgn_audit_visit's visitor's */
+    RGN_FROM_SYSTEM   /* a system call's: open, fopen, pthread_create,
+                         rgn_asprintf's formatting */
 } rgn_origin;
 
 /*
- * Where the value came from that the calling thread's last failing call
- * to rgn_release, rgn_close, rgn_close_error, rgn_clear, rgn_with,
- * rgn_allocate, rgn_thread_create, rgn_open or rgn_fopen returned (a
- * negative value, or NULL for rgn_fopen).  Each of those calls sets it
- * whenever it fails; success leaves it alone, so read it right after the
- * failure.  RGN_FROM_RGN before any failure.  Every other call's errors
- * are rgn's own.  Thread-local; no lock.  After a close or clear whose
- * cleanups failed it says RGN_FROM_CLEANUP; rgn_on_cleanup_error() shows
- * each failure.
+ * Where the value came from that the calling thread's last failing rgn
+ * call returned (a negative value, or for a call that returns a pointer,
+ * the negated errno of its NULL).  Every call sets it whenever it fails,
+ * its own refusals included (RGN_FROM_RGN), so a refusal is never taken
+ * for a value an earlier call passed through; success leaves it alone,
+ * so read it right after the failure.  RGN_FROM_RGN before any failure.
+ * Only rgn_release, rgn_close, rgn_close_error, rgn_clear, rgn_with,
+ * rgn_allocate, rgn_audit_visit, rgn_thread_create, rgn_open, rgn_fopen
+ * and rgn_asprintf return values of other code; every other call's
+ * errors are rgn's own.  Thread-local; no lock.  After a close or clear
+ * whose cleanups failed it says RGN_FROM_CLEANUP; rgn_on_cleanup_error()
+ * shows each failure.
  */
 RGN_API rgn_origin rgn_error_origin(void);
 
@@ -324,7 +330,9 @@ RGN_API rgn_key_t rgn_child_key(const rgn_t *child);
  * runs exactly once, newest first, with RGN_RELEASE_NORMAL, and r is freed.
  * Every cleanup runs even when earlier ones fail.
  * Returns 0, or the first non-zero value a cleanup returned.  Dropping a
- * reference that is not the last returns 0 at once.
+ * reference that is not the last returns 0 at once; so does dropping the
+ * last while r is being cleared: the clear closes r when it is done (see
+ * rgn_clear).
  * Errors: -EINVAL (r is NULL), -ECANCELED (r is already closing, for
  * example when a cleanup of r closes r again; nothing is dropped).
  * A thread cancelled inside a cleanup of the close still runs the other
@@ -393,9 +401,11 @@ RGN_API size_t rgn_live(const rgn_t *r);
  * its cleanups still runs all the others (in the cancelled thread, as it
  * unwinds) and frees the region, as resourcet runs cleanups masked; a
  * cleanup cancelled inside rgn_release() was already forgotten by the
- * region, so the rest of it is simply not run, as if called directly;
- * rgn_allocate() and every audit report disable cancellation while they
- * run, and rgn_thread_create()'s final close too.
+ * region, so the rest of it is simply not run, as if called directly; a
+ * thread cancelled inside the body of rgn_with() still has the scope
+ * closed, with RGN_RELEASE_ERROR, as it unwinds; rgn_allocate() and
+ * every audit report disable cancellation while they run, and
+ * rgn_thread_create()'s final close too.
  *
  * fork().  The child may use rgn at once, from its one thread.  Regions
  * it inherited are its own copies: it may close them (their cleanups run
@@ -607,6 +617,10 @@ RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
  * closes r -- with RGN_RELEASE_NORMAL if body returned 0, with
  * RGN_RELEASE_ERROR otherwise.  Returns body's result when non-zero, else
  * the close's.  -EINVAL (body NULL) or -ENOMEM (no region; body not run).
+ * A thread cancelled inside body, or a C++ exception leaving it, still
+ * closes r, with RGN_RELEASE_ERROR, as the thread unwinds (cancellation
+ * disabled until the close is done, as runResourceT closes its scope on
+ * any exception); the unwinding then goes on and rgn_with never returns.
  */
 RGN_API int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
                         const struct rgn_site *site);
@@ -723,21 +737,33 @@ RGN_API char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
  * Empties r for reuse, as apr_pool_clear does: runs every live cleanup
  * newest first with RGN_RELEASE_NORMAL, each exactly once, then frees the
  * arena (keeping one chunk for the next round).  r itself stays: its
- * references, parent, name, audit mode, limit and lifetime statistics.
- * Every key issued before is dead afterwards (-ENOENT).  The audit
- * reports nothing: the clear is the intended end of what r held.
+ * references, parent, name, audit mode, limit and lifetime statistics;
+ * its counters (rgn_get_stats) start again, but for peak and
+ * cleanup_errors.  Every key issued before is dead afterwards (-ENOENT).
+ * The audit reports nothing: the clear is the intended end of what r
+ * held.
  * Returns 0 or the first non-zero value a cleanup returned; -EINVAL (r
  * NULL) or -ECANCELED (r closing, or being cleared).
  *
- * While the cleanups run, r is closing for everything but the drop of a
- * reference that is not the last: a registration from another thread or
- * from a cleanup is refused with -ECANCELED (its resource cleaned up at
- * once, as rgn_register promises), and so are rgn_alloc, rgn_share and
+ * While the cleanups run, r is closing for everything but dropping a
+ * reference: a registration from another thread or from a cleanup is
+ * refused with -ECANCELED (its resource cleaned up at once, as
+ * rgn_register promises), and so are rgn_alloc, rgn_share and
  * rgn_new_child; rgn_release and rgn_unprotect of a resource not yet
  * cleaned up work as during a close.  A resource that an rgn_allocate
  * begun before the clear registers meanwhile is cleaned up by the clear.
- * Takes r's lock (when it has one) between cleanups, never across one; a
- * clear cancelled inside a cleanup finishes as the thread unwinds.
+ * A drop that is not the last lets go at once.  The last drop -- the
+ * close of r's parent reaching r, the thread of rgn_thread_create ending,
+ * a cleanup of the clear closing r -- is not refused either (it returns
+ * 0): the clear finishes, then r closes, in the clearing thread, with
+ * that drop's release type, and is freed; rgn_clear then returns the
+ * first non-zero result of the clear's cleanups and the close's.  (A
+ * parent's close does not wait for that, and its result does not include
+ * r's.)  After such a drop r has no reference left, and a further drop
+ * is refused with -ECANCELED.  Takes r's lock (when it has one) between
+ * cleanups, never across one; a clear cancelled inside a cleanup
+ * finishes, and closes r if its last reference went, as the thread
+ * unwinds.
  */
 RGN_API int rgn_clear(rgn_t *r);
 
@@ -1059,16 +1085,21 @@ RGN_API int rgn_audit_visit(rgn_t *r,
 /*
  * Writes r's live resources, grouped by site and label with counts and
  * the oldest age, as "rgn: live:" lines and a summary, to sink (NULL: the
- * installed sink).  Returns the number of live resources not marked with
- * rgn_expect_close(), or -EINVAL (r NULL).
+ * installed sink).  The summary counts apart the resources that are no
+ * leak: "rgn: live summary: 4 live resources (1 expected at close, 2
+ * child regions) from 3 sites in ...".  Returns the number of live
+ * resources a close would report: those neither marked with
+ * rgn_expect_close() nor child regions (a child is never a leak of its
+ * parent); or -EINVAL (r NULL).
  */
 RGN_API long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg);
 
 /*
  * Reports every audited region that is still open and holds resources not
  * marked with rgn_expect_close(), as the exit report does, to the
- * installed sink.  Returns the number of such resources: 0 means nothing
- * is held.  An open region that holds nothing is not reported.
+ * installed sink.  Returns the number of such resources (child regions
+ * are never counted: each is judged by its own contents): 0 means
+ * nothing is held.  An open region that holds nothing is not reported.
  */
 RGN_API long rgn_audit_report_open(void);
 
@@ -1102,7 +1133,10 @@ RGN_API long rgn_audit_ignore_open(void);
  *
  * rgn_audit_forget_closed() frees the regions kept so and returns how
  * many there were: for programs that count their allocator's bytes.
- * Takes the registry's lock.  A stale pointer is then undefined again.
+ * What rgn still holds of its allocator's memory after it, with no
+ * region open, is the name of each region whose counters
+ * rgn_metrics_write keeps (at most 64 names, see there).  Takes the
+ * registry's lock.  A stale pointer is then undefined again.
  */
 RGN_API size_t rgn_audit_forget_closed(void);
 
@@ -1125,14 +1159,17 @@ RGN_API size_t rgn_audit_forget_closed(void);
 
 typedef struct rgn_stats {
     size_t live;              /* resources live now */
-    size_t peak;              /* most ever live at once */
+    size_t peak;              /* most ever live at once, since the region
+                                 was made */
     uint64_t registered;      /* registrations (register, allocate, moves
-                                 in, children) */
-    uint64_t released_early;  /* by rgn_release */
+                                 in, children) since the region was made
+                                 or last cleared */
+    uint64_t released_early;  /* by rgn_release, since then too */
     uint64_t removed;         /* unprotected or moved away (a child
-                                 closed first leaves its parent so, too) */
+                                 closed first leaves its parent so, too),
+                                 since then too */
     uint64_t cleanup_errors;  /* cleanups run so far that returned
-                                 non-zero */
+                                 non-zero, since the region was made */
     uint64_t lifetime_ns[4];  /* p50, p90, p99 and max lifetime of
                                  released resources; 0 when lifetimes are
                                  not tracked */
@@ -1150,11 +1187,14 @@ typedef struct rgn_stats {
  * lifetimes, the p50, p90, p99 and maximum lifetime of what it released
  * early, with the number of items its sketches hold.  They are exact:
  * registered == live + released_early + removed, always -- except from a
- * cleanup run by r's own close, where the difference is the number of
- * resources that close has taken so far.  live and peak are what
- * rgn_live() sees; bytes and arena_bytes are read at the same instant.
- * Returns 0, or -EINVAL (r or out NULL).  Costs nothing on the other
- * calls: the counters are kept anyway.
+ * cleanup run by r's own close or clear, where the difference is the
+ * number of resources that close or clear has taken so far.  rgn_clear()
+ * starts registered, released_early and removed again from 0 (what r
+ * holds was cleaned up, and r begins anew); peak, cleanup_errors and the
+ * lifetimes go on from r's creation.  live and peak are what rgn_live()
+ * sees; bytes and arena_bytes are read at the same instant.  Returns 0,
+ * or -EINVAL (r or out NULL).  Costs nothing on the other calls: the
+ * counters are kept anyway.
  */
 RGN_API int rgn_get_stats(const rgn_t *r, rgn_stats *out);
 
@@ -1180,10 +1220,13 @@ RGN_API void rgn_lifetimes_set_default(int on);
  * rgn_resource_lifetime_seconds (a summary: quantiles 0.5, 0.9, 0.99 and
  * 0.999, _sum and _count).  Regions sharing a name are added up into one
  * series.  A closed region's gauges leave its series; its counters (and
- * the summary's _sum and _count) stay in it, so they never go down while
- * the process lives (kept for the first 64 names).  Names that are not
- * UTF-8 are written with U+FFFD for each invalid byte.  Returns the number
- * of series written (0: none qualifies, nothing written), -EINVAL (out
+ * the summary's _sum and _count) stay in it, as does what rgn_clear()
+ * took out of a region's counters (see rgn_get_stats), so they never go
+ * down while the process lives (kept for the first 64 names whose
+ * regions closed, each under its whole name, copied once from rgn's
+ * allocator and kept until the process ends).  Names that are not UTF-8
+ * are written with U+FFFD for each invalid byte.  Returns the number of
+ * series written (0: none qualifies, nothing written), -EINVAL (out
  * NULL), -ENOMEM, or -EIO when writing to out failed.
  */
 RGN_API int rgn_metrics_write(FILE *out);

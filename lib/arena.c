@@ -93,14 +93,10 @@ static void *grow(rgn_t *r, size_t n)
 
 void *rgn__arena_alloc_slow(rgn_t *r, size_t size)
 {
-    if (!r) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (size > SIZE_MAX - 2 * ALIGN - sizeof(struct rgn_chunk)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!r)
+        return rgn__refused_null(EINVAL);
+    if (size > SIZE_MAX - 2 * ALIGN - sizeof(struct rgn_chunk))
+        return rgn__refused_null(ENOMEM);
     size_t n = size ? (size + ALIGN - 1) & ~(size_t)(ALIGN - 1) : ALIGN;
     void *p = NULL;
     int err = ENOMEM;
@@ -117,7 +113,7 @@ void *rgn__arena_alloc_slow(rgn_t *r, size_t size)
     if (!p) {
         if (err == ECANCELED)
             rgn__closed_use(r, "rgn_alloc", NULL, 0);
-        errno = err;
+        return rgn__refused_null(err);
     }
     return p;
 }
@@ -199,10 +195,8 @@ void *rgn_zalloc(rgn_t *r, size_t size)
 
 void *rgn_memdup(rgn_t *r, const void *src, size_t size)
 {
-    if (!src && size) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!src && size)
+        return rgn__refused_null(EINVAL);
     void *p = rgn_alloc(r, size);
     if (p && size)
         memcpy(p, src, size);
@@ -211,10 +205,8 @@ void *rgn_memdup(rgn_t *r, const void *src, size_t size)
 
 char *rgn_strndup(rgn_t *r, const char *s, size_t max)
 {
-    if (!s) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!s)
+        return rgn__refused_null(EINVAL);
     size_t n = strnlen(s, max);
     char *p = rgn_alloc(r, n + 1);
     if (p) {
@@ -226,10 +218,8 @@ char *rgn_strndup(rgn_t *r, const char *s, size_t max)
 
 char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
 {
-    if (!r || !fmt) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!r || !fmt)
+        return rgn__refused_null(EINVAL);
     /* Most strings fit here: formatted once, then copied. */
     char buf[256];
     va_list again;
@@ -242,6 +232,8 @@ char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
             memcpy(p, buf, (size_t)n + 1);
         else if (p)
             vsnprintf(p, (size_t)n + 1, fmt, again);
+    } else {
+        rgn__failed(-errno, RGN_FROM_SYSTEM); /* the C library's refusal */
     }
     va_end(again);
     return p; /* errno: rgn_alloc's, or vsnprintf's (EILSEQ, EOVERFLOW) */

@@ -25,6 +25,11 @@
  *   (two unrelated regions, as rgn_move takes them: lower id first)
  *   >  the digest of leaks at close (taken under a region's lock, last)
  *
+ * rgn_move alone never waits for a region while it holds another that
+ * is shared (resource.c, lock_pair): no order of two regions is safe
+ * against the closes of a chain of children, which each hold a child and
+ * wait for its parent.
+ *
  * Every report is made under the locks it needs and written after they
  * are all let go, so no sink, no stdio and no other user code ever runs
  * under a region or registry lock (the allocator aside).  The sink lock is
@@ -45,6 +50,18 @@
 
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 static atomic_int default_mode;
+
+/*
+ * The environment's warnings.  read_env runs inside pthread_once, and a
+ * sink may call rgn -- rgn_new, rgn_audit_default -- which reaches the
+ * same pthread_once: written from inside it, a warning deadlocked the
+ * thread on itself (and a sink in another thread, holding the sink's
+ * lock, against it).  So read_env only collects them, and the thread
+ * that ran it writes them once pthread_once has returned, holding no
+ * lock (env_ready).  env_reader tells that thread.
+ */
+static struct rgn_report env_warnings;
+static __thread bool env_reader;
 static atomic_size_t default_limit;
 
 static atomic_bool lifetimes_default;
@@ -94,16 +111,27 @@ static bool parse_duration(const char *v, uint64_t *ns)
     return true;
 }
 
+/* The environment is read, and its warnings written by the thread that
+ * read it.  Called holding no lock. */
+static void env_ready(void)
+{
+    pthread_once(&env_once, read_env);
+    if (RGN_UNLIKELY(env_reader)) {
+        env_reader = false;
+        rgn__report_print(&env_warnings, NULL, NULL);
+    }
+}
+
 int rgn_audit_set_held(uint64_t floor_ns)
 {
-    pthread_once(&env_once, read_env); /* so the environment cannot undo it */
+    env_ready(); /* so the environment cannot undo it */
     atomic_store(&rgn__held_floor, floor_ns);
     return 0;
 }
 
 int rgn_audit_set_growth(size_t floor)
 {
-    pthread_once(&env_once, read_env); /* so the environment cannot undo it */
+    env_ready(); /* so the environment cannot undo it */
     atomic_store(&rgn__growth_floor, floor);
     return 0;
 }
@@ -128,6 +156,8 @@ static bool parse_count(const char *v, size_t *n)
 
 static void read_env(void)
 {
+    rgn__report_init(&env_warnings);
+    env_reader = true;
     const char *v = getenv("RGN_AUDIT");
     rgn_audit_mode mode = RGN_AUDIT_OFF;
     if (!v || !*v || !strcasecmp(v, "off") || !strcmp(v, "0") ||
@@ -144,7 +174,8 @@ static void read_env(void)
          * "report".  Say what is accepted and keep the default. */
         char q[96];
         rgn__fmt_quoted(q, sizeof q, v);
-        rgn__emit(
+        rgn__report_line(
+            &env_warnings,
             "rgn: audit: ignoring RGN_AUDIT=%s: use off, report or abort", q);
     }
     atomic_store(&default_mode, mode);
@@ -159,7 +190,8 @@ static void read_env(void)
         if (!end || *end || n == 0 || errno == ERANGE || n > SIZE_MAX) {
             char q[96];
             rgn__fmt_quoted(q, sizeof q, l);
-            rgn__emit(
+            rgn__report_line(
+                &env_warnings,
                 "rgn: audit: ignoring RGN_AUDIT_LIMIT=%s: not a positive "
                 "number",
                 q);
@@ -175,9 +207,11 @@ static void read_env(void)
         } else {
             char q[96];
             rgn__fmt_quoted(q, sizeof q, h);
-            rgn__emit("rgn: audit: ignoring RGN_AUDIT_HELD=%s: not a duration "
-                      "(\"off\", or seconds such as 1, 0.5, 250ms)",
-                      q);
+            rgn__report_line(
+                &env_warnings,
+                "rgn: audit: ignoring RGN_AUDIT_HELD=%s: not a duration "
+                "(\"off\", or seconds such as 1, 0.5, 250ms)",
+                q);
         }
     }
     const char *g = getenv("RGN_AUDIT_GROWTH");
@@ -188,9 +222,11 @@ static void read_env(void)
         } else {
             char q[96];
             rgn__fmt_quoted(q, sizeof q, g);
-            rgn__emit("rgn: audit: ignoring RGN_AUDIT_GROWTH=%s: not a count "
-                      "of live resources (\"off\", or a number such as 128)",
-                      q);
+            rgn__report_line(
+                &env_warnings,
+                "rgn: audit: ignoring RGN_AUDIT_GROWTH=%s: not a count "
+                "of live resources (\"off\", or a number such as 128)",
+                q);
         }
     }
     publish_defaults(mode);
@@ -198,7 +234,7 @@ static void read_env(void)
 
 rgn_audit_mode rgn_audit_default(void)
 {
-    pthread_once(&env_once, read_env);
+    env_ready();
     return (rgn_audit_mode)atomic_load_explicit(&default_mode,
                                                 memory_order_relaxed);
 }
@@ -212,8 +248,8 @@ static bool valid_mode(rgn_audit_mode mode)
 int rgn_audit_set_default(rgn_audit_mode mode)
 {
     if (!valid_mode(mode))
-        return -EINVAL;
-    pthread_once(&env_once, read_env); /* so the environment cannot undo it */
+        return rgn__refused(-EINVAL);
+    env_ready(); /* so the environment cannot undo it */
     atomic_store(&default_mode, mode);
     publish_defaults(mode);
     return 0;
@@ -507,7 +543,7 @@ void rgn__tracking_list(rgn_t *r)
 int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
 {
     if (!r || !valid_mode(mode))
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int rc = rgn__tracking_lock(r, mode);
     struct rgn_tracking *a = r->tracking;
     if (rc == 0 && mode != RGN_AUDIT_OFF)
@@ -519,18 +555,18 @@ int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
     rgn__unlock(r);
     if (rc == 0 && rgn__audit_records(a))
         rgn__tracking_list(r);
-    return rc;
+    return rgn__refused(rc);
 }
 
 int rgn_audit_limit(rgn_t *r, size_t limit)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
     if (rc == 0)
         r->tracking->limit = r->tracking->next_warn = limit;
     rgn__unlock(r);
-    return rc;
+    return rgn__refused(rc);
 }
 
 /* Applies f to the record of key's slot, if r keeps records. */
@@ -540,14 +576,14 @@ static int with_record(rgn_t *r, rgn_key_t key,
                        const void *arg)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn__lock(r);
     uint32_t i = rgn__slot_find(&r->slots, key);
     struct rgn_arec *rec = i ? rgn__audit_record(r, i) : NULL;
     if (rec)
         f(r->tracking, rec, arg);
     rgn__unlock(r);
-    return i ? 0 : -ENOENT;
+    return i ? 0 : rgn__refused(-ENOENT);
 }
 
 /* A new label moves the resource to the tally of its site and label. */
@@ -585,7 +621,7 @@ int rgn_expect_close(rgn_t *r, rgn_key_t key)
 
 void rgn_lifetimes_set_default(int on)
 {
-    pthread_once(&env_once, read_env);
+    env_ready();
     atomic_store(&lifetimes_default, on != 0);
     publish_defaults((rgn_audit_mode)atomic_load(&default_mode));
 }
@@ -593,7 +629,7 @@ void rgn_lifetimes_set_default(int on)
 int rgn_lifetimes_set(rgn_t *r, int on)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
     struct rgn_tracking *a = r->tracking;
     if (rc == 0) {
@@ -604,7 +640,7 @@ int rgn_lifetimes_set(rgn_t *r, int on)
     rgn__unlock(r);
     if (rc == 0 && rgn__audit_records(a))
         rgn__tracking_list(r);
-    return rc;
+    return rgn__refused(rc);
 }
 
 /* ---- the calling thread ----------------------------------------------------- */

@@ -49,6 +49,12 @@ struct rgn_tracking {
                            open-region and exit reports */
     uint64_t next_look; /* rgn__now() of the watchers' next look at the
                            region (watch.c) */
+    /* What rgn_clear took out of the region's counters, which start again
+     * at each clear (stats.c): the metrics' _total counters add it back,
+     * so that they never go down.  Written and read under r's lock. */
+    struct {
+        uint64_t registered, released_early, removed;
+    } cleared;
     /* Last: what a tally holds is set when it is made, not zeroed with
      * the rest (audit.c). */
     struct rgn_tallies tallies; /* per site and label */

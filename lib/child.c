@@ -27,20 +27,16 @@
 
 rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
 {
-    if (!parent) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!parent)
+        return rgn__refused_null(EINVAL);
     rgn_t *c = rgn__region_create(site);
     if (!c)
         return NULL;
     c->scope = true; /* it ends with its parent, or before */
     /* On failure the child's cleanup has run, which freed it. */
     int rc = rgn__child_attach(parent, c, NULL, site);
-    if (rc) {
-        errno = -rc;
-        return NULL;
-    }
+    if (rc)
+        return rgn__refused_null(-rc);
     return c;
 }
 

@@ -10,11 +10,26 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 /* ---- scopes ------------------------------------------------------------- */
+
+/*
+ * The body was cancelled, or threw: the scope closes as an error close
+ * while the thread unwinds, as resourcet's runResourceT closes its scope
+ * on any exception, and the unwinding goes on.  Cancellation stays off
+ * meanwhile, as in a close cancelled inside a cleanup (region.c).
+ */
+static void close_unwound_scope(void *r)
+{
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    rgn_close_error(r);
+    pthread_setcancelstate(state, NULL);
+}
 
 int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
                 const struct rgn_site *site)
@@ -24,7 +39,12 @@ int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
     rgn_t *r = rgn_new_scope_at(site);
     if (!r)
         return rgn__failed(-errno, RGN_FROM_RGN);
-    int rc = body(r, arg);
+    /* A few stores where the library is built with -fexceptions
+     * (configure adds it), a sigsetjmp elsewhere. */
+    int rc;
+    pthread_cleanup_push(close_unwound_scope, r);
+    rc = body(r, arg);
+    pthread_cleanup_pop(0);
     int closed = rc ? rgn_close_error(r) : rgn_close(r);
     /* The close noted its own failure; the body's result comes first. */
     return rc ? rgn__failed(rc, RGN_FROM_CALLER) : closed;
@@ -68,13 +88,14 @@ static void *adopt_block(rgn_t *r, struct block *b, size_t size,
     return b + 1;
 }
 
-/* Whether a block of size bytes can be asked of r; errno set if not. */
+/* Whether a block of size bytes can be asked of r; the refusal noted,
+ * errno set, if not. */
 static bool block_possible(const rgn_t *r, size_t size)
 {
     if (!r)
-        errno = EINVAL;
+        rgn__refused_null(EINVAL);
     else if (size > SIZE_MAX - sizeof(struct block))
-        errno = ENOMEM;
+        rgn__refused_null(ENOMEM);
     return r && size <= SIZE_MAX - sizeof(struct block);
 }
 
@@ -84,20 +105,16 @@ void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
         return NULL;
     rgn__allocator_freeze();
     struct block *b = rgn__malloc(sizeof *b + size);
-    if (!b) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!b)
+        return rgn__refused_null(ENOMEM);
     return adopt_block(r, b, size, site);
 }
 
 void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
                     const struct rgn_site *site)
 {
-    if (size && n > SIZE_MAX / size) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (size && n > SIZE_MAX / size)
+        return rgn__refused_null(ENOMEM);
     void *p = rgn_malloc_at(r, n * size, site);
     if (p)
         memset(p, 0, n * size);
@@ -106,10 +123,8 @@ void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
 
 char *rgn_strdup_at(rgn_t *r, const char *s, const struct rgn_site *site)
 {
-    if (!s) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!s)
+        return rgn__refused_null(EINVAL);
     size_t n = strlen(s) + 1;
     char *p = rgn_malloc_at(r, n, site);
     if (p)
@@ -122,7 +137,7 @@ int rgn_free(rgn_t *r, void *p)
     if (!p)
         return 0;
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     const struct block *b = (const struct block *)p - 1;
     return rgn_release(r, b->key);
 }
@@ -137,10 +152,8 @@ void *rgn_realloc_at(rgn_t *r, void *p, size_t size,
     void *moved;
     int rc = rgn__resource_realloc(r, ((struct block *)p - 1)->key, p,
                                    sizeof(struct block) + size, &moved);
-    if (rc) {
-        errno = -rc; /* p is as it was */
-        return NULL;
-    }
+    if (rc)
+        return rgn__refused_null(-rc); /* p is as it was */
     return moved;
 }
 
@@ -164,7 +177,7 @@ int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
     if (fd < 0) {
         if (key)
             *key = RGN_KEY_NONE;
-        return -EBADF;
+        return rgn__refused(-EBADF);
     }
     /* On failure rgn_register runs close_fd: the descriptor is closed. */
     return rgn_register_at(r, close_fd, (void *)(intptr_t)fd, key, site);
@@ -198,7 +211,7 @@ int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
     if (!f) {
         if (key)
             *key = RGN_KEY_NONE;
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     }
     return rgn_register_at(r, close_file, f, key, site);
 }

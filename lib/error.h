@@ -2,11 +2,14 @@
 /*
  * error.h -- errors passed through rgn (error.c).
  *
- * The calls that pass through values of other code (cleanups, acquire
- * functions, system calls) note, each time they fail, the value and its
- * origin; rgn_error_origin and rgn_strerror read it.  Only failure paths
- * write it: success costs nothing.  And errno, which every cleanup run
- * preserves, is found here once per thread.
+ * Every public call notes, each time it fails, the value it returns and
+ * where it came from: rgn's own refusal (rgn__refused, rgn__refused_null)
+ * or a value of other code it passes through (cleanups, acquire
+ * functions, system calls: rgn__failed).  rgn_error_origin and
+ * rgn_strerror read it, so a refusal is never taken for what an earlier
+ * call passed through.  Only failure paths write it: success costs
+ * nothing.  And errno, which every cleanup run preserves, is found here
+ * once per thread.
  */
 #ifndef RGN_ERROR_H
 #define RGN_ERROR_H
@@ -32,6 +35,15 @@ static inline int rgn__failed(int rc, rgn_origin origin)
 static inline int rgn__refused(int rc)
 {
     return RGN_UNLIKELY(rc != 0) ? rgn__failed(rc, RGN_FROM_RGN) : 0;
+}
+
+/* A constructor's refusal: errno e (positive), noted as rgn's own -e;
+ * returns NULL. */
+static inline void *rgn__refused_null(int e)
+{
+    errno = e;
+    rgn__failed(-e, RGN_FROM_RGN);
+    return NULL;
 }
 
 /* errno's address for this thread, found once: &errno is a call into libc

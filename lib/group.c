@@ -170,18 +170,21 @@ void rgn__groups_lifetimes(struct rgn_groups *g, const struct rgn_tracking *t)
 }
 
 void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
-                         size_t *expected)
+                         struct rgn_apart *apart)
 {
     struct rgn_tracking *t = r->tracking;
-    *expected = 0;
+    *apart = (struct rgn_apart){0, 0};
     for (uint32_t i = rgn__slot_newest(&r->slots); i;
          i = rgn__ln(&r->slots, i)->next) {
         struct rgn_arec *rec = rgn__audit_record(r, i);
         /* A child region is its own region's business, never a leak of
          * its parent's: its contents are judged at its own close. */
-        if ((rec && (rec->flags & RGN_AREC_EXPECTED)) ||
-            rgn__cb(&r->slots, i)->fn == rgn__child_cleanup) {
-            ++*expected;
+        bool child = rgn__cb(&r->slots, i)->fn == rgn__child_cleanup;
+        if (child || (rec && (rec->flags & RGN_AREC_EXPECTED))) {
+            if (child)
+                apart->children++;
+            else
+                apart->expected++;
             if (only_unexpected)
                 continue;
         }
@@ -194,6 +197,20 @@ void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
 }
 
 /* ---- formatting --------------------------------------------------------- */
+
+void rgn__fmt_apart(char *buf, size_t n, const struct rgn_apart *apart)
+{
+    char e[40] = "", c[40] = "";
+    if (apart->expected)
+        snprintf(e, sizeof e, "%zu expected at close", apart->expected);
+    if (apart->children)
+        snprintf(c, sizeof c, "%zu child %s", apart->children,
+                 rgn__plural(apart->children, "region", "regions"));
+    if (*e || *c)
+        snprintf(buf, n, " (%s%s%s)", e, *e && *c ? ", " : "", c);
+    else
+        *buf = '\0';
+}
 
 struct rgn_when rgn__when_now(void)
 {

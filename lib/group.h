@@ -52,11 +52,21 @@ RGN_HIDDEN void rgn__groups_sort(struct rgn_groups *g);
 RGN_HIDDEN void rgn__groups_lifetimes(struct rgn_groups *g,
                                       const struct rgn_tracking *t);
 
-/* Groups r's live resources, r locked, and sorts them; counts in
- * *expected those meant to go with the close and the child regions,
- * which are left out when only_unexpected. */
+/* What rgn__groups_collect counts apart: resources that are no leak. */
+struct rgn_apart {
+    size_t expected; /* meant to go with the close */
+    size_t children; /* child regions */
+};
+
+/* Groups r's live resources, r locked, and sorts them; counts apart
+ * those that are no leak, and leaves them out when only_unexpected. */
 RGN_HIDDEN void rgn__groups_collect(rgn_t *r, bool only_unexpected,
-                                    struct rgn_groups *g, size_t *expected);
+                                    struct rgn_groups *g,
+                                    struct rgn_apart *apart);
+/* " (2 expected at close, 1 child region)", or "" when nothing is
+ * apart. */
+RGN_HIDDEN void rgn__fmt_apart(char *buf, size_t n,
+                               const struct rgn_apart *apart);
 
 /* The time of a report: now on the audit's clock, and how many
  * nanoseconds a tick is, read once for all its lines. */

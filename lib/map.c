@@ -28,7 +28,7 @@
  */
 #define MAP_SLOTS 32768u
 
-#if defined(MREMAP_MAYMOVE)
+#if defined(MREMAP_MAYMOVE) && !defined(RGN_NO_MREMAP)
 static bool mapped(uint32_t cap)
 {
     return cap > MAP_SLOTS && rgn__alloc.malloc == malloc;
@@ -119,40 +119,6 @@ static uint32_t spare_take(uint32_t cap, struct rgn_cb **cb,
     *ln = mremap(d.ln, d.ln_bytes, pages(fit * sizeof **ln), 0);
     return (uint32_t)fit;
 }
-#else
-static bool mapped(uint32_t cap)
-{
-    (void)cap;
-    return false;
-}
-#define to_pages(s, cap) ((void)(s), (void)(cap), 0u)
-#endif
-
-/* Moves the arrays into one block of cap slots: out of the region, or
- * by growing their block (ln[] then moves up to its new place). */
-static bool to_block(struct rgn_slots *s, uint32_t cap)
-{
-    size_t slot = sizeof *s->cb + sizeof *s->ln;
-    if (s->cap == RGN_INLINE_SLOTS) {
-        struct rgn_cb *cb = rgn__malloc(cap * slot);
-        if (!cb)
-            return false;
-        memcpy(cb, s->cb, s->used * sizeof *cb);
-        memcpy(cb + cap, s->ln, s->used * sizeof *s->ln);
-        s->cb = cb;
-        s->ln = (struct rgn_link *)(cb + cap);
-        return true;
-    }
-    struct rgn_cb *cb = rgn__realloc(s->cb, cap * slot);
-    if (!cb)
-        return false;
-    struct rgn_link *ln = (struct rgn_link *)(cb + cap);
-    memmove(ln, cb + s->cap, s->used * sizeof *ln);
-    s->cb = cb;
-    s->ln = ln;
-    return true;
-}
-
 /* Grows the arrays into (or within) pages of their own; returns the new
  * capacity, at least cap, or 0. */
 static uint32_t to_pages(struct rgn_slots *s, uint32_t cap)
@@ -188,6 +154,59 @@ static uint32_t to_pages(struct rgn_slots *s, uint32_t cap)
     s->cb = cb;
     s->ln = ln;
     return cap;
+}
+#else
+/* Without mremap's MREMAP_MAYMOVE (or with -DRGN_NO_MREMAP, which
+ * tests/nomremap.sh builds) the arrays stay in one block whatever their
+ * size: nothing is ever mapped, so neither function below is called.
+ * They are functions, not macros, so that both halves define the same
+ * names the same way and the code after them compiles either way. */
+static bool mapped(uint32_t cap)
+{
+    (void)cap;
+    return false;
+}
+
+static uint32_t to_pages(struct rgn_slots *s, uint32_t cap)
+{
+    (void)s;
+    (void)cap;
+    return 0;
+}
+
+static void spare_put(struct rgn_cb *cb, size_t cb_bytes, struct rgn_link *ln,
+                      size_t ln_bytes)
+{
+    (void)cb;
+    (void)cb_bytes;
+    (void)ln;
+    (void)ln_bytes;
+}
+#endif
+
+/* Moves the arrays into one block of cap slots: out of the region, or
+ * by growing their block (ln[] then moves up to its new place). */
+static bool to_block(struct rgn_slots *s, uint32_t cap)
+{
+    size_t slot = sizeof *s->cb + sizeof *s->ln;
+    if (s->cap == RGN_INLINE_SLOTS) {
+        struct rgn_cb *cb = rgn__malloc(cap * slot);
+        if (!cb)
+            return false;
+        memcpy(cb, s->cb, s->used * sizeof *cb);
+        memcpy(cb + cap, s->ln, s->used * sizeof *s->ln);
+        s->cb = cb;
+        s->ln = (struct rgn_link *)(cb + cap);
+        return true;
+    }
+    struct rgn_cb *cb = rgn__realloc(s->cb, cap * slot);
+    if (!cb)
+        return false;
+    struct rgn_link *ln = (struct rgn_link *)(cb + cap);
+    memmove(ln, cb + s->cap, s->used * sizeof *ln);
+    s->cb = cb;
+    s->ln = ln;
+    return true;
 }
 
 /*

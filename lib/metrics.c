@@ -31,10 +31,16 @@ static void add_totals(struct totals *t, const struct totals *more)
     t->errors += more->errors;
 }
 
-static struct totals totals_of(const rgn_stats *st)
+/* The totals of r, locked and tracked: its counters since its last
+ * clear, and what its clears took out of them. */
+static struct totals totals_of(const rgn_t *r)
 {
-    return (struct totals){st->registered, st->released_early, st->removed,
-                           st->cleanup_errors};
+    rgn_stats st;
+    rgn__counters(r, &st);
+    const struct rgn_tracking *a = r->tracking;
+    return (struct totals){st.registered + a->cleared.registered,
+                           st.released_early + a->cleared.released_early,
+                           st.removed + a->cleared.removed, st.cleanup_errors};
 }
 
 struct series {
@@ -49,16 +55,20 @@ struct series {
 /*
  * The totals of named regions that are gone, per name, so that a name's
  * counters never go down while the process lives: Prometheus reads a
- * counter that decreases as a reset.  A fixed table, with no allocation,
- * guarded by the registry's lock (the region is retired as it leaves the
+ * counter that decreases as a reset.  A fixed table of 64 names, guarded
+ * by the registry's lock (the region is retired as it leaves the
  * registry, so a scrape sees it either open or retired, never both, never
- * neither).  Names are told apart by their first 63 bytes; past 64
- * names, the counters of further names may go down when their regions
- * close.
+ * neither).  Each entry keeps a copy of the whole name, made when the
+ * name first retires and kept for the life of the process: the series a
+ * scrape writes is the whole name's, so the totals must be told apart by
+ * the whole name too (a 64-byte copy put a longer name's totals in a
+ * second, truncated series, and merged names that share 63 bytes).  Past
+ * 64 names, or when the copy cannot be made, the counters of further
+ * names may go down when their regions close.
  */
 #define RETIRED_NAMES 64
 static struct retired {
-    char name[64];
+    char *name; /* the whole name, from rgn__malloc, never freed */
     struct totals n;
     uint64_t life_count;
     double life_sum;
@@ -68,12 +78,17 @@ static size_t nretired;
 static struct retired *retired_for(const char *name)
 {
     for (size_t i = 0; i < nretired; i++)
-        if (strncmp(retired[i].name, name, sizeof retired[i].name - 1) == 0)
+        if (strcmp(retired[i].name, name) == 0)
             return &retired[i];
     if (nretired == RETIRED_NAMES)
         return NULL;
+    size_t len = strlen(name) + 1;
+    char *copy = rgn__malloc(len); /* the allocator, not user code */
+    if (!copy)
+        return NULL;
+    memcpy(copy, name, len);
     struct retired *t = &retired[nretired++];
-    snprintf(t->name, sizeof t->name, "%s", name);
+    *t = (struct retired){copy, {0, 0, 0, 0}, 0, 0};
     return t;
 }
 
@@ -84,9 +99,7 @@ void rgn__metrics_retire(rgn_t *r)
     struct retired *t = retired_for(r->name);
     if (!t)
         return;
-    rgn_stats st;
-    rgn__counters(r, &st);
-    struct totals more = totals_of(&st);
+    struct totals more = totals_of(r);
     add_totals(&t->n, &more);
     const struct rgn_tracking *a = r->tracking;
     for (uint32_t i = 0; i < a->tallies.n; i++) {
@@ -139,7 +152,7 @@ static int gather_region(rgn_t *r, void *arg)
     rgn__counters(r, &st);
     s->live += st.live;
     s->peak += st.peak;
-    struct totals more = totals_of(&st);
+    struct totals more = totals_of(r);
     add_totals(&s->n, &more);
     struct rgn_tracking *a = r->tracking;
     for (uint32_t i = 0; i < a->tallies.n; i++) {
@@ -294,7 +307,7 @@ static void gather_retired(void *arg)
 int rgn_metrics_write(FILE *out)
 {
     if (!out)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     struct gather g = {NULL, 0, 0, 0};
     rgn__audit_each(gather_region, gather_retired, &g, false);
     int rc = g.err;
@@ -308,5 +321,5 @@ int rgn_metrics_write(FILE *out)
         rgn__sketch_free(&g.v[i].life);
     }
     rgn__free(g.v);
-    return rc;
+    return rc < 0 ? rgn__refused(rc) : rc;
 }

@@ -83,13 +83,13 @@ static rgn_cleanup_fn plain(rgn_plain_fn fn, void *resource, rgn_key_t *key,
     if (key)
         *key = RGN_KEY_NONE;
     if (!fn) {
-        *rc = -EINVAL; /* rgn_register's rule: nothing to run */
+        *rc = rgn__refused(-EINVAL); /* rgn_register's rule: none to run */
         return NULL;
     }
     rgn_cleanup_fn t = tramp_for(fn);
     if (RGN_UNLIKELY(!t)) {
         fn(resource); /* never leak what was handed over */
-        *rc = -ENOSPC;
+        *rc = rgn__refused(-ENOSPC);
     }
     return t;
 }

@@ -39,10 +39,8 @@ region_create(const struct rgn_site *site)
 {
     rgn__allocator_freeze();
     rgn_t *r = rgn__malloc(sizeof *r);
-    if (!r) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!r)
+        return rgn__refused_null(ENOMEM);
     /* Fields are set one by one rather than by memset: a string store of
      * this size costs more than the stores themselves on some CPUs, and
      * creating a region must stay as cheap as one malloc.  Slots are
@@ -69,8 +67,7 @@ region_create(const struct rgn_site *site)
     r->two_threads_seen = false;
     if (RGN_UNLIKELY(!rgn__audit_new(r))) {
         rgn__free(r);
-        errno = ENOMEM;
-        return NULL;
+        return rgn__refused_null(ENOMEM);
     }
     return r;
 }
@@ -133,13 +130,14 @@ rgn_t *rgn_new_scope_at(const struct rgn_site *site)
 int rgn_set_scope(rgn_t *r, int scope)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn__lock(r);
     int rc = r->state == RGN_OPEN ? 0 : -ECANCELED;
     if (rc == 0)
         r->scope = scope != 0;
     rgn__unlock(r);
-    return rc ? rgn__closed_use(r, "rgn_set_scope", NULL, rc) : 0;
+    return rc ? rgn__refused(rgn__closed_use(r, "rgn_set_scope", NULL, rc))
+              : 0;
 }
 
 /*
@@ -199,7 +197,7 @@ void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,
 int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn__lock(r);
     int rc = r->state == RGN_OPEN ? 0 : -ECANCELED;
     if (rc == 0) {
@@ -207,7 +205,9 @@ int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg)
         __atomic_store_n(&r->on_error, fn, __ATOMIC_RELEASE);
     }
     rgn__unlock(r);
-    return rc ? rgn__closed_use(r, "rgn_on_cleanup_error", NULL, rc) : 0;
+    return rc ? rgn__refused(
+                    rgn__closed_use(r, "rgn_on_cleanup_error", NULL, rc))
+              : 0;
 }
 
 /* What a child's close gives the region whose close closed it: the
@@ -342,15 +342,23 @@ static int drop_locked(rgn_t *r, rgn_release_type how)
     return drop_begins_close(r, how) ? close_last(r, how) : 0;
 }
 
-/* A clear in progress lets go of references that are not the last;
- * the clearing thread holds one.  Called with r locked and clearing. */
-static int drop_while_clearing(rgn_t *r)
+/*
+ * A drop while r is being cleared; r locked and clearing.  The clearing
+ * thread need not hold a reference: the parent's close may reach a child
+ * being cleared, and a cleanup of the clear may close r.  So the last
+ * drop is not refused (refused, it left r open with a reference nobody
+ * held, and nothing ever closed it): it leaves r with none, and the
+ * clearing thread closes r with this drop's release type once the clear
+ * is done (clear_done).  A drop after that one finds no reference left:
+ * r is closing.
+ */
+static int drop_while_clearing(rgn_t *r, rgn_release_type how)
 {
-    int rc = -ECANCELED;
-    if (r->refs > 1) {
-        r->refs--;
-        rc = 0;
-    }
+    int rc = 0;
+    if (r->refs == 0)
+        rc = -ECANCELED;
+    else if (--r->refs == 0)
+        r->close_how = how;
     rgn__unlock(r);
     return rc;
 }
@@ -362,7 +370,7 @@ bool rgn__drop_ref_begins_close(rgn_t *r, rgn_release_type how, int *rc)
     rgn__lock(r);
     *rc = 0;
     if (RGN_UNLIKELY(r->state == RGN_CLEARING)) {
-        *rc = drop_while_clearing(r);
+        *rc = drop_while_clearing(r, how);
         return false;
     }
     if (r->state != RGN_OPEN) {
@@ -384,9 +392,8 @@ static int close_with(rgn_t *r, rgn_release_type how)
     if (!r)
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
     rgn__lock(r);
-    if (RGN_UNLIKELY(r->state == RGN_CLEARING))
-        return rgn__refused(drop_while_clearing(r));
-    if (r->state != RGN_OPEN) {
+    bool clearing = RGN_UNLIKELY(r->state == RGN_CLEARING);
+    if (r->state != RGN_OPEN && !(clearing && r->refs != 0)) {
         rgn__unlock(r);
         return rgn__failed(
             rgn__closed_use(
@@ -395,13 +402,17 @@ static int close_with(rgn_t *r, rgn_release_type how)
             RGN_FROM_RGN);
     }
     /* A child's explicit close takes it out of its parent first, so the
-     * parent never drops a reference its owner already dropped. */
+     * parent never drops a reference its owner already dropped -- also
+     * while r is being cleared: left in its parent, r would be freed by
+     * its last drop while the parent still held it. */
     if (RGN_UNLIKELY(atomic_load_explicit(&r->parent, memory_order_relaxed) !=
                      NULL) &&
         !rgn__child_detach(r)) {
         rgn__unlock(r);
         return 0;
     }
+    if (clearing)
+        return rgn__refused(drop_while_clearing(r, how));
     int rc = drop_locked(r, how);
     rgn__audit_flush();
     return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
@@ -430,12 +441,28 @@ static int clear_cleanups(rgn_t *r)
     return result;
 }
 
-/* The arena goes after the last cleanup, which may have used it. */
-static void clear_done(rgn_t *r)
+/*
+ * The clear's last cleanup has run; r locked and clearing, empty.  When
+ * r's last reference went meanwhile (drop_while_clearing), r closes now,
+ * with that drop's release type, and is freed: returns the close's
+ * result.  Else the arena goes (after the last cleanup, which may have
+ * used it), the counters start again (stats.c) and r is open.  Returns
+ * with r unlocked.
+ */
+static int clear_done(rgn_t *r)
 {
+    if (RGN_UNLIKELY(r->refs == 0)) {
+        rgn_release_type how = r->close_how;
+        r->state = RGN_CLOSING;
+        if (RGN_UNLIKELY(r->tracking != NULL))
+            audit_close(r, how);
+        return close_last(r, how);
+    }
     rgn__arena_reset(r);
+    rgn__counters_restart(r);
     rgn__set_state(r, RGN_OPEN);
     rgn__unlock(r);
+    return 0;
 }
 
 /* Cancelled inside a cleanup: the clear finishes as it unwinds. */
@@ -446,7 +473,7 @@ static void finish_cancelled_clear(void *arg)
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     rgn__lock(r);
     clear_cleanups(r);
-    clear_done(r);
+    (void)clear_done(r);
     pthread_setcancelstate(state, NULL);
 }
 
@@ -456,8 +483,10 @@ int rgn_clear(rgn_t *r)
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
     if (rgn__mode(r) == 0 && !rgn__slot_newest(&r->slots)) {
         /* Open, unshared, unaudited and empty: only the arena to reset,
-         * as a region reused for memory alone is, round after round. */
+         * as a region reused for memory alone is, round after round, and
+         * the counters. */
         rgn__arena_reset(r);
+        rgn__counters_restart(r);
         return 0;
     }
     rgn__lock(r);
@@ -474,7 +503,9 @@ int rgn_clear(rgn_t *r)
     result = clear_cleanups(r);
     pthread_cleanup_pop(0);
     *err = saved;
-    clear_done(r);
+    int closed = clear_done(r); /* r may be gone after this */
+    if (!result)
+        result = closed;
     return RGN_LIKELY(result == 0) ? 0 : rgn__failed(result, RGN_FROM_CLEANUP);
 }
 
@@ -493,13 +524,13 @@ int rgn_close_error(rgn_t *r)
 int rgn_set_name(rgn_t *r, const char *name)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     char *copy = NULL;
     if (name) {
         size_t n = strlen(name) + 1;
         copy = rgn__malloc(n);
         if (!copy)
-            return -ENOMEM;
+            return rgn__refused(-ENOMEM);
         memcpy(copy, name, n);
     }
     rgn__lock(r);

@@ -198,6 +198,24 @@ static inline void rgn__unlock(rgn_t *r)
     }
 }
 
+/*
+ * Takes the lock of r, a shared region, only if no thread holds it: true
+ * when taken.  A move holds one region while it takes another, and must
+ * not wait for a thread that may be waiting for it (resource.c,
+ * lock_pair).  As rgn__lock_take's first attempt: a word left held by a
+ * thread of a parent process is not taken here, but by the wait that
+ * follows a refusal.
+ */
+static inline bool rgn__lock_try_shared(rgn_t *r)
+{
+    unsigned expected = 0;
+    unsigned held =
+        atomic_load_explicit(&rgn__lock_epoch, memory_order_relaxed) | 1u;
+    return atomic_compare_exchange_strong_explicit(&r->lock.word, &expected,
+                                                   held, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
 /* What a process-wide reader (the audit's reports, metrics; under the
  * registry's lock) takes to read a listed region another thread may own
  * (lock.c). */

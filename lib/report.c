@@ -202,9 +202,9 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
         return false;
     int saved = errno;
     struct rgn_groups g;
-    size_t expected;
+    struct rgn_apart apart;
     rgn__groups_init(&g);
-    rgn__groups_collect(r, true, &g, &expected);
+    rgn__groups_collect(r, true, &g, &apart);
     if (g.total) {
         count_since_mark(r);
         /* An abort is never put off: it must say why. */
@@ -254,21 +254,20 @@ bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
 long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int saved = errno;
     char region[320];
     struct rgn_groups g;
-    size_t expected;
+    struct rgn_apart apart;
     rgn__groups_init(&g);
     struct rgn_report rep;
     rgn__report_init(&rep);
     rgn__lock(r);
     rgn__fmt_region(region, sizeof region, r);
-    rgn__groups_collect(r, false, &g, &expected);
+    rgn__groups_collect(r, false, &g, &apart);
     size_t sites = rgn__out_groups(&rep, "live", &g, SIZE_MAX);
-    char also[48] = "", bytes[48] = "";
-    if (expected)
-        snprintf(also, sizeof also, " (%zu expected at close)", expected);
+    char also[96] = "", bytes[48] = "";
+    rgn__fmt_apart(also, sizeof also, &apart);
     uint64_t sized = r->tracking ? r->tracking->bytes : 0;
     if (sized) {
         char b[32];
@@ -281,7 +280,8 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
         rgn__plural(sites, "site", "sites"), region);
     rgn__unlock(r);
     rgn__report_print(&rep, sink, arg);
-    long unexpected = (long)(g.total - expected);
+    /* The count of possible leaks, as the close would see them. */
+    long unexpected = (long)(g.total - apart.expected - apart.children);
     rgn__groups_free(&g);
     errno = saved;
     return unexpected;
@@ -305,9 +305,9 @@ static int report_open_region(rgn_t *r, void *arg)
     if (t->ignored || r->state != RGN_OPEN || t->mode == RGN_AUDIT_OFF)
         return 0;
     struct rgn_groups g;
-    size_t expected;
+    struct rgn_apart apart;
     rgn__groups_init(&g);
-    rgn__groups_collect(r, true, &g, &expected);
+    rgn__groups_collect(r, true, &g, &apart);
     size_t n = g.total;
     if (n) {
         char region[320];
@@ -401,14 +401,15 @@ int rgn_audit_visit(rgn_t *r,
                     void *arg)
 {
     if (!r || !visit)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     size_t n;
     struct rgn_audit_entry *v = snapshot(r, &n);
     if (n && !v)
-        return -ENOMEM;
+        return rgn__refused(-ENOMEM);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
         rc = visit(&v[i], arg);
     rgn__free(v);
-    return rc;
+    /* The visitor's value is passed through, as a cleanup's is. */
+    return rc ? rgn__failed(rc, RGN_FROM_CALLER) : 0;
 }

@@ -41,7 +41,8 @@ static inline int run_framed(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
     return rc;
 }
 
-/* A failed registration gives the resource back at once, as promised. */
+/* A failed registration gives the resource back at once, as promised,
+ * and notes the refusal (after the cleanup, whatever it returned). */
 static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
                   int err)
 {
@@ -49,7 +50,7 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
         *key = RGN_KEY_NONE;
     if (fn)
         run_framed(r, (struct rgn_cb){fn, resource}, RGN_RELEASE_ERROR);
-    return err;
+    return rgn__failed(err, RGN_FROM_RGN);
 }
 
 /* Where a registration comes from, for the audit. */
@@ -170,7 +171,7 @@ static inline int register_with(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
     if (RGN_UNLIKELY(fn == rgn__child_cleanup))
-        return rgn__child_attach(r, resource, key, o.site);
+        return rgn__refused(rgn__child_attach(r, resource, key, o.site));
     if (RGN_UNLIKELY(fn == rgn__free_block))
         return register_block(r, resource, key, o);
     return add_or_refuse(r, fn, resource, key, o);
@@ -387,7 +388,7 @@ int rgn_release(rgn_t *r, rgn_key_t key)
 int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
 {
     if (!r)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn__lock(r);
     uint32_t i = rgn__slot_find(&r->slots, key);
     if (i && RGN_UNLIKELY(r->tracking != NULL))
@@ -398,7 +399,8 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
     rgn__unlock(r);
     rgn__audit_flush();
     if (!cb.fn)
-        return rgn__closed_use(r, "rgn_unprotect", NULL, -ENOENT);
+        return rgn__refused(
+            rgn__closed_use(r, "rgn_unprotect", NULL, -ENOENT));
     if (fn)
         *fn = cb.fn;
     if (resource)
@@ -429,17 +431,50 @@ int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old, size_t bytes,
     return rc;
 }
 
-/* Locks two regions in id order, so two opposite moves cannot deadlock. */
+/* Takes r's lock as the second of a pair: false, taking nothing, when
+ * another thread holds it and might be waiting for the first.  Only a
+ * shared region's lock can be held so: an unshared one is contended by
+ * process-wide readers alone, and a reader waits for no region while it
+ * holds one (audit.c), so it is waited for. */
+static bool lock_second(rgn_t *r)
+{
+    if (rgn__unshared(r)) {
+        rgn__lock(r);
+        return true;
+    }
+    return rgn__lock_try_shared(r);
+}
+
+/*
+ * Locks the two regions of a move.  No order of the two is safe alone: a
+ * child's close holds the child while it waits for its parent, and moves
+ * between the regions of a chain -- a parent and its child (the two
+ * deadlocked when the move took the parent first, being lower in id), a
+ * region and its grandchild -- meet those closes in every order.  So the
+ * move takes a child before its parent, other pairs lower id first (the
+ * order two moves agree on), and never waits for the second while it
+ * holds the first: when the second is held it lets go, waits for that one
+ * first and tries the other.  The parent read here may change under a
+ * concurrent move; that only costs a retry, never a deadlock.
+ */
 static void lock_pair(rgn_t *a, rgn_t *b)
 {
     if (a == b) {
         rgn__lock(a);
-    } else if (a->slots.id < b->slots.id) {
-        rgn__lock(a);
-        rgn__lock(b);
-    } else {
-        rgn__lock(b);
-        rgn__lock(a);
+        return;
+    }
+    rgn_t *pa = atomic_load_explicit(&a->parent, memory_order_relaxed);
+    rgn_t *pb = atomic_load_explicit(&b->parent, memory_order_relaxed);
+    bool a_first = pa == b || (pb != a && a->slots.id < b->slots.id);
+    rgn_t *first = a_first ? a : b, *second = a_first ? b : a;
+    for (;;) {
+        rgn__lock(first);
+        if (lock_second(second))
+            return;
+        rgn__unlock(first);
+        rgn_t *held = second;
+        second = first;
+        first = held;
     }
 }
 
@@ -486,7 +521,7 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
 int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
 {
     if (!from || !to)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn_key_t k;
     lock_pair(from, to);
     int rc = move_locked(from, key, to, &k);
@@ -494,9 +529,11 @@ int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
     if (RGN_UNLIKELY(rc == -ENOENT || rc == -ECANCELED))
         rgn__closed_use(rc == -ENOENT ? from : to, "rgn_move", NULL, rc);
     rgn__audit_flush();
-    if (rc == 0 && new_key)
+    if (rc != 0)
+        return rgn__refused(rc);
+    if (new_key)
         rgn__key_store(new_key, k);
-    return rc;
+    return 0;
 }
 
 /* ---- the function twins of the macros, which record no site ----------

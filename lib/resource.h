@@ -70,5 +70,8 @@ static inline void rgn__arena_init(rgn_t *r)
 
 /* Fills *out with r's counters (lifetimes 0); r locked or unshared. */
 RGN_HIDDEN void rgn__counters(const rgn_t *r, rgn_stats *out);
+/* rgn_clear's: r's counters start again, r locked or unshared, holding
+ * nothing live; a tracked r keeps what they were in tracking->cleared. */
+RGN_HIDDEN void rgn__counters_restart(rgn_t *r);
 
 #endif /* RGN_RESOURCE_H */

@@ -60,10 +60,8 @@ static void become_shared(rgn_t *r)
  */
 static rgn_t *share(rgn_t *r, bool leave_parent)
 {
-    if (!r) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!r)
+        return rgn__refused_null(EINVAL);
     if (!r->shared) {
         /* Unshared: only this thread uses r, and readers of a listed r
          * (under its lock). */
@@ -72,8 +70,7 @@ static rgn_t *share(rgn_t *r, bool leave_parent)
         rgn__unlock(r);
         if (closing) {
             rgn__closed_use(r, "rgn_share", NULL, 0);
-            errno = ECANCELED;
-            return NULL;
+            return rgn__refused_null(ECANCELED);
         }
         if (leave_parent &&
             atomic_load_explicit(&r->parent, memory_order_relaxed))
@@ -89,10 +86,8 @@ static rgn_t *share(rgn_t *r, bool leave_parent)
     else
         r->refs++;
     rgn__unlock(r);
-    if (err) {
-        errno = err;
-        return NULL;
-    }
+    if (err)
+        return rgn__refused_null(err);
     return r;
 }
 

@@ -73,7 +73,7 @@ static int since_region(rgn_t *r, void *arg)
 long rgn_audit_since(rgn_mark_t mark, unsigned flags)
 {
     if (flags & ~SINCE_FLAGS)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int saved = errno;
     int state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);

@@ -16,6 +16,7 @@
  * share their site.  Calls only the allocator and the lock.
  */
 #include "alloc.h"
+#include "error.h"
 #include "lock.h"
 
 #include <stdlib.h>
@@ -107,10 +108,8 @@ static struct table *room(void)
 const struct rgn_site *rgn_site_make(const char *file, int line,
                                      const char *func)
 {
-    if (!file || !func) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!file || !func)
+        return rgn__refused_null(EINVAL);
     const struct rgn_site *s =
         find(atomic_load_explicit(&current, memory_order_acquire), file, line,
              func);
@@ -137,7 +136,7 @@ const struct rgn_site *rgn_site_make(const char *file, int line,
         } else {
             rgn__free(made);
             rgn__free(e);
-            errno = ENOMEM;
+            rgn__refused_null(ENOMEM);
         }
     }
     rgn__lock_give(&lock);

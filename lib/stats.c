@@ -5,8 +5,11 @@
  * The counters live in the region itself and are bumped by the slot map
  * as a side effect of what it does anyway; registrations are not counted
  * at all but derived, so statistics add no work to register or release.
- * Lifetime quantiles come from the per-site sketches of the tallies.
- * May call: the region's lock, tally.c, the audit's flush.
+ * They describe the region since it was made or last cleared: a clear
+ * starts them again (peak and cleanup_errors go on from the creation),
+ * so that registered == live + released_early + removed holds for every
+ * open region.  Lifetime quantiles come from the per-site sketches of the
+ * tallies.  May call: the region's lock, tally.c, the audit's flush.
  */
 #include "internal.h"
 
@@ -21,6 +24,18 @@ void rgn__counters(const rgn_t *r, rgn_stats *out)
         r->slots.live + r->released_early + r->removed + r->closed;
     out->cleanup_errors =
         atomic_load_explicit(&r->cleanup_errors, memory_order_relaxed);
+}
+
+void rgn__counters_restart(rgn_t *r)
+{
+    RGN_ASSERT(r->slots.live == 0);
+    struct rgn_tracking *t = r->tracking;
+    if (RGN_UNLIKELY(t != NULL)) {
+        t->cleared.registered += r->released_early + r->removed + r->closed;
+        t->cleared.released_early += r->released_early;
+        t->cleared.removed += r->removed;
+    }
+    r->released_early = r->removed = r->closed = 0;
 }
 
 /* The lifetime fields of *out from t (which may be NULL). */
@@ -41,7 +56,7 @@ static void lifetime_stats(const struct rgn_tracking *t, rgn_stats *out)
 int rgn_get_stats(const rgn_t *region, rgn_stats *out)
 {
     if (!region || !out)
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     rgn_t *r = (rgn_t *)region; /* the lock is not part of the value */
     rgn__lock(r);
     rgn__counters(r, out);

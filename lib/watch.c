@@ -58,9 +58,9 @@ void rgn__audit_limit_warning(rgn_t *r)
         char region[320];
         rgn__fmt_region(region, sizeof region, r);
         struct rgn_groups g;
-        size_t expected;
+        struct rgn_apart apart;
         rgn__groups_init(&g);
-        rgn__groups_collect(r, false, &g, &expected);
+        rgn__groups_collect(r, false, &g, &apart);
         rgn__report_line(rep,
                          "rgn: limit: %s has %zu live resources, past "
                          "its limit of %zu%s",

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int nothing(void *res, rgn_release_type how)
 {
@@ -166,6 +167,40 @@ static int sink(void)
     static char prefix[] = "SINK";
     rgn_audit_set_sink(to_stdout, prefix);
     return rgn_close(leaky_region(NULL));
+}
+
+/* A sink that calls rgn -- which rgn.h allows -- while it is handed the
+ * environment's warnings: each of its calls reaches the pthread_once
+ * that reads the environment, which wrote the warnings from inside
+ * itself, and waited for itself for ever.  The alarm turns a hang into
+ * a failure the test can see. */
+static atomic_int sink_calls;
+
+static void sink_that_calls_rgn(const char *line, void *arg)
+{
+    (void)arg;
+    printf("SINK: %s\n", line);
+    fflush(stdout);
+    if (rgn_audit_default() != RGN_AUDIT_OFF)
+        exit(96);
+    rgn_t *r = rgn_new();
+    if (!r || rgn_close(r) != 0 || rgn_audit_set_held(2000000000u) != 0)
+        exit(95);
+    atomic_fetch_add(&sink_calls, 1);
+}
+
+static int sink_calls_rgn(void)
+{
+    alarm(20);
+    setenv("RGN_AUDIT", "sometimes", 1);
+    setenv("RGN_AUDIT_LIMIT", "lots", 1);
+    setenv("RGN_AUDIT_HELD", "soon", 1);
+    rgn_audit_set_sink(sink_that_calls_rgn, NULL);
+    rgn_t *r = rgn_new(); /* reads the environment */
+    if (!r)
+        return 1;
+    printf("back with %d sink calls\n", atomic_load(&sink_calls));
+    return rgn_close(r);
 }
 
 /* The process-wide setter turns the audit on without the environment. */
@@ -509,6 +544,7 @@ static const struct {
     {"many", many},
     {"many_owners", many_owners},
     {"sink", sink},
+    {"sink_calls_rgn", sink_calls_rgn},
     {"set_default", set_default},
     {"set_region", set_region},
     {"move", move},

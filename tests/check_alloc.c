@@ -20,10 +20,29 @@
 static size_t bytes_now, bytes_peak, calls;
 static long fail_at = -1; /* fail the call with this number (1-based) */
 
+/* Each block's header; the live ones are listed, so that what rgn keeps
+ * for good (the names the metrics keep) is reachable from a pointer to
+ * its start, as valgrind wants, and not "possibly lost". */
 struct hdr {
     size_t size;
-    size_t pad;
+    struct hdr *prev, *next;
+    size_t pad; /* 16-byte alignment, as malloc's */
 };
+static struct hdr live_blocks = {0, &live_blocks, &live_blocks, 0};
+
+static void link_block(struct hdr *h)
+{
+    h->next = live_blocks.next;
+    h->prev = &live_blocks;
+    live_blocks.next->prev = h;
+    live_blocks.next = h;
+}
+
+static void unlink_block(struct hdr *h)
+{
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+}
 
 static void *count_malloc(size_t n)
 {
@@ -33,6 +52,7 @@ static void *count_malloc(size_t n)
     if (!h)
         return NULL;
     h->size = n;
+    link_block(h);
     bytes_now += n;
     if (bytes_now > bytes_peak)
         bytes_peak = bytes_now;
@@ -45,6 +65,7 @@ static void count_free(void *p)
         return;
     struct hdr *h = (struct hdr *)p - 1;
     bytes_now -= h->size;
+    unlink_block(h);
     free(h);
 }
 
@@ -56,10 +77,14 @@ static void *count_realloc(void *p, size_t n)
         return NULL;
     struct hdr *old = (struct hdr *)p - 1;
     size_t was = old->size;
+    unlink_block(old);
     struct hdr *h = realloc(old, sizeof *h + n);
-    if (!h)
+    if (!h) {
+        link_block(old);
         return NULL;
+    }
     h->size = n;
+    link_block(h);
     bytes_now = bytes_now - was + n;
     if (bytes_now > bytes_peak)
         bytes_peak = bytes_now;
@@ -463,12 +488,20 @@ static void wide_sweep(void)
 {
     CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
     rgn_audit_set_sink(discard_line, NULL);
+    /* A first round that fails nothing leaves allocated what rgn keeps
+     * for good: the copy of the name "wide", under which the metrics
+     * keep the counters of its closed regions.  Every round after must
+     * leave exactly that. */
+    wide_scenario();
+    rgn_audit_forget_closed();
+    size_t kept = bytes_now;
+    CHILD_REQUIRE(kept > 0 && kept < 64);
     for (long k = 1;; k++) {
         calls = 0;
         fail_at = k;
         wide_scenario();
         rgn_audit_forget_closed(); /* the audited regions it closed */
-        CHILD_REQUIRE(bytes_now == 0);
+        CHILD_REQUIRE(bytes_now == kept);
         for (int i = 0; i < WIDE_N; i++)
             CHILD_REQUIRE(wide_p[i].runs == (wide_handed[i] ? 1 : 0));
         if ((long)calls < k)

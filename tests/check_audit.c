@@ -197,6 +197,23 @@ START_TEST(unknown_value_warns_once_and_is_ignored)
 }
 END_TEST
 
+/* The warnings about the environment go to a sink that calls rgn; it
+ * hung, deadlocked on the pthread_once that read the environment. */
+START_TEST(sink_may_call_rgn_while_warned_about_the_environment)
+{
+    struct run *r = scenario("sink_calls_rgn", NULL, NULL);
+    ck_assert_msg(r->status == 0, "status %d: %s%s", r->status, r->out,
+                  r->err);
+    const char *vars[] = {"RGN_AUDIT=\"sometimes\"", "RGN_AUDIT_LIMIT=\"lots\"",
+                          "RGN_AUDIT_HELD=\"soon\""};
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_msg(count_lines(r->out, "SINK: rgn: audit: ignoring ",
+                                  vars[i], NULL) == 1, "%s", r->out);
+    ck_assert_msg(count_lines(r->out, "back with 3 sink calls", NULL) == 1,
+                  "%s", r->out);
+}
+END_TEST
+
 START_TEST(abort_aborts_only_when_something_is_live)
 {
     struct run *r = scenario("leak", "abort", NULL);
@@ -576,6 +593,33 @@ START_TEST(dump_groups_live_resources_by_site)
 }
 END_TEST
 
+/* A child region is never a leak of its parent, so the dump's result
+ * leaves it out; the summary counts it apart, so that the line and the
+ * result agree (it said "(1 expected at close)" for a child, and the
+ * result "the number not marked with rgn_expect_close" did not say). */
+START_TEST(dump_counts_child_regions_apart)
+{
+    rgn_t *r = audited();
+    ck_assert_ptr_nonnull(rgn_new_child(r));
+    struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 0);
+    ck_assert_msg(count_lines(c.text, "rgn: live summary: 1 live resource "
+                              "(1 child region) from 1 site in ",
+                              NULL) == 1, "%s", c.text);
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
+    ck_assert_int_eq(rgn_expect_close(r, k), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+    ck_assert_ptr_nonnull(rgn_new_child(r));
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 1);
+    ck_assert_msg(count_lines(c.text, "rgn: live summary: 4 live resources "
+                              "(1 expected at close, 2 child regions) ",
+                              NULL) == 1, "%s", c.text);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
 struct seen {
     int n;
     struct rgn_audit_entry e[8];
@@ -899,6 +943,7 @@ Suite *audit_suite(void)
     tcase_add_test(env, unset_or_off_is_silent);
     tcase_add_test(env, report_and_its_synonyms_report);
     tcase_add_test(env, unknown_value_warns_once_and_is_ignored);
+    tcase_add_test(env, sink_may_call_rgn_while_warned_about_the_environment);
     tcase_add_test(env, abort_aborts_only_when_something_is_live);
     tcase_add_test(env, error_close_and_expected_resources_are_quiet);
     tcase_add_test(env, exit_reports_regions_never_closed);
@@ -920,6 +965,7 @@ Suite *audit_suite(void)
 
     TCase *live = tcase_create("on demand");
     tcase_add_test(live, dump_groups_live_resources_by_site);
+    tcase_add_test(live, dump_counts_child_regions_apart);
     tcase_add_test(live, visit_sees_every_live_resource_newest_first);
     tcase_add_test(live, visit_without_audit_knows_keys_only);
     tcase_add_test(live, records_follow_slots_through_growth_and_reuse);

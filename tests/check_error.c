@@ -201,6 +201,174 @@ START_TEST(open_allocate_and_with_say_where_their_failure_came_from)
 }
 END_TEST
 
+/* ---- rgn's own refusals are never taken for what it passed through ------ */
+
+/* Leaves the thread's last failure at err, from a cleanup, as a release
+ * whose cleanup failed does. */
+static void fail_a_cleanup_with(int err)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, fails_with, (void *)(intptr_t)err, &k),
+                     0);
+    ck_assert_int_eq(rgn_release(r, k), err);
+    ck_assert_int_eq(rgn_error_origin(), RGN_FROM_CLEANUP);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+
+/* What each refusal below works on. */
+static rgn_t *subject;
+static rgn_key_t subject_block_key;
+static void *subject_block;
+
+static int constructor(const void *p)
+{
+    return p ? 0 : -errno;
+}
+
+static int refuse_move(void) { return rgn_move(NULL, RGN_KEY_NONE, subject, NULL); }
+static int refuse_move_key(void) { return rgn_move(subject, RGN_KEY_NONE, subject, NULL); }
+static int refuse_set_name(void) { return rgn_set_name(NULL, "x"); }
+static int refuse_set_scope(void) { return rgn_set_scope(NULL, 1); }
+static int refuse_hook(void) { return rgn_on_cleanup_error(NULL, NULL, NULL); }
+static int refuse_register(void) { return rgn_register(subject, NULL, NULL, NULL); }
+static int refuse_register_null(void) { return rgn_register(NULL, noop_cleanup, NULL, NULL); }
+static int refuse_labeled(void) { return rgn_register_labeled(NULL, noop_cleanup, NULL, NULL, "l"); }
+static int refuse_plain(void) { return rgn_register_plain(subject, NULL, NULL, NULL); }
+static int refuse_unprotect(void) { return rgn_unprotect(NULL, RGN_KEY_NONE, NULL, NULL); }
+static int refuse_unprotect_key(void) { return rgn_unprotect(subject, RGN_KEY_NONE, NULL, NULL); }
+static int refuse_stats(void) { rgn_stats st; return rgn_get_stats(NULL, &st); }
+static int refuse_lifetimes(void) { return rgn_lifetimes_set(NULL, 1); }
+static int refuse_audit_set(void) { return rgn_audit_set(subject, (rgn_audit_mode)99); }
+static int refuse_audit_default(void) { return rgn_audit_set_default((rgn_audit_mode)99); }
+static int refuse_audit_limit(void) { return rgn_audit_limit(NULL, 1); }
+static int refuse_label(void) { return rgn_label(subject, RGN_KEY_NONE, "l"); }
+static int refuse_expect(void) { return rgn_expect_close(NULL, RGN_KEY_NONE); }
+static int refuse_dump(void) { return (int)rgn_audit_dump(NULL, NULL, NULL); }
+static int refuse_visit(void) { return rgn_audit_visit(subject, NULL, NULL); }
+static int refuse_metrics(void) { return rgn_metrics_write(NULL); }
+static int refuse_free(void) { return rgn_free(NULL, subject_block); }
+static int refuse_free_other(void) { rgn_t *o = rgn_new(); int rc = rgn_free(o, subject_block); rgn_close(o); return rc; }
+static int refuse_adopt_fd(void) { return rgn_adopt_fd(subject, -1, NULL); }
+static int refuse_adopt_file(void) { return rgn_adopt_file(subject, NULL, NULL); }
+static int refuse_open(void) { return rgn_open(NULL, "/", 0, 0, NULL); }
+static int refuse_allocate(void) { return rgn_allocate(NULL, NULL, NULL, NULL, NULL, NULL); }
+static int refuse_thread(void) { return rgn_thread_create(NULL, NULL, subject, NULL, NULL); }
+static int refuse_with(void) { return rgn_with(NULL, NULL); }
+static int refuse_close(void) { return rgn_close(NULL); }
+static int refuse_clear(void) { return rgn_clear(NULL); }
+static int refuse_release(void) { return rgn_release(subject, RGN_KEY_NONE); }
+static int refuse_new_child(void) { return constructor(rgn_new_child(NULL)); }
+static int refuse_share(void) { return constructor(rgn_share(NULL)); }
+static int refuse_malloc(void) { return constructor(rgn_malloc(NULL, 8)); }
+static int refuse_calloc(void) { return constructor(rgn_calloc(subject, SIZE_MAX, 2)); }
+static int refuse_strdup(void) { return constructor(rgn_strdup(subject, NULL)); }
+static int refuse_realloc(void) { return constructor(rgn_realloc(NULL, subject_block, 8)); }
+static int refuse_realloc_other(void) { rgn_t *o = rgn_new(); int rc = constructor(rgn_realloc(o, subject_block, 8)); rgn_close(o); return rc; }
+static int refuse_alloc(void) { return constructor(rgn_alloc(NULL, 8)); }
+static int refuse_zalloc(void) { return constructor(rgn_zalloc(NULL, 8)); }
+static int refuse_memdup(void) { return constructor(rgn_memdup(subject, NULL, 8)); }
+static int refuse_strndup(void) { return constructor(rgn_strndup(subject, NULL, 8)); }
+static int refuse_asprintf(void) { return constructor(rgn_asprintf(NULL, "x")); }
+static int refuse_fopen(void) { return constructor(rgn_fopen(NULL, "/", "r", NULL)); }
+
+static int refuse_since(void) { return (int)rgn_audit_since(0, 64); }
+static int refuse_sized(void) { return rgn_register_sized(NULL, noop_cleanup, NULL, NULL, 8); }
+static int refuse_plain_labeled(void) { return rgn_register_plain_labeled(subject, NULL, NULL, NULL, "l"); }
+static int refuse_site(void) { return constructor(rgn_site_make(NULL, 1, "f")); }
+
+static int visitor_einval(const struct rgn_audit_entry *e, void *arg)
+{
+    (void)e;
+    (void)arg;
+    return -EINVAL;
+}
+
+static const struct refusal {
+    const char *call;
+    int (*fn)(void);
+    int err;
+} refusals[] = {
+    {"rgn_move", refuse_move, -EINVAL},
+    {"rgn_move (key)", refuse_move_key, -ENOENT},
+    {"rgn_set_name", refuse_set_name, -EINVAL},
+    {"rgn_set_scope", refuse_set_scope, -EINVAL},
+    {"rgn_on_cleanup_error", refuse_hook, -EINVAL},
+    {"rgn_register", refuse_register, -EINVAL},
+    {"rgn_register (region)", refuse_register_null, -EINVAL},
+    {"rgn_register_labeled", refuse_labeled, -EINVAL},
+    {"rgn_register_plain", refuse_plain, -EINVAL},
+    {"rgn_unprotect", refuse_unprotect, -EINVAL},
+    {"rgn_unprotect (key)", refuse_unprotect_key, -ENOENT},
+    {"rgn_get_stats", refuse_stats, -EINVAL},
+    {"rgn_lifetimes_set", refuse_lifetimes, -EINVAL},
+    {"rgn_audit_set", refuse_audit_set, -EINVAL},
+    {"rgn_audit_set_default", refuse_audit_default, -EINVAL},
+    {"rgn_audit_limit", refuse_audit_limit, -EINVAL},
+    {"rgn_label", refuse_label, -ENOENT},
+    {"rgn_expect_close", refuse_expect, -EINVAL},
+    {"rgn_audit_dump", refuse_dump, -EINVAL},
+    {"rgn_audit_visit", refuse_visit, -EINVAL},
+    {"rgn_metrics_write", refuse_metrics, -EINVAL},
+    {"rgn_free", refuse_free, -EINVAL},
+    {"rgn_free (region)", refuse_free_other, -ENOENT},
+    {"rgn_adopt_fd", refuse_adopt_fd, -EBADF},
+    {"rgn_adopt_file", refuse_adopt_file, -EINVAL},
+    {"rgn_open", refuse_open, -EINVAL},
+    {"rgn_allocate", refuse_allocate, -EINVAL},
+    {"rgn_thread_create", refuse_thread, -EINVAL},
+    {"rgn_with", refuse_with, -EINVAL},
+    {"rgn_close", refuse_close, -EINVAL},
+    {"rgn_clear", refuse_clear, -EINVAL},
+    {"rgn_release", refuse_release, -ENOENT},
+    {"rgn_new_child", refuse_new_child, -EINVAL},
+    {"rgn_share", refuse_share, -EINVAL},
+    {"rgn_malloc", refuse_malloc, -EINVAL},
+    {"rgn_calloc", refuse_calloc, -ENOMEM},
+    {"rgn_strdup", refuse_strdup, -EINVAL},
+    {"rgn_realloc", refuse_realloc, -EINVAL},
+    {"rgn_realloc (region)", refuse_realloc_other, -ENOENT},
+    {"rgn_alloc", refuse_alloc, -EINVAL},
+    {"rgn_zalloc", refuse_zalloc, -EINVAL},
+    {"rgn_memdup", refuse_memdup, -EINVAL},
+    {"rgn_strndup", refuse_strndup, -EINVAL},
+    {"rgn_asprintf", refuse_asprintf, -EINVAL},
+    {"rgn_fopen", refuse_fopen, -EINVAL},
+    {"rgn_audit_since", refuse_since, -EINVAL},
+    {"rgn_register_sized", refuse_sized, -EINVAL},
+    {"rgn_register_plain_labeled", refuse_plain_labeled, -EINVAL},
+    {"rgn_site_make", refuse_site, -EINVAL},
+};
+
+/* After a cleanup's -EINVAL passed through rgn_release, rgn_move(NULL,
+ * ...) and rgn_set_name(NULL, ...) returned -EINVAL that rgn_strerror
+ * called "Invalid argument (from a cleanup)", and rgn_error_origin said
+ * RGN_FROM_CLEANUP: only some calls noted their failures.  Every call
+ * that refuses notes the refusal as rgn's own. */
+START_TEST(every_refusal_is_rgn_s_own)
+{
+    subject = rgn_new();
+    subject_block = rgn_malloc(subject, 8);
+    ck_assert_ptr_nonnull(subject_block);
+    subject_block_key = rgn_mem_key(subject_block);
+    for (size_t i = 0; i < sizeof refusals / sizeof *refusals; i++) {
+        const struct refusal *t = &refusals[i];
+        fail_a_cleanup_with(t->err);
+        ck_assert_msg(t->fn() == t->err, "%s did not fail with %d",
+                      t->call, t->err);
+        ck_assert_msg(rgn_error_origin() == RGN_FROM_RGN,
+                      "%s: its refusal is taken for a cleanup's", t->call);
+        ck_assert_msg(!strstr(rgn_strerror(t->err), "from a cleanup"),
+                      "%s: %s", t->call, rgn_strerror(t->err));
+    }
+    /* A visitor's result is passed through, as the caller's own. */
+    fail_a_cleanup_with(-EINVAL);
+    ck_assert_int_eq(rgn_audit_visit(subject, visitor_einval, NULL), -EINVAL);
+    ck_assert_int_eq(rgn_error_origin(), RGN_FROM_CALLER);
+    ck_assert_int_eq(rgn_close(subject), 0);
+}
+END_TEST
+
 Suite *error_suite(void)
 {
     Suite *s = suite_create("error");
@@ -216,6 +384,7 @@ Suite *error_suite(void)
     tcase_add_test(t, hook_sees_release_clear_and_children);
     tcase_add_test(t, hook_bad_input);
     tcase_add_test(t, open_allocate_and_with_say_where_their_failure_came_from);
+    tcase_add_test(t, every_refusal_is_rgn_s_own);
     suite_add_tcase(s, t);
     return s;
 }

@@ -250,15 +250,39 @@ START_TEST(named_audited_regions_are_written_and_valid)
 }
 END_TEST
 
-/* Counters of a name never go down while the process lives: closing one
- * of two same-named regions took its counts out of the series (200 ->
- * 101 here), which Prometheus reads as a reset. */
-START_TEST(counters_never_decrease_when_a_region_of_the_name_closes)
+/* The counters a scrape must never see go down. */
+static const char *const counter_families[] = {
+    "rgn_resources_registered_total",
+    "rgn_resources_released_total",
+    "rgn_resource_lifetime_seconds_count",
+    "rgn_resource_lifetime_seconds_sum",
+};
+enum { COUNTERS = sizeof counter_families / sizeof *counter_families };
+
+/* value_of the counter family f for the series of region name. */
+static double counter_of(const char *text, size_t f, const char *name)
 {
-    rgn_t *r[2];
-    for (int i = 0; i < 2; i++) {
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s{region=\"%s\"}", counter_families[f],
+             name);
+    return value_of(text, prefix);
+}
+
+/*
+ * Makes a region per name in names[0..n-1] (names may repeat), each with
+ * 100 registrations of which 50 were released, then closes them one by
+ * one, scraping before and after each close: every name's counters must
+ * stay in the name's own series, never go down, and no other series may
+ * appear.  `distinct` is the number of different names.
+ */
+static void counters_never_decrease(const char *const *names, int n,
+                                    int distinct)
+{
+    rgn_t *r[4];
+    ck_assert_int_le(n, 4);
+    for (int i = 0; i < n; i++) {
         r[i] = rgn_new();
-        ck_assert_int_eq(rgn_set_name(r[i], "conn"), 0);
+        ck_assert_int_eq(rgn_set_name(r[i], names[i]), 0);
         ck_assert_int_eq(rgn_lifetimes_set(r[i], 1), 0);
         for (int j = 0; j < 100; j++) {
             rgn_key_t k;
@@ -267,32 +291,105 @@ START_TEST(counters_never_decrease_when_a_region_of_the_name_closes)
                 ck_assert_int_eq(rgn_release(r[i], k), 0);
         }
     }
-    static const char *const counters[] = {
-        "rgn_resources_registered_total{region=\"conn\"}",
-        "rgn_resources_released_total{region=\"conn\"}",
-        "rgn_resource_lifetime_seconds_count{region=\"conn\"}",
-        "rgn_resource_lifetime_seconds_sum{region=\"conn\"}",
-    };
+    int rc;
+    char *before = metrics(&rc);
+    ck_assert_int_eq(rc, distinct);
+    for (int i = 0; i < n; i++)
+        ck_assert(counter_of(before, 0, names[i]) >= 100);
+    for (int closed = 0; closed < n; closed++) {
+        ck_assert_int_eq(rgn_close(r[closed]), 0);
+        char *after = metrics(&rc); /* all gone at the end: series stay */
+        ck_assert_int_eq(rc, distinct);
+        ck_assert_int_ne(validate(after), -1);
+        for (int i = 0; i < n; i++)
+            for (size_t f = 0; f < COUNTERS; f++) {
+                double b = counter_of(before, f, names[i]),
+                       a = counter_of(after, f, names[i]);
+                ck_assert_msg(a >= b, "%s of %s: %g, then %g after close %d",
+                              counter_families[f], names[i], b, a, closed);
+            }
+        free(before);
+        before = after;
+    }
+    for (int i = 0; i < n; i++) {
+        char live[512];
+        snprintf(live, sizeof live, "rgn_resources_live{region=\"%s\"}",
+                 names[i]);
+        ck_assert(value_of(before, live) == 0);
+    }
+    free(before);
+}
+
+/* Counters of a name never go down while the process lives: closing one
+ * of two same-named regions took its counts out of the series (200 ->
+ * 101 here), which Prometheus reads as a reset. */
+START_TEST(counters_never_decrease_when_a_region_of_the_name_closes)
+{
+    static const char *const names[] = {"conn", "conn"};
+    counters_never_decrease(names, 2, 1);
+}
+END_TEST
+
+/* Retired totals were kept under the name's first 63 bytes: a longer
+ * name's counts left its series at a close and landed in a second,
+ * truncated one -- with one name, and when two names share those 63
+ * bytes, in one series for both. */
+#define LONG_NAME                                                         \
+    "a-region-name-of-far-more-than-sixty-three-bytes-as-made-from-a-"   \
+    "path-and-a-job"
+START_TEST(counters_of_long_names_never_decrease)
+{
+    ck_assert_int_gt(strlen(LONG_NAME), 64);
+    static const char *const one[] = {LONG_NAME, LONG_NAME};
+    counters_never_decrease(one, 2, 1);
+}
+END_TEST
+
+START_TEST(counters_of_names_sharing_63_bytes_stay_apart)
+{
+    static const char *const two[] = {LONG_NAME "-1", LONG_NAME "-2",
+                                      LONG_NAME "-1"};
+    counters_never_decrease(two, 3, 2);
+}
+END_TEST
+
+/* A clear starts a region's counters again (rgn_get_stats), but the
+ * _total counters of its series must not go down: what the clear ran
+ * into stays counted, and goes to the name's totals at the close. */
+START_TEST(counters_never_decrease_across_a_clear)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_set_name(r, "pool"), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_key_t k[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
+    ck_assert_int_eq(rgn_release(r, k[0]), 0);
+    ck_assert_int_eq(rgn_unprotect(r, k[1], NULL, NULL), 0);
     int rc;
     char *before = metrics(&rc);
     ck_assert_int_eq(rc, 1);
-    ck_assert(value_of(before, counters[0]) == 200);
-    ck_assert_int_eq(rgn_close(r[0]), 0);
-    char *mid = metrics(&rc);
-    ck_assert_int_eq(rgn_close(r[1]), 0);
-    char *after = metrics(&rc); /* all gone: the series stays */
+    ck_assert(counter_of(before, 0, "pool") == 4);
+    ck_assert_int_eq(rgn_clear(r), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[0]), 0);
+    ck_assert_int_eq(rgn_release(r, k[0]), 0);
+    char *cleared = metrics(&rc);
+    ck_assert_int_eq(rgn_close(r), 0);
+    char *closed = metrics(&rc);
     ck_assert_int_eq(rc, 1);
-    ck_assert_int_ne(validate(after), -1);
-    for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
-        double b = value_of(before, counters[i]), m = value_of(mid, counters[i]),
-               a = value_of(after, counters[i]);
-        ck_assert_msg(m >= b && a >= m, "%s: %g, %g, %g", counters[i], b, m,
-                      a);
-    }
-    ck_assert(value_of(after, "rgn_resources_live{region=\"conn\"}") == 0);
+    static const char *const more[] = {
+        "rgn_resources_removed_total{region=\"pool\"}",
+    };
+    ck_assert_msg(counter_of(cleared, 0, "pool") == 5 &&
+                      counter_of(cleared, 1, "pool") == 2 &&
+                      value_of(cleared, more[0]) == 1,
+                  "%s", cleared);
+    ck_assert(counter_of(closed, 0, "pool") == 5);
+    ck_assert(counter_of(closed, 1, "pool") == 2);
+    ck_assert(value_of(closed, more[0]) == 1);
     free(before);
-    free(mid);
-    free(after);
+    free(cleared);
+    free(closed);
 }
 END_TEST
 
@@ -337,6 +434,9 @@ Suite *metrics_suite(void)
     tcase_add_test(t, named_audited_regions_are_written_and_valid);
     tcase_add_test(t, write_errors_are_reported);
     tcase_add_test(t, counters_never_decrease_when_a_region_of_the_name_closes);
+    tcase_add_test(t, counters_of_long_names_never_decrease);
+    tcase_add_test(t, counters_of_names_sharing_63_bytes_stay_apart);
+    tcase_add_test(t, counters_never_decrease_across_a_clear);
     tcase_add_test(t, names_that_are_not_utf8_are_made_valid);
     suite_add_tcase(s, t);
     return s;

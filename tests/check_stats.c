@@ -173,6 +173,64 @@ START_TEST(stats_from_a_cleanup_during_close)
 }
 END_TEST
 
+/* rgn_clear ran cleanups and counted them as closed, so an open region
+ * broke registered == live + released_early + removed after its first
+ * clear (3 != 0 here).  The counters now describe the region since the
+ * clear; peak and cleanup_errors keep counting from its creation.  Both
+ * of the clear's paths: with cleanups to run, and the empty region's. */
+START_TEST(counters_start_again_at_a_clear)
+{
+    rgn_t *r = rgn_new();
+    rgn_key_t k[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(rgn_register(r, i == 3 ? fails : noop_cleanup, NULL,
+                                      &k[i]), 0);
+    ck_assert_int_eq(rgn_release(r, k[0]), 0);
+    ck_assert_int_eq(rgn_unprotect(r, k[1], NULL, NULL), 0);
+    ck_assert_int_eq(rgn_clear(r), -EIO);
+    rgn_stats s = stats_of(r);
+    ck_assert_uint_eq(s.registered, 0);
+    ck_assert_uint_eq(s.released_early, 0);
+    ck_assert_uint_eq(s.removed, 0);
+    ck_assert_uint_eq(s.peak, 4);
+    ck_assert_uint_eq(s.cleanup_errors, 1);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
+    ck_assert_int_eq(rgn_release(r, k[0]), 0);
+    s = stats_of(r);
+    ck_assert_uint_eq(s.registered, 2);
+    ck_assert_uint_eq(s.released_early, 1);
+    /* Nothing live: the clear has no cleanup to run. */
+    ck_assert_int_eq(rgn_release(r, k[1]), 0);
+    ck_assert_int_eq(rgn_clear(r), 0);
+    s = stats_of(r);
+    ck_assert_uint_eq(s.registered, 0);
+    ck_assert_uint_eq(s.released_early, 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
+/* The same for a region that takes its lock (shared), whose clear runs
+ * the cleanups between lock and unlock. */
+START_TEST(counters_start_again_at_a_clear_of_a_shared_region)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_ptr_eq(rgn_share(r), r);
+    rgn_key_t k[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k[i]), 0);
+    ck_assert_int_eq(rgn_release(r, k[0]), 0);
+    ck_assert_int_eq(rgn_clear(r), 0);
+    rgn_stats s = stats_of(r);
+    ck_assert_uint_eq(s.registered, 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+    s = stats_of(r);
+    ck_assert_uint_eq(s.registered, 1);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
 START_TEST(bad_input)
 {
     rgn_stats s;
@@ -292,6 +350,8 @@ Suite *stats_suite(void)
     tcase_add_test(tc, peak_is_the_high_water_mark);
     tcase_add_test(tc, cleanup_errors_count_failed_cleanups);
     tcase_add_test(tc, stats_from_a_cleanup_during_close);
+    tcase_add_test(tc, counters_start_again_at_a_clear);
+    tcase_add_test(tc, counters_start_again_at_a_clear_of_a_shared_region);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, counters_are_exact_across_threads);
     tcase_add_test(tc, bytes_follow_sized_resources);

@@ -318,6 +318,155 @@ START_TEST(move_of_a_child_key_races_its_release)
 }
 END_TEST
 
+/* ---- the model stress: closes against moves and clears --------------------
+ *
+ * The patterns that found deadlocks and lost children (issue 27): moves
+ * between a parent and its child while the child's owner closes it, and
+ * clears of a child racing its parent's close.  Each round checks that
+ * every resource ran exactly once and every region was closed; the ones
+ * that could hang run in a child process with an alarm.
+ */
+
+enum { STRESS_ROUNDS = 300, STRESS_MOVES = 400 };
+
+struct tussle {
+    rgn_t *p, *c;       /* a shared parent, and its child */
+    rgn_t *p_ref;       /* the mover's reference to p */
+    struct probe ball;  /* moved back and forth between them */
+    struct probe stays; /* the child's own */
+    atomic_int moving;
+};
+
+static void *moves_between_parent_and_child(void *arg)
+{
+    struct tussle *t = arg;
+    rgn_key_t k;
+    CHILD_REQUIRE(rgn_register(t->p, probe_cleanup, &t->ball, &k) == 0);
+    atomic_store(&t->moving, 1);
+    bool in_p = true;
+    for (int i = 0; i < STRESS_MOVES; i++) {
+        rgn_t *from = in_p ? t->p : t->c, *to = in_p ? t->c : t->p;
+        CHILD_REQUIRE(rgn_move(from, k, to, &k) == 0);
+        in_p = !in_p;
+    }
+    CHILD_REQUIRE(rgn_close(t->p_ref) == 0);
+    return NULL;
+}
+
+static int mover_holds_the_child(rgn_t *c, void *arg)
+{
+    struct tussle *t = arg;
+    t->c = c;
+    moves_between_parent_and_child(t);
+    return 0;
+}
+
+/* The close of a child locks it, then its parent; a move between the
+ * two locked the lower id first -- the parent: each waited for the
+ * other for ever. */
+static void moves_against_closes(void)
+{
+    alarm(HANG_SECONDS);
+    for (int round = 0; round < STRESS_ROUNDS; round++) {
+        struct tussle t;
+        probe_init(&t.ball, 1);
+        probe_init(&t.stays, 2);
+        atomic_init(&t.moving, 0);
+        t.p = rgn_new();
+        t.p_ref = rgn_share(t.p);
+        rgn_t *c = rgn_new_child(t.p);
+        CHILD_REQUIRE(c && t.p_ref);
+        t.c = c;
+        CHILD_REQUIRE(rgn_register(c, probe_cleanup, &t.stays, NULL) == 0);
+        pthread_t th;
+        CHILD_REQUIRE(rgn_thread_create(&th, NULL, c, mover_holds_the_child,
+                                        &t) == 0);
+        while (!atomic_load(&t.moving))
+            sched_yield();
+        CHILD_REQUIRE(rgn_close(c) == 0); /* leaves its parent */
+        void *ret;
+        pthread_join(th, &ret);
+        CHILD_REQUIRE(ret == NULL);
+        CHILD_REQUIRE(t.stays.runs == 1); /* the thread's end closed c */
+        CHILD_REQUIRE(rgn_close(t.p) == 0);
+        CHILD_REQUIRE(t.ball.runs == 1);
+    }
+}
+
+START_TEST(moves_between_a_parent_and_its_child_during_closes)
+{
+    ck_assert_int_eq(in_child(moves_against_closes), 0);
+}
+END_TEST
+
+struct race {
+    rgn_t *p_ref; /* the other thread's reference to the parent */
+    pthread_barrier_t go;
+};
+
+static void *closes_the_parent(void *arg)
+{
+    struct race *r = arg;
+    pthread_barrier_wait(&r->go);
+    ck_assert_int_eq(rgn_close(r->p_ref), 0);
+    return NULL;
+}
+
+static int drops_the_parent(void *p, rgn_release_type how)
+{
+    (void)how;
+    return rgn_close(p);
+}
+
+static int returns_at_once(rgn_t *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+    return 0;
+}
+
+/* The child's owner clears it, and a cleanup of the clear lets go of its
+ * reference to the parent, while another thread lets go of its own:
+ * whichever is last closes the parent, and that close reaches the child
+ * during the clear, or after it.  Refused during the clear, its drop
+ * left the child open for good.  The child is audited, so its close
+ * shows in the quarantine of closed regions; shared (by a thread that
+ * ended at once), so that both threads may lock it. */
+START_TEST(clears_race_their_parent_s_close)
+{
+    rgn_audit_forget_closed();
+    for (int round = 0; round < STRESS_ROUNDS; round++) {
+        struct race r;
+        rgn_t *p = rgn_new();
+        r.p_ref = rgn_share(p);
+        rgn_t *c = rgn_new_child(p);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(rgn_audit_set(c, RGN_AUDIT_REPORT), 0);
+        pthread_t t;
+        ck_assert_int_eq(rgn_thread_create(&t, NULL, c, returns_at_once,
+                                           NULL),
+                         0);
+        pthread_join(t, NULL);
+        struct probe older, newer;
+        probe_init(&older, 1);
+        probe_init(&newer, 2);
+        ck_assert_int_eq(rgn_register(c, probe_cleanup, &older, NULL), 0);
+        ck_assert_int_eq(rgn_register(c, drops_the_parent, p, NULL), 0);
+        ck_assert_int_eq(rgn_register(c, probe_cleanup, &newer, NULL), 0);
+        pthread_barrier_init(&r.go, NULL, 2);
+        ck_assert_int_eq(pthread_create(&t, NULL, closes_the_parent, &r), 0);
+        pthread_barrier_wait(&r.go);
+        ck_assert_int_eq(rgn_clear(c), 0); /* c may be gone after this */
+        pthread_join(t, NULL);
+        pthread_barrier_destroy(&r.go);
+        ck_assert_int_eq(older.runs, 1);
+        ck_assert_int_eq(newer.runs, 1);
+        ck_assert_msg(rgn_audit_forget_closed() == 1,
+                      "round %d: the child was never closed", round);
+    }
+}
+END_TEST
+
 /* ---- cancellation ---------------------------------------------------------- */
 
 static atomic_int slow_cleanup_started;
@@ -375,6 +524,44 @@ START_TEST(close_cancelled_inside_a_cleanup_runs_the_rest)
     ck_assert_int_eq(c.newer.runs, 1);
     ck_assert_int_eq(c.older.runs, 1);
     ASSERT_LOG(3, 1);
+}
+END_TEST
+
+static int body_cancelled_inside(rgn_t *r, void *probe)
+{
+    rgn_register(r, probe_cleanup, probe, NULL);
+    atomic_store(&slow_cleanup_started, 1);
+    for (;;) {
+        pthread_testcancel();
+        sched_yield();
+    }
+    return 0;
+}
+
+static void *runs_a_scope(void *probe)
+{
+    rgn_with(body_cancelled_inside, probe);
+    return NULL;
+}
+
+/* resourcet's runResourceT closes its scope on any exception: a thread
+ * cancelled inside rgn_with's body left the scope open, its cleanups
+ * never run (0 of 1) and the region lost. */
+START_TEST(scope_of_a_body_cancelled_inside_rgn_with_is_closed)
+{
+    struct probe p;
+    probe_init(&p, 1);
+    atomic_store(&slow_cleanup_started, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, runs_a_scope, &p);
+    while (!atomic_load(&slow_cleanup_started))
+        sched_yield();
+    ck_assert_int_eq(pthread_cancel(t), 0);
+    void *ret;
+    pthread_join(t, &ret);
+    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+    ck_assert_int_eq(p.runs, 1);
+    ck_assert_int_eq(p.how, RGN_RELEASE_ERROR);
 }
 END_TEST
 
@@ -630,10 +817,18 @@ Suite *threads_suite(void)
     tcase_add_test(t, move_of_a_child_key_races_its_release);
     suite_add_tcase(s, t);
 
+    t = tcase_create("stress");
+    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_set_timeout(t, 240);
+    tcase_add_test(t, moves_between_a_parent_and_its_child_during_closes);
+    tcase_add_test(t, clears_race_their_parent_s_close);
+    suite_add_tcase(s, t);
+
     t = tcase_create("cancellation");
     tcase_add_checked_fixture(t, NULL, teardown);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, close_cancelled_inside_a_cleanup_runs_the_rest);
+    tcase_add_test(t, scope_of_a_body_cancelled_inside_rgn_with_is_closed);
     tcase_add_test(t, thread_cancelled_after_its_function_still_closes);
     tcase_add_test(t, report_cancelled_in_its_sink_finishes_and_unlocks);
     suite_add_tcase(s, t);

@@ -168,6 +168,38 @@ static void sites_of_callers()
     EXPECT(rgn_close_error(r) == 0);
 }
 
+static rgn_release_type how_seen;
+
+static int note_how(void *, rgn_release_type how)
+{
+    how_seen = how;
+    ran[3]++;
+    return 0;
+}
+
+static int body_registers_then_throws(rgn_t *r, void *)
+{
+    rgn_register(r, note_how, nullptr, nullptr);
+    throw std::runtime_error("body failed");
+}
+
+// A body that throws: rgn_with closes its scope, as an error close, as
+// the exception passes (resourcet's runResourceT closes its scope on any
+// exception); it left the scope open, its cleanups never run.
+static void throwing_with_body()
+{
+    std::memset(ran, 0, sizeof ran);
+    how_seen = RGN_RELEASE_NORMAL;
+    bool caught = false;
+    try {
+        rgn_with(body_registers_then_throws, nullptr);
+    } catch (const std::runtime_error &) {
+        caught = true;
+    }
+    EXPECT(caught);
+    EXPECT(ran[3] == 1 && how_seen == RGN_RELEASE_ERROR);
+}
+
 int main()
 {
     basics();
@@ -175,6 +207,7 @@ int main()
     throwing_cleanup_in_close();
     throwing_cleanup_in_release();
     throwing_acquire();
+    throwing_with_body();
     EXPECT(rgn_close(global_region) == 0);
     return failures ? 1 : 0;
 }
