@@ -45,20 +45,40 @@ static void nap(int ms)
         ;
 }
 
-/* One job: opens its log in r, writes to it -- and never closes it. */
+/* One job: a buffer it frees when done, and a log it opens in r, writes
+ * to -- and never closes. */
 static int run_job(rgn_t *r, int job)
 {
+    char *line = rgn_malloc(r, 4096);
+    if (!line)
+        return -1;
     int fd = rgn_open(r, "/dev/null", O_WRONLY | O_APPEND, 0, NULL); /* LEAK-SITE */
-    if (fd < 0)
-        return fd;
-    char line[64];
-    int n = snprintf(line, sizeof line, "job %d done\n", job);
-    return write(fd, line, (size_t)n) == n ? 0 : -1;
+    int rc = -1;
+    if (fd >= 0) {
+        int n = snprintf(line, 4096, "job %d done\n", job);
+        rc = write(fd, line, (size_t)n) == n ? 0 : -1;
+    }
+    rgn_free(r, line);
+    return rc;
+}
+
+static int close_connection(void *conn, rgn_release_type how)
+{
+    (void)how;
+    free(conn);
+    return 0;
 }
 
 static int worker(rgn_t *pool, void *arg)
 {
     (void)arg;
+    /* Each worker's connection to the job queue: one per worker, given
+     * back when the worker stops -- a site that holds still. */
+    rgn_key_t conn;
+    void *c = malloc(64);
+    if (!c || rgn_register_labeled(pool, close_connection, c, &conn,
+                                   "queue connection") != 0)
+        return -1;
     for (int job; (job = atomic_fetch_add(&next_job, 1)) < JOBS;) {
         if (!fixed) {
             run_job(pool, job); /* the bug: the log goes into the pool */
@@ -71,7 +91,7 @@ static int worker(rgn_t *pool, void *arg)
         }
         nap(JOB_MS);
     }
-    return 0;
+    return rgn_release(pool, conn);
 }
 
 int main(int argc, char **argv)

@@ -921,6 +921,22 @@ RGN_API int rgn_audit_set_held(uint64_t floor_ns);
 RGN_API int rgn_audit_set_growth(size_t floor);
 
 /*
+ * Sampled sites, for an audit cheap enough to leave on in production.
+ * With RGN_AUDIT_SAMPLE=N (or rgn_audit_set_sample(N), process-wide,
+ * from the next registration on), about one registration in N -- at
+ * random gaps -- records its site, its age and its thread, and stands
+ * for N resources of its site; the others record only their bytes.
+ * What a region holds stays exact (rgn_live, rgn_get_stats, bytes);
+ * what each site holds is an estimate, shown as "~6400 live" in reports,
+ * and as such in dumps, profiles, metrics and the growth rule.  Only the
+ * sampled resources have lifetimes and can be held, and
+ * rgn_audit_since() counts only those (an estimate too): run tests with
+ * every site recorded.  N = 1, the default, records every one.  Returns
+ * 0.  One word, no lock; a forked child keeps the rate.
+ */
+RGN_API int rgn_audit_set_sample(unsigned every);
+
+/*
  * Intent.  A server's listener, its epoll descriptor, a cached value
  * replaced on every request: resources meant to live as long as their
  * owner, which its close is the intended end of.  Registered under the
@@ -1230,6 +1246,57 @@ RGN_API void rgn_lifetimes_set_default(int on);
  * NULL), -ENOMEM, or -EIO when writing to out failed.
  */
 RGN_API int rgn_metrics_write(FILE *out);
+
+/* ======================================================================
+ * Profiles: what a running program holds, for the tools people use
+ * ======================================================================
+ *
+ * rgn_profile_write(path, format) writes a snapshot of every audited
+ * region this process made, by region, site and label, to path (through
+ * a temporary file renamed into place):
+ *
+ *   RGN_PROFILE_PPROF   pprof's profile.proto, gzipped: a sample per
+ *                       (region, site, label) with the values resources
+ *                       (count) and bytes, in that order; its stack is
+ *                       the site (function, file, line) under a frame
+ *                       "region NAME", and it carries the string labels
+ *                       site ("file:line"), region and label.  Each
+ *                       region's arena is a sample of its own ("(arena)",
+ *                       bytes only).  No binary is needed to read it:
+ *                       `pprof -top profile.pb.gz`, `pprof -diff_base`.
+ *   RGN_PROFILE_FOLDED  folded stacks for flame graphs, one line per
+ *                       site: "region;file:line func() label count".
+ *
+ * Regions of one name add up; unnamed ones are named by where they were
+ * made.  Returns 0, -EINVAL (path NULL or format unknown), -ENOMEM, or
+ * the failing system call's error negated (open, write, rename; then
+ * rgn_error_origin() says RGN_FROM_SYSTEM).  Takes the registry's lock
+ * and each audited region's in turn, as rgn_audit_report_open() does;
+ * writes with every lock let go; cancellation disabled; a forked child
+ * writes its own regions.
+ *
+ * The environment asks a running program from outside, as PostgreSQL's
+ * pg_log_backend_memory_contexts and Samba's pool-usage do:
+ *   RGN_PROFILE_DIR=dir       where snapshots go, as rgn.<pid>.<n>.pb.gz
+ *                             (n from 1); one is written at exit.
+ *   RGN_PROFILE_SIGNAL=USR2   each delivery of the signal writes one, soon
+ *                             after: `kill -USR2 PID`.  The handler only
+ *                             posts a semaphore; a thread of rgn's own,
+ *                             started only then, writes the snapshot.
+ *   RGN_PROFILE_EVERY=1s      on that interval, a snapshot, and a point of
+ *                             the timeline: rgn.<pid>.timeline.tsv
+ *                             (seconds, region, site, resources, bytes)
+ *                             and rgn.<pid>.trace.json, counter events in
+ *                             the Trace Event Format (Perfetto and
+ *                             chrome://tracing draw each region's sites
+ *                             as a stacked area chart); tools/timeline-plot
+ *                             draws the TSV as a PNG.
+ * With SIGNAL or EVERY and no DIR, the current directory.  A forked child
+ * keeps no such thread: it writes snapshots on neither.
+ */
+#define RGN_PROFILE_PPROF 1
+#define RGN_PROFILE_FOLDED 2
+RGN_API int rgn_profile_write(const char *path, int format);
 
 /* ======================================================================
  * Allocator

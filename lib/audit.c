@@ -87,7 +87,7 @@ atomic_size_t rgn__growth_floor = 128u;
 static void read_env(void);
 
 /* "off" or "0" (0), seconds ("1", "0.5") or "<n>ms", "<n>us", "<n>s". */
-static bool parse_duration(const char *v, uint64_t *ns)
+bool rgn__parse_duration(const char *v, uint64_t *ns)
 {
     if (!strcasecmp(v, "off") || !strcmp(v, "0")) {
         *ns = 0;
@@ -202,7 +202,7 @@ static void read_env(void)
     const char *h = getenv("RGN_AUDIT_HELD");
     if (h && *h) {
         uint64_t ns;
-        if (parse_duration(h, &ns)) {
+        if (rgn__parse_duration(h, &ns)) {
             atomic_store(&rgn__held_floor, ns);
         } else {
             char q[96];
@@ -212,6 +212,21 @@ static void read_env(void)
                 "rgn: audit: ignoring RGN_AUDIT_HELD=%s: not a duration "
                 "(\"off\", or seconds such as 1, 0.5, 250ms)",
                 q);
+        }
+    }
+    const char *sv = getenv("RGN_AUDIT_SAMPLE");
+    if (sv && *sv) {
+        size_t n;
+        if (parse_count(sv, &n) && n >= 1 && n <= 1u << 20) {
+            atomic_store(&rgn__sample_every, (unsigned)n);
+        } else {
+            char q[96];
+            rgn__fmt_quoted(q, sizeof q, sv);
+            rgn__report_line(&env_warnings,
+                             "rgn: audit: ignoring RGN_AUDIT_SAMPLE=%s: not a "
+                             "rate from 1 to 1048576 (one site recorded in N "
+                             "registrations)",
+                             q);
         }
     }
     const char *g = getenv("RGN_AUDIT_GROWTH");
@@ -370,6 +385,29 @@ bool rgn__audit_reserve_slow(rgn_t *r, uint32_t i)
     return true;
 }
 
+atomic_uint rgn__sample_every = 1;
+
+uint32_t rgn__sample_gap(struct rgn_tracking *t, uint32_t every)
+{
+    /* Gaps from 1 to 2 * every - 1, each as likely: one in `every` on
+     * average, with no period a program's pattern could line up with. */
+    uint64_t x = t->sample_rng
+                     ? t->sample_rng
+                     : (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15u | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    t->sample_rng = x;
+    return 1u + (uint32_t)((x >> 33) % (2u * every - 1u));
+}
+
+int rgn_audit_set_sample(unsigned every)
+{
+    env_ready(); /* so the environment cannot undo it */
+    atomic_store(&rgn__sample_every, every ? every : 1u);
+    return 0;
+}
+
 void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
 {
     struct rgn_arec *src = rgn__audit_record(from, i);
@@ -384,7 +422,7 @@ void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
     if (src)
         *dst = *src; /* uncounted now */
     else
-        *dst = (struct rgn_arec){rgn__now(), 0, 0, rgn__thread_no(), 0};
+        *dst = (struct rgn_arec){rgn__now(), 0, 0, rgn__thread_no(), 0, 1};
     /* A resource of unknown site in `from` stays so in `to`; one from a
      * region that keeps no records is of unknown site from now on. */
     if (counted || !src)
@@ -603,7 +641,7 @@ static void set_expected(struct rgn_tracking *t, struct rgn_arec *rec,
     (void)unused;
     struct rgn_tally *e = rgn__audit_tally(t, rec);
     if (e && !(rec->flags & RGN_AREC_EXPECTED))
-        e->owned++;
+        e->owned += rec->weight;
     rec->flags |= RGN_AREC_EXPECTED;
 }
 

@@ -22,6 +22,8 @@ struct rgn_arec {
     uint32_t tally;  /* its site's tally, when RGN_AREC_COUNTED */
     uint32_t thread; /* rgn__thread_no() of the thread that registered */
     uint32_t flags;  /* RGN_AREC_* */
+    uint32_t weight; /* resources it stands for in its tally: 1, or the
+                        sampling rate when sites are sampled */
 };
 #define RGN_AREC_EXPECTED                                                     \
     1u                      /* lives with its owner: not a leak, never
@@ -29,6 +31,9 @@ struct rgn_arec {
 #define RGN_AREC_HELD 2u    /* found held once already */
 #define RGN_AREC_COUNTED 4u /* counted in tallies.v[tally] */
 #define RGN_AREC_SIZED 8u   /* its bytes are counted in the region's */
+#define RGN_AREC_UNSAMPLED                                                    \
+    16u /* its site was not sampled: no tally, no
+                                  age (RGN_AUDIT_SAMPLE) */
 
 /* A region's tracking state (r->tracking): exists while it is audited,
  * measures lifetimes or has a limit. */
@@ -49,6 +54,8 @@ struct rgn_tracking {
                            open-region and exit reports */
     uint64_t next_look; /* rgn__now() of the watchers' next look at the
                            region (watch.c) */
+    uint32_t sample_in; /* registrations until the next sampled site */
+    uint64_t sample_rng;
     /* What rgn_clear took out of the region's counters, which start again
      * at each clear (stats.c): the metrics' _total counters add it back,
      * so that they never go down.  Written and read under r's lock. */
@@ -73,8 +80,16 @@ static inline bool rgn__audit_new(rgn_t *r)
         return true;
     return rgn__audit_new_slow(r);
 }
+/* "off" or "0" (0), seconds ("1", "0.5") or "<n>ms", "<n>us", "<n>s":
+ * the durations the environment gives. */
+RGN_HIDDEN bool rgn__parse_duration(const char *v, uint64_t *ns);
 /* RGN_AUDIT_HELD, or rgn_audit_set_held's: nanoseconds, 0 for off. */
 RGN_HIDDEN extern _Atomic uint64_t rgn__held_floor;
+/* RGN_AUDIT_SAMPLE, or rgn_audit_set_sample's: about one registration
+ * in this many records its site; 1 (or 0): every one. */
+RGN_HIDDEN extern atomic_uint rgn__sample_every;
+/* Registrations until t's next sampled one, at random (hooks.h). */
+RGN_HIDDEN uint32_t rgn__sample_gap(struct rgn_tracking *t, uint32_t every);
 /* RGN_AUDIT_GROWTH, or rgn_audit_set_growth's: live resources, 0: off. */
 RGN_HIDDEN extern atomic_size_t rgn__growth_floor;
 
@@ -171,8 +186,8 @@ static inline void rgn__audit_count(struct rgn_tracking *t,
     struct rgn_tally *e = &t->tallies.v[k];
     rec->tally = k;
     rec->flags |= RGN_AREC_COUNTED;
-    e->live++;
-    e->owned += (rec->flags & RGN_AREC_EXPECTED) != 0;
+    e->live += rec->weight;
+    e->owned += (rec->flags & RGN_AREC_EXPECTED) ? rec->weight : 0;
     e->bytes += rec->bytes;
 }
 
@@ -188,9 +203,9 @@ static inline void rgn__audit_uncount(struct rgn_tracking *t,
     struct rgn_tally *e = rgn__audit_tally(t, rec);
     if (!e)
         return;
-    RGN_ASSERT(e->live > 0 && e->bytes >= rec->bytes);
-    e->live--;
-    e->owned -= (rec->flags & RGN_AREC_EXPECTED) != 0;
+    RGN_ASSERT(e->live >= rec->weight && e->bytes >= rec->bytes);
+    e->live -= rec->weight;
+    e->owned -= (rec->flags & RGN_AREC_EXPECTED) ? rec->weight : 0;
     e->bytes -= rec->bytes;
     rec->flags &= ~RGN_AREC_COUNTED;
 }

@@ -21,7 +21,7 @@ void rgn__groups_init(struct rgn_groups *g)
     memset(g->stack, 0, sizeof g->stack);
     g->v = g->stack;
     g->cap = RGN_STACK_GROUPS;
-    g->n = g->other = g->total = 0;
+    g->n = g->other = g->total = g->unsampled = g->records = 0;
     g->other_oldest = UINT64_MAX;
     g->sorted = false;
 }
@@ -72,24 +72,27 @@ static void groups_grow(struct rgn_groups *g)
 }
 
 void rgn__groups_add(struct rgn_groups *g, const struct rgn_site *site,
-                     const char *label, uint64_t born, uint64_t bytes)
+                     const char *label, uint64_t born, uint64_t bytes,
+                     uint32_t weight)
 {
-    g->total++;
+    g->total += weight;
+    g->records++;
     RGN_ASSERT(!g->sorted);
     if (2 * (g->n + 1) > g->cap)
         groups_grow(g);
     struct rgn_group *e = group_slot(g->v, g->cap, site, label);
     if (!e->count) {
         if (2 * (g->n + 1) > g->cap) { /* no room left: count it apart */
-            g->other++;
+            g->other += weight;
             if (born < g->other_oldest)
                 g->other_oldest = born;
             return;
         }
-        *e = (struct rgn_group){site, label, 0, born, 0, 0, 0, 0};
+        *e = (struct rgn_group){site, label, 0, born, 0, 0, 0, 0, false};
         g->n++;
     }
-    e->count++;
+    e->count += weight;
+    e->estimated |= weight > 1;
     e->bytes += bytes;
     if (born < e->oldest)
         e->oldest = born;
@@ -131,6 +134,7 @@ static size_t fold_unlabelled(struct rgn_group *v, size_t n)
             struct rgn_group *to = &v[i + 1];
             to->count += v[i].count;
             to->bytes += v[i].bytes;
+            to->estimated |= v[i].estimated;
             if (v[i].oldest < to->oldest)
                 to->oldest = v[i].oldest;
             i++;
@@ -180,6 +184,9 @@ void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
         /* A child region is its own region's business, never a leak of
          * its parent's: its contents are judged at its own close. */
         bool child = rgn__cb(&r->slots, i)->fn == rgn__child_cleanup;
+        bool unsampled = rec && (rec->flags & RGN_AREC_UNSAMPLED);
+        if (unsampled)
+            g->unsampled++; /* the sampled ones stand for it in groups */
         if (child || (rec && (rec->flags & RGN_AREC_EXPECTED))) {
             if (child)
                 apart->children++;
@@ -188,9 +195,12 @@ void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
             if (only_unexpected)
                 continue;
         }
+        if (unsampled)
+            continue;
         rgn__groups_add(g, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
                         rec && rec->born ? rec->born : UINT64_MAX,
-                        rec ? rec->bytes : 0);
+                        rec ? rec->bytes : 0,
+                        rec && rec->weight ? rec->weight : 1);
     }
     rgn__groups_sort(g);
     rgn__groups_lifetimes(g, t);
@@ -343,8 +353,9 @@ void rgn__out_group(struct rgn_report *o, const char *prefix,
                  "%s p99 %s",
                  e->released, p50, p99);
     }
-    rgn__report_line(o, "rgn: %s: %s:%s %zu live,%s %s%s%s", prefix, where,
-                     label, e->count, bytes, age, life, tail);
+    rgn__report_line(o, "rgn: %s: %s:%s %s%zu live,%s %s%s%s", prefix, where,
+                     label, e->estimated ? "~" : "", e->count, bytes, age,
+                     life, tail);
 }
 
 size_t rgn__out_groups(struct rgn_report *o, const char *prefix,

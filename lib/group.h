@@ -20,6 +20,7 @@ struct rgn_group {
     uint64_t oldest;             /* earliest birth; UINT64_MAX: unknown */
     uint64_t bytes;              /* of the resources grouped */
     uint64_t released, p50, p99; /* lifetimes of the site's releases */
+    bool estimated;              /* counted from sampled sites: ~count */
 };
 
 /* Sixteen sites fit without an allocation; each group costs the memset
@@ -33,8 +34,12 @@ struct rgn_groups {
     size_t cap, n;
     size_t other; /* resources that found no room in the table */
     uint64_t other_oldest;
-    size_t total; /* resources grouped, other included */
-    bool sorted;  /* packed by rgn__groups_sort: no more adds */
+    size_t total;     /* resources grouped, other included (sampled ones
+                         standing for the rest: an estimate then) */
+    size_t unsampled; /* resources whose sites were not sampled, grouped
+                         or not */
+    size_t records;   /* resources grouped, each once (total weighs them) */
+    bool sorted;      /* packed by rgn__groups_sort: no more adds */
     struct rgn_group stack[RGN_STACK_GROUPS];
 };
 
@@ -42,7 +47,8 @@ RGN_HIDDEN void rgn__groups_init(struct rgn_groups *g);
 RGN_HIDDEN void rgn__groups_free(struct rgn_groups *g);
 RGN_HIDDEN void rgn__groups_add(struct rgn_groups *g,
                                 const struct rgn_site *site, const char *label,
-                                uint64_t born, uint64_t bytes);
+                                uint64_t born, uint64_t bytes,
+                                uint32_t weight);
 /* Packs the groups to the front, most numerous first, after folding the
  * unlabelled resources of a site into its labelled group when it has
  * exactly one: a resource labelled after it was registered (rgn_label)

@@ -47,13 +47,27 @@ static inline void rgn__audit_note(rgn_t *r, uint32_t i,
 {
     struct rgn_tracking *t = r->tracking;
     if (rgn__audit_records(t) && rgn__audit_reserve(r, i)) {
-        uint64_t now = rgn__now();
         struct rgn_arec *rec = &t->recs[i];
-        *rec = (struct rgn_arec){
-            now, bytes, 0, rgn__thread_no(),
-            (rgn__intent & RGN_LIVES_WITH_OWNER) ? RGN_AREC_EXPECTED : 0};
-        rgn__audit_count(t, rec, site, label);
-        rgn__audit_tick(r, now);
+        uint32_t flags =
+            (rgn__intent & RGN_LIVES_WITH_OWNER) ? RGN_AREC_EXPECTED : 0;
+        uint32_t every =
+            atomic_load_explicit(&rgn__sample_every, memory_order_relaxed);
+        if (RGN_UNLIKELY(every > 1) && --t->sample_in != 0 &&
+            t->sample_in <= 2 * every) {
+            /* Not this one's site: its bytes count, nothing else. */
+            *rec = (struct rgn_arec){
+                0, bytes, 0, 0, flags | RGN_AREC_UNSAMPLED, 0};
+            t->bytes += bytes;
+            rec->flags |= RGN_AREC_SIZED;
+        } else {
+            if (RGN_UNLIKELY(every > 1))
+                t->sample_in = rgn__sample_gap(t, every);
+            uint64_t now = rgn__now();
+            *rec = (struct rgn_arec){now,   bytes, 0, rgn__thread_no(),
+                                     flags, every};
+            rgn__audit_count(t, rec, site, label);
+            rgn__audit_tick(r, now);
+        }
     }
     rgn__audit_check_limit(r);
 }
@@ -79,12 +93,12 @@ static inline void rgn__audit_release(rgn_t *r, uint32_t i)
 {
     struct rgn_tracking *t = r->tracking;
     struct rgn_arec *rec = rgn__audit_record(r, i);
-    struct rgn_tally *e = rgn__audit_tally(t, rec);
-    if (!e)
+    if (!rec)
         return;
+    struct rgn_tally *e = rgn__audit_tally(t, rec);
     rgn__audit_uncount(t, rec);
-    if (!rec->born)
-        return; /* registered before records were kept */
+    if (!e || !rec->born)
+        return; /* registered before records were kept, or unsampled */
     if (rec->born > e->newest_released)
         e->newest_released = rec->born;
     if (!t->lifetimes)

@@ -23,5 +23,6 @@
 #include "group.h"    /* the text of reports */
 #include "hooks.h"    /* how region calls reach the audit */
 #include "report.h"   /* the leak digest */
+#include "snapshot.h" /* every audited region by site, for profiles */
 
 #endif /* RGN_INTERNAL_H */

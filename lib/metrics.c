@@ -196,9 +196,8 @@ static size_t utf8_len(const unsigned char *p)
 /* A label value as the format wants it: valid UTF-8 (an invalid byte
  * becomes U+FFFD, so that no name makes a scraper reject the page), with
  * \, " and newline escaped. */
-static void put_label(FILE *out, const char *v)
+static void put_value(FILE *out, const char *v)
 {
-    fputs("{region=\"", out);
     for (const unsigned char *p = (const unsigned char *)v; *p;) {
         size_t n = utf8_len(p);
         if (n == 0) {
@@ -214,6 +213,12 @@ static void put_label(FILE *out, const char *v)
             fwrite(p, 1, n, out);
         p += n;
     }
+}
+
+static void put_label(FILE *out, const char *v)
+{
+    fputs("{region=\"", out);
+    put_value(out, v);
     fputc('"', out);
 }
 
@@ -304,6 +309,95 @@ static void gather_retired(void *arg)
     }
 }
 
+/* ---- per site --------------------------------------------------------------
+ *
+ * Each named, audited region's sites, as gauges labelled region, site
+ * ("file:line", or "unknown") and label: what a dashboard splits a
+ * region's growth by.  A program whose labels or sites vary without end
+ * must not make a scrape grow without end, so the SITE_SERIES sites
+ * holding the most resources are written as they are and the rest of
+ * each region add up into its series site="other".
+ */
+#define SITE_SERIES 256
+
+static void site_labels(FILE *out, const struct rgn_snap_row *r, bool other)
+{
+    fputs("{region=\"", out);
+    put_value(out, r->region);
+    fputs("\",site=\"", out);
+    if (other)
+        fputs("other", out);
+    else if (r->site)
+        fprintf(out, "%s:%d", r->site->file, r->site->line);
+    else
+        fputs("unknown", out);
+    fputs("\",label=\"", out);
+    if (r->label && !other)
+        put_value(out, r->label);
+    fputs("\"}", out);
+}
+
+static int by_count_only(const void *a, const void *b)
+{
+    const struct rgn_snap_row *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+}
+
+static int by_region(const void *a, const void *b)
+{
+    return strcmp(((const struct rgn_snap_row *)a)->region,
+                  ((const struct rgn_snap_row *)b)->region);
+}
+
+/* The site families, from a snapshot: rows of named regions only. */
+static void write_sites(FILE *out, struct rgn_snapshot *s)
+{
+    size_t n = 0, arenas;
+    for (size_t i = 0; i < s->n; i++) /* keep named sites, then arenas */
+        if (s->v[i].named && !s->v[i].arena)
+            s->v[n++] = s->v[i];
+    arenas = n;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].named && s->v[i].arena)
+            s->v[arenas++] = s->v[i];
+    qsort(s->v, n, sizeof *s->v, by_count_only);
+    size_t shown = n < SITE_SERIES ? n : SITE_SERIES;
+    /* The rest, a row per region: summed into the first of each. */
+    qsort(s->v + shown, n - shown, sizeof *s->v, by_region);
+    size_t others = shown;
+    for (size_t i = shown; i < n; i++) {
+        if (others > shown &&
+            strcmp(s->v[others - 1].region, s->v[i].region) == 0) {
+            s->v[others - 1].count += s->v[i].count;
+            s->v[others - 1].bytes += s->v[i].bytes;
+        } else {
+            s->v[others++] = s->v[i];
+        }
+    }
+    static const char *const metric[2] = {"rgn_site_resources_live",
+                                          "rgn_site_bytes_live"};
+    static const char *const help[2] = {
+        "Resources live now, by registration site and label.",
+        "Bytes of the resources live now, by registration site and label."};
+    for (int k = 0; k < 2; k++) {
+        family(out, metric[k], "gauge", help[k]);
+        for (size_t i = 0; i < others; i++) {
+            fputs(metric[k], out);
+            site_labels(out, &s->v[i], i >= shown);
+            fprintf(out, " %" PRIu64 "\n", k ? s->v[i].bytes : s->v[i].count);
+        }
+    }
+    family(out, "rgn_arena_bytes", "gauge",
+           "Bytes the regions' arenas hold (rgn_alloc).");
+    for (size_t i = n; i < arenas; i++) {
+        fputs("rgn_arena_bytes", out);
+        put_label(out, s->v[i].region);
+        fprintf(out, "} %" PRIu64 "\n", s->v[i].bytes);
+    }
+}
+
 int rgn_metrics_write(FILE *out)
 {
     if (!out)
@@ -314,7 +408,13 @@ int rgn_metrics_write(FILE *out)
     if (rc == 0 && g.n) {
         qsort(g.v, g.n, sizeof *g.v, by_name);
         write_all(out, &g);
-        rc = fflush(out) != 0 || ferror(out) ? -EIO : (int)g.n;
+        struct rgn_snapshot s;
+        rc = rgn__snapshot_take(&s);
+        if (rc == 0)
+            write_sites(out, &s);
+        rgn__snapshot_free(&s);
+        if (rc == 0)
+            rc = fflush(out) != 0 || ferror(out) ? -EIO : (int)g.n;
     }
     for (size_t i = 0; i < g.n; i++) {
         rgn__free(g.v[i].name);

@@ -275,13 +275,16 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
         snprintf(bytes, sizeof bytes, ", %s", b);
     }
     rgn__report_line(
-        &rep, "rgn: live summary: %zu live %s%s%s from %zu %s in %s", g.total,
-        rgn__plural(g.total, "resource", "resources"), bytes, also, sites,
-        rgn__plural(sites, "site", "sites"), region);
+        &rep, "rgn: live summary: %zu live %s%s%s from %zu %s in %s",
+        (size_t)r->slots.live,
+        rgn__plural(r->slots.live, "resource", "resources"), bytes, also,
+        sites, rgn__plural(sites, "site", "sites"), region);
     rgn__unlock(r);
     rgn__report_print(&rep, sink, arg);
-    /* The count of possible leaks, as the close would see them. */
-    long unexpected = (long)(g.total - apart.expected - apart.children);
+    /* The count of possible leaks, as the close would see them: exact,
+     * each resource once, sampled or not. */
+    long unexpected =
+        (long)(g.records + g.unsampled - apart.expected - apart.children);
     rgn__groups_free(&g);
     errno = saved;
     return unexpected;

@@ -62,7 +62,8 @@ static int since_region(rgn_t *r, void *arg)
             rgn__cb(&r->slots, i)->fn == rgn__child_cleanup)
             continue;
         rgn__groups_add(&s->g, rgn__audit_site(t, rec),
-                        rgn__audit_label(t, rec), rec->born, rec->bytes);
+                        rgn__audit_label(t, rec), rec->born, rec->bytes,
+                        rec->weight);
     }
     return 0;
 }

@@ -45,6 +45,12 @@
 #define LOOK_MAX_STEPS 4096u        /* resources one look examines, at most */
 #define GROWTH_AGE_NS 1000000000u   /* the age floor when held is off */
 
+/* Whether sites are sampled: then a site's counts are estimates. */
+static bool sampled(void)
+{
+    return atomic_load_explicit(&rgn__sample_every, memory_order_relaxed) > 1;
+}
+
 /* ---- the limit ---------------------------------------------------------- */
 
 /* Makes the warning under r's lock, for rgn__audit_flush to write; out
@@ -161,10 +167,10 @@ static void walk_old(rgn_t *r, struct look *k)
             continue;
         if (newly_held(e, rec, age, &cache_tally, &cache_limit)) {
             rec->flags |= RGN_AREC_HELD;
-            e->held++;
-            e->look_new++;
+            e->held += rec->weight;
+            e->look_new += rec->weight;
         }
-        e->look_held += (rec->flags & RGN_AREC_HELD) != 0;
+        e->look_held += (rec->flags & RGN_AREC_HELD) ? rec->weight : 0;
     }
 }
 
@@ -184,7 +190,8 @@ static void held_line(rgn_t *r, struct rgn_tally *e, struct look *k)
                           0,
                           e->released,
                           rgn__sketch_quantile(&e->life, 0.5),
-                          rgn__sketch_quantile(&e->life, 0.99)};
+                          rgn__sketch_quantile(&e->life, 0.99),
+                          sampled()};
     char tail[340];
     snprintf(tail, sizeof tail, "; in %s", look_region(k, r));
     rgn__out_group(rep, "held", &g, &k->w, tail);
@@ -238,7 +245,8 @@ static void growth_line(rgn_t *r, struct rgn_tally *e, struct look *k,
                           e->bytes,
                           e->released,
                           rgn__sketch_quantile(&e->life, 0.5),
-                          rgn__sketch_quantile(&e->life, 0.99)};
+                          rgn__sketch_quantile(&e->life, 0.99),
+                          sampled()};
     rgn__out_group(rep, "growing", &g, &k->w, tail);
 }
 

@@ -214,7 +214,12 @@ START_TEST(named_audited_regions_are_written_and_valid)
     int rc;
     char *text = metrics(&rc);
     ck_assert_int_eq(rc, 2); /* "jobs" (a and b) and the odd name */
-    ck_assert_int_eq(validate(text), 2 * (6 + 6));
+    /* Six families of each name, and the one site of the audited "jobs"
+     * region, live and bytes. */
+    ck_assert_int_eq(validate(text), 2 * (6 + 6) + 2);
+    ck_assert_int_eq(count_lines(text, "rgn_site_resources_live{region=\"jobs\",",
+                                 NULL),
+                     1);
     ck_assert_int_ne(promtool(text), 0);
     ck_assert_msg(strstr(text, "{region=\"we\\\"ird\\\\name\\n\"}") != NULL,
                   "%s", text);
@@ -425,6 +430,52 @@ START_TEST(write_errors_are_reported)
 }
 END_TEST
 
+/* Sites of named, audited regions are gauges labelled region, site and
+ * label, with their bytes; past 256 sites the rest of a region add up
+ * into its site="other" series, and the page stays valid. */
+START_TEST(sites_are_series_of_their_own_and_bounded)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_set_name(r, "sites"), 0);
+    rgn_t *quiet = rgn_new(); /* unnamed: no series */
+    ck_assert_int_eq(rgn_audit_set(quiet, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_register(quiet, noop_cleanup, NULL, NULL), 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(rgn_register_sized_at(r, noop_cleanup, NULL, NULL,
+                                               100, rgn_site_make("hot.c", 7,
+                                                                  "serve")),
+                         0);
+    for (int i = 0; i < 300; i++)
+        ck_assert_int_eq(rgn_register_labeled_at(
+                             r, noop_cleanup, NULL, NULL, "cold",
+                             rgn_site_make("cold.c", 1000 + i, "f")),
+                         0);
+    int rc;
+    char *text = metrics(&rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_int_gt(validate(text), 0);
+    ck_assert_double_eq(value_of(text, "rgn_site_resources_live{region=\"sites\","
+                                       "site=\"hot.c:7\",label=\"\"}"),
+                        5);
+    ck_assert_double_eq(value_of(text, "rgn_site_bytes_live{region=\"sites\","
+                                       "site=\"hot.c:7\",label=\"\"}"),
+                        500);
+    /* 256 sites shown: hot and 255 cold ones; 45 cold in "other". */
+    ck_assert_int_eq(count_lines(text, "rgn_site_resources_live{", NULL), 257);
+    ck_assert_int_eq(count_lines(text, "rgn_site_resources_live{", "cold",
+                                 NULL),
+                     255);
+    ck_assert_double_eq(value_of(text, "rgn_site_resources_live{region=\"sites\","
+                                       "site=\"other\",label=\"\"}"),
+                        45);
+    ck_assert_msg(promtool(text) != 0, "promtool rejects:\n%s", text);
+    free(text);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+    ck_assert_int_eq(rgn_close_error(quiet), 0);
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -438,6 +489,7 @@ Suite *metrics_suite(void)
     tcase_add_test(t, counters_of_names_sharing_63_bytes_stay_apart);
     tcase_add_test(t, counters_never_decrease_across_a_clear);
     tcase_add_test(t, names_that_are_not_utf8_are_made_valid);
+    tcase_add_test(t, sites_are_series_of_their_own_and_bounded);
     suite_add_tcase(s, t);
     return s;
 }

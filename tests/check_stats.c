@@ -4,6 +4,7 @@
 #include "suites.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <pthread.h>
 
 static rgn_stats stats_of(rgn_t *r)
@@ -340,6 +341,36 @@ START_TEST(bytes_follow_sized_resources)
 }
 END_TEST
 
+/* Sampled sites: what a region holds stays exact, a site's count is an
+ * estimate (marked ~) near the truth, and rate 1 records every site. */
+START_TEST(sampled_sites_keep_region_counts_exact)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(16), 0);
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    const struct rgn_site *site = rgn_site_make("sampled.c", 1, "f");
+    rgn_key_t k[16000];
+    for (int i = 0; i < 16000; i++)
+        ck_assert_int_eq(rgn_register_sized_at(r, noop_cleanup, NULL, &k[i],
+                                               10, site),
+                         0);
+    for (int i = 0; i < 8000; i++) /* half of them go */
+        ck_assert_int_eq(rgn_release(r, k[2 * i]), 0);
+    rgn_stats st;
+    ck_assert_int_eq(rgn_get_stats(r, &st), 0);
+    ck_assert_uint_eq(st.live, 8000);
+    ck_assert_uint_eq(st.bytes, 80000);
+    static struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 8000);
+    const char *p = strstr(c.text, "sampled.c:1: f(): ~");
+    ck_assert_msg(p != NULL, "%s", c.text);
+    long est = strtol(p + strlen("sampled.c:1: f(): ~"), NULL, 10);
+    ck_assert_msg(est > 6000 && est < 10000, "estimate %ld: %s", est, c.text);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -355,6 +386,7 @@ Suite *stats_suite(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, counters_are_exact_across_threads);
     tcase_add_test(tc, bytes_follow_sized_resources);
+    tcase_add_test(tc, sampled_sites_keep_region_counts_exact);
     suite_add_tcase(s, tc);
     return s;
 }
