@@ -391,8 +391,9 @@ RGN_API size_t rgn_live(const rgn_t *r);
  * thread, closes it otherwise.
  *
  * Locks.  No user code runs under an rgn lock -- no cleanup, acquire
- * function, sink or visitor -- except the allocator (rgn_set_allocator),
- * which may be called under a region's lock and must not call rgn.  The
+ * function, sink or visitor -- except the allocator (rgn_set_allocator)
+ * and a kind's describe (struct rgn_kind), which may be called under a
+ * region's lock and must not call rgn.  The
  * one lock order, outermost first: the audit sink's lock, the registry of
  * audited regions, a child region, its parent (rgn(7) says more).
  *
@@ -506,6 +507,80 @@ RGN_API int rgn_register_sized(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                                rgn_key_t *key, size_t bytes);
 #define rgn_register_sized(r, fn, resource, key, bytes)                       \
     rgn_register_sized_at((r), (fn), (resource), (key), (bytes), RGN_SITE)
+
+/*
+ * Kinds.  A kind says what a resource is, as PostgreSQL's
+ * ResourceOwnerDesc does: its name, its cleanup, how to describe one (for
+ * the audit's reports and dumps: "fd 17 -> /var/log/app.log" rather than
+ * only the line that registered it) and its priority at close.  Programs
+ * make kinds with designated initializers; a kind must outlive the
+ * resources registered with it (static storage, usually):
+ *
+ *   static const struct rgn_kind conn_kind = {
+ *       .name = "connection", .cleanup = close_conn,
+ *       .describe = describe_conn, .priority = RGN_PRIORITY_EARLY,
+ *   };
+ *
+ * describe(resource, buf, size) writes a short text (at most size bytes,
+ * NUL-terminated) and returns its length, or a negative value for none.
+ * It runs under the region's lock, when a report or dump is made: it
+ * must not call rgn, block, or take locks of its own; a formatting of
+ * the resource's fields is what it is for.
+ *
+ * Priority orders a close (and a clear): resources of a higher priority
+ * run first, those of one priority newest first, so that, as in
+ * PostgreSQL's phases (before locks, locks, after locks), what must go
+ * early -- connections that would otherwise flush into a closed file,
+ * lock guards -- can say so, and what must go last (memory others' cleanups
+ * still read) too.  Ordinary cleanups and child regions have priority 0
+ * and keep their place among the others of 0.  rgn_release() runs one
+ * resource at once, whatever its priority.
+ */
+#define RGN_PRIORITY_EARLY 100   /* before ordinary cleanups */
+#define RGN_PRIORITY_LATE (-100) /* after them */
+struct rgn_kind {
+    const char *name;       /* also the label of its resources in reports,
+                               unless they were given another */
+    rgn_cleanup_fn cleanup; /* as rgn_register's fn; never NULL */
+    int (*describe)(void *resource, char *buf, size_t size); /* or NULL */
+    int priority; /* 0: as an ordinary cleanup */
+};
+
+/*
+ * Registers resource as one of kind: kind->cleanup(resource, how) runs
+ * exactly once, as with rgn_register().  On any failure kind->cleanup
+ * runs at once with RGN_RELEASE_ERROR.  Returns and fails as
+ * rgn_register(); -EINVAL also for kind NULL or kind->cleanup NULL (then
+ * nothing runs).  A kind of priority 0 in a region that is not audited
+ * costs what rgn_register costs.  A region remembers its resources'
+ * kinds once it is audited or measures lifetimes, or from its first kind
+ * of a priority other than 0 (which gives it tracking state: its calls
+ * then take the general path, though no lock until it is shared).
+ */
+RGN_API int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind,
+                                 void *resource, rgn_key_t *key,
+                                 const struct rgn_site *site);
+RGN_API int rgn_register_kind(rgn_t *r, const struct rgn_kind *kind,
+                              void *resource, rgn_key_t *key);
+#define rgn_register_kind(r, kind, resource, key)                             \
+    rgn_register_kind_at((r), (kind), (resource), (key), RGN_SITE)
+
+/*
+ * rgn_unprotect() that takes back only a resource of kind: the caller
+ * says what it expects, as talloc_get_type_abort does.  -EPROTOTYPE when
+ * key's resource is of another kind (nothing changes); where r does not
+ * remember kinds, a resource whose cleanup is kind->cleanup is of kind.
+ * Otherwise as rgn_unprotect().
+ */
+RGN_API int rgn_unprotect_kind(rgn_t *r, rgn_key_t key,
+                               const struct rgn_kind *kind, void **resource);
+
+/*
+ * The kind key's resource was registered with, or NULL (errno ENOENT:
+ * key not live; errno 0: no kind, or r does not remember kinds).  The
+ * region's lock, if it has one, is taken.
+ */
+RGN_API const struct rgn_kind *rgn_kind_of(rgn_t *r, rgn_key_t key);
 
 /*
  * A plain cleanup: an existing free-like function such as free(),

@@ -32,7 +32,8 @@
  *
  * Every report is made under the locks it needs and written after they
  * are all let go, so no sink, no stdio and no other user code ever runs
- * under a region or registry lock (the allocator aside).  The sink lock is
+ * under a region or registry lock (the allocator and a kind's describe
+ * aside, neither of which may call rgn).  The sink lock is
  * held only around writing one report, so reports never interleave; it
  * is reentrant in its thread, so a sink that reports again or calls
  * exit() -- whose exit report writes too -- does not deadlock.  Reports
@@ -437,6 +438,7 @@ rgn_audit_mode rgn__audit_free(rgn_t *r)
     rgn_audit_mode mode = a->mode;
     RGN_ASSERT(!a->listed); /* rgn__audit_unlist came first */
     rgn__tallies_free(&a->tallies);
+    rgn__free(a->kinds);
     rgn__free(a->recs);
     rgn__free(a);
     r->tracking = NULL;

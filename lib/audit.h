@@ -54,6 +54,12 @@ struct rgn_tracking {
                            open-region and exit reports */
     uint64_t next_look; /* rgn__now() of the watchers' next look at the
                            region (watch.c) */
+    /* The kinds of its resources, kinds[i] slot i's (kind.c): exists
+     * once a kind was registered in the region. */
+    const struct rgn_kind **kinds;
+    uint32_t kinds_cap;
+    bool priorities;    /* a kind of priority other than 0 was registered:
+                           the close orders by priority */
     uint32_t sample_in; /* registrations until the next sampled site */
     uint64_t sample_rng;
     /* What rgn_clear took out of the region's counters, which start again

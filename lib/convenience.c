@@ -77,10 +77,11 @@ int rgn__free_block(void *p, rgn_release_type how)
  * key in its header); NULL and errno on failure, with the block already
  * freed by rgn_register. */
 static void *adopt_block(rgn_t *r, struct block *b, size_t size,
+                         const struct rgn_kind *kind,
                          const struct rgn_site *site)
 {
-    int rc =
-        rgn_register_sized_at(r, rgn__free_block, b + 1, NULL, size, site);
+    int rc = rgn__register_kinded(r, rgn__free_block, b + 1, NULL, size, kind,
+                                  site);
     if (rc) {
         errno = -rc;
         return NULL;
@@ -99,7 +100,11 @@ static bool block_possible(const rgn_t *r, size_t size)
     return r && size <= SIZE_MAX - sizeof(struct block);
 }
 
-void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
+/* A block of size bytes in r, of kind (NULL: plain memory), its first
+ * bytes from `from` when given, so that a describe sees them at once. */
+static void *block_new(rgn_t *r, size_t size, const void *from, size_t n,
+                       const struct rgn_kind *kind,
+                       const struct rgn_site *site)
 {
     if (!block_possible(r, size))
         return NULL;
@@ -107,8 +112,26 @@ void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
     struct block *b = rgn__malloc(sizeof *b + size);
     if (!b)
         return rgn__refused_null(ENOMEM);
-    return adopt_block(r, b, size, site);
+    if (from)
+        memcpy(b + 1, from, n);
+    return adopt_block(r, b, size, kind, site);
 }
+
+void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
+{
+    return block_new(r, size, NULL, 0, NULL, site);
+}
+
+/* A string's text, quoted and cut, is what a leak of it shows. */
+static int describe_string(void *p, char *buf, size_t size)
+{
+    char q[64];
+    rgn__fmt_quoted(q, sizeof q, p);
+    return snprintf(buf, size, "%s", q);
+}
+
+static const struct rgn_kind string_kind = {
+    .name = "string", .cleanup = rgn__free_block, .describe = describe_string};
 
 void *rgn_calloc_at(rgn_t *r, size_t n, size_t size,
                     const struct rgn_site *site)
@@ -126,10 +149,7 @@ char *rgn_strdup_at(rgn_t *r, const char *s, const struct rgn_site *site)
     if (!s)
         return rgn__refused_null(EINVAL);
     size_t n = strlen(s) + 1;
-    char *p = rgn_malloc_at(r, n, site);
-    if (p)
-        memcpy(p, s, n);
-    return p;
+    return block_new(r, n, s, n, &string_kind, site);
 }
 
 int rgn_free(rgn_t *r, void *p)
@@ -165,6 +185,25 @@ rgn_key_t rgn_mem_key(const void *p)
 /* ---- file descriptors --------------------------------------------------- */
 
 /* The descriptor travels in the resource pointer: no allocation. */
+/* "fd 17 -> /var/log/app.log": what the descriptor is open on, read
+ * from /proc when there is one. */
+static int describe_fd(void *res, char *buf, size_t size)
+{
+    int fd = (int)(intptr_t)res;
+    char link[48], path[160];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 0)
+        return snprintf(buf, size, "fd %d", fd);
+    path[n] = '\0';
+    return snprintf(buf, size, "fd %d -> %s", fd, path);
+}
+
+static int close_fd(void *res, rgn_release_type how);
+
+static const struct rgn_kind fd_kind = {
+    .name = "fd", .cleanup = close_fd, .describe = describe_fd};
+
 static int close_fd(void *res, rgn_release_type how)
 {
     (void)how;
@@ -180,7 +219,8 @@ int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
         return rgn__refused(-EBADF);
     }
     /* On failure rgn_register runs close_fd: the descriptor is closed. */
-    return rgn_register_at(r, close_fd, (void *)(intptr_t)fd, key, site);
+    return rgn__register_kinded(r, close_fd, (void *)(intptr_t)fd, key, 0,
+                                &fd_kind, site);
 }
 
 int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
@@ -199,6 +239,18 @@ int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
 
 /* ---- stdio streams ------------------------------------------------------ */
 
+static int describe_file(void *res, char *buf, size_t size)
+{
+    char fd[200];
+    describe_fd((void *)(intptr_t)fileno(res), fd, sizeof fd);
+    return snprintf(buf, size, "FILE* %s", fd);
+}
+
+static int close_file(void *res, rgn_release_type how);
+
+static const struct rgn_kind file_kind = {
+    .name = "FILE*", .cleanup = close_file, .describe = describe_file};
+
 static int close_file(void *res, rgn_release_type how)
 {
     (void)how;
@@ -213,7 +265,7 @@ int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
             *key = RGN_KEY_NONE;
         return rgn__refused(-EINVAL);
     }
-    return rgn_register_at(r, close_file, f, key, site);
+    return rgn__register_kinded(r, close_file, f, key, 0, &file_kind, site);
 }
 
 FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,

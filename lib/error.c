@@ -84,6 +84,8 @@ const char *rgn_strerror(int err)
         return "out of memory";
     case -EBUSY:
         return "allocator already in use: set it before the first region";
+    case -EPROTOTYPE:
+        return "resource is of another kind";
     }
     char buf[64];
     const char *s = system_text(err, buf, sizeof buf);

@@ -18,7 +18,8 @@
 
 void rgn__groups_init(struct rgn_groups *g)
 {
-    memset(g->stack, 0, sizeof g->stack);
+    for (size_t i = 0; i < RGN_STACK_GROUPS; i++) /* empty: count 0 */
+        g->stack[i].count = 0;
     g->v = g->stack;
     g->cap = RGN_STACK_GROUPS;
     g->n = g->other = g->total = g->unsampled = g->records = 0;
@@ -71,9 +72,10 @@ static void groups_grow(struct rgn_groups *g)
     g->cap = cap;
 }
 
-void rgn__groups_add(struct rgn_groups *g, const struct rgn_site *site,
-                     const char *label, uint64_t born, uint64_t bytes,
-                     uint32_t weight)
+struct rgn_group *rgn__groups_add(struct rgn_groups *g,
+                                  const struct rgn_site *site,
+                                  const char *label, uint64_t born,
+                                  uint64_t bytes, uint32_t weight)
 {
     g->total += weight;
     g->records++;
@@ -86,9 +88,15 @@ void rgn__groups_add(struct rgn_groups *g, const struct rgn_site *site,
             g->other += weight;
             if (born < g->other_oldest)
                 g->other_oldest = born;
-            return;
+            return NULL;
         }
-        *e = (struct rgn_group){site, label, 0, born, 0, 0, 0, 0, false};
+        e->site = site;
+        e->label = label;
+        e->count = 0;
+        e->oldest = born;
+        e->bytes = e->released = e->p50 = e->p99 = 0;
+        e->estimated = false;
+        e->ndesc = 0;
         g->n++;
     }
     e->count += weight;
@@ -96,6 +104,25 @@ void rgn__groups_add(struct rgn_groups *g, const struct rgn_site *site,
     e->bytes += bytes;
     if (born < e->oldest)
         e->oldest = born;
+    return e;
+}
+
+/* Keeps what kind says of resource in e, as the oldest so far: a
+ * collection walks from the newest, so the last three kept are the
+ * oldest three.  describe runs under the region's lock (rgn.h). */
+static void describe_into(struct rgn_group *e, const struct rgn_kind *kind,
+                          void *resource)
+{
+    char d[sizeof e->desc[0]];
+    int n = kind->describe(resource, d, sizeof d);
+    if (n < 0)
+        return;
+    d[sizeof d - 1] = '\0';
+    if (e->ndesc == 3)
+        memmove(e->desc[0], e->desc[1], 2 * sizeof e->desc[0]);
+    else
+        e->ndesc++;
+    memcpy(e->desc[e->ndesc - 1], d, sizeof d);
 }
 
 static int by_count(const void *a, const void *b)
@@ -135,6 +162,10 @@ static size_t fold_unlabelled(struct rgn_group *v, size_t n)
             to->count += v[i].count;
             to->bytes += v[i].bytes;
             to->estimated |= v[i].estimated;
+            if (v[i].oldest < to->oldest && v[i].ndesc) { /* its are older */
+                memcpy(to->desc, v[i].desc, sizeof to->desc);
+                to->ndesc = v[i].ndesc;
+            }
             if (v[i].oldest < to->oldest)
                 to->oldest = v[i].oldest;
             i++;
@@ -197,10 +228,13 @@ void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
         }
         if (unsampled)
             continue;
-        rgn__groups_add(g, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
-                        rec && rec->born ? rec->born : UINT64_MAX,
-                        rec ? rec->bytes : 0,
-                        rec && rec->weight ? rec->weight : 1);
+        struct rgn_group *e = rgn__groups_add(
+            g, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
+            rec && rec->born ? rec->born : UINT64_MAX, rec ? rec->bytes : 0,
+            rec && rec->weight ? rec->weight : 1);
+        const struct rgn_kind *kind = rgn__kind_at(r, i);
+        if (e && kind && kind->describe)
+            describe_into(e, kind, rgn__cb(&r->slots, i)->resource);
     }
     rgn__groups_sort(g);
     rgn__groups_lifetimes(g, t);
@@ -353,9 +387,19 @@ void rgn__out_group(struct rgn_report *o, const char *prefix,
                  "%s p99 %s",
                  e->released, p50, p99);
     }
-    rgn__report_line(o, "rgn: %s: %s:%s %s%zu live,%s %s%s%s", prefix, where,
+    char descs[200] = "";
+    if (e->ndesc) {
+        size_t k = (size_t)snprintf(descs, sizeof descs, ":");
+        for (int d = e->ndesc - 1; d >= 0 && k < sizeof descs; d--)
+            k += (size_t)snprintf(descs + k, sizeof descs - k, " %s%s",
+                                  e->desc[d], d ? "," : "");
+        if (e->count > e->ndesc && k < sizeof descs)
+            snprintf(descs + k, sizeof descs - k, " and %zu more",
+                     e->count - e->ndesc);
+    }
+    rgn__report_line(o, "rgn: %s: %s:%s %s%zu live,%s %s%s%s%s", prefix, where,
                      label, e->estimated ? "~" : "", e->count, bytes, age,
-                     life, tail);
+                     descs, life, tail);
 }
 
 size_t rgn__out_groups(struct rgn_report *o, const char *prefix,

@@ -21,6 +21,9 @@ struct rgn_group {
     uint64_t bytes;              /* of the resources grouped */
     uint64_t released, p50, p99; /* lifetimes of the site's releases */
     bool estimated;              /* counted from sampled sites: ~count */
+    uint8_t ndesc;               /* descriptions kept, the oldest last */
+    char desc[3][48];            /* what the kinds' describe wrote of the
+                                    group's oldest resources */
 };
 
 /* Sixteen sites fit without an allocation; each group costs the memset
@@ -45,10 +48,10 @@ struct rgn_groups {
 
 RGN_HIDDEN void rgn__groups_init(struct rgn_groups *g);
 RGN_HIDDEN void rgn__groups_free(struct rgn_groups *g);
-RGN_HIDDEN void rgn__groups_add(struct rgn_groups *g,
-                                const struct rgn_site *site, const char *label,
-                                uint64_t born, uint64_t bytes,
-                                uint32_t weight);
+RGN_HIDDEN struct rgn_group *rgn__groups_add(struct rgn_groups *g,
+                                             const struct rgn_site *site,
+                                             const char *label, uint64_t born,
+                                             uint64_t bytes, uint32_t weight);
 /* Packs the groups to the front, most numerous first, after folding the
  * unlabelled resources of a site into its labelled group when it has
  * exactly one: a resource labelled after it was registered (rgn_label)

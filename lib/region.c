@@ -332,8 +332,10 @@ static bool drop_begins_close(rgn_t *r, rgn_release_type how)
     }
     r->state = RGN_CLOSING;
     r->close_how = how;
-    if (RGN_UNLIKELY(r->tracking != NULL))
+    if (RGN_UNLIKELY(r->tracking != NULL)) {
         audit_close(r, how); /* what was never released, first */
+        rgn__kinds_order(r); /* then by priority, newest first in each */
+    }
     return true;
 }
 
@@ -496,6 +498,8 @@ int rgn_clear(rgn_t *r)
                            RGN_FROM_RGN);
     }
     rgn__set_state(r, RGN_CLEARING);
+    if (RGN_UNLIKELY(r->tracking != NULL))
+        rgn__kinds_order(r);
     int *err = rgn__errno();
     int saved = *err;
     int result;

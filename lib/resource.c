@@ -57,14 +57,17 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
 struct origin {
     const struct rgn_site *site;
     const char *label;
-    uint64_t bytes; /* its size, 0 when it has none */
+    uint64_t bytes;              /* its size, 0 when it has none */
+    const struct rgn_kind *kind; /* NULL: an ordinary cleanup */
 };
 
-/* A free slot with room for its audit record; 0 when memory ran out. */
-static inline uint32_t take_slot(rgn_t *r)
+/* A free slot with room for its audit record and kind; 0 when memory
+ * ran out. */
+static inline uint32_t take_slot(rgn_t *r, const struct rgn_kind *kind)
 {
     uint32_t i = rgn__slot_take(&r->slots);
-    if (RGN_UNLIKELY(r->tracking != NULL) && i && !rgn__audit_reserve(r, i)) {
+    if (RGN_UNLIKELY(r->tracking != NULL) && i &&
+        (!rgn__audit_reserve(r, i) || !rgn__kinds_reserve(r, i, kind))) {
         rgn__slot_untake(&r->slots, i);
         return 0;
     }
@@ -76,8 +79,10 @@ static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
                                   void *resource, struct origin o)
 {
     rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
-    if (RGN_UNLIKELY(r->tracking != NULL))
+    if (RGN_UNLIKELY(r->tracking != NULL)) {
+        rgn__kinds_set(r, i, o.kind);
         rgn__audit_note(r, i, o.site, o.label, o.bytes);
+    }
     return k;
 }
 
@@ -85,7 +90,7 @@ static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
 static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                              rgn_key_t *key, struct origin o)
 {
-    uint32_t i = take_slot(r);
+    uint32_t i = take_slot(r, o.kind);
     if (RGN_UNLIKELY(!i))
         return -ENOMEM;
     rgn_key_t k = link_slot(r, i, fn, resource, o);
@@ -183,7 +188,7 @@ register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
               const struct rgn_site *site, const char *label, uint64_t bytes)
 {
     return register_with(r, fn, resource, key,
-                         (struct origin){site, label, bytes});
+                         (struct origin){site, label, bytes, NULL});
 }
 
 /* Not a child's or a block's cleanup, which register_with dispatches. */
@@ -206,7 +211,7 @@ int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                        const char *label)
 {
     return add_or_refuse(r, fn, resource, key,
-                         (struct origin){site, label, 0});
+                         (struct origin){site, label, 0, NULL});
 }
 
 int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -228,6 +233,46 @@ int rgn_register_sized_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return register_slow(r, fn, resource, key, site, NULL, bytes);
 }
 
+int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                         rgn_key_t *key, uint64_t bytes,
+                         const struct rgn_kind *kind,
+                         const struct rgn_site *site)
+{
+    if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
+        return 0;
+    return register_with(r, fn, resource, key,
+                         (struct origin){site, NULL, bytes, kind});
+}
+
+/* A kind of another priority than 0 needs r to remember kinds. */
+static int track_for(rgn_t *r, const struct rgn_kind *kind)
+{
+    if (!kind->priority || r->tracking)
+        return 0;
+    int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
+    rgn__unlock(r);
+    return rc;
+}
+
+int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind, void *resource,
+                         rgn_key_t *key, const struct rgn_site *site)
+{
+    if (RGN_UNLIKELY(!kind || !kind->cleanup)) {
+        if (key)
+            *key = RGN_KEY_NONE;
+        return rgn__refused(-EINVAL);
+    }
+    rgn_cleanup_fn fn = kind->cleanup;
+    if (RGN_LIKELY(ordinary(r, fn) && !kind->priority &&
+                   add_at_hand(r, fn, resource, key)))
+        return 0;
+    int rc = r ? track_for(r, kind) : -EINVAL;
+    if (rc)
+        return refuse(r, fn, resource, key, rgn__refused(rc));
+    return register_with(r, fn, resource, key,
+                         (struct origin){site, kind->name, 0, kind});
+}
+
 /* Takes a slot for rgn_allocate before acquire runs. */
 static int reserve(rgn_t *r, uint32_t *slot)
 {
@@ -235,7 +280,7 @@ static int reserve(rgn_t *r, uint32_t *slot)
     int rc = 0;
     if (r->state != RGN_OPEN)
         rc = -ECANCELED;
-    else if (!(*slot = take_slot(r)))
+    else if (!(*slot = take_slot(r, NULL)))
         rc = -ENOMEM;
     else
         r->pending++;
@@ -284,8 +329,8 @@ static void abandon(void *arg)
     struct abandoned *a = arg;
     bool late, free_region;
     rgn_release_type how;
-    settle(a->r, a->slot, false, NULL, NULL, (struct origin){a->site, NULL, 0},
-           &late, &free_region, &how);
+    settle(a->r, a->slot, false, NULL, NULL,
+           (struct origin){a->site, NULL, 0, NULL}, &late, &free_region, &how);
     if (free_region)
         rgn__region_free(a->r);
     pthread_setcancelstate(a->cancel_state, NULL);
@@ -316,7 +361,7 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     bool late, free_region;
     rgn_release_type how;
     rgn_key_t k =
-        settle(r, slot, rc == 0, fn, res, (struct origin){site, NULL, 0},
+        settle(r, slot, rc == 0, fn, res, (struct origin){site, NULL, 0, NULL},
                &late, &free_region, &how);
     if (rc != 0)
         rgn__failed(rc, RGN_FROM_CALLER);
@@ -501,14 +546,17 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
     if (child && rgn__child_would_own(child, to))
         return -EINVAL;
     /* Take the target slot first: after this nothing can fail. */
-    uint32_t j = take_slot(to);
+    const struct rgn_kind *kind = rgn__kind_at(from, i);
+    uint32_t j = take_slot(to, kind);
     if (!j)
         return -ENOMEM;
     rgn__slot_unlink(&from->slots, i);
     from->removed++;
     *new_key = rgn__slot_link(&to->slots, j, cb.fn, cb.resource);
-    if (RGN_UNLIKELY(to->tracking != NULL))
+    if (RGN_UNLIKELY(to->tracking != NULL)) {
+        rgn__kinds_set(to, j, kind);
         rgn__audit_move(from, i, to, j); /* the record travels along */
+    }
     if (child) {
         child->parent_key = *new_key;
         atomic_store_explicit(&child->parent, to, memory_order_release);
@@ -568,4 +616,11 @@ int rgn_register_sized(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                        rgn_key_t *key, size_t bytes)
 {
     return rgn_register_sized_at(r, fn, resource, key, bytes, NULL);
+}
+
+#undef rgn_register_kind
+int rgn_register_kind(rgn_t *r, const struct rgn_kind *kind, void *resource,
+                      rgn_key_t *key)
+{
+    return rgn_register_kind_at(r, kind, resource, key, NULL);
 }

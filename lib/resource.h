@@ -68,6 +68,28 @@ static inline void rgn__arena_init(rgn_t *r)
     r->chunks = r->spare = NULL;
 }
 
+/* A registration by one of rgn's ready-made resources: of kind (its
+ * describe, for reports; no label) and bytes, as rgn_register_sized. */
+RGN_HIDDEN int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn,
+                                    void *resource, rgn_key_t *key,
+                                    uint64_t bytes,
+                                    const struct rgn_kind *kind,
+                                    const struct rgn_site *site);
+
+/* ---- kinds (kind.c) ---------------------------------------------------- */
+
+/* Room to remember slot i's kind when r remembers kinds or k is one;
+ * false when memory ran out.  r locked, tracked. */
+RGN_HIDDEN bool rgn__kinds_reserve(rgn_t *r, uint32_t i,
+                                   const struct rgn_kind *k);
+/* Slot i (reserved) now holds a resource of kind k (NULL: none). */
+RGN_HIDDEN void rgn__kinds_set(rgn_t *r, uint32_t i, const struct rgn_kind *k);
+/* The kind slot i's resource was registered with, if r remembers it. */
+RGN_HIDDEN const struct rgn_kind *rgn__kind_at(const rgn_t *r, uint32_t i);
+/* Before a close or clear runs r's cleanups (r locked): orders its live
+ * resources by their kinds' priorities, newest first within one. */
+RGN_HIDDEN void rgn__kinds_order(rgn_t *r);
+
 /* Fills *out with r's counters (lifetimes 0); r locked or unshared. */
 RGN_HIDDEN void rgn__counters(const rgn_t *r, rgn_stats *out);
 /* rgn_clear's: r's counters start again, r locked or unshared, holding

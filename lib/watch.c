@@ -183,15 +183,14 @@ static void held_line(rgn_t *r, struct rgn_tally *e, struct look *k)
     struct rgn_report *rep = look_report(k);
     if (!rep)
         return;
-    struct rgn_group g = {e->site,
-                          e->label,
-                          e->look_held,
-                          e->look_oldest,
-                          0,
-                          e->released,
-                          rgn__sketch_quantile(&e->life, 0.5),
-                          rgn__sketch_quantile(&e->life, 0.99),
-                          sampled()};
+    struct rgn_group g = {.site = e->site,
+                          .label = e->label,
+                          .count = e->look_held,
+                          .oldest = e->look_oldest,
+                          .released = e->released,
+                          .p50 = rgn__sketch_quantile(&e->life, 0.5),
+                          .p99 = rgn__sketch_quantile(&e->life, 0.99),
+                          .estimated = sampled()};
     char tail[340];
     snprintf(tail, sizeof tail, "; in %s", look_region(k, r));
     rgn__out_group(rep, "held", &g, &k->w, tail);
@@ -238,15 +237,16 @@ static void growth_line(rgn_t *r, struct rgn_tally *e, struct look *k,
     snprintf(tail, sizeof tail,
              "; growing by %s a second, from %" PRIu64 " %s ago; in %s", rate,
              from, ago, look_region(k, r));
-    struct rgn_group g = {e->site,
-                          e->label,
-                          (size_t)cur,
-                          e->look_oldest ? e->look_oldest : UINT64_MAX,
-                          e->bytes,
-                          e->released,
-                          rgn__sketch_quantile(&e->life, 0.5),
-                          rgn__sketch_quantile(&e->life, 0.99),
-                          sampled()};
+    struct rgn_group g = {.site = e->site,
+                          .label = e->label,
+                          .count = (size_t)cur,
+                          .oldest =
+                              e->look_oldest ? e->look_oldest : UINT64_MAX,
+                          .bytes = e->bytes,
+                          .released = e->released,
+                          .p50 = rgn__sketch_quantile(&e->life, 0.5),
+                          .p99 = rgn__sketch_quantile(&e->life, 0.99),
+                          .estimated = sampled()};
     rgn__out_group(rep, "growing", &g, &k->w, tail);
 }
 

@@ -12,12 +12,14 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 
 # Growth lines also say how many were live and how fast they grew when a
-# look happened to see them: those numbers vary from run to run too.
+# look happened to see them, and descriptors their numbers: those vary
+# from run to run too.
 normalize() {
     sed -E -e 's#[^ ("]*(examples/[a-z_]+\.c)#\1#g' \
         -e '/^rgn: growing: /s/(\): )[0-9]+ live/\1N live/' \
         -e '/^rgn: growing: /s/growing by [0-9.]+ a second, from [0-9]+/growing by N a second, from N/' \
-        -e 's/[0-9]+(\.[0-9]+)?(ns|us|ms|s)([ ;,)]|$)/AGE\3/g' \
+        -e 's/fd [0-9]+ ->/fd N ->/g' \
+        -e 's/[0-9]+(\.[0-9]+)?(ns|us|ms|s)([ ;,):]|$)/AGE\3/g' \
         -e 's/[0-9]+[mh][0-9]+[sm]([ ;,)]|$)/AGE\1/g'
 }
 
