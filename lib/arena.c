@@ -226,7 +226,8 @@ static size_t next_chunk_size(const rgn_t *r, const struct rgn_chunk *kept)
 
 /* Room for n bytes (a multiple of ALIGN) when the current chunk has
  * none; r locked or unshared.  NULL when memory ran out. */
-static void *grow(rgn_t *r, struct bump b, size_t n)
+static inline __attribute__((always_inline)) void *
+grow(rgn_t *r, struct bump b, size_t n)
 {
     size_t want = next_chunk_size(r, *b.kept);
     struct rgn_chunk *c;
