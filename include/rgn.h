@@ -776,20 +776,90 @@ RGN_API void *rgn_realloc(rgn_t *r, void *p, size_t size);
  * aligned as malloc's, valid until the region closes or is cleared, never
  * freed one by one, and never reported by the audit.  It costs no slot,
  * no key and no header; the first 64 bytes live inside the region, then
- * chunks from rgn's allocator grow geometrically, and everything is freed
- * after the last cleanup of the close (or clear) has run -- a cleanup may
- * use arena memory.  An unshared, unaudited region takes no lock; other
- * regions take theirs.  For memory freed one block at a time, see
- * rgn_malloc and rgn_free above.
+ * chunks from rgn's allocator double from 1 KB to 256 KB (an allocation
+ * of more than a quarter of the next chunk gets a chunk of its own), and
+ * everything is given back after the last cleanup of the close (or
+ * clear) has run -- a cleanup may use arena memory.  An unshared,
+ * unaudited region takes no lock; other regions take theirs.  For memory
+ * freed one block at a time, see rgn_malloc and rgn_free above.
+ *
+ * Chunks are kept for reuse, within two bounds.  rgn_clear keeps the
+ * chunks of the largest size the round used, and the next round starts
+ * in one of them: a region cleared each round holds at most what its
+ * last round used, and a round no bigger allocates nothing and faults no
+ * page in.  Its smaller chunks, and kept ones a round did not reach, go
+ * to the cache of the thread that clears; a close gives all of its
+ * chunks to the cache of the thread that closes.  That cache keeps at
+ * most 4 MB a thread (chunks of their own are never kept), serves the
+ * next regions of that thread, and is given back to the allocator when
+ * the thread exits or calls rgn_arena_trim.  Every chunk comes from and
+ * goes back to rgn's allocator (rgn_set_allocator).  A forked child
+ * inherits the forking thread's cache.
+ *
+ * Memory tools.  A program built with -fsanitize=address, or run under
+ * valgrind's memcheck, sees arena memory as it sees malloc's, with the
+ * library as installed: rgn finds the tool when it loads (ASan's
+ * interface through weak symbols, memcheck through valgrind's client
+ * requests), and in that process only every allocation takes a slow
+ * path that puts a red zone of at least 16 bytes after it and tells the
+ * tool.  Bytes not handed out -- the inline ones included -- and bytes a
+ * clear or close took back are out of bounds: a write one byte past an
+ * allocation, or a read of arena memory after rgn_clear or rgn_close, is
+ * reported where it happens, as for malloc's memory.  Under memcheck a
+ * region's arena is a mempool: new bytes are undefined (an uninitialised
+ * read in a reused chunk is reported), and reports name the rgn_alloc
+ * that handed the bytes out.  Nothing is cached across a close there: a
+ * chunk goes back to the allocator, so a stale pointer stays a use after
+ * free.  Elsewhere none of this costs anything.
+ *
+ * RGN_ARENA_FILL.  The environment variable RGN_ARENA_FILL, a byte such
+ * as 0xa5 (written as in C: hexadecimal, decimal or octal), fills new
+ * arena bytes and the bytes a clear or close takes back with that byte,
+ * as talloc's TALLOC_FREE_FILL does, so that a read of uninitialised or
+ * stale arena memory shows the pattern, never an earlier value.  The red
+ * zone after each allocation holds the pattern's complement, and
+ * rgn_clear and the last close check it: an allocation written past its
+ * end is reported on a line beginning "rgn: arena:" that names the
+ * allocation's size, the bytes that changed, the allocating site (the
+ * rgn_alloc and rgn_zalloc macros record it) and the region, through the
+ * audit's sink; where the region's audit mode is abort (RGN_AUDIT=abort,
+ * or rgn_audit_set) the program then aborts.  Any other value is ignored
+ * with one warning.  It is read once, when the library loads, and costs
+ * what the tools' slow path costs, plus a record per allocation (which
+ * memcheck needs too, to see every allocation of a live region as
+ * reachable): rgn_alloc may fail with ENOMEM for it.
  */
 
 /*
  * size bytes of arena memory (size 0 gives a valid, unique pointer).
  * NULL with errno EINVAL (r NULL), ECANCELED (r closing or being
- * cleared) or ENOMEM.  rgn_zalloc zeroes them.
+ * cleared) or ENOMEM.  rgn_zalloc zeroes them.  Takes r's lock when r
+ * has one, and may call the allocator under it; no cancellation point;
+ * a forked child may allocate from the regions it inherited.
+ *
+ * rgn_alloc and rgn_zalloc are macros recording the call site, for
+ * RGN_ARENA_FILL's reports; (rgn_alloc)(r, size) calls the function,
+ * which records none.  The site costs the bump nothing.
  */
+RGN_API void *rgn_alloc_at(rgn_t *r, size_t size, const struct rgn_site *site);
+RGN_API void *rgn_zalloc_at(rgn_t *r, size_t size,
+                            const struct rgn_site *site);
 RGN_API void *rgn_alloc(rgn_t *r, size_t size);
 RGN_API void *rgn_zalloc(rgn_t *r, size_t size);
+#define rgn_alloc(r, size) rgn_alloc_at((r), (size), RGN_SITE)
+#define rgn_zalloc(r, size) rgn_zalloc_at((r), (size), RGN_SITE)
+
+/*
+ * Gives every chunk the calling thread's cache keeps (see above) back to
+ * rgn's allocator, and returns how many bytes that was: 0 when it keeps
+ * none (a thread that never closed or cleared a region, or a process
+ * where a memory tool is on).  Chunks kept by cleared regions stay with
+ * them.  For programs that count their allocator's bytes, as
+ * rgn_audit_forget_closed is.  Thread-local: takes no lock; no
+ * cancellation point; in a forked child, gives back what the child
+ * inherited from the forking thread.
+ */
+RGN_API size_t rgn_arena_trim(void);
 
 /* Copies of size bytes of src, of at most max bytes of the string s (and
  * a NUL), and of a printf-style string, in r's arena.  NULL with errno as
@@ -810,8 +880,9 @@ RGN_API char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
 
 /*
  * Empties r for reuse, as apr_pool_clear does: runs every live cleanup
- * newest first with RGN_RELEASE_NORMAL, each exactly once, then frees the
- * arena (keeping one chunk for the next round).  r itself stays: its
+ * newest first with RGN_RELEASE_NORMAL, each exactly once, then empties
+ * the arena, keeping the chunks of the largest size the round used for
+ * the next one (see "The arena" above).  r itself stays: its
  * references, parent, name, audit mode, limit and lifetime statistics;
  * its counters (rgn_get_stats) start again, but for peak and
  * cleanup_errors.  Every key issued before is dead afterwards (-ENOENT).

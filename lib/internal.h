@@ -11,6 +11,7 @@
 #include "base.h"     /* config.h, rgn.h, RGN_HIDDEN, RGN_ASSERT */
 #include "error.h"    /* the last failure's origin; errno, found once */
 #include "alloc.h"    /* the process-wide allocator */
+#include "tools.h"    /* ASan, memcheck, RGN_ARENA_FILL: found at load */
 #include "clock.h"    /* the audit's clock */
 #include "lock.h"     /* the futex lock and the biased lock */
 #include "map.h"      /* the slot map */

@@ -82,8 +82,7 @@ static void bury(rgn_t *r, rgn_audit_mode mode)
     size_t peak = r->slots.peak;
     rgn__slots_init(&r->slots, r->slots.id, r->inline_cb, r->inline_ln);
     r->slots.peak = peak;
-    r->chunks = r->spare = NULL;
-    r->arena_at = r->arena_end = r->arena_inline;
+    rgn__arena_bury(r);
     rgn__audit_bury(r, mode);
 }
 
@@ -99,8 +98,8 @@ void rgn__region_free(rgn_t *r)
         audited = rgn__audit_free(r);
     }
     rgn__slots_destroy(&r->slots);
-    if (RGN_UNLIKELY(r->chunks != NULL || r->spare != NULL))
-        rgn__arena_free(r);
+    if (RGN_UNLIKELY(r->chunks != NULL || r->kept != NULL))
+        rgn__arena_free(r, audited);
     if (RGN_UNLIKELY(audited != RGN_AUDIT_OFF)) {
         bury(r, audited); /* to catch a use after close */
         return;

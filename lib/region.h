@@ -36,6 +36,7 @@ enum rgn_state {
 
 struct rgn_tracking;
 struct rgn_chunk;
+struct rgn_arena_tool;
 
 struct rgn {
     /* Hot.  rgn_alloc reads the arena's bump and the mode word and
@@ -57,7 +58,11 @@ struct rgn {
     struct rgn_slots slots;   /* its resources; slots.id is the region's
                                  process-unique id */
     struct rgn_chunk *chunks; /* arena chunks in use, newest first */
-    struct rgn_chunk *spare;  /* one kept by rgn_clear for the next round */
+    union {
+        struct rgn_chunk *kept;      /* kept by rgn_clear for this round */
+        struct rgn_arena_tool *tool; /* where a memory tool is on: the
+                                        arena's state (arena.c) */
+    };
     /* Registrations are not counted: their number is always
      * slots.live + released_early + removed + closed. */
     uint64_t released_early;

@@ -10,6 +10,7 @@
 
 #include "base.h"
 #include "region.h"
+#include "tools.h"
 
 /* Registers fn(resource) in r with its origin; on failure runs it at once
  * (RGN_RELEASE_ERROR) and returns the error, as rgn_register does, but
@@ -52,20 +53,31 @@ static inline rgn_key_t *rgn__block_key(void *p)
 RGN_HIDDEN int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old,
                                      size_t bytes, void **moved);
 
-/* rgn_alloc when the bump does not fit, or r needs its lock. */
-RGN_HIDDEN void *rgn__arena_alloc_slow(rgn_t *r, size_t size);
-/* Frees every chunk of r's arena (the region is being freed). */
-RGN_HIDDEN void rgn__arena_free(rgn_t *r);
+/* rgn_alloc_at when the bump does not fit, r needs its lock, or a
+ * memory tool is on; site as rgn_alloc_at's. */
+RGN_HIDDEN void *rgn__arena_alloc_slow(rgn_t *r, size_t size,
+                                       const struct rgn_site *site);
+/* Gives back r's arena (the region is being freed; no lock held):
+ * checks RGN_ARENA_FILL's sentinels, reporting and aborting as `audited`
+ * (the audit mode r had) says. */
+RGN_HIDDEN void rgn__arena_free(rgn_t *r, rgn_audit_mode audited);
 /* Bytes r's arena holds: its chunks, and what it used of the region's
  * own; r locked or unshared. */
 RGN_HIDDEN uint64_t rgn__arena_bytes(const rgn_t *r);
-/* Empties r's arena for reuse, keeping one chunk (rgn_clear). */
+/* Empties r's arena for reuse, keeping the chunks of this round's
+ * largest size (rgn_clear); r locked and clearing, or unshared. */
 RGN_HIDDEN void rgn__arena_reset(rgn_t *r);
+/* The arena of a region kept closed in the audit's quarantine: empty,
+ * and, where a memory tool is on, its inline bytes out of bounds. */
+RGN_HIDDEN void rgn__arena_bury(rgn_t *r);
+/* A new region's arena: its inline bytes, which rgn_alloc's bump sees
+ * only where no memory tool is on (tools.h). */
 static inline void rgn__arena_init(rgn_t *r)
 {
     r->arena_at = r->arena_inline;
-    r->arena_end = r->arena_inline + RGN_ARENA_INLINE;
-    r->chunks = r->spare = NULL;
+    r->arena_end =
+        r->arena_inline + __atomic_load_n(&rgn__inline_room, __ATOMIC_RELAXED);
+    r->chunks = r->kept = NULL;
 }
 
 /* A registration by one of rgn's ready-made resources: of kind (its

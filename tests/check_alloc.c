@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ---- a counting allocator that can be told to fail -------------------- */
 
@@ -494,6 +496,7 @@ static void wide_sweep(void)
      * leave exactly that. */
     wide_scenario();
     rgn_audit_forget_closed();
+    rgn_arena_trim();
     size_t kept = bytes_now;
     CHILD_REQUIRE(kept > 0 && kept < 64);
     for (long k = 1;; k++) {
@@ -501,6 +504,7 @@ static void wide_sweep(void)
         fail_at = k;
         wide_scenario();
         rgn_audit_forget_closed(); /* the audited regions it closed */
+        rgn_arena_trim(); /* the chunks its closes kept */
         CHILD_REQUIRE(bytes_now == kept);
         for (int i = 0; i < WIDE_N; i++)
             CHILD_REQUIRE(wide_p[i].runs == (wide_handed[i] ? 1 : 0));
@@ -615,6 +619,160 @@ START_TEST(at_most_32_bytes_per_live_resource)
 }
 END_TEST
 
+/* ---- arena chunks kept for reuse, within bounds ---------------------- */
+
+/* Where a memory tool is on (ASan, memcheck, RGN_ARENA_FILL), every
+ * allocation is followed by a red zone, and closes keep nothing. */
+static bool arena_tools_on(void)
+{
+    rgn_t *r = rgn_new();
+    char *a = rgn_alloc(r, 16), *b = rgn_alloc(r, 16);
+    rgn_close(r);
+    return b - a != 16;
+}
+
+static void fill(rgn_t *r, size_t bytes)
+{
+    for (size_t i = 0; i < bytes / 64; i++)
+        CHILD_REQUIRE(rgn_alloc(r, 64) != NULL);
+}
+
+/* A region cleared each round keeps the biggest chunks its round used,
+ * so that once it has one chunk more of that size (the second round, which
+ * starts in one) rounds as big allocate nothing, and fault no page in:
+ * the bench's 64 MB row.  A smaller round lets go of what it did not
+ * reach. */
+static void cleared_rounds(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    rgn_t *r = rgn_new();
+    size_t used = 0;
+    for (int round = 0; round < 5; round++) {
+        size_t before = calls;
+        fill(r, 4u << 20);
+        if (round == 0)
+            used = bytes_now;
+        else if (round == 1)
+            CHILD_REQUIRE(calls <= before + 1);
+        else
+            CHILD_REQUIRE(calls == before);
+        CHILD_REQUIRE(rgn_clear(r) == 0);
+        CHILD_REQUIRE(bytes_now <= used + (256u << 10));
+    }
+    fill(r, 64);
+    CHILD_REQUIRE(rgn_clear(r) == 0);
+    rgn_arena_trim();
+    CHILD_REQUIRE(bytes_now < used / 2);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    rgn_arena_trim();
+    CHILD_REQUIRE(bytes_now == 0);
+}
+
+START_TEST(cleared_rounds_allocate_nothing_after_the_first)
+{
+    RUN_IN_CHILD(cleared_rounds);
+}
+END_TEST
+
+/* A close gives its chunks to the thread's cache, at most 4 MB of them,
+ * and the thread's next region takes them; rgn_arena_trim gives them
+ * back.  Where a tool is on nothing is kept. */
+static void closed_chunks(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    bool tools = arena_tools_on();
+    rgn_t *r = rgn_new();
+    fill(r, 64u << 10);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    size_t kept = bytes_now;
+    CHILD_REQUIRE(tools ? kept == 0 : kept >= 64u << 10);
+    size_t before = calls;
+    r = rgn_new();
+    fill(r, 64u << 10);
+    if (!tools)
+        CHILD_REQUIRE(calls == before + 1); /* the region alone */
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(bytes_now == kept);
+    r = rgn_new();
+    fill(r, 16u << 20);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    size_t held = bytes_now;
+    CHILD_REQUIRE(held <= 4u << 20);
+    CHILD_REQUIRE(rgn_arena_trim() == held);
+    CHILD_REQUIRE(bytes_now == 0);
+    CHILD_REQUIRE(rgn_arena_trim() == 0);
+}
+
+START_TEST(closes_keep_chunks_for_the_thread_within_4_mb)
+{
+    RUN_IN_CHILD(closed_chunks);
+}
+END_TEST
+
+static size_t held_in_thread;
+
+static void *closes_a_region(void *arg)
+{
+    (void)arg;
+    rgn_t *r = rgn_new();
+    fill(r, 256u << 10);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    held_in_thread = bytes_now;
+    return NULL;
+}
+
+static void thread_exit(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    bool tools = arena_tools_on();
+    pthread_t t;
+    CHILD_REQUIRE(pthread_create(&t, NULL, closes_a_region, NULL) == 0);
+    CHILD_REQUIRE(pthread_join(t, NULL) == 0);
+    CHILD_REQUIRE(tools || held_in_thread > 0);
+    CHILD_REQUIRE(bytes_now == 0); /* given back as the thread ended */
+}
+
+START_TEST(a_threads_cache_goes_at_its_exit)
+{
+    RUN_IN_CHILD(thread_exit);
+}
+END_TEST
+
+/* A forked child uses, and gives back, the cache it inherited. */
+static void forked(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    bool tools = arena_tools_on();
+    rgn_t *r = rgn_new();
+    fill(r, 64u << 10);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHILD_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        size_t before = calls;
+        r = rgn_new();
+        fill(r, 64u << 10);
+        if (!tools)
+            CHILD_REQUIRE(calls == before + 1);
+        CHILD_REQUIRE(rgn_close(r) == 0);
+        rgn_arena_trim();
+        CHILD_REQUIRE(bytes_now == 0);
+        _exit(0);
+    }
+    int status;
+    CHILD_REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHILD_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    rgn_arena_trim();
+    CHILD_REQUIRE(bytes_now == 0);
+}
+
+START_TEST(a_forked_child_uses_the_inherited_cache)
+{
+    RUN_IN_CHILD(forked);
+}
+END_TEST
+
 Suite *alloc_suite(void)
 {
     Suite *s = suite_create("alloc");
@@ -637,6 +795,14 @@ Suite *alloc_suite(void)
     tcase_add_test(t, memory_does_not_grow_with_registrations);
     tcase_add_test(t, at_most_32_bytes_per_live_resource);
     tcase_add_test(t, soak_memory_stays_flat);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("arena");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, cleared_rounds_allocate_nothing_after_the_first);
+    tcase_add_test(t, closes_keep_chunks_for_the_thread_within_4_mb);
+    tcase_add_test(t, a_threads_cache_goes_at_its_exit);
+    tcase_add_test(t, a_forked_child_uses_the_inherited_cache);
     suite_add_tcase(s, t);
     return s;
 }

@@ -7,12 +7,15 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 
 /* ---- rgn_alloc ----------------------------------------------------------- */
@@ -478,6 +481,191 @@ START_TEST(realloc_keeps_the_key_and_the_bytes)
 }
 END_TEST
 
+/* ---- RGN_ARENA_FILL --------------------------------------------------------
+ *
+ * Read when the library loads: the scenarios of tests/arena_misuse.c run
+ * in a child process with it set.  (tests/arena_tools.sh runs the same
+ * program under ASan and valgrind.)
+ */
+
+struct fill_run {
+    int status; /* exit status, or 128 + signal */
+    char out[8192];
+    char err[8192];
+};
+
+static void slurp(int fd, char *buf, size_t size)
+{
+    size_t n = 0;
+    ssize_t k;
+    lseek(fd, 0, SEEK_SET);
+    while (n + 1 < size && (k = read(fd, buf + n, size - 1 - n)) > 0)
+        n += (size_t)k;
+    buf[n] = '\0';
+    close(fd);
+}
+
+static int temp_file(void)
+{
+    char name[] = "/tmp/rgn-arena-XXXXXX";
+    int fd = mkstemp(name);
+    ck_assert_int_ge(fd, 0);
+    unlink(name);
+    return fd;
+}
+
+/* Runs "arena_misuse NAME" with RGN_ARENA_FILL=fill and RGN_AUDIT=audit
+ * (NULL: unset). */
+static struct fill_run *misuse(const char *name, const char *fill,
+                               const char *audit)
+{
+    static struct fill_run r;
+    const char *top = getenv("top_builddir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/arena_misuse", top ? top : ".");
+    int out = temp_file(), err = temp_file();
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(out, 1);
+        dup2(err, 2);
+        if (fill)
+            setenv("RGN_ARENA_FILL", fill, 1);
+        else
+            unsetenv("RGN_ARENA_FILL");
+        if (audit)
+            setenv("RGN_AUDIT", audit, 1);
+        else
+            unsetenv("RGN_AUDIT");
+        /* An ASan build's own report of the abort is not wanted here. */
+        setenv("ASAN_OPTIONS", "detect_leaks=0:handle_abort=0", 1);
+        execl(path, path, name, (char *)NULL);
+        fprintf(stderr, "cannot run %s\n", path);
+        _exit(96);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                 : 128 + WTERMSIG(status);
+    slurp(out, r.out, sizeof r.out);
+    slurp(err, r.err, sizeof r.err);
+    ck_assert_msg(r.status != 96 && r.status != 99 && r.status != 2,
+                  "arena_misuse %s did not run (%d): %s%s", name, r.status,
+                  r.out, r.err);
+    return &r;
+}
+
+/* Lines of text that begin with prefix. */
+static int lines_starting(const char *text, const char *prefix)
+{
+    int n = 0;
+    for (const char *l = text; *l;) {
+        n += strncmp(l, prefix, strlen(prefix)) == 0;
+        const char *end = strchr(l, '\n');
+        if (!end)
+            break;
+        l = end + 1;
+    }
+    return n;
+}
+
+static int site_line(const struct fill_run *r, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "site %s ", name);
+    const char *p = strstr(r->out, key);
+    ck_assert_msg(p != NULL, "scenario named no site %s", name);
+    return atoi(p + strlen(key));
+}
+
+/* A write one byte past a 13-byte allocation, where no tool sees it: the
+ * clear finds the sentinel changed and says where the allocation was
+ * made and in which region, through the sink; the program goes on. */
+START_TEST(fill_reports_a_write_past_the_end_at_clear)
+{
+    struct fill_run *r = misuse("fill_past_end", "0xa5", NULL);
+    ck_assert_int_eq(r->status, 0);
+    /* The site's file is as the compiler was given it: any directory. */
+    char want[256];
+    snprintf(want, sizeof want,
+             "arena_misuse.c:%d in fill_past_end() (byte 13 changed), found "
+             "by rgn_clear on region \"fill\" (made at ",
+             site_line(r, "alloc"));
+    ck_assert_int_eq(lines_starting(r->err, "rgn: arena: written past the "
+                                            "end of a 13-byte allocation at "),
+                     1);
+    ck_assert_msg(strstr(r->err, want) != NULL, "got: %s", r->err);
+    ck_assert_int_eq(lines_starting(r->err, "rgn: arena:"), 1);
+    ck_assert_ptr_nonnull(strstr(r->out, "cleared"));
+    /* The same with the audit on. */
+    r = misuse("fill_past_end", "165", "report");
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_int_eq(lines_starting(r->err, "rgn: arena:"), 1);
+    ck_assert_ptr_nonnull(strstr(r->err, "in fill_past_end() (byte 13 "));
+}
+END_TEST
+
+START_TEST(fill_aborts_after_the_report_under_the_abort_mode)
+{
+    struct fill_run *r = misuse("fill_past_end", "0xa5", "abort");
+    ck_assert_int_eq(r->status, 128 + SIGABRT);
+    ck_assert_int_eq(lines_starting(r->err, "rgn: arena: written past"), 1);
+    ck_assert_ptr_null(strstr(r->out, "cleared"));
+}
+END_TEST
+
+/* The last close checks too: one line per allocation, with the bytes
+ * that changed. */
+START_TEST(fill_reports_at_the_close)
+{
+    struct fill_run *r = misuse("fill_at_close", "0xa5", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_int_eq(lines_starting(r->err, "rgn: arena:"), 2);
+    ck_assert_ptr_nonnull(strstr(r->err, "of a 40-byte allocation at "));
+    ck_assert_ptr_nonnull(strstr(r->err, "(byte 40 changed), found by the "
+                                         "close on region \"fill\""));
+    ck_assert_ptr_nonnull(strstr(r->err, "(bytes 301 to 303 changed)"));
+    ck_assert_ptr_nonnull(strstr(r->out, "closed"));
+}
+END_TEST
+
+/* New bytes and bytes a clear took back read as the pattern, never as
+ * what was there before. */
+START_TEST(fill_fills_new_and_freed_bytes)
+{
+    struct fill_run *r = misuse("fill_pattern", "0xa5", NULL);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_str_eq(r->out, "new 0xa5\ncleared 0xa5\ncleared chunk 0xa5\n");
+    ck_assert_str_eq(r->err, "");
+    r = misuse("fill_pattern", "0", NULL);
+    ck_assert_str_eq(r->out, "new 0\ncleared 0\ncleared chunk 0\n");
+}
+END_TEST
+
+START_TEST(fill_is_silent_on_a_correct_program)
+{
+    struct fill_run *r = misuse("fill_clean", "0xa5", "abort");
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_str_eq(r->err, "");
+    ck_assert_str_eq(r->out, "clean\n");
+}
+END_TEST
+
+START_TEST(fill_ignores_a_bad_value_with_one_warning)
+{
+    const char *bad[] = {"0x1a5", "a5", "-1", "0xa5 ", "256"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct fill_run *r = misuse("fill_past_end", bad[i], NULL);
+        ck_assert_int_eq(r->status, 0);
+        ck_assert_int_eq(lines_starting(r->err, "rgn: arena: ignoring "
+                                                "RGN_ARENA_FILL="),
+                         1);
+        ck_assert_int_eq(lines_starting(r->err, "rgn: arena:"), 1);
+    }
+}
+END_TEST
+
 Suite *arena_suite(void)
 {
     Suite *s = suite_create("arena");
@@ -501,6 +689,16 @@ Suite *arena_suite(void)
     tcase_add_test(t, clear_of_a_child_whose_parent_closes_meanwhile);
     tcase_add_test(t, close_after_a_clear_has_the_drop_s_release_type);
     tcase_add_test(t, child_closed_by_its_owner_while_its_thread_clears_it);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("fill");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, fill_reports_a_write_past_the_end_at_clear);
+    tcase_add_test(t, fill_aborts_after_the_report_under_the_abort_mode);
+    tcase_add_test(t, fill_reports_at_the_close);
+    tcase_add_test(t, fill_fills_new_and_freed_bytes);
+    tcase_add_test(t, fill_is_silent_on_a_correct_program);
+    tcase_add_test(t, fill_ignores_a_bad_value_with_one_warning);
     suite_add_tcase(s, t);
 
     t = tcase_create("blocks");
