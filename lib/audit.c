@@ -432,11 +432,8 @@ void rgn__tracking_keep_records(struct rgn_tracking *t)
  */
 void rgn__tracking_list(rgn_t *r)
 {
-    if (!r->locked) { /* once listed, readers read it */
-        atomic_init(&r->bias.busy, 0);
-        atomic_init(&r->bias.claim, 0);
+    if (!r->locked) /* once listed, readers read it */
         r->locked = true;
-    }
     list(r->tracking);
 }
 

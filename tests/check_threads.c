@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +131,73 @@ static void reports_do_not_deadlock(void)
 START_TEST(report_open_and_closing_reports_do_not_deadlock)
 {
     ck_assert_int_eq(in_child(reports_do_not_deadlock), 0);
+}
+END_TEST
+
+/* An allocator whose blocks are never zero, as a heap's reused ones are
+ * not: state rgn forgets to initialise reads as 0xa5 bytes. */
+static void *dirty_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p)
+        memset(p, 0xa5, n);
+    return p;
+}
+
+static const rgn_allocator dirty_allocator = {dirty_malloc, realloc, free};
+
+static atomic_bool sharing_done;
+
+static void *scrape_until_done(void *arg)
+{
+    FILE *devnull = arg;
+    while (!atomic_load(&sharing_done)) {
+        CHILD_REQUIRE(rgn_metrics_write(devnull) >= 0);
+        CHILD_REQUIRE(rgn_audit_report_open() >= 0);
+    }
+    return NULL;
+}
+
+/* Regions shared first and audited (or given lifetimes) afterwards, while
+ * a reader scrapes: the region was locked already when it was listed, so
+ * the biased lock's words were left as the allocator gave them, and the
+ * reader waited for ever for an owner that was never inside. */
+static void share_then_audit_while_readers_run(void)
+{
+    alarm(HANG_SECONDS);
+    CHILD_REQUIRE(rgn_set_allocator(&dirty_allocator) == 0);
+    rgn_audit_set_sink(counting_sink, NULL);
+    FILE *devnull = fopen("/dev/null", "w");
+    CHILD_REQUIRE(devnull != NULL);
+    atomic_store(&sharing_done, false);
+    pthread_t t;
+    CHILD_REQUIRE(pthread_create(&t, NULL, scrape_until_done, devnull) == 0);
+    for (int j = 0; j < JOBS; j++) {
+        rgn_t *r = rgn_new();
+        CHILD_REQUIRE(r != NULL);
+        CHILD_REQUIRE(rgn_share(r) == r);
+        if (j % 2)
+            CHILD_REQUIRE(rgn_lifetimes_set(r, 1) == 0);
+        else
+            CHILD_REQUIRE(rgn_audit_set(r, RGN_AUDIT_REPORT) == 0);
+        rgn_key_t k;
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, &k) == 0);
+        CHILD_REQUIRE(rgn_release(r, k) == 0);
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, &k) == 0);
+        CHILD_REQUIRE(rgn_expect_close(r, k) == 0);
+        /* This thread reads it too, as a reader. */
+        CHILD_REQUIRE(rgn_audit_report_open() >= 0);
+        CHILD_REQUIRE(rgn_close(r) == 0);
+        CHILD_REQUIRE(rgn_close(r) == 0);
+    }
+    atomic_store(&sharing_done, true);
+    pthread_join(t, NULL);
+    fclose(devnull);
+}
+
+START_TEST(audit_turned_on_after_sharing_while_readers_run)
+{
+    ck_assert_int_eq(in_child(share_then_audit_while_readers_run), 0);
 }
 END_TEST
 
@@ -624,6 +692,7 @@ Suite *threads_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, readers_race_owners_of_unshared_regions);
     tcase_add_test(t, report_open_and_closing_reports_do_not_deadlock);
+    tcase_add_test(t, audit_turned_on_after_sharing_while_readers_run);
     tcase_add_test(t, audit_turned_on_while_an_allocate_is_in_flight);
     tcase_add_test(t, allocations_in_flight_when_the_last_reference_drops);
     tcase_add_test(t, release_whose_cleanup_closes_the_parent);
