@@ -4,8 +4,8 @@
  *
  * It may change only until the first region exists: after that, memory
  * from one allocator could be handed to another's free.  A mutex guards
- * the change; once frozen, constructors pay a single acquire load.
- * Calls nothing of rgn's.
+ * the change; once frozen, constructors pay a single acquire load.  The
+ * fork handlers hold the mutex across fork().  Calls nothing of rgn's.
  */
 #include "internal.h"
 
@@ -34,5 +34,18 @@ void rgn__allocator_freeze_slow(void)
 {
     pthread_mutex_lock(&setting);
     atomic_store_explicit(&rgn__alloc_frozen, true, memory_order_release);
+    pthread_mutex_unlock(&setting);
+}
+
+/* A fork while another thread held the mutex would leave it held for good
+ * in the child, whose first rgn_new would wait on it for ever. */
+void rgn__alloc_fork_prepare(void)
+{
+    pthread_mutex_lock(&setting);
+}
+
+/* In the parent and in the child alike: the forking thread holds it. */
+void rgn__alloc_fork_release(void)
+{
     pthread_mutex_unlock(&setting);
 }

@@ -30,6 +30,12 @@ static inline void rgn__free(void *p)
         rgn__alloc.free(p);
 }
 
+/* The fork handlers (report.c) hold the setting mutex across fork(), the
+ * last lock they take: nothing is taken under it.  The child lets it go,
+ * so its first region can freeze the allocator. */
+RGN_HIDDEN void rgn__alloc_fork_prepare(void);
+RGN_HIDDEN void rgn__alloc_fork_release(void);
+
 /* Called by every region constructor: no allocator change after this. */
 static inline void rgn__allocator_freeze(void)
 {

@@ -59,8 +59,10 @@ void rgn__report_arm_exit(void)
 
 /* ---- fork ------------------------------------------------------------------
  *
- * fork() takes the sink and registry locks first, so the child gets both
- * free and the registry whole.  In the child, region locks that threads
+ * fork() takes every lock of rgn's that is not a region's, in the lock
+ * order (audit.c): the sink's, the registry's, the digest's and last the
+ * allocator's setting mutex, so the child gets them all free and what
+ * they guard whole.  In the child, region locks that threads
  * of the parent held are taken over (lock.c), and the regions the parent
  * had are marked inherited: they are the parent's to report, so neither
  * the child's exit report nor rgn_audit_report_open names them.  Regions
@@ -71,20 +73,23 @@ static void fork_prepare(void)
     rgn__sink_enter();
     rgn__registry_lock();
     digest_hold(true);
+    rgn__alloc_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+    rgn__alloc_fork_release();
     digest_hold(false);
     rgn__registry_unlock();
     rgn__sink_leave();
 }
 
-/* The child's one thread is the one that took both locks in
+/* The child's one thread is the one that took the locks in
  * fork_prepare: it lets them go, as the parent does. */
 static void fork_child(void)
 {
     rgn__lock_after_fork();
+    rgn__alloc_fork_release();
     digest_forget();
     digest_hold(false);
     rgn__registry_forked();

@@ -642,6 +642,54 @@ START_TEST(forked_child_takes_over_a_lock_held_at_fork)
 }
 END_TEST
 
+enum { SETUP_FORKS = 200 };
+static atomic_bool setting_done;
+
+/* A program still choosing its allocator: no region yet, so each call
+ * takes the allocator's setting mutex and lets it go. */
+static void *keeps_setting_the_allocator(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&setting_done))
+        CHILD_REQUIRE(rgn_set_allocator(NULL) == 0);
+    return NULL;
+}
+
+/* fork() while another thread sets the allocator: the setting mutex is
+ * held at many of these forks, and a child whose first rgn_new found it
+ * held waited for ever -- the fork handlers did not take it. */
+static void fork_during_allocator_setup(void)
+{
+    alarm(HANG_SECONDS);
+    atomic_store(&setting_done, false);
+    pthread_t t;
+    CHILD_REQUIRE(pthread_create(&t, NULL, keeps_setting_the_allocator,
+                                 NULL) == 0);
+    for (int i = 0; i < SETUP_FORKS; i++) {
+        pid_t pid = fork();
+        CHILD_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            alarm(HANG_SECONDS);
+            rgn_t *r = rgn_new(); /* freezes the allocator: its mutex */
+            if (!r || rgn_register(r, noop_cleanup, NULL, NULL) != 0 ||
+                rgn_close(r) != 0)
+                _exit(1);
+            _exit(rgn_set_allocator(NULL) == -EBUSY ? 0 : 2);
+        }
+        int status;
+        CHILD_REQUIRE(waitpid(pid, &status, 0) == pid);
+        CHILD_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    atomic_store(&setting_done, true);
+    pthread_join(t, NULL);
+}
+
+START_TEST(fork_while_another_thread_sets_the_allocator)
+{
+    ck_assert_int_eq(in_child(fork_during_allocator_setup), 0);
+}
+END_TEST
+
 /* Runs in a child, as a pre-forking server's master: a region held open
  * with a leak, then two workers that exit.  The first leaves the master's
  * region alone and must exit 0 (it died of SIGABRT, reporting the
@@ -712,6 +760,7 @@ Suite *threads_suite(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, sink_that_calls_exit_does_not_hang);
     tcase_add_test(t, forked_child_takes_over_a_lock_held_at_fork);
+    tcase_add_test(t, fork_while_another_thread_sets_the_allocator);
     tcase_add_test(t, forked_child_reports_only_its_own_regions_at_exit);
     suite_add_tcase(s, t);
     return s;
