@@ -9,7 +9,8 @@
 
 #include "base.h"
 
-/* The allocator; it only changes before rgn__alloc_frozen is set. */
+/* The allocator; it only changes before the first region is made, after
+ * which rgn__alloc_frozen is set (except under ThreadSanitizer, alloc.c). */
 RGN_HIDDEN extern rgn_allocator rgn__alloc;
 RGN_HIDDEN extern atomic_bool rgn__alloc_frozen;
 RGN_HIDDEN void rgn__allocator_freeze_slow(void);

@@ -112,12 +112,14 @@ static long membarrier(int cmd)
 #endif
 #endif
 
-/* ThreadSanitizer cannot see the fence membarrier makes, so under it the
- * owner takes the real lock, and the real lock is what TSan checks. */
+/* ThreadSanitizer cannot see the fence membarrier makes, so under it --
+ * in a library built with it, or in a process it runs -- the owner takes
+ * the real lock, and the real lock is what TSan checks. */
 static void choose_bias(void)
 {
 #if defined(__linux__) && defined(SYS_membarrier) && !defined(RGN_TSAN)
-    rgn__bias_ok = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+    rgn__bias_ok = !rgn__tsan() &&
+                   membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 #else
     rgn__bias_ok = false;
 #endif

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * map.c -- the cold half of the slot map (map.h): growing the slot
- * arrays and freeing them.  It calls only the allocator (alloc.h) and
- * the system's mmap family.
+ * arrays and freeing them.  It calls only the allocator (alloc.h), the
+ * system's mmap family and ThreadSanitizer's annotations (lock.h).
  */
 #include "alloc.h"
+#include "lock.h"
 #include "map.h"
 
 #include <stdlib.h>
@@ -69,7 +70,9 @@ static void map_free(void *p, size_t n)
  * microseconds in a virtual machine (glibc and APR keep freed big blocks
  * for the same reason).  One pair at most, so at most one region's arrays
  * stay mapped.  The pair is described in the first bytes of its cb pages
- * and handed over by one atomic exchange: no lock, safe across fork.
+ * and handed over by one atomic exchange: no lock, safe across fork; a
+ * hand-off ThreadSanitizer is told of (lock.h), as the pages go from one
+ * thread's region to another's.
  */
 struct spare {
     size_t cb_bytes;
@@ -91,7 +94,11 @@ static void spare_put(struct rgn_cb *cb, size_t cb_bytes, struct rgn_link *ln,
 {
     struct spare *sp = (struct spare *)cb;
     *sp = (struct spare){pages(cb_bytes), ln, pages(ln_bytes)};
+    if (rgn__tsan())
+        __tsan_release(&spare_pages);
     struct spare *old = atomic_exchange(&spare_pages, sp);
+    if (old && rgn__tsan())
+        __tsan_acquire(&spare_pages);
     if (old)
         spare_drop(old);
 }
@@ -104,6 +111,8 @@ static uint32_t spare_take(uint32_t cap, struct rgn_cb **cb,
     struct spare *sp = atomic_exchange(&spare_pages, NULL);
     if (!sp)
         return 0;
+    if (rgn__tsan())
+        __tsan_acquire(&spare_pages);
     struct spare d = *sp;
     size_t fit = d.cb_bytes / sizeof **cb;
     if (d.ln_bytes / sizeof **ln < fit)
