@@ -373,7 +373,8 @@ int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void (*done)(void *arg),
         if (a->inherited) /* a forked child's copy: the parent's to show */
             continue;
         rgn_t *r = a->region;
-        rgn__reader_lock(r);
+        if (!rgn__reader_lock(r)) /* its owner must answer first */
+            continue;
         /* Closing ones too: they leave only when freed (and retired). */
         if (rgn__audit_records(a))
             rc = f(r, arg);
