@@ -59,14 +59,9 @@ void rgn__report_arm_exit(void)
 
 /* ---- fork ------------------------------------------------------------------
  *
- * fork() takes every lock of rgn's that is not a region's, in the lock
- * order (audit.c): the sink's, the registry's, the digest's and last the
- * allocator's setting mutex, so the child gets them all free and what
- * they guard whole.  In the child, region locks that threads
- * of the parent held are taken over (lock.c), and the regions the parent
- * had are marked inherited: they are the parent's to report, so neither
- * the child's exit report nor rgn_audit_report_open names them.  Regions
- * the child makes itself are reported at its exit as usual.
+ * The handlers audit.c's opening comment describes, with the rest of the
+ * lock order: every lock that is not a region's, outermost first, held
+ * across fork() and let go in both processes.
  */
 static void fork_prepare(void)
 {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* check_threads.c -- the rare paths of the thread contract: process-wide
- * readers against regions other threads own, the lock order, thread
- * cancellation inside rgn, and fork().  Each test reproduces a defect
- * that crashed, hung or lost a cleanup (see the ChangeLog of 2026-12-01);
- * the ones that could hang run in a child process with an alarm. */
+ * readers against regions other threads own, the lock order, what a sink
+ * may call, thread cancellation inside rgn, and fork() -- each rule of
+ * the locking comment at the top of lib/audit.c.  Most tests reproduce a
+ * defect that crashed, hung or lost a cleanup (see the ChangeLog); the
+ * ones that could hang run in a child process with an alarm. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* REG_RAX */
 #endif
@@ -737,6 +738,77 @@ START_TEST(sink_that_calls_exit_does_not_hang)
 }
 END_TEST
 
+static atomic_int nested_lines, sink_forks_ok, sink_reads_ok;
+static bool in_busy_sink, busy_sink_done;
+
+/* A sink that does everything rgn(7) says a sink may do, the first time
+ * it is called; the reports that makes come back to it, nested. */
+static void busy_sink(const char *line, void *arg)
+{
+    (void)line;
+    (void)arg;
+    if (in_busy_sink) {
+        atomic_fetch_add(&nested_lines, 1);
+        return;
+    }
+    if (busy_sink_done)
+        return;
+    in_busy_sink = busy_sink_done = true;
+    rgn_t *r = rgn_new();
+    CHILD_REQUIRE(r && rgn_audit_set(r, RGN_AUDIT_REPORT) == 0);
+    CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, NULL) == 0);
+    CHILD_REQUIRE(rgn_close(r) == 0); /* reports a leak: to this sink */
+    FILE *devnull = fopen("/dev/null", "w");
+    CHILD_REQUIRE(devnull != NULL);
+    long open = rgn_audit_report_open();
+    int series = rgn_metrics_write(devnull);
+    if (open >= 1 && series >= 1)
+        atomic_fetch_add(&sink_reads_ok, 1);
+    fclose(devnull);
+    rgn_audit_set_sink(busy_sink, NULL);
+    pid_t pid = fork();
+    CHILD_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(HANG_SECONDS);
+        rgn_t *c = rgn_new();
+        if (!c || rgn_audit_set(c, RGN_AUDIT_REPORT) != 0 ||
+            rgn_register(c, noop_cleanup, NULL, NULL) != 0 ||
+            rgn_close(c) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    int status;
+    CHILD_REQUIRE(waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        atomic_fetch_add(&sink_forks_ok, 1);
+    in_busy_sink = false;
+}
+
+static void sink_calls_rgn(void)
+{
+    alarm(HANG_SECONDS);
+    rgn_audit_set_sink(busy_sink, NULL);
+    rgn_t *held = rgn_new(); /* for the sink's readers to find */
+    CHILD_REQUIRE(rgn_set_name(held, "held") == 0);
+    CHILD_REQUIRE(rgn_audit_set(held, RGN_AUDIT_REPORT) == 0);
+    CHILD_REQUIRE(rgn_register(held, noop_cleanup, NULL, NULL) == 0);
+    CHILD_REQUIRE(rgn_audit_dump(held, NULL, NULL) == 1); /* to the sink */
+    CHILD_REQUIRE(atomic_load(&sink_reads_ok) == 1);
+    CHILD_REQUIRE(atomic_load(&sink_forks_ok) == 1);
+    /* The sink's own close reported, and so did its report_open. */
+    CHILD_REQUIRE(atomic_load(&nested_lines) >= 3);
+    CHILD_REQUIRE(rgn_close_error(held) == 0);
+}
+
+/* The sink runs under the sink's lock alone, which lets its thread back
+ * in: it may make and close regions, report again, read the registry,
+ * set the sink and fork (the fork handlers take the sink's lock too). */
+START_TEST(sink_that_calls_rgn_and_forks_does_not_hang)
+{
+    ck_assert_int_eq(in_child(sink_calls_rgn), 0);
+}
+END_TEST
+
 static sem_t lock_held, may_let_go;
 static atomic_bool hold_next_malloc;
 
@@ -919,6 +991,7 @@ Suite *threads_suite(void)
     tcase_add_checked_fixture(t, NULL, teardown);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, sink_that_calls_exit_does_not_hang);
+    tcase_add_test(t, sink_that_calls_rgn_and_forks_does_not_hang);
     tcase_add_test(t, forked_child_takes_over_a_lock_held_at_fork);
     tcase_add_test(t, fork_while_another_thread_sets_the_allocator);
     tcase_add_test(t, forked_child_reports_only_its_own_regions_at_exit);
