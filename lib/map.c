@@ -41,13 +41,25 @@ static size_t pages(size_t n)
     return (n + page - 1) & ~(page - 1);
 }
 
+/*
+ * ThreadSanitizer does not see mremap: the pages a move leaves keep, to
+ * it, the writes of the thread that moved them away, and the next region
+ * the kernel moves there, in another thread, reads as racing with them.
+ * The kernel hands those pages over; each move announces it (lock.h).
+ */
+static char remapped;
+
 static void *map_grow(void *old, size_t was, size_t n)
 {
+    if (old && rgn__tsan())
+        __tsan_release(&remapped);
     void *p = old ? mremap(old, pages(was), pages(n), MREMAP_MAYMOVE)
                   : mmap(NULL, pages(n), PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    if (old && rgn__tsan())
+        __tsan_acquire(&remapped);
 #ifdef MADV_POPULATE_WRITE
     /* The new pages are about to be written, slot after slot: fault them
      * in with one call rather than one trap each (a trap costs micro-
