@@ -162,16 +162,19 @@ static long membarrier(int cmd)
 
 /* ---- the second heavy fence ---------------------------------------------- */
 
+#if defined(__linux__) && !defined(RGN_BIAS_MODEL)
 /* A page of our own whose write permission each fence takes away, or
- * NULL where that is no fence. */
+ * NULL where that is no fence; mapped when first needed (fence_page_tried
+ * set), by a reader -- one at a time, under the registry's lock. */
 static volatile int *fence_page;
 static size_t fence_page_size;
+static bool fence_page_tried;
 
 /*
  * The kernel's TLB shootdown is a fence where it interrupts the other
  * processors: on x86, unless the processor can invalidate other TLBs by
- * itself (AMD's INVLPGB, CPUID 0x80000008 EBX bit 3), which Linux uses
- * instead of interrupts since 6.15.  ARM and others broadcast TLB
+ * itself (AMD's INVLPGB, CPUID 0x80000008 EBX bit 3), which recent
+ * kernels use instead of interrupts.  ARM and others broadcast TLB
  * invalidations in hardware: no fence at all.
  */
 static bool shootdown_interrupts(void)
@@ -189,7 +192,6 @@ static bool shootdown_interrupts(void)
 
 static void fence_page_init(void)
 {
-#if defined(__linux__)
     if (!shootdown_interrupts())
         return;
     long page = sysconf(_SC_PAGESIZE);
@@ -200,8 +202,8 @@ static void fence_page_init(void)
     (void)mlock(p, (size_t)page); /* kept present; a hint only */
     fence_page_size = (size_t)page;
     fence_page = p;
-#endif
 }
+#endif
 
 /*
  * The page is made writable and written, so that its translation is
@@ -217,6 +219,10 @@ static bool mprotect_fence(void)
     rgn__model_drain();
     return true;
 #elif defined(__linux__)
+    if (!fence_page_tried) {
+        fence_page_tried = true;
+        fence_page_init();
+    }
     if (!fence_page || mprotect((void *)fence_page, fence_page_size,
                                 PROT_READ | PROT_WRITE) != 0)
         return false;
@@ -273,8 +279,6 @@ static void choose_bias(void)
 __attribute__((constructor)) static void bias_init(void)
 {
     choose_bias();
-    if (rgn__bias_ok)
-        fence_page_init();
 }
 
 static void futex_wait(atomic_uint *word, unsigned val)
