@@ -221,6 +221,23 @@ END_TEST
 #define MEMBARRIER_FILTER 1
 static atomic_int membarrier_traps;
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+/* valgrind dies of a SIGSYS raised by a seccomp filter; there the
+ * filter fails membarrier without trapping, and counts nothing. */
+static bool traps_counted(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+    return !RUNNING_ON_VALGRIND;
+#else
+    return true;
+#endif
+}
+
 /* The filter traps this thread's membarrier calls: counted, and failed
  * with EPERM, as a sandbox's filter fails them. */
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)
@@ -245,7 +262,9 @@ static void fail_membarrier_in_this_thread(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+        BPF_STMT(BPF_RET | BPF_K,
+                 traps_counted() ? SECCOMP_RET_TRAP
+                                 : SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog prog = {sizeof code / sizeof code[0], code};
@@ -331,7 +350,9 @@ static void membarrier_fails_after_start_up(void)
         CHILD_REQUIRE(n >= 0 && n <= all);
         CHILD_REQUIRE(rgn_metrics_write(devnull) >= 0);
     }
-    /* Tried once, never again: its result is not ignored. */
+    /* Tried once, never again: its result is not ignored.  (This count
+     * would be 0 if the bias were off, with membarrier missing at load or
+     * ThreadSanitizer's build of the library.) */
     CHILD_REQUIRE(atomic_load(&membarrier_traps) <= 1);
     /* Each owner makes a call: every region is read from then on, on
      * its real lock where the reader could not fence. */
@@ -871,7 +892,7 @@ START_TEST(forked_child_takes_over_a_lock_held_at_fork)
 }
 END_TEST
 
-enum { SETUP_FORKS = 200 };
+enum { SETUP_FORKS = 50 };
 static atomic_bool setting_done;
 
 /* A program still choosing its allocator: no region yet, so each call
