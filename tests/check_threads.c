@@ -34,6 +34,22 @@
 #include <ucontext.h>
 #endif
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+/* valgrind runs one thread at a time: two tests change course there. */
+static bool under_valgrind(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+    return RUNNING_ON_VALGRIND;
+#else
+    return false;
+#endif
+}
+
 /* Seconds a child may take before its alarm calls it hung. */
 enum { HANG_SECONDS = 20 };
 
@@ -221,21 +237,11 @@ END_TEST
 #define MEMBARRIER_FILTER 1
 static atomic_int membarrier_traps;
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-
 /* valgrind dies of a SIGSYS raised by a seccomp filter; there the
  * filter fails membarrier without trapping, and counts nothing. */
 static bool traps_counted(void)
 {
-#ifdef RUNNING_ON_VALGRIND
-    return !RUNNING_ON_VALGRIND;
-#else
-    return true;
-#endif
+    return !under_valgrind();
 }
 
 /* The filter traps this thread's membarrier calls: counted, and failed
@@ -900,8 +906,12 @@ static atomic_bool setting_done;
 static void *keeps_setting_the_allocator(void *arg)
 {
     (void)arg;
-    while (!atomic_load(&setting_done))
+    bool yield = under_valgrind(); /* or the forking thread barely runs */
+    while (!atomic_load(&setting_done)) {
         CHILD_REQUIRE(rgn_set_allocator(NULL) == 0);
+        if (yield)
+            sched_yield();
+    }
     return NULL;
 }
 
