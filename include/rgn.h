@@ -384,7 +384,9 @@ RGN_API size_t rgn_live(const rgn_t *r);
  * let go.  An audited region, or one that tracks lifetimes, takes the
  * lock from the moment it is, shared or not: the process-wide readers
  * (rgn_metrics_write, rgn_audit_report_open, the exit report) lock it to
- * read it while its owner thread goes on.  Sharing a child region takes
+ * read it while its owner thread goes on (where membarrier() fails after
+ * start-up, a reader may leave an unshared region out until its owner's
+ * next call: rgn(7)).  Sharing a child region takes
  * it out of its parent, so an unshared child of a shared parent stays its
  * owner's alone: close it (or leave it to the parent) while you still
  * hold your reference to the parent -- the parent's last closer, in any

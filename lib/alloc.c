@@ -4,8 +4,9 @@
  *
  * It may change only until the first region exists: after that, memory
  * from one allocator could be handed to another's free.  A mutex guards
- * the change; once frozen, constructors pay a single acquire load.
- * Calls nothing of rgn's.
+ * the change; once frozen, constructors pay a single acquire load.  The
+ * fork handlers hold the mutex across fork().  Calls nothing of rgn's
+ * but ThreadSanitizer's annotations (lock.h).
  */
 #include "internal.h"
 
@@ -13,7 +14,8 @@
 #include <stdlib.h>
 
 rgn_allocator rgn__alloc = {malloc, realloc, free};
-atomic_bool rgn__alloc_frozen;
+atomic_bool rgn__alloc_frozen; /* constructors may skip the slow path */
+static atomic_bool fixed;      /* no change any more; set under `setting` */
 static pthread_mutex_t setting = PTHREAD_MUTEX_INITIALIZER;
 
 int rgn_set_allocator(const rgn_allocator *a)
@@ -22,17 +24,49 @@ int rgn_set_allocator(const rgn_allocator *a)
         return -EINVAL;
     int rc = 0;
     pthread_mutex_lock(&setting);
-    if (atomic_load_explicit(&rgn__alloc_frozen, memory_order_relaxed))
+    if (atomic_load_explicit(&fixed, memory_order_relaxed)) {
         rc = -EBUSY;
-    else
+    } else {
         rgn__alloc = a ? *a : (rgn_allocator){malloc, realloc, free};
+        if (rgn__tsan()) /* for the constructors of freeze_slow */
+            __tsan_release(&rgn__alloc);
+    }
     pthread_mutex_unlock(&setting);
     return rc;
 }
 
+/*
+ * The first constructor fixes the allocator.  In a process that
+ * ThreadSanitizer runs, it cannot see the fast path's acquire load, and
+ * the allocator's own state, written by the thread that set it, would
+ * read as raced by every thread that makes a region: there
+ * rgn__alloc_frozen stays false, and every constructor comes here to
+ * announce the acquire instead.  Not by taking the mutex: that would
+ * order every region made in the process after the one made before,
+ * hiding the program's own races from ThreadSanitizer.
+ */
 void rgn__allocator_freeze_slow(void)
 {
+    if (rgn__tsan() && atomic_load_explicit(&fixed, memory_order_acquire)) {
+        __tsan_acquire(&rgn__alloc);
+        return;
+    }
     pthread_mutex_lock(&setting);
-    atomic_store_explicit(&rgn__alloc_frozen, true, memory_order_release);
+    atomic_store_explicit(&fixed, true, memory_order_release);
+    if (!rgn__tsan())
+        atomic_store_explicit(&rgn__alloc_frozen, true, memory_order_release);
+    pthread_mutex_unlock(&setting);
+}
+
+/* A fork while another thread held the mutex would leave it held for good
+ * in the child, whose first rgn_new would wait on it for ever. */
+void rgn__alloc_fork_prepare(void)
+{
+    pthread_mutex_lock(&setting);
+}
+
+/* In the parent and in the child alike: the forking thread holds it. */
+void rgn__alloc_fork_release(void)
+{
     pthread_mutex_unlock(&setting);
 }

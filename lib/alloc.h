@@ -9,7 +9,8 @@
 
 #include "base.h"
 
-/* The allocator; it only changes before rgn__alloc_frozen is set. */
+/* The allocator; it only changes before the first region is made, after
+ * which rgn__alloc_frozen is set (except under ThreadSanitizer, alloc.c). */
 RGN_HIDDEN extern rgn_allocator rgn__alloc;
 RGN_HIDDEN extern atomic_bool rgn__alloc_frozen;
 RGN_HIDDEN void rgn__allocator_freeze_slow(void);
@@ -29,6 +30,12 @@ static inline void rgn__free(void *p)
     if (p)
         rgn__alloc.free(p);
 }
+
+/* The fork handlers (report.c) hold the setting mutex across fork(), the
+ * last lock they take: nothing is taken under it.  The child lets it go,
+ * so its first region can freeze the allocator. */
+RGN_HIDDEN void rgn__alloc_fork_prepare(void);
+RGN_HIDDEN void rgn__alloc_fork_release(void);
 
 /* Called by every region constructor: no allocator change after this. */
 static inline void rgn__allocator_freeze(void)

@@ -15,30 +15,55 @@
  * report (report.c), and a named region leaving the registry leaves its
  * counters to metrics.c.
  *
- * Locking.  A region in the registry is `locked` (region.h): every call
- * on it takes its lock, shared or not, so a reader in another thread may
- * lock it and read it while its owner goes on.  Regions outside the
- * registry -- untracked ones, the fast path -- take no lock until shared.
- * The lock order of the whole library, outermost first:
+ * Locking: the whole of it, here and nowhere else in lib/ (rgn(7) says
+ * it for users; tests/check_threads.c tries each rule).  A region in the
+ * registry is `locked` (region.h): every call on it takes its lock,
+ * shared or not, so a reader in another thread may lock it and read it
+ * while its owner goes on.  Regions outside the registry -- untracked
+ * ones, the fast path -- take no lock until shared.  A region's lock is
+ * its futex word, or, for a listed region nobody shares, the biased lock
+ * (lock.c), which stands in the same place in the order.  The lock order
+ * of the whole library, outermost first:
  *
  *   sink lock  >  registry lock  >  a child's lock  >  its parent's lock
  *   (two unrelated regions, as rgn_move takes them: lower id first)
- *   >  the digest of leaks at close (taken under a region's lock, last)
+ *   >  the digest of leaks at close  >  the allocator's setting mutex
  *
  * rgn_move alone never waits for a region while it holds another that
  * is shared (resource.c, lock_pair): no order of two regions is safe
  * against the closes of a chain of children, which each hold a child and
  * wait for its parent.
  *
- * Every report is made under the locks it needs and written after they
- * are all let go, so no sink, no stdio and no other user code ever runs
- * under a region or registry lock (the allocator and a kind's describe
- * aside, neither of which may call rgn).  The sink lock is
- * held only around writing one report, so reports never interleave; it
- * is reentrant in its thread, so a sink that reports again or calls
- * exit() -- whose exit report writes too -- does not deadlock.  Reports
- * run with thread cancellation disabled: a report always ends, its locks
- * let go.
+ * The digest (report.c) is taken under a region's lock.  The setting
+ * mutex (alloc.c) is taken by rgn_set_allocator and by the first region's
+ * constructor -- under the sink lock when a sink makes that region -- and
+ * nothing is taken under it.
+ *
+ * User code.  Every report is made under the locks it needs and written
+ * after they are all let go, so no sink, no stdio and no cleanup, acquire
+ * function, hook or visitor ever runs under a region, registry or digest
+ * lock.  The exceptions are the allocator (rgn_set_allocator), called
+ * under all three, and a kind's describe, called under a region's lock
+ * when a report or dump is made: neither may call rgn.
+ *
+ * The sink runs under the sink lock alone, held around writing one report
+ * so that reports never interleave, and reentrant in its thread: a sink
+ * may call any rgn function -- make, fill and close regions, report again
+ * (the nested report's lines come to it in turn), read the registry
+ * (rgn_audit_report_open, rgn_metrics_write), set the sink, call fork()
+ * or exit(), whose exit report writes too.  It must not wait for another
+ * thread that may report: that thread waits for the sink lock the sink
+ * holds.  Reports run with thread cancellation disabled: a report always
+ * ends, its locks let go.
+ *
+ * fork().  The handlers (fork.c) take every lock that is not a
+ * region's, in the order above -- sink, registry, digest, setting mutex
+ * -- so the child gets each free and what it guards whole, and let them
+ * go in both processes.  In the child, a region lock that a thread of the
+ * parent held is taken over at its first use (the fork epoch, lock.c),
+ * the membarrier registration is made again, the digest's counts are
+ * forgotten, and every listed region is marked inherited: the parent's
+ * to report, left out of the child's readers.
  */
 #include "internal.h"
 
@@ -505,7 +530,8 @@ int rgn__audit_each(int (*f)(rgn_t *r, void *arg), void (*done)(void *arg),
         if (a->inherited && !inherited) /* the parent's to show */
             continue;
         rgn_t *r = a->region;
-        rgn__reader_lock(r);
+        if (!rgn__reader_lock(r)) /* its owner must answer first */
+            continue;
         /* Closing ones too: they leave only when freed (and retired). */
         if (rgn__audit_records(a))
             rc = f(r, arg);
@@ -572,11 +598,8 @@ static void keep_records(rgn_t *r)
  */
 void rgn__tracking_list(rgn_t *r)
 {
-    if (!r->locked) { /* once listed, readers read it */
-        atomic_init(&r->bias.busy, 0);
-        atomic_init(&r->bias.claim, 0);
+    if (!r->locked) /* once listed, readers read it */
         r->locked = true;
-    }
     list(r->tracking);
 }
 

@@ -2,8 +2,8 @@
 /*
  * fork.c -- keeping rgn whole across fork().
  *
- * fork() takes the sink, registry and digest locks first, in the lock
- * order (audit.c), so the child gets them all free and the registry
+ * fork() takes the sink, registry and digest locks and the allocator's
+ * setting mutex first, in the lock order (audit.c), so the child gets them all free and the registry
  * whole.  In the child, region locks that threads of the parent held are
  * taken over (lock.c), and the regions the parent had are marked
  * inherited: they are the parent's to report, so neither the child's
@@ -22,10 +22,12 @@ static void fork_prepare(void)
     rgn__sink_enter();
     rgn__registry_lock();
     rgn__digest_hold(true);
+    rgn__alloc_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+    rgn__alloc_fork_release();
     rgn__digest_hold(false);
     rgn__registry_unlock();
     rgn__sink_leave();
@@ -36,6 +38,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     rgn__lock_after_fork();
+    rgn__alloc_fork_release();
     rgn__digest_forget();
     rgn__digest_hold(false);
     rgn__registry_forked();

@@ -50,6 +50,10 @@ region_create(const struct rgn_site *site)
     r->released_early = r->removed = r->closed = 0;
     atomic_init(&r->cleanup_errors, 0);
     atomic_init(&r->lock.word, 0);
+    /* The biased lock's words too: the region may be shared first and
+     * listed afterwards, when readers start reading them. */
+    atomic_init(&r->bias.busy, 0);
+    atomic_init(&r->bias.claim, 0);
     r->refs = 1;
     r->pending = 0;
     r->scope = false;

@@ -135,12 +135,13 @@ static inline void rgn__set_state(rgn_t *r, enum rgn_state st)
 /*
  * A listed region that is not shared is used by one thread, its owner,
  * and read now and then by a process-wide reader: its owner takes the
- * biased lock (lock.h).  Without bias, such a region takes its real lock
- * like a shared one.
+ * biased lock (lock.h).  Without bias, or once a reader turned it off,
+ * such a region takes its real lock like a shared one.
  */
 static inline bool rgn__biased(const rgn_t *r)
 {
-    return rgn__bias_ok && !r->shared; /* no read of `shared` without */
+    /* No read of `shared` without bias. */
+    return rgn__bias_ok && !r->shared && rgn__bias_on(&r->bias);
 }
 
 static inline bool rgn__unshared(const rgn_t *r)
@@ -183,7 +184,7 @@ static inline void rgn__lock(rgn_t *r)
         const struct rgn_site *other = NULL;
         bool clash = rgn__unshared(r) && rgn__user_enter(r, &other);
         if (rgn__biased(r))
-            rgn__bias_enter(&r->bias);
+            (void)rgn__bias_enter(&r->bias, &r->lock); /* (see lock.h) */
         else
             rgn__lock_take(&r->lock);
         if (RGN_UNLIKELY(clash))
@@ -223,8 +224,9 @@ static inline bool rgn__lock_try_shared(rgn_t *r)
 
 /* What a process-wide reader (the audit's reports, metrics; under the
  * registry's lock) takes to read a listed region another thread may own
- * (lock.c). */
-RGN_HIDDEN void rgn__reader_lock(rgn_t *r);
+ * (lock.c).  False when it may not read r now, holding nothing: r's
+ * owner has yet to answer a reader that could not fence. */
+RGN_HIDDEN bool rgn__reader_lock(rgn_t *r);
 RGN_HIDDEN void rgn__reader_unlock(rgn_t *r);
 
 /* ---- running cleanups ------------------------------------------------- */

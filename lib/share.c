@@ -31,18 +31,23 @@
  * From now on r's users take its real lock.  A listed r may be read by a
  * reader meanwhile, which decides between the biased and the real lock by
  * `shared`: so the flag changes inside a biased section, where no reader
- * is.  `locked` is written only when it changes, for the same reason;
- * other threads see both through the handoff of the new reference.
+ * holds the claim, and as an atomic store, as readers load it unclaimed
+ * (lock.c).  `locked` is written only when it changes, for the same
+ * reason; other threads see both through the handoff of the new
+ * reference.
  */
 static void become_shared(rgn_t *r)
 {
     if (r->locked && rgn__biased(r)) {
-        rgn__bias_enter(&r->bias);
-        r->shared = true;
-        rgn__bias_exit(&r->bias); /* wakes a reader that waited meanwhile */
+        bool biased = rgn__bias_enter(&r->bias, &r->lock);
+        __atomic_store_n(&r->shared, true, __ATOMIC_RELAXED);
+        if (biased)
+            rgn__bias_exit(&r->bias); /* wakes a reader that waited */
+        else /* a reader turned the bias off meanwhile */
+            rgn__lock_give(&r->lock);
         return;
     }
-    r->shared = true;
+    __atomic_store_n(&r->shared, true, __ATOMIC_RELAXED);
     if (!r->locked)
         r->locked = true;
 }

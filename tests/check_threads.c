@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* check_threads.c -- the rare paths of the thread contract: process-wide
- * readers against regions other threads own, the lock order, thread
- * cancellation inside rgn, and fork().  Each test reproduces a defect
- * that crashed, hung or lost a cleanup (see the ChangeLog of 2026-12-01);
- * the ones that could hang run in a child process with an alarm. */
+ * readers against regions other threads own, the lock order, what a sink
+ * may call, thread cancellation inside rgn, and fork() -- each rule of
+ * the locking comment at the top of lib/audit.c.  Most tests reproduce a
+ * defect that crashed, hung or lost a cleanup (see the ChangeLog); the
+ * ones that could hang run in a child process with an alarm. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* REG_RAX */
+#endif
 #include "helpers.h"
 #include "suites.h"
 
@@ -17,8 +21,34 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+/* valgrind runs one thread at a time: two tests change course there. */
+static bool under_valgrind(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+    return RUNNING_ON_VALGRIND;
+#else
+    return false;
+#endif
+}
 
 /* Seconds a child may take before its alarm calls it hung. */
 enum { HANG_SECONDS = 20 };
@@ -132,6 +162,229 @@ START_TEST(report_open_and_closing_reports_do_not_deadlock)
     ck_assert_int_eq(in_child(reports_do_not_deadlock), 0);
 }
 END_TEST
+
+/* An allocator whose blocks are never zero, as a heap's reused ones are
+ * not: state rgn forgets to initialise reads as 0xa5 bytes. */
+static void *dirty_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p)
+        memset(p, 0xa5, n);
+    return p;
+}
+
+static const rgn_allocator dirty_allocator = {dirty_malloc, realloc, free};
+
+static atomic_bool sharing_done;
+
+static void *scrape_until_done(void *arg)
+{
+    FILE *devnull = arg;
+    while (!atomic_load(&sharing_done)) {
+        CHILD_REQUIRE(rgn_metrics_write(devnull) >= 0);
+        CHILD_REQUIRE(rgn_audit_report_open() >= 0);
+    }
+    return NULL;
+}
+
+/* Regions shared first and audited (or given lifetimes) afterwards, while
+ * a reader scrapes: the region was locked already when it was listed, so
+ * the biased lock's words were left as the allocator gave them, and the
+ * reader waited for ever for an owner that was never inside. */
+static void share_then_audit_while_readers_run(void)
+{
+    alarm(HANG_SECONDS);
+    CHILD_REQUIRE(rgn_set_allocator(&dirty_allocator) == 0);
+    rgn_audit_set_sink(counting_sink, NULL);
+    FILE *devnull = fopen("/dev/null", "w");
+    CHILD_REQUIRE(devnull != NULL);
+    atomic_store(&sharing_done, false);
+    pthread_t t;
+    CHILD_REQUIRE(pthread_create(&t, NULL, scrape_until_done, devnull) == 0);
+    for (int j = 0; j < JOBS; j++) {
+        rgn_t *r = rgn_new();
+        CHILD_REQUIRE(r != NULL);
+        CHILD_REQUIRE(rgn_share(r) == r);
+        if (j % 2)
+            CHILD_REQUIRE(rgn_lifetimes_set(r, 1) == 0);
+        else
+            CHILD_REQUIRE(rgn_audit_set(r, RGN_AUDIT_REPORT) == 0);
+        rgn_key_t k;
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, &k) == 0);
+        CHILD_REQUIRE(rgn_release(r, k) == 0);
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, &k) == 0);
+        CHILD_REQUIRE(rgn_expect_close(r, k) == 0);
+        /* This thread reads it too, as a reader. */
+        CHILD_REQUIRE(rgn_audit_report_open() >= 0);
+        CHILD_REQUIRE(rgn_close(r) == 0);
+        CHILD_REQUIRE(rgn_close(r) == 0);
+    }
+    atomic_store(&sharing_done, true);
+    pthread_join(t, NULL);
+    fclose(devnull);
+}
+
+START_TEST(audit_turned_on_after_sharing_while_readers_run)
+{
+    ck_assert_int_eq(in_child(share_then_audit_while_readers_run), 0);
+}
+END_TEST
+
+/* ---- membarrier failing after start-up ---------------------------------- */
+
+#if defined(__linux__) && defined(__NR_membarrier) &&                         \
+    defined(__x86_64__) && defined(REG_RAX)
+#define MEMBARRIER_FILTER 1
+static atomic_int membarrier_traps;
+
+/* valgrind dies of a SIGSYS raised by a seccomp filter; there the
+ * filter fails membarrier without trapping, and counts nothing. */
+static bool traps_counted(void)
+{
+    return !under_valgrind();
+}
+
+/* The filter traps this thread's membarrier calls: counted, and failed
+ * with EPERM, as a sandbox's filter fails them. */
+static void on_sigsys(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig;
+    if (si->si_syscall == __NR_membarrier) {
+        ((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RAX] = -EPERM;
+        atomic_fetch_add(&membarrier_traps, 1);
+    }
+}
+
+/* Installs it for the calling thread only, as a program's sandbox may. */
+static void fail_membarrier_in_this_thread(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    CHILD_REQUIRE(sigaction(SIGSYS, &sa, NULL) == 0);
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K,
+                 traps_counted() ? SECCOMP_RET_TRAP
+                                 : SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+    CHILD_REQUIRE(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+    CHILD_REQUIRE(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
+enum { BUSY_OWNERS = 2, BUSY_HELD = 3, IDLE_HELD = 5, OWN_HELD = 7 };
+static atomic_bool owners_stop;
+static sem_t idle_ready, idle_poke, idle_answered, idle_finish;
+
+static rgn_t *audited_holding(int n)
+{
+    rgn_t *r = rgn_new();
+    CHILD_REQUIRE(r != NULL);
+    CHILD_REQUIRE(rgn_audit_set(r, RGN_AUDIT_REPORT) == 0);
+    for (int i = 0; i < n; i++)
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, NULL) == 0);
+    return r;
+}
+
+static void *busy_owner(void *arg)
+{
+    sem_t *ready = arg;
+    rgn_t *r = audited_holding(BUSY_HELD);
+    sem_post(ready);
+    while (!atomic_load(&owners_stop))
+        CHILD_REQUIRE(rgn_live(r) == BUSY_HELD); /* in and out, all along */
+    CHILD_REQUIRE(rgn_close_error(r) == 0);
+    return NULL;
+}
+
+/* Makes no call between being ready and being poked. */
+static void *idle_owner(void *arg)
+{
+    (void)arg;
+    rgn_t *r = audited_holding(IDLE_HELD);
+    sem_post(&idle_ready);
+    while (sem_wait(&idle_poke) != 0)
+        ;
+    CHILD_REQUIRE(rgn_live(r) == IDLE_HELD);
+    sem_post(&idle_answered);
+    while (sem_wait(&idle_finish) != 0)
+        ;
+    CHILD_REQUIRE(rgn_close_error(r) == 0);
+    return NULL;
+}
+
+/* membarrier starts failing in the reader (a seccomp filter after
+ * start-up): rgn__bias_claim ignored the failure, took it for a fence and
+ * went on calling it, so owner and reader could be inside at once.  Now
+ * it tries once, then uses the other fence or asks the owner to turn
+ * to its real lock; readers go on, never held up by an idle owner, and
+ * read every region once its owner answered. */
+static void membarrier_fails_after_start_up(void)
+{
+    alarm(HANG_SECONDS);
+    rgn_audit_set_sink(counting_sink, NULL);
+    FILE *devnull = fopen("/dev/null", "w");
+    CHILD_REQUIRE(devnull != NULL);
+    atomic_store(&owners_stop, false);
+    sem_t ready;
+    sem_init(&ready, 0, 0);
+    sem_init(&idle_ready, 0, 0);
+    sem_init(&idle_poke, 0, 0);
+    sem_init(&idle_answered, 0, 0);
+    sem_init(&idle_finish, 0, 0);
+    pthread_t busy[BUSY_OWNERS], idle;
+    for (int i = 0; i < BUSY_OWNERS; i++)
+        CHILD_REQUIRE(pthread_create(&busy[i], NULL, busy_owner, &ready) ==
+                      0);
+    CHILD_REQUIRE(pthread_create(&idle, NULL, idle_owner, NULL) == 0);
+    for (int i = 0; i < BUSY_OWNERS; i++)
+        sem_wait(&ready);
+    sem_wait(&idle_ready);
+    rgn_t *own = audited_holding(OWN_HELD);
+    const long all = BUSY_OWNERS * BUSY_HELD + IDLE_HELD + OWN_HELD;
+    CHILD_REQUIRE(rgn_audit_report_open() == all); /* membarrier works */
+
+    fail_membarrier_in_this_thread();
+    for (int i = 0; i < 50; i++) {
+        long n = rgn_audit_report_open();
+        CHILD_REQUIRE(n >= 0 && n <= all);
+        CHILD_REQUIRE(rgn_metrics_write(devnull) >= 0);
+    }
+    /* Tried once, never again: its result is not ignored.  (This count
+     * would be 0 if the bias were off, with membarrier missing at load or
+     * ThreadSanitizer's build of the library.) */
+    CHILD_REQUIRE(atomic_load(&membarrier_traps) <= 1);
+    /* Each owner makes a call: every region is read from then on, on
+     * its real lock where the reader could not fence. */
+    sem_post(&idle_poke);
+    sem_wait(&idle_answered);
+    CHILD_REQUIRE(rgn_live(own) == OWN_HELD);
+    for (int i = 0; i < 5; i++)
+        CHILD_REQUIRE(rgn_audit_report_open() == all);
+    CHILD_REQUIRE(atomic_load(&membarrier_traps) <= 1);
+
+    atomic_store(&owners_stop, true);
+    sem_post(&idle_finish);
+    for (int i = 0; i < BUSY_OWNERS; i++)
+        pthread_join(busy[i], NULL);
+    pthread_join(idle, NULL);
+    CHILD_REQUIRE(rgn_close_error(own) == 0);
+    CHILD_REQUIRE(rgn_audit_report_open() == 0);
+    fclose(devnull);
+}
+
+START_TEST(membarrier_failing_after_start_up)
+{
+    ck_assert_int_eq(in_child(membarrier_fails_after_start_up), 0);
+}
+END_TEST
+#endif
 
 /* ---- allocations in flight -------------------------------------------- */
 
@@ -699,6 +952,77 @@ START_TEST(sink_that_calls_exit_does_not_hang)
 }
 END_TEST
 
+static atomic_int nested_lines, sink_forks_ok, sink_reads_ok;
+static bool in_busy_sink, busy_sink_done;
+
+/* A sink that does everything rgn(7) says a sink may do, the first time
+ * it is called; the reports that makes come back to it, nested. */
+static void busy_sink(const char *line, void *arg)
+{
+    (void)line;
+    (void)arg;
+    if (in_busy_sink) {
+        atomic_fetch_add(&nested_lines, 1);
+        return;
+    }
+    if (busy_sink_done)
+        return;
+    in_busy_sink = busy_sink_done = true;
+    rgn_t *r = rgn_new();
+    CHILD_REQUIRE(r && rgn_audit_set(r, RGN_AUDIT_REPORT) == 0);
+    CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, NULL) == 0);
+    CHILD_REQUIRE(rgn_close(r) == 0); /* reports a leak: to this sink */
+    FILE *devnull = fopen("/dev/null", "w");
+    CHILD_REQUIRE(devnull != NULL);
+    long open = rgn_audit_report_open();
+    int series = rgn_metrics_write(devnull);
+    if (open >= 1 && series >= 1)
+        atomic_fetch_add(&sink_reads_ok, 1);
+    fclose(devnull);
+    rgn_audit_set_sink(busy_sink, NULL);
+    pid_t pid = fork();
+    CHILD_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(HANG_SECONDS);
+        rgn_t *c = rgn_new();
+        if (!c || rgn_audit_set(c, RGN_AUDIT_REPORT) != 0 ||
+            rgn_register(c, noop_cleanup, NULL, NULL) != 0 ||
+            rgn_close(c) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    int status;
+    CHILD_REQUIRE(waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        atomic_fetch_add(&sink_forks_ok, 1);
+    in_busy_sink = false;
+}
+
+static void sink_calls_rgn(void)
+{
+    alarm(HANG_SECONDS);
+    rgn_audit_set_sink(busy_sink, NULL);
+    rgn_t *held = rgn_new(); /* for the sink's readers to find */
+    CHILD_REQUIRE(rgn_set_name(held, "held") == 0);
+    CHILD_REQUIRE(rgn_audit_set(held, RGN_AUDIT_REPORT) == 0);
+    CHILD_REQUIRE(rgn_register(held, noop_cleanup, NULL, NULL) == 0);
+    CHILD_REQUIRE(rgn_audit_dump(held, NULL, NULL) == 1); /* to the sink */
+    CHILD_REQUIRE(atomic_load(&sink_reads_ok) == 1);
+    CHILD_REQUIRE(atomic_load(&sink_forks_ok) == 1);
+    /* The sink's own close reported, and so did its report_open. */
+    CHILD_REQUIRE(atomic_load(&nested_lines) >= 3);
+    CHILD_REQUIRE(rgn_close_error(held) == 0);
+}
+
+/* The sink runs under the sink's lock alone, which lets its thread back
+ * in: it may make and close regions, report again, read the registry,
+ * set the sink and fork (the fork handlers take the sink's lock too). */
+START_TEST(sink_that_calls_rgn_and_forks_does_not_hang)
+{
+    ck_assert_int_eq(in_child(sink_calls_rgn), 0);
+}
+END_TEST
+
 static sem_t lock_held, may_let_go;
 static atomic_bool hold_next_malloc;
 
@@ -761,6 +1085,58 @@ START_TEST(forked_child_takes_over_a_lock_held_at_fork)
 }
 END_TEST
 
+enum { SETUP_FORKS = 50 };
+static atomic_bool setting_done;
+
+/* A program still choosing its allocator: no region yet, so each call
+ * takes the allocator's setting mutex and lets it go. */
+static void *keeps_setting_the_allocator(void *arg)
+{
+    (void)arg;
+    bool yield = under_valgrind(); /* or the forking thread barely runs */
+    while (!atomic_load(&setting_done)) {
+        CHILD_REQUIRE(rgn_set_allocator(NULL) == 0);
+        if (yield)
+            sched_yield();
+    }
+    return NULL;
+}
+
+/* fork() while another thread sets the allocator: the setting mutex is
+ * held at many of these forks, and a child whose first rgn_new found it
+ * held waited for ever -- the fork handlers did not take it. */
+static void fork_during_allocator_setup(void)
+{
+    alarm(HANG_SECONDS);
+    atomic_store(&setting_done, false);
+    pthread_t t;
+    CHILD_REQUIRE(pthread_create(&t, NULL, keeps_setting_the_allocator,
+                                 NULL) == 0);
+    for (int i = 0; i < SETUP_FORKS; i++) {
+        pid_t pid = fork();
+        CHILD_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            alarm(HANG_SECONDS);
+            rgn_t *r = rgn_new(); /* freezes the allocator: its mutex */
+            if (!r || rgn_register(r, noop_cleanup, NULL, NULL) != 0 ||
+                rgn_close(r) != 0)
+                _exit(1);
+            _exit(rgn_set_allocator(NULL) == -EBUSY ? 0 : 2);
+        }
+        int status;
+        CHILD_REQUIRE(waitpid(pid, &status, 0) == pid);
+        CHILD_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    atomic_store(&setting_done, true);
+    pthread_join(t, NULL);
+}
+
+START_TEST(fork_while_another_thread_sets_the_allocator)
+{
+    ck_assert_int_eq(in_child(fork_during_allocator_setup), 0);
+}
+END_TEST
+
 /* Runs in a child, as a pre-forking server's master: a region held open
  * with a leak, then two workers that exit.  The first leaves the master's
  * region alone and must exit 0 (it died of SIGABRT, reporting the
@@ -811,6 +1187,10 @@ Suite *threads_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, readers_race_owners_of_unshared_regions);
     tcase_add_test(t, report_open_and_closing_reports_do_not_deadlock);
+    tcase_add_test(t, audit_turned_on_after_sharing_while_readers_run);
+#ifdef MEMBARRIER_FILTER
+    tcase_add_test(t, membarrier_failing_after_start_up);
+#endif
     tcase_add_test(t, audit_turned_on_while_an_allocate_is_in_flight);
     tcase_add_test(t, allocations_in_flight_when_the_last_reference_drops);
     tcase_add_test(t, release_whose_cleanup_closes_the_parent);
@@ -837,7 +1217,9 @@ Suite *threads_suite(void)
     tcase_add_checked_fixture(t, NULL, teardown);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, sink_that_calls_exit_does_not_hang);
+    tcase_add_test(t, sink_that_calls_rgn_and_forks_does_not_hang);
     tcase_add_test(t, forked_child_takes_over_a_lock_held_at_fork);
+    tcase_add_test(t, fork_while_another_thread_sets_the_allocator);
     tcase_add_test(t, forked_child_reports_only_its_own_regions_at_exit);
     suite_add_tcase(s, t);
     return s;
