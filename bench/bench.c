@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench.c -- `make bench`: rgn against an in-file baseline (and peers, when
- * built), each case in a fresh forked child, each figure the median of
- * several rounds.  Figures are compared as ratios measured in the same
- * run: the machines are noisy, ratios are what carry over.
+ * bench.c -- `make bench`: rgn against an in-file baseline, the slot-map
+ * floor (impl_floor.c) and peers, when built, each case in a fresh forked
+ * child, each figure the median of several rounds.  Figures are compared
+ * as ratios measured in the same run: the machines are noisy, ratios are
+ * what carry over.
  *
  * Usage: bench [--quick] [--csv FILE]
  */
@@ -336,10 +337,10 @@ static void print_ratio(double a, double b)
 }
 
 static const struct bench_impl *const impls[] = {
-    &bench_rgn, &bench_baseline, &bench_rgn_audit, &bench_mutex,
-    &bench_apr, &bench_talloc, &bench_talloc_pool};
+    &bench_rgn,   &bench_floor, &bench_baseline, &bench_rgn_audit,
+    &bench_mutex, &bench_apr,   &bench_talloc,   &bench_talloc_pool};
 #define NIMPLS (sizeof impls / sizeof impls[0])
-enum { RGN, BASE, AUDIT, MUTEX, APR, TALLOC, TPOOL };
+enum { RGN, FLOOR, BASE, AUDIT, MUTEX, APR, TALLOC, TPOOL };
 
 static double results[NCASES][NIMPLS];
 static double bytes[NIMPLS];
@@ -441,7 +442,8 @@ static void print_header(void)
     for (size_t i = 0; i < NIMPLS; i++)
         if (built(i))
             printf(" %9s", impls[i]->name);
-    printf(" %8s %8s %8s\n", "rgn/base", "rgn/apr", "rgn/tall");
+    printf(" %8s %8s %8s %8s\n", "rgn/flr", "rgn/base", "rgn/apr",
+           "rgn/tall");
 }
 
 static void print_row(const char *name, const char *unit, const double *v)
@@ -450,6 +452,7 @@ static void print_row(const char *name, const char *unit, const double *v)
     for (size_t i = 0; i < NIMPLS; i++)
         if (built(i))
             print_fig(v[i]);
+    print_ratio(v[RGN], v[FLOOR]);
     print_ratio(v[RGN], v[BASE]);
     print_ratio(v[RGN], v[APR]);
     print_ratio(v[RGN], v[TALLOC]);
