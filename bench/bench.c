@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench.c -- `make bench`: rgn against an in-file baseline (and peers, when
- * built), each case in a fresh forked child, each figure the median of
- * several rounds.  Figures are compared as ratios measured in the same
- * run: the machines are noisy, ratios are what carry over.
+ * bench.c -- `make bench`: rgn against an in-file baseline, the slot-map
+ * floor (impl_floor.c) and peers, when built, each case in a fresh forked
+ * child, each figure the median of several rounds.  Figures are compared
+ * as ratios measured in the same run: the machines are noisy, ratios are
+ * what carry over.
  *
  * Usage: bench [--quick] [--csv FILE] [--only TEXT]
  *
@@ -347,6 +348,189 @@ static double bytes_child(const struct bench_impl *im, const void *arg)
                               : NAN;
 }
 
+/* ---- the shapes of a server: a region per connection (issue 26) ---------
+ *
+ * A server keeps a region per connection: thousands alive at once, a few
+ * resources in each, closed and replaced all the time.  A round of these
+ * rows makes all N regions, registers into each (a resource into every
+ * region, then the next, as connections interleave), then closes them
+ * all, over and over.  That is the cycle in which memory freed by many
+ * regions at once merges into the top of glibc's heap, glibc trims it,
+ * and the next fill faults the pages back in; an implementation that
+ * keeps its memory does not pay that.  One cycle runs untimed first, so
+ * the timed ones start from a heap that has been through it. */
+
+struct scase {
+    const char *name;
+    const char *unit; /* what one operation is */
+    size_t regions;   /* alive at once */
+    size_t per;       /* resources registered into each */
+    double (*round)(const struct bench_impl *im, size_t regions, size_t per,
+                    size_t iters);
+    size_t iters; /* operations per round */
+};
+
+static void regions_fill(const struct bench_impl *im, void **r,
+                         size_t regions, size_t per)
+{
+    for (size_t j = 0; j < regions; j++)
+        r[j] = im->create();
+    for (size_t i = 0; i < per; i++)
+        for (size_t j = 0; j < regions; j++)
+            im->add(r[j], NULL);
+}
+
+static void regions_close(const struct bench_impl *im, void **r,
+                          size_t regions)
+{
+    for (size_t j = 0; j < regions; j++)
+        im->close(r[j]);
+}
+
+static size_t regions_cycles(size_t regions, size_t per, size_t iters)
+{
+    size_t k = iters / (regions * per);
+    return k ? k : 1;
+}
+
+/* Fill and close, timed together; time per resource. */
+static double regions_fill_close(const struct bench_impl *im, size_t regions,
+                                 size_t per, size_t iters)
+{
+    void **r = malloc(regions * sizeof *r);
+    size_t k = regions_cycles(regions, per, iters);
+    regions_fill(im, r, regions, per);
+    regions_close(im, r, regions);
+    double t0 = now_ns();
+    for (size_t c = 0; c < k; c++) {
+        regions_fill(im, r, regions, per);
+        regions_close(im, r, regions);
+    }
+    double t = now_ns() - t0;
+    free(r);
+    return t / (double)(k * regions * per);
+}
+
+/* The same cycle with only the closes timed; time per resource. */
+static double regions_close_only(const struct bench_impl *im,
+                                 size_t regions, size_t per, size_t iters)
+{
+    void **r = malloc(regions * sizeof *r);
+    size_t k = regions_cycles(regions, per, iters);
+    regions_fill(im, r, regions, per);
+    regions_close(im, r, regions);
+    double t = 0;
+    for (size_t c = 0; c < k; c++) {
+        regions_fill(im, r, regions, per);
+        double t0 = now_ns();
+        regions_close(im, r, regions);
+        t += now_ns() - t0;
+    }
+    free(r);
+    return t / (double)(k * regions * per);
+}
+
+/*
+ * Register+release pairs whose resources live for varied times, as a
+ * server's do, rather than the newest released at once: each pair
+ * registers one resource and gives it a lifetime, in pairs, drawn from a
+ * log-normal spread (median 16, sigma 1.5: about 50 live on average, 1 in
+ * 100 past 500, at most VARIED_WINDOW - 1), and releases those whose time
+ * has come -- one on average, from anywhere in the live list.  With the
+ * audit on, the lifetimes it measures are as varied, which is what its
+ * lifetime sketch pays for.  The lifetimes come from a fixed seed, drawn
+ * before the clock starts; VARIED_WINDOW pairs run untimed first, so the
+ * timed ones start with the window full.  Time per pair.
+ */
+enum { VARIED_WINDOW = 8192, VARIED_LIVES = 65536 };
+#define VARIED_NONE UINT32_MAX
+
+struct varied {
+    uint16_t life[VARIED_LIVES]; /* in pairs, by step mod VARIED_LIVES */
+    /* By step t mod window: the resource registered at t, its lifetime
+     * less than a window, and (due) a list of those to release at t. */
+    struct {
+        bench_handle h;
+        uint32_t next; /* in its due list */
+    } e[VARIED_WINDOW];
+    uint32_t due[VARIED_WINDOW];
+};
+
+static void varied_lives(uint16_t *life)
+{
+    uint64_t x = 88172645463325252u;
+    for (size_t i = 0; i < VARIED_LIVES; i++) {
+        double u[2];
+        for (int k = 0; k < 2; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            u[k] = ((double)(x >> 11) + 0.5) / 9007199254740992.0;
+        }
+        double z = sqrt(-2 * log(u[0])) * cos(2 * M_PI * u[1]);
+        double l = round(16 * exp(1.5 * z));
+        life[i] = l < 1                   ? 1
+                  : l > VARIED_WINDOW - 1 ? VARIED_WINDOW - 1
+                                          : (uint16_t)l;
+    }
+}
+
+static void varied_steps(const struct bench_impl *im, void *s,
+                         struct varied *v, size_t from, size_t n)
+{
+    for (size_t t = from; t < from + n; t++) {
+        uint32_t now = (uint32_t)(t & (VARIED_WINDOW - 1));
+        for (uint32_t i = v->due[now]; i != VARIED_NONE; i = v->e[i].next)
+            im->release(s, v->e[i].h);
+        v->due[now] = VARIED_NONE;
+        /* Entry `now' is free: its last resource lived less than a window. */
+        v->e[now].h = im->add(s, NULL);
+        uint32_t d = (uint32_t)((t + v->life[t & (VARIED_LIVES - 1)]) &
+                                (VARIED_WINDOW - 1));
+        v->e[now].next = v->due[d];
+        v->due[d] = now;
+    }
+}
+
+static double pair_varied(const struct bench_impl *im, size_t regions,
+                          size_t per, size_t iters)
+{
+    (void)regions;
+    (void)per;
+    struct varied *v = malloc(sizeof *v);
+    varied_lives(v->life);
+    for (size_t i = 0; i < VARIED_WINDOW; i++)
+        v->due[i] = VARIED_NONE;
+    void *s = im->create();
+    varied_steps(im, s, v, 0, VARIED_WINDOW);
+    double t0 = now_ns();
+    varied_steps(im, s, v, VARIED_WINDOW, iters);
+    double t = now_ns() - t0;
+    im->close(s);
+    free(v);
+    return t / (double)iters;
+}
+
+static const struct scase shapes[] = {
+    {"fill+close, 4096 regions of 1", "resource", 4096, 1,
+     regions_fill_close, 400000},
+    {"fill+close, 65536 regions of 1", "resource", 65536, 1,
+     regions_fill_close, 1048576},
+    {"fill+close, 256 regions of 16", "resource", 256, 16,
+     regions_fill_close, 400000},
+    {"close, 4096 regions of 1", "resource", 4096, 1, regions_close_only,
+     400000},
+    {"pair, varied lifetimes", "pair", 0, 0, pair_varied, 1000000},
+};
+#define NSHAPES (sizeof shapes / sizeof shapes[0])
+
+static double shape_child(const struct bench_impl *im, const void *arg)
+{
+    const struct scase *c = arg;
+    return c->round(im, c->regions, c->per,
+                    quick ? c->iters / 10 : c->iters);
+}
+
 /* ---- report --------------------------------------------------------------- */
 
 static void print_fig(double v)
@@ -368,12 +552,13 @@ static void print_ratio(double a, double b)
 }
 
 static const struct bench_impl *const impls[] = {
-    &bench_rgn, &bench_baseline, &bench_rgn_audit, &bench_mutex,
-    &bench_apr, &bench_talloc, &bench_talloc_pool};
+    &bench_rgn,   &bench_floor, &bench_baseline, &bench_rgn_audit,
+    &bench_mutex, &bench_apr,   &bench_talloc,   &bench_talloc_pool};
 #define NIMPLS (sizeof impls / sizeof impls[0])
-enum { RGN, BASE, AUDIT, MUTEX, APR, TALLOC, TPOOL };
+enum { RGN, FLOOR, BASE, AUDIT, MUTEX, APR, TALLOC, TPOOL };
 
 static double results[NCASES][NIMPLS];
+static double shape_results[NSHAPES][NIMPLS];
 static double bytes[NIMPLS];
 
 static int built(size_t i)
@@ -402,18 +587,37 @@ static int runs(size_t i, const struct bcase *c)
  * noisy neighbour, a frequency change) hits them all alike, so the ratios
  * hold even when the absolute figures drift.
  */
-static void measure_row(size_t c, double *row)
+static void measure(const char *name, child_fn fn, const void *arg,
+                    const int *can, double *row)
 {
     double v[NIMPLS][ROUNDS];
     int rounds = quick ? 3 : ROUNDS;
-    int picked = !only || strstr(cases[c].name, only) != NULL;
+    if (only && !strstr(name, only)) { /* --only: not this row */
+        for (size_t i = 0; i < NIMPLS; i++)
+            row[i] = NAN;
+        return;
+    }
     for (int r = 0; r < rounds; r++)
         for (size_t i = 0; i < NIMPLS; i++)
-            v[i][r] = picked && runs(i, &cases[c])
-                          ? run_child(impls[i], case_child, &cases[c])
-                          : NAN;
+            v[i][r] = can[i] ? run_child(impls[i], fn, arg) : NAN;
     for (size_t i = 0; i < NIMPLS; i++)
         row[i] = isnan(v[i][0]) ? NAN : median(v[i], rounds);
+}
+
+static void measure_row(size_t c, double *row)
+{
+    int can[NIMPLS];
+    for (size_t i = 0; i < NIMPLS; i++)
+        can[i] = runs(i, &cases[c]);
+    measure(cases[c].name, case_child, &cases[c], can, row);
+}
+
+static void measure_shape_row(size_t c, double *row)
+{
+    int can[NIMPLS];
+    for (size_t i = 0; i < NIMPLS; i++)
+        can[i] = impls[i]->create != NULL;
+    measure(shapes[c].name, shape_child, &shapes[c], can, row);
 }
 
 struct target {
@@ -461,6 +665,12 @@ static void write_csv(const char *path)
                 fprintf(f, "\"%s\",%zu,%s,%.3f,ns/%s\n", cases[c].name,
                         cases[c].n, impls[i]->name, results[c][i],
                         cases[c].unit);
+    for (size_t c = 0; c < NSHAPES; c++)
+        for (size_t i = 0; i < NIMPLS; i++)
+            if (!isnan(shape_results[c][i]))
+                fprintf(f, "\"%s\",%zu,%s,%.3f,ns/%s\n", shapes[c].name,
+                        shapes[c].regions * shapes[c].per, impls[i]->name,
+                        shape_results[c][i], shapes[c].unit);
     for (size_t i = 0; i < NIMPLS; i++)
         if (!isnan(bytes[i]))
             fprintf(f, "\"bytes per live, N=1e6\",1000000,%s,%.3f,bytes\n",
@@ -474,7 +684,8 @@ static void print_header(void)
     for (size_t i = 0; i < NIMPLS; i++)
         if (built(i))
             printf(" %9s", impls[i]->name);
-    printf(" %8s %8s %8s\n", "rgn/base", "rgn/apr", "rgn/tall");
+    printf(" %8s %8s %8s %8s\n", "rgn/flr", "rgn/base", "rgn/apr",
+           "rgn/tall");
 }
 
 static void print_row(const char *name, const char *unit, const double *v)
@@ -483,6 +694,7 @@ static void print_row(const char *name, const char *unit, const double *v)
     for (size_t i = 0; i < NIMPLS; i++)
         if (built(i))
             print_fig(v[i]);
+    print_ratio(v[RGN], v[FLOOR]);
     print_ratio(v[RGN], v[BASE]);
     print_ratio(v[RGN], v[APR]);
     print_ratio(v[RGN], v[TALLOC]);
@@ -493,7 +705,7 @@ static int report_targets(void)
 {
     const char *pair = "register+release, 1 live";
     const struct target targets[] = {
-        {"register+release / baseline", ratio(pair, RGN, BASE), 1.5},
+        {"register+release / baseline", ratio(pair, RGN, BASE), 1.3},
         {"register+release / APR", ratio(pair, RGN, APR), 0.8},
         {"register+release / talloc", ratio(pair, RGN, TALLOC), 0.34},
         {"register+release, audit on / talloc",
@@ -530,6 +742,44 @@ static int report_targets(void)
     for (int i = 0; i < n; i++)
         met += report_target(&targets[i]);
     printf("%d of %d targets met\n", met, n);
+    return met;
+}
+
+static double shape_ratio(const char *name, size_t a, size_t b)
+{
+    for (size_t c = 0; c < NSHAPES; c++)
+        if (strcmp(shapes[c].name, name) == 0)
+            return shape_results[c][a] / shape_results[c][b];
+    return NAN;
+}
+
+/* Issue 26's targets, for the rows of a server's shape and against the
+ * slot-map floor. */
+static int report_shape_targets(void)
+{
+    const char *fc4k = "fill+close, 4096 regions of 1";
+    const char *pair = "register+release, 1 live";
+    const char *varied = "pair, varied lifetimes";
+    const struct target targets[] = {
+        {"fill+close, 4096 regions of 1 / APR", shape_ratio(fc4k, RGN, APR),
+         1.0},
+        {"fill+close, 4096 regions of 1 / floor",
+         shape_ratio(fc4k, RGN, FLOOR), 1.2},
+        {"fill+close, 256 regions of 16 / APR",
+         shape_ratio("fill+close, 256 regions of 16", RGN, APR), 1.0},
+        {"close, 4096 regions of 1 / APR",
+         shape_ratio("close, 4096 regions of 1", RGN, APR), 1.0},
+        {"create+close empty / floor",
+         ratio("create+close, empty", RGN, FLOOR), 0.8},
+        {"register+release / floor", ratio(pair, RGN, FLOOR), 1.5},
+        {"register+release, varied lifetimes, audit on / talloc",
+         shape_ratio(varied, AUDIT, TALLOC), 1.5},
+    };
+    int met = 0, n = (int)(sizeof targets / sizeof targets[0]);
+    printf("\nserver-shape targets (issue 26; ratios from this run):\n");
+    for (int i = 0; i < n; i++)
+        met += report_target(&targets[i]);
+    printf("%d of %d server-shape targets met\n", met, n);
     return met;
 }
 
@@ -573,8 +823,17 @@ int main(int argc, char **argv)
     if (!only || strstr("bytes per live", only))
         print_row("bytes per live, N=1e6", "resource", bytes);
 
+    printf("\nserver shapes: N regions alive at once, all made and filled, "
+           "then all closed; pairs of varied lifetimes\n");
+    for (size_t c = 0; c < NSHAPES; c++) {
+        measure_shape_row(c, shape_results[c]);
+        print_row(shapes[c].name, shapes[c].unit, shape_results[c]);
+        fflush(stdout);
+    }
+
     if (csv_path)
         write_csv(csv_path);
     report_targets();
+    report_shape_targets();
     return 0;
 }

@@ -75,6 +75,7 @@ extern volatile uint64_t bench_cleaned;
 
 extern const struct bench_impl bench_rgn;
 extern const struct bench_impl bench_baseline;
+extern const struct bench_impl bench_floor;
 extern const struct bench_impl bench_mutex;
 extern const struct bench_impl bench_rgn_audit;
 extern const struct bench_impl bench_talloc;
