@@ -66,8 +66,14 @@ RGN_API const char *rgn_version(void);
  * Types
  * ====================================================================== */
 
-/* A region.  Opaque: create one with rgn_new() or rgn_new_child(). */
+/* A region.  Opaque: create one with rgn_new() or rgn_new_child().  In
+ * C++ its tag is another name, so that namespace rgn (rgn.hpp) can be
+ * what C++ programs write; the type is the same incomplete one. */
+#ifdef __cplusplus
+typedef struct rgn_region_ rgn_t;
+#else
 typedef struct rgn rgn_t;
+#endif
 
 /*
  * A release key: a small value naming one registration in one region.

@@ -3,7 +3,7 @@
 # lib/ and include/ follow .clang-format.  Other clang-format versions lay
 # the same code out differently, so the check runs with version 14 only
 # and is skipped without it.  To fix what it finds:
-#     clang-format -i lib/*.[ch] include/*.h
+#     clang-format -i lib/*.[ch] include/*.h include/*.hpp
 set -u
 src=${top_srcdir:-.}
 cf=${CLANG_FORMAT:-}
@@ -21,7 +21,8 @@ if [ "$version" != 14 ]; then
     exit 77
 fi
 cd "$src" || exit 1
-out=$("$cf" --style=file --dry-run lib/*.c lib/*.h include/*.h 2>&1)
+out=$("$cf" --style=file --dry-run lib/*.c lib/*.h include/*.h \
+    include/*.hpp 2>&1)
 if [ -n "$out" ]; then
     printf '%s\n' "$out" | head -40 >&2
     echo "format: the lines above differ from .clang-format" >&2
