@@ -13,4 +13,4 @@ set format x "10^{%L}"
 set grid
 set key top left
 set datafile missing "-"
-plot for [c=2:5] infile using 1:c with linespoints lw 2 pt 7 title columnheader(c)
+plot for [c=2:6] infile using 1:c with linespoints lw 2 pt 7 title columnheader(c)

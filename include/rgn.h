@@ -1493,7 +1493,10 @@ RGN_API int rgn_set_allocator(const rgn_allocator *a);
  * unknown, never wrong.  Elsewhere it records no site.
  */
 #if __cplusplus >= 202002L && defined(__has_include)
-#if __has_include(<source_location>)
+#if __has_include(<version>)
+#include <version> /* a library may have the header and not the class */
+#endif
+#if defined(__cpp_lib_source_location)
 #include <source_location>
 #define RGN_SOURCE_LOCATION_ 1
 #endif

@@ -21,7 +21,7 @@ static pthread_mutex_t setting = PTHREAD_MUTEX_INITIALIZER;
 int rgn_set_allocator(const rgn_allocator *a)
 {
     if (a && (!a->malloc || !a->realloc || !a->free))
-        return -EINVAL;
+        return rgn__refused(-EINVAL);
     int rc = 0;
     pthread_mutex_lock(&setting);
     if (atomic_load_explicit(&fixed, memory_order_relaxed)) {
@@ -32,7 +32,7 @@ int rgn_set_allocator(const rgn_allocator *a)
             __tsan_release(&rgn__alloc);
     }
     pthread_mutex_unlock(&setting);
-    return rc;
+    return rgn__refused(rc);
 }
 
 /*

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 START_TEST(rgn_errors_have_their_own_text)
@@ -272,6 +273,8 @@ static int refuse_strndup(void) { return constructor(rgn_strndup(subject, NULL, 
 static int refuse_asprintf(void) { return constructor(rgn_asprintf(NULL, "x")); }
 static int refuse_fopen(void) { return constructor(rgn_fopen(NULL, "/", "r", NULL)); }
 
+static int refuse_allocator(void) { rgn_allocator a = {NULL, realloc, free}; return rgn_set_allocator(&a); }
+static int refuse_allocator_busy(void) { return rgn_set_allocator(NULL); }
 static int refuse_since(void) { return (int)rgn_audit_since(0, 64); }
 static int refuse_sized(void) { return rgn_register_sized(NULL, noop_cleanup, NULL, NULL, 8); }
 static int refuse_plain_labeled(void) { return rgn_register_plain_labeled(subject, NULL, NULL, NULL, "l"); }
@@ -335,6 +338,8 @@ static const struct refusal {
     {"rgn_asprintf", refuse_asprintf, -EINVAL},
     {"rgn_fopen", refuse_fopen, -EINVAL},
     {"rgn_audit_since", refuse_since, -EINVAL},
+    {"rgn_set_allocator", refuse_allocator, -EINVAL},
+    {"rgn_set_allocator (in use)", refuse_allocator_busy, -EBUSY},
     {"rgn_register_sized", refuse_sized, -EINVAL},
     {"rgn_register_plain_labeled", refuse_plain_labeled, -EINVAL},
     {"rgn_site_make", refuse_site, -EINVAL},
