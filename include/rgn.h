@@ -800,7 +800,7 @@ RGN_API void *rgn_realloc(rgn_t *r, void *p, size_t size);
  * chunks to the cache of the thread that closes.  That cache keeps at
  * most 4 MB a thread (chunks of their own are never kept), serves the
  * next regions of that thread, and is given back to the allocator when
- * the thread exits or calls rgn_arena_trim.  Every chunk comes from and
+ * the thread exits or calls rgn_trim.  Every chunk comes from and
  * goes back to rgn's allocator (rgn_set_allocator).  A forked child
  * inherits the forking thread's cache.
  *
@@ -858,16 +858,23 @@ RGN_API void *rgn_zalloc(rgn_t *r, size_t size);
 #define rgn_zalloc(r, size) rgn_zalloc_at((r), (size), RGN_SITE)
 
 /*
- * Gives every chunk the calling thread's cache keeps (see above) back to
- * rgn's allocator, and returns how many bytes that was: 0 when it keeps
- * none (a thread that never closed or cleared a region, or a process
- * where a memory tool is on).  Chunks kept by cleared regions stay with
- * them.  For programs that count their allocator's bytes, as
- * rgn_audit_forget_closed is.  Thread-local: takes no lock; no
+ * What a thread keeps for reuse.  A thread that closes regions keeps
+ * them -- a region's struct and its first slot block, at most 4 MB a
+ * thread -- and the arena chunks they gave back (see above), so that a
+ * server that closes thousands of regions together and makes as many
+ * again neither allocates nor faults pages in.  Nothing is kept where
+ * ASan or memcheck watch the program (a use after close stays a use
+ * after free to them), nor of audited regions (their quarantine keeps
+ * them).  Everything goes back to rgn's allocator when the thread exits.
+ *
+ * rgn_trim() gives back now what the calling thread keeps, and returns
+ * how many bytes that was: 0 when it keeps none.  Chunks kept by cleared
+ * regions stay with them.  For programs that count their allocator's
+ * bytes, as rgn_audit_forget_closed is.  Thread-local: takes no lock; no
  * cancellation point; in a forked child, gives back what the child
  * inherited from the forking thread.
  */
-RGN_API size_t rgn_arena_trim(void);
+RGN_API size_t rgn_trim(void);
 
 /* Copies of size bytes of src, of at most max bytes of the string s (and
  * a NUL), and of a printf-style string, in r's arena.  NULL with errno as

@@ -23,7 +23,7 @@
  * round never reached, go to the thread's cache.  A close gives its chunks to that
  * cache too, one list per size, up to 4 MB a thread; the next regions of
  * the thread take theirs from it.  The cache is given back at thread
- * exit, or by rgn_arena_trim.  Chunks of their own are freed.
+ * exit, or by rgn_trim.  Chunks of their own are freed.
  *
  * The bump itself is inline in rgn_alloc's fast path for an open region
  * that is neither shared nor audited; every other case takes the
@@ -181,7 +181,7 @@ static void chunks_put(struct rgn_chunk *c)
     }
 }
 
-size_t rgn_arena_trim(void)
+size_t rgn__arena_trim(void)
 {
     return cache_empty(&cache);
 }
@@ -674,8 +674,9 @@ uint64_t rgn__arena_bytes(const rgn_t *r)
     if (!rgn__tools_on()) /* kept chunks, but for the tools' own state */
         for (const struct rgn_chunk *c = r->kept; c; c = c->next)
             n += c->size;
-    if (!r->chunks)
-        n = (uint64_t)(r->arena_at - r->arena_inline);
+    if (!r->chunks) /* only the inline bytes; a tool's bump has them */
+        n = (uint64_t)((r->tool ? r->tool->at : r->arena_at) -
+                       r->arena_inline);
     return n;
 }
 

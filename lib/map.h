@@ -97,6 +97,17 @@ static inline void rgn__slots_init(struct rgn_slots *s, uint64_t id,
     ln[0] = (struct rgn_link){0, 0, 0};
 }
 
+/* An empty map named id in the storage s already has (a map kept for
+ * reuse): nothing is allocated or freed. */
+static inline void rgn__slots_reuse(struct rgn_slots *s, uint64_t id)
+{
+    s->id = id;
+    s->free_head = 0;
+    s->used = 1;
+    s->live = s->peak = 0;
+    s->ln[0] = (struct rgn_link){0, 0, 0};
+}
+
 /* Adds storage for at least one more slot; false when out of memory. */
 RGN_HIDDEN bool rgn__slots_grow(struct rgn_slots *s);
 /* Frees storage the map grew into. */

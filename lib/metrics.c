@@ -362,10 +362,12 @@ static void write_sites(FILE *out, struct rgn_snapshot *s)
     for (size_t i = 0; i < s->n; i++)
         if (s->v[i].named && s->v[i].arena)
             s->v[arenas++] = s->v[i];
-    qsort(s->v, n, sizeof *s->v, by_count_only);
+    if (n > 1) /* s->v is NULL when nothing was seen */
+        qsort(s->v, n, sizeof *s->v, by_count_only);
     size_t shown = n < SITE_SERIES ? n : SITE_SERIES;
     /* The rest, a row per region: summed into the first of each. */
-    qsort(s->v + shown, n - shown, sizeof *s->v, by_region);
+    if (n - shown > 1)
+        qsort(s->v + shown, n - shown, sizeof *s->v, by_region);
     size_t others = shown;
     for (size_t i = shown; i < n; i++) {
         if (others > shown &&

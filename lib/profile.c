@@ -47,7 +47,7 @@ struct buf {
 
 static void put(struct buf *b, const void *data, size_t n)
 {
-    if (b->failed)
+    if (b->failed || n == 0) /* data may be NULL when n is 0 */
         return;
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;

@@ -38,14 +38,18 @@ static inline __attribute__((always_inline)) rgn_t *
 region_create(const struct rgn_site *site)
 {
     rgn__allocator_freeze();
-    rgn_t *r = rgn__malloc(sizeof *r);
-    if (!r)
-        return rgn__refused_null(ENOMEM);
-    /* Fields are set one by one rather than by memset: a string store of
-     * this size costs more than the stores themselves on some CPUs, and
-     * creating a region must stay as cheap as one malloc.  Slots are
-     * initialised when first used. */
-    rgn__slots_init(&r->slots, new_id(), r->inline_cb, r->inline_ln);
+    rgn_t *r = rgn__cache_take();
+    if (RGN_LIKELY(r != NULL) && r->slots.cap != RGN_INLINE_SLOTS) {
+        rgn__slots_reuse(&r->slots, new_id()); /* its first block kept */
+    } else {
+        if (!r && !(r = rgn__malloc(sizeof *r)))
+            return rgn__refused_null(ENOMEM);
+        /* Fields are set one by one rather than by memset: a string store
+         * of this size costs more than the stores themselves on some
+         * CPUs, and creating a region must stay as cheap as one malloc.
+         * Slots are initialised when first used. */
+        rgn__slots_init(&r->slots, new_id(), r->inline_cb, r->inline_ln);
+    }
     r->mode = 0; /* open, not shared */
     r->released_early = r->removed = r->closed = 0;
     atomic_init(&r->cleanup_errors, 0);
@@ -70,6 +74,7 @@ region_create(const struct rgn_site *site)
     atomic_init(&r->user_site, NULL);
     r->two_threads_seen = false;
     if (RGN_UNLIKELY(!rgn__audit_new(r))) {
+        rgn__slots_destroy(&r->slots);
         rgn__free(r);
         return rgn__refused_null(ENOMEM);
     }
@@ -101,14 +106,17 @@ void rgn__region_free(rgn_t *r)
         rgn__audit_unlist(r);
         audited = rgn__audit_free(r);
     }
-    rgn__slots_destroy(&r->slots);
     if (RGN_UNLIKELY(r->chunks != NULL || r->kept != NULL))
         rgn__arena_free(r, audited);
     if (RGN_UNLIKELY(audited != RGN_AUDIT_OFF)) {
+        rgn__slots_destroy(&r->slots);
         bury(r, audited); /* to catch a use after close */
         return;
     }
     rgn__free(r->name);
+    if (RGN_LIKELY(rgn__cache_keep(r)))
+        return; /* for this thread's next region */
+    rgn__slots_destroy(&r->slots);
     rgn__free(r);
 }
 

@@ -270,6 +270,16 @@ static inline int rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
     return rc;
 }
 
+/* ---- cache.c: regions kept for reuse, per thread ------------------------- */
+
+/* Keeps r, freed but for its struct and first slot block, for the
+ * thread's next region; false when it cannot (a tool watches, the cache
+ * is full): the caller frees it. */
+RGN_HIDDEN bool rgn__cache_keep(rgn_t *r);
+/* A region from the cache, or NULL; its slot map still has its storage
+ * (cap RGN_INLINE_SLOTS or a first block). */
+RGN_HIDDEN rgn_t *rgn__cache_take(void);
+
 /* ---- region.c ----------------------------------------------------------- */
 
 /* A new open region holding one reference; NULL with errno ENOMEM. */

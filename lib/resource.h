@@ -61,6 +61,8 @@ RGN_HIDDEN void *rgn__arena_alloc_slow(rgn_t *r, size_t size,
  * checks RGN_ARENA_FILL's sentinels, reporting and aborting as `audited`
  * (the audit mode r had) says. */
 RGN_HIDDEN void rgn__arena_free(rgn_t *r, rgn_audit_mode audited);
+/* Empties the calling thread's cache of arena chunks; its bytes. */
+RGN_HIDDEN size_t rgn__arena_trim(void);
 /* Bytes r's arena holds: its chunks, and what it used of the region's
  * own; r locked or unshared. */
 RGN_HIDDEN uint64_t rgn__arena_bytes(const rgn_t *r);

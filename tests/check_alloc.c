@@ -112,6 +112,7 @@ static void set_before_first_region(void)
     CHILD_REQUIRE(calls > 1); /* a block beyond the inline slots */
     CHILD_REQUIRE(bytes_now > 0);
     CHILD_REQUIRE(rgn_close(r) == 0);
+    rgn_trim(); /* what the thread keeps for reuse */
     CHILD_REQUIRE(bytes_now == 0); /* everything went back */
 }
 
@@ -174,6 +175,7 @@ static void new_fails(void)
     CHILD_REQUIRE(errno == ENOMEM);
     CHILD_REQUIRE(rgn_live(r) == 0);
     CHILD_REQUIRE(rgn_close(r) == 0);
+    rgn_trim(); /* what the thread keeps for reuse */
     CHILD_REQUIRE(bytes_now == 0);
 }
 
@@ -208,6 +210,7 @@ static void register_fails_when_growing(void)
     CHILD_REQUIRE(run_count == 8 && run_log[0] == 9);
     for (int i = 0; i < 7; i++)
         CHILD_REQUIRE(run_log[i + 1] == 7 - i && p[i].runs == 1);
+    rgn_trim(); /* what the thread keeps for reuse */
     CHILD_REQUIRE(bytes_now == 0);
 }
 
@@ -253,6 +256,7 @@ static void allocate_and_move_fail_cleanly(void)
     CHILD_REQUIRE(rgn_close(a) == 0 && rgn_close(b) == 0);
     for (int i = 0; i < 15; i++)
         CHILD_REQUIRE(p[i].runs == (i == 7 ? 0 : 1));
+    rgn_trim(); /* what the thread keeps for reuse */
     CHILD_REQUIRE(bytes_now == 0);
 }
 
@@ -314,6 +318,7 @@ static void sweep(void)
         calls = 0;
         fail_at = k;
         int handed = sweep_scenario();
+        rgn_trim(); /* what the thread keeps for reuse */
         CHILD_REQUIRE(bytes_now == 0);
         for (int i = 0; i < SWEEP_N; i++)
             CHILD_REQUIRE(sweep_p[i].runs == (i < handed ? 1 : 0));
@@ -496,7 +501,7 @@ static void wide_sweep(void)
      * leave exactly that. */
     wide_scenario();
     rgn_audit_forget_closed();
-    rgn_arena_trim();
+    rgn_trim();
     size_t kept = bytes_now;
     CHILD_REQUIRE(kept > 0 && kept < 64);
     for (long k = 1;; k++) {
@@ -504,7 +509,7 @@ static void wide_sweep(void)
         fail_at = k;
         wide_scenario();
         rgn_audit_forget_closed(); /* the audited regions it closed */
-        rgn_arena_trim(); /* the chunks its closes kept */
+        rgn_trim(); /* the chunks its closes kept */
         CHILD_REQUIRE(bytes_now == kept);
         for (int i = 0; i < WIDE_N; i++)
             CHILD_REQUIRE(wide_p[i].runs == (wide_handed[i] ? 1 : 0));
@@ -628,6 +633,7 @@ static bool arena_tools_on(void)
     rgn_t *r = rgn_new();
     char *a = rgn_alloc(r, 16), *b = rgn_alloc(r, 16);
     rgn_close(r);
+    rgn_trim(); /* the probe's region is not the test's */
     return b - a != 16;
 }
 
@@ -661,10 +667,10 @@ static void cleared_rounds(void)
     }
     fill(r, 64);
     CHILD_REQUIRE(rgn_clear(r) == 0);
-    rgn_arena_trim();
+    rgn_trim();
     CHILD_REQUIRE(bytes_now < used / 2);
     CHILD_REQUIRE(rgn_close(r) == 0);
-    rgn_arena_trim();
+    rgn_trim();
     CHILD_REQUIRE(bytes_now == 0);
 }
 
@@ -675,7 +681,7 @@ START_TEST(cleared_rounds_allocate_nothing_after_the_first)
 END_TEST
 
 /* A close gives its chunks to the thread's cache, at most 4 MB of them,
- * and the thread's next region takes them; rgn_arena_trim gives them
+ * and the thread's next region takes them; rgn_trim gives them
  * back.  Where a tool is on nothing is kept. */
 static void closed_chunks(void)
 {
@@ -690,18 +696,63 @@ static void closed_chunks(void)
     r = rgn_new();
     fill(r, 64u << 10);
     if (!tools)
-        CHILD_REQUIRE(calls == before + 1); /* the region alone */
+        CHILD_REQUIRE(calls == before); /* all from the thread's caches */
     CHILD_REQUIRE(rgn_close(r) == 0);
     CHILD_REQUIRE(bytes_now == kept);
     r = rgn_new();
     fill(r, 16u << 20);
     CHILD_REQUIRE(rgn_close(r) == 0);
     size_t held = bytes_now;
-    CHILD_REQUIRE(held <= 4u << 20);
-    CHILD_REQUIRE(rgn_arena_trim() == held);
+    /* 4 MB of chunks, and the closed region (with its first slot block,
+     * under 2 KB) in its own cache. */
+    CHILD_REQUIRE(held <= (4u << 20) + 2048);
+    CHILD_REQUIRE(rgn_trim() == held);
     CHILD_REQUIRE(bytes_now == 0);
-    CHILD_REQUIRE(rgn_arena_trim() == 0);
+    CHILD_REQUIRE(rgn_trim() == 0);
 }
+
+/* Regions a thread closes are kept for its next ones, the first slot
+ * block still attached: closing a hundred regions of 16 and making as
+ * many again allocates nothing.  At most 4 MB of them; rgn_trim gives
+ * them back.  Where a tool is on nothing is kept. */
+static void kept_regions(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    bool tools = arena_tools_on();
+    static rgn_t *r[100];
+    for (int round = 0; round < 3; round++) {
+        size_t before = calls;
+        for (int i = 0; i < 100; i++) {
+            CHILD_REQUIRE((r[i] = rgn_new()) != NULL);
+            for (int k = 0; k < 16; k++)
+                CHILD_REQUIRE(rgn_register(r[i], noop_cleanup, NULL, NULL) ==
+                              0);
+        }
+        if (round > 0 && !tools)
+            CHILD_REQUIRE(calls == before);
+        for (int i = 0; i < 100; i++)
+            CHILD_REQUIRE(rgn_close(r[i]) == 0);
+    }
+    size_t held = bytes_now;
+    CHILD_REQUIRE(tools ? held == 0 : held > 100 * 1000);
+    CHILD_REQUIRE(rgn_trim() == held);
+    CHILD_REQUIRE(bytes_now == 0);
+    /* The bound: ten thousand closed at once keep at most 4 MB. */
+    static rgn_t *many[10000];
+    for (int i = 0; i < 10000; i++)
+        CHILD_REQUIRE((many[i] = rgn_new()) != NULL);
+    for (int i = 0; i < 10000; i++)
+        CHILD_REQUIRE(rgn_close(many[i]) == 0);
+    CHILD_REQUIRE(bytes_now <= 4u << 20);
+    rgn_trim();
+    CHILD_REQUIRE(bytes_now == 0);
+}
+
+START_TEST(closed_regions_are_kept_for_the_thread_within_4_mb)
+{
+    RUN_IN_CHILD(kept_regions);
+}
+END_TEST
 
 START_TEST(closes_keep_chunks_for_the_thread_within_4_mb)
 {
@@ -754,16 +805,16 @@ static void forked(void)
         r = rgn_new();
         fill(r, 64u << 10);
         if (!tools)
-            CHILD_REQUIRE(calls == before + 1);
+            CHILD_REQUIRE(calls == before); /* all from the thread's caches */
         CHILD_REQUIRE(rgn_close(r) == 0);
-        rgn_arena_trim();
+        rgn_trim();
         CHILD_REQUIRE(bytes_now == 0);
         _exit(0);
     }
     int status;
     CHILD_REQUIRE(waitpid(pid, &status, 0) == pid);
     CHILD_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    rgn_arena_trim();
+    rgn_trim();
     CHILD_REQUIRE(bytes_now == 0);
 }
 
@@ -801,6 +852,7 @@ Suite *alloc_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, cleared_rounds_allocate_nothing_after_the_first);
     tcase_add_test(t, closes_keep_chunks_for_the_thread_within_4_mb);
+    tcase_add_test(t, closed_regions_are_kept_for_the_thread_within_4_mb);
     tcase_add_test(t, a_threads_cache_goes_at_its_exit);
     tcase_add_test(t, a_forked_child_uses_the_inherited_cache);
     suite_add_tcase(s, t);
