@@ -1481,6 +1481,165 @@ typedef struct rgn_allocator {
  */
 RGN_API int rgn_set_allocator(const rgn_allocator *a);
 
+/*
+ * ---- The inline fast paths --------------------------------------------
+ *
+ * rgn_register, rgn_register_labeled, rgn_register_sized and rgn_alloc
+ * are inline here for the case servers spend their time in: an open
+ * region nobody shares, audits or lists, with a slot (or arena room) at
+ * hand.  That case makes no call at all and keeps every rule of the
+ * calls: the key, the newest-first order and the counters rgn_get_stats
+ * reads come out as from the library.  Every other case -- a NULL
+ * argument, a shared, audited, closing or listed region, a full slot
+ * map, a chunk to start -- calls the function, which decides as before.
+ * The functions stay, with their addresses: (rgn_register)(...) calls
+ * librgn.  (rgn_release is not inline: its cleanup must run inside a
+ * frame that saves errno and survives cancellation, and split in two
+ * the pair cost more instructions, not fewer.)
+ *
+ * So a program compiled with this header reads and writes the first
+ * bytes of a region, struct rgn_hot_, directly: that prefix is part of
+ * librgn.so.1's ABI, fixed for the soname's life (doc/HACKING says how
+ * it is kept).  Nothing in it is for programs to use themselves.  Define
+ * RGN_NO_INLINE before including rgn.h to call the library every time.
+ * rgn__child_cleanup and rgn__free_block are exported for these paths
+ * only: they are the cleanups rgn_unprotect hands back for a child
+ * region and an rgn_malloc block, which only the library may register.
+ */
+struct rgn_hot_cb_ {
+    rgn_cleanup_fn fn;
+    void *resource;
+};
+struct rgn_hot_ln_ {
+    uint32_t gen, prev, next;
+};
+struct
+#if defined(__GNUC__)
+    __attribute__((may_alias))
+#endif
+    rgn_hot_ {
+    char *arena_at, *arena_end; /* the arena's bump */
+    uint32_t mode;              /* 0: open, unshared, untracked, unlisted */
+    struct rgn_hot_cb_ *cb;     /* the slot map (lib/map.h) */
+    struct rgn_hot_ln_ *ln;
+    uint64_t id;
+    uint32_t free_head, used, cap;
+    size_t live, peak;
+};
+
+RGN_API int rgn__child_cleanup(void *child, rgn_release_type how);
+RGN_API int rgn__free_block(void *p, rgn_release_type how);
+
+#if defined(__GNUC__) && !defined(RGN_NO_INLINE) && !defined(RGN_BUILDING_)
+/* Links fn and resource as h's newest resource when a slot is at hand. */
+static inline __attribute__((always_inline)) int
+rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
+{
+    struct rgn_hot_ *h = (struct rgn_hot_ *)(void *)r;
+    if (__builtin_expect(r == 0 || fn == 0, 0) ||
+        __builtin_expect(__atomic_load_n(&h->mode, __ATOMIC_RELAXED), 0) ||
+        __builtin_expect(fn == rgn__child_cleanup || fn == rgn__free_block, 0))
+        return 0;
+    /* Every field is read before the first store: h may alias anything,
+     * so a store would make the compiler read them again. */
+    struct rgn_hot_ln_ *ln = h->ln;
+    struct rgn_hot_cb_ *cb = h->cb;
+    uint64_t id = h->id;
+    size_t live = h->live + 1;
+    uint32_t i = h->free_head, newest = ln[0].next, gen;
+    if (__builtin_expect(i != 0, 1)) {
+        h->free_head = ln[i].next;
+        gen = ln[i].gen + 1; /* odd: live */
+    } else if (h->used != h->cap) {
+        i = h->used++; /* never used: handed out lazily */
+        gen = 1;
+    } else {
+        return 0;
+    }
+    cb[i].fn = fn;
+    cb[i].resource = resource;
+    ln[i].gen = gen;
+    ln[i].prev = 0;
+    ln[i].next = newest;
+    ln[newest].prev = i;
+    ln[0].next = i;
+    h->live = live;
+    if (live > h->peak)
+        h->peak = live;
+    if (key) {
+        /* Two 64-bit stores, apart, as the library's: the caller loads
+         * the key as two words next, and a load is forwarded only from
+         * stores of its own width (lib/resource.h, rgn__key_store). */
+        uint64_t slot_gen = (uint64_t)gen << 32 | i;
+        key->region = id;
+        __asm__("" : "+m"(key->region));
+        __builtin_memcpy(&key->slot, &slot_gen, sizeof slot_gen);
+    }
+    return 1;
+}
+
+static inline __attribute__((always_inline)) int
+rgn_register_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
+                   const struct rgn_site *site)
+{
+    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key), 1))
+        return 0;
+    return rgn_register_at(r, fn, resource, key, site);
+}
+
+static inline __attribute__((always_inline)) int
+rgn_register_labeled_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                           rgn_key_t *key, const char *label,
+                           const struct rgn_site *site)
+{
+    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key), 1))
+        return 0;
+    return rgn_register_labeled_at(r, fn, resource, key, label, site);
+}
+
+static inline __attribute__((always_inline)) int
+rgn_register_sized_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                         rgn_key_t *key, size_t bytes,
+                         const struct rgn_site *site)
+{
+    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key), 1))
+        return 0;
+    return rgn_register_sized_at(r, fn, resource, key, bytes, site);
+}
+
+static inline __attribute__((always_inline)) void *
+rgn_alloc_fast_(rgn_t *r, size_t size, const struct rgn_site *site)
+{
+    struct rgn_hot_ *h = (struct rgn_hot_ *)(void *)r;
+    if (__builtin_expect(r != 0, 1) &&
+        __builtin_expect(!__atomic_load_n(&h->mode, __ATOMIC_RELAXED), 1)) {
+        size_t n = (size + 15) & ~(size_t)15;
+        /* 0 < n <= room; n is 0 for size 0 and when rounding wrapped,
+         * which the library sorts out.  Where a memory tool is on the
+         * library shows no room, so every allocation reaches it. */
+        if (__builtin_expect(n - 1 < (size_t)(h->arena_end - h->arena_at),
+                             1)) {
+            void *p = h->arena_at;
+            h->arena_at += n;
+            return p;
+        }
+    }
+    return rgn_alloc_at(r, size, site);
+}
+
+#undef rgn_register
+#define rgn_register(r, fn, resource, key)                                    \
+    rgn_register_fast_((r), (fn), (resource), (key), RGN_SITE)
+#undef rgn_register_labeled
+#define rgn_register_labeled(r, fn, resource, key, label)                     \
+    rgn_register_labeled_fast_((r), (fn), (resource), (key), (label), RGN_SITE)
+#undef rgn_register_sized
+#define rgn_register_sized(r, fn, resource, key, bytes)                       \
+    rgn_register_sized_fast_((r), (fn), (resource), (key), (bytes), RGN_SITE)
+#undef rgn_alloc
+#define rgn_alloc(r, size) rgn_alloc_fast_((r), (size), RGN_SITE)
+#endif
+
 #ifdef __cplusplus
 }
 

@@ -9,6 +9,8 @@
 
 #include <config.h>
 
+/* The library calls its functions, not rgn.h's inline fast paths. */
+#define RGN_BUILDING_ 1
 #include "rgn.h"
 
 #include <errno.h>

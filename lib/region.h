@@ -111,6 +111,41 @@ struct rgn {
 };
 
 /*
+ * rgn.h's inline fast paths read and write the region's first bytes
+ * through struct rgn_hot_, compiled into programs: every field there is
+ * this struct's, at the same place, for the life of librgn.so.1.  The
+ * numbers are the released layout (LP64): a change that moves one is an
+ * ABI break, and needs a new soname and a new hot prefix (doc/HACKING).
+ */
+#define RGN_HOT_(field, hot, at)                                              \
+    _Static_assert(                                                           \
+        offsetof(struct rgn, field) == offsetof(struct rgn_hot_, hot) &&      \
+            (sizeof(void *) != 8 || offsetof(struct rgn_hot_, hot) == (at)),  \
+        "rgn.h's struct rgn_hot_ is ABI: " #field)
+RGN_HOT_(arena_at, arena_at, 0);
+RGN_HOT_(arena_end, arena_end, 8);
+RGN_HOT_(mode, mode, 16);
+RGN_HOT_(slots.cb, cb, 24);
+RGN_HOT_(slots.ln, ln, 32);
+RGN_HOT_(slots.id, id, 40);
+RGN_HOT_(slots.free_head, free_head, 48);
+RGN_HOT_(slots.used, used, 52);
+RGN_HOT_(slots.cap, cap, 56);
+RGN_HOT_(slots.live, live, 64);
+RGN_HOT_(slots.peak, peak, 72);
+#undef RGN_HOT_
+_Static_assert(sizeof(struct rgn_cb) == sizeof(struct rgn_hot_cb_) &&
+                   offsetof(struct rgn_cb, resource) ==
+                       offsetof(struct rgn_hot_cb_, resource),
+               "a slot's cleanup is ABI");
+_Static_assert(sizeof(struct rgn_link) == sizeof(struct rgn_hot_ln_) &&
+                   offsetof(struct rgn_link, prev) ==
+                       offsetof(struct rgn_hot_ln_, prev) &&
+                   offsetof(struct rgn_link, next) ==
+                       offsetof(struct rgn_hot_ln_, next),
+               "a slot's links are ABI");
+
+/*
  * The fast paths' test of r->mode, made without r's lock: 0 means open,
  * unshared, untracked and unlisted.  On a shared region another thread
  * may change `state` meanwhile (rgn_clear does, under the lock), so the
@@ -296,8 +331,8 @@ RGN_HIDDEN bool rgn__drop_ref_begins_close(rgn_t *r, rgn_release_type how,
 
 /* ---- child.c ------------------------------------------------------------ */
 
-/* The cleanup a parent holds for each child region. */
-RGN_HIDDEN int rgn__child_cleanup(void *child, rgn_release_type how);
+/* rgn__child_cleanup (rgn.h: exported for the inline fast paths) is the
+ * cleanup a parent holds for each child region. */
 /* Makes c a child of r (rgn_new_child, and registering a child that
  * rgn_unprotect handed back): -EINVAL, nothing run, when c cannot be
  * adopted; else as rgn__register_slot. */

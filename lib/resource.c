@@ -417,6 +417,15 @@ static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
     return cb;
 }
 
+/* A released resource's cleanup, run as rgn_release promises.  Inline:
+ * apart, with the release tail-calling it, a pair cost 6 instructions
+ * more (the unlink saved registers of its own). */
+static inline int run_released(rgn_t *r, struct rgn_cb cb)
+{
+    int rc = run_framed(r, cb, RGN_RELEASE_EARLY);
+    return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
+}
+
 int rgn_release(rgn_t *r, rgn_key_t key)
 {
     if (RGN_UNLIKELY(!r))
@@ -426,8 +435,7 @@ int rgn_release(rgn_t *r, rgn_key_t key)
                            : take_slow(r, key);
     if (RGN_UNLIKELY(!cb.fn))
         return rgn__failed(-ENOENT, RGN_FROM_RGN);
-    int rc = run_framed(r, cb, RGN_RELEASE_EARLY);
-    return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
+    return run_released(r, cb);
 }
 
 int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)

@@ -44,7 +44,7 @@ static inline void rgn__key_store(rgn_key_t *dst, rgn_key_t k)
  * pointer and whose header, just before it, holds its key: registering
  * and moving store the key there (resource.c). */
 #define RGN_BLOCK_HEADER 16u
-RGN_HIDDEN int rgn__free_block(void *p, rgn_release_type how);
+/* rgn__free_block is declared in rgn.h, exported for the inline paths. */
 static inline rgn_key_t *rgn__block_key(void *p)
 {
     return (rgn_key_t *)((char *)p - RGN_BLOCK_HEADER);

@@ -361,6 +361,35 @@ START_TEST(child_closed_first_leaves_its_parent)
 }
 END_TEST
 
+/* The cleanup rgn_unprotect hands back for a child, registered again
+ * with rgn_register (rgn.h's inline path, which must leave it to the
+ * library), makes the region a child of its new parent: its own close
+ * then leaves that parent, and the parent's close does not close it
+ * again. */
+START_TEST(unprotected_child_registered_again_is_a_child_again)
+{
+    struct probe x;
+    probe_init(&x, 1);
+    rgn_t *p = rgn_new(), *q = rgn_new();
+    rgn_t *c = rgn_new_child(p);
+    ck_assert_int_eq(rgn_register(c, probe_cleanup, &x, NULL), 0);
+    rgn_cleanup_fn fn;
+    void *res;
+    ck_assert_int_eq(rgn_unprotect(p, rgn_child_key(c), &fn, &res), 0);
+    ck_assert_ptr_eq(res, c);
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(q, fn, res, &k), 0);
+    ck_assert(rgn_key_equal(k, rgn_child_key(c)));
+    ck_assert_uint_eq(rgn_live(q), 1);
+    ck_assert_int_eq(rgn_close(c), 0);
+    ck_assert_int_eq(x.runs, 1);
+    ck_assert_uint_eq(rgn_live(q), 0); /* it left q */
+    ck_assert_int_eq(rgn_close(q), 0);
+    ck_assert_int_eq(rgn_close(p), 0);
+    ck_assert_int_eq(x.runs, 1);
+}
+END_TEST
+
 START_TEST(grandchildren_close_with_the_root)
 {
     struct probe x, y;
@@ -590,6 +619,7 @@ Suite *region_suite(void)
     tcase_add_test(t, parent_closes_child_in_its_place);
     tcase_add_test(t, parent_close_error_reaches_the_child);
     tcase_add_test(t, child_closed_first_leaves_its_parent);
+    tcase_add_test(t, unprotected_child_registered_again_is_a_child_again);
     tcase_add_test(t, grandchildren_close_with_the_root);
     tcase_add_test(t, child_result_reaches_the_parent_close);
     tcase_add_test(t, new_child_of_null_is_einval);
