@@ -55,26 +55,12 @@ struct rgn {
         };
         uint32_t mode; /* all at once: 0 = the fast path applies */
     };
-    struct rgn_slots slots;   /* its resources; slots.id is the region's
-                                 process-unique id */
-    struct rgn_chunk *chunks; /* arena chunks in use, newest first */
-    union {
-        struct rgn_chunk *kept;      /* kept by rgn_clear for this round */
-        struct rgn_arena_tool *tool; /* where a memory tool is on: the
-                                        arena's state (arena.c) */
-    };
-    /* Registrations are not counted: their number is always
-     * slots.live + released_early + removed + closed. */
-    uint64_t released_early;
-    /* What the region tracks beyond its slots -- audit records, a limit,
-     * lifetimes, its place in the registry of listed regions -- or NULL
-     * when it tracks none of them (audit.h). */
-    struct rgn_tracking *tracking;
-    uint64_t removed; /* unprotected or moved away */
-    uint64_t closed;  /* cleaned up by the close */
-    atomic_uint_fast64_t cleanup_errors;
-
-    /* Cold. */
+    struct rgn_slots slots; /* its resources; slots.id is the region's
+                               process-unique id */
+    /* The lock, and what a locked call reads and writes beside it, next
+     * to the slot map's header: with the lock 60 bytes further on and the
+     * arena's fields in between, a locked register or release of a shared
+     * region touched five cache lines, a mutex-guarded array three. */
     rgn_lock_t lock;
     struct rgn_bias bias; /* a listed region that is not shared */
     /* The thread inside a call of a listed region nobody shares (its
@@ -84,6 +70,24 @@ struct rgn {
      * that may miss a race, never reports one that did not happen. */
     _Atomic uintptr_t user;
     const struct rgn_site *_Atomic user_site;
+    /* Registrations are not counted: their number is always
+     * slots.live + released_early + removed + closed. */
+    uint64_t released_early;
+    /* What the region tracks beyond its slots -- audit records, a limit,
+     * lifetimes, its place in the registry of listed regions -- or NULL
+     * when it tracks none of them (audit.h). */
+    struct rgn_tracking *tracking;
+    struct rgn_chunk *chunks; /* arena chunks in use, newest first */
+    union {
+        struct rgn_chunk *kept;      /* kept by rgn_clear for this round */
+        struct rgn_arena_tool *tool; /* where a memory tool is on: the
+                                        arena's state (arena.c) */
+    };
+    uint64_t removed; /* unprotected or moved away */
+    uint64_t closed;  /* cleaned up by the close */
+    atomic_uint_fast64_t cleanup_errors;
+
+    /* Cold. */
     bool two_threads_seen; /* reported once per region */
     uint32_t refs;
     uint32_t pending;   /* rgn_allocate reservations in flight */
