@@ -566,10 +566,38 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
     return 0;
 }
 
+/*
+ * A resource of a kind of another priority than 0 keeps its kind in `to`
+ * only if `to` remembers kinds: it is given tracking state first, as the
+ * resource's registration there would have.  Only a region that
+ * remembers kinds can hold such a kind, so an untracked `from` costs a
+ * look at its mode.  The move itself finds out whether key is still live.
+ */
+static int keep_kind(rgn_t *from, rgn_key_t key, rgn_t *to)
+{
+    if (RGN_LIKELY(rgn__mode(from) == 0))
+        return 0;
+    rgn__lock(from);
+    uint32_t i = rgn__slot_find(&from->slots, key);
+    const struct rgn_kind *kind = i ? rgn__kind_at(from, i) : NULL;
+    rgn__unlock(from);
+    if (!kind || !kind->priority)
+        return 0;
+    int rc = rgn__tracking_lock(to, RGN_AUDIT_OFF);
+    rgn__unlock(to);
+    return rc;
+}
+
 int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
 {
     if (!from || !to)
         return rgn__refused(-EINVAL);
+    int kept = keep_kind(from, key, to);
+    if (RGN_UNLIKELY(kept != 0)) {
+        if (kept == -ECANCELED)
+            rgn__closed_use(to, "rgn_move", NULL, kept);
+        return rgn__refused(kept);
+    }
     rgn_key_t k;
     lock_pair(from, to);
     int rc = move_locked(from, key, to, &k);
