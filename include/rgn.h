@@ -922,11 +922,14 @@ RGN_API char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
 RGN_API int rgn_clear(rgn_t *r);
 
 /*
- * open(path, flags, mode) with the descriptor registered in r; its
- * cleanup closes it, returning -errno if close() fails.  Returns the
- * descriptor (key in *key, may be NULL), or open's error negated
- * (nothing registered), or -EINVAL / -ECANCELED / -ENOMEM from the
- * registration -- the descriptor is then closed already.
+ * open(path, flags | O_CLOEXEC, mode) with the descriptor registered in
+ * r; its cleanup closes it, returning -errno if close() fails.  The
+ * descriptor is close-on-exec whatever flags say (see "Exec safety"
+ * below): to hand it to a program you exec, clear the flag yourself,
+ * fcntl(fd, F_SETFD, 0).  Returns the descriptor (key in *key, may be
+ * NULL), or open's error negated (nothing registered), or -EINVAL /
+ * -ECANCELED / -ENOMEM from the registration -- the descriptor is then
+ * closed already.
  */
 RGN_API int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
                         rgn_key_t *key, const struct rgn_site *site);
@@ -949,8 +952,10 @@ RGN_API int rgn_adopt_fd(rgn_t *r, int fd, rgn_key_t *key);
  * fopen(path, mode) with the stream registered in r; its cleanup runs
  * fclose, returning -errno if that fails (a write error found at the
  * final flush is not lost: it is what rgn_release or rgn_close returns).
- * NULL with fopen's errno (nothing registered), or with the registration's
- * (the stream is then closed already).
+ * The stream's descriptor is close-on-exec: rgn adds "e" to mode (to
+ * hand it on, fcntl(fileno(f), F_SETFD, 0)).  NULL with fopen's errno
+ * (nothing registered), or with the registration's (the stream is then
+ * closed already).
  */
 RGN_API FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
                            rgn_key_t *key, const struct rgn_site *site);
