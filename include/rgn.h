@@ -543,6 +543,11 @@ RGN_API int rgn_register_sized(rgn_t *r, rgn_cleanup_fn fn, void *resource,
  * still read) too.  Ordinary cleanups and child regions have priority 0
  * and keep their place among the others of 0.  rgn_release() runs one
  * resource at once, whatever its priority.
+ *
+ * before_exec, when a kind has one, is what a forked child that is about
+ * to exec does with such a resource in place of its cleanup, when it
+ * calls rgn_forget_for_exec (see "Exec safety" below), as APR's child
+ * cleanups are; it runs with no rgn lock held, and may call rgn.
  */
 #define RGN_PRIORITY_EARLY 100   /* before ordinary cleanups */
 #define RGN_PRIORITY_LATE (-100) /* after them */
@@ -552,6 +557,11 @@ struct rgn_kind {
     rgn_cleanup_fn cleanup; /* as rgn_register's fn; never NULL */
     int (*describe)(void *resource, char *buf, size_t size); /* or NULL */
     int priority; /* 0: as an ordinary cleanup */
+    /* Or NULL: what a forked child does with one of these before it
+     * execs, in place of the cleanup (rgn_forget_for_exec): close a
+     * descriptor that is not close-on-exec, say.  Returns 0 or a
+     * negative errno value. */
+    int (*before_exec)(void *resource);
 };
 
 /*
@@ -559,11 +569,13 @@ struct rgn_kind {
  * exactly once, as with rgn_register().  On any failure kind->cleanup
  * runs at once with RGN_RELEASE_ERROR.  Returns and fails as
  * rgn_register(); -EINVAL also for kind NULL or kind->cleanup NULL (then
- * nothing runs).  A kind of priority 0 in a region that is not audited
- * costs what rgn_register costs.  A region remembers its resources'
- * kinds once it is audited or measures lifetimes, or from its first kind
- * of a priority other than 0 (which gives it tracking state: its calls
- * then take the general path, though no lock until it is shared).
+ * nothing runs).  A kind of priority 0 and no before_exec in a region
+ * that is not audited costs what rgn_register costs.  A region remembers
+ * its resources' kinds once it is audited or measures lifetimes, or from
+ * its first kind of a priority other than 0 or with a before_exec (which
+ * gives it tracking state: its calls then take the general path, though
+ * no lock until it is shared); rgn_move gives the region it moves such a
+ * resource into that state too, so the resource keeps its kind there.
  */
 RGN_API int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind,
                                  void *resource, rgn_key_t *key,
@@ -970,6 +982,49 @@ RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
                               const struct rgn_site *site);
 RGN_API int rgn_adopt_file(rgn_t *r, FILE *f, rgn_key_t *key);
 #define rgn_adopt_file(r, f, key) rgn_adopt_file_at((r), (f), (key), RGN_SITE)
+
+/* ----------------------------------------------------------------------
+ * Exec safety
+ * ----------------------------------------------------------------------
+ *
+ * Descriptors rgn opens are close-on-exec: rgn_open adds O_CLOEXEC to
+ * its flags, rgn_fopen "e" to its mode, so that a program one thread
+ * execs or spawns does not inherit what another thread holds in a
+ * region.  A descriptor given to rgn_adopt_fd keeps
+ * the flag it has.  To hand one on to a program, clear the flag
+ * yourself: fcntl(fd, F_SETFD, 0).
+ *
+ * rgn_forget_for_exec(r) is for a child process after fork(), before it
+ * execs (or _exits): it lets go of what the child inherited in r without
+ * running the parent's cleanups -- which would flush and close the
+ * parent's streams, remove its files, signal its children -- as APR's
+ * apr_pool_cleanup_for_exec runs child cleanups instead.  First each
+ * resource of r, and of the regions below r, whose kind has a
+ * before_exec (struct rgn_kind) runs it, once, in the order a close
+ * would run their cleanups, with no rgn lock held; then every resource
+ * is forgotten, none cleaned up, and r and the regions below it are
+ * freed, arenas and all, in constant stack however deep they nest.  r
+ * leaves the region it sits in, if it is a child.  It is freed whatever
+ * references it has: the parent's threads that held them are not in the
+ * child (and any the child took are dead too).  The audit reports
+ * nothing: what r holds is the parent's to report (an audited r is kept
+ * to catch a use after it, as a closed one is).  While it runs, r and
+ * the regions below it are closing: a before_exec's calls on them are
+ * refused as during a close.  In the process that made r, it abandons r
+ * and all it holds.
+ *
+ * Returns 0, or the first non-zero value a before_exec returned (the
+ * others still ran; r is gone either way); -EINVAL (r NULL) or
+ * -ECANCELED (r is closing or being cleared; nothing is done).  As after
+ * its last rgn_close, r is gone: do not call it from a cleanup, acquire
+ * function or rgn_with body of r or of a region below it, and set an
+ * RGN_SCOPE's variable to NULL after it.  Takes r's lock and each lock
+ * of the regions below in turn, r's parent's and the registry's, never
+ * across a before_exec.  Cancellation is disabled while it runs; a
+ * before_exec that throws (C++) ends the call with the rest forgotten
+ * and no other before_exec run, then the exception propagates.
+ */
+RGN_API int rgn_forget_for_exec(rgn_t *r);
 
 /* ======================================================================
  * Leak audit

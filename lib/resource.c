@@ -244,10 +244,18 @@ int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                          (struct origin){site, NULL, bytes, kind});
 }
 
-/* A kind of another priority than 0 needs r to remember kinds. */
+/* Whether a resource of kind must be known by its kind where it lives:
+ * a close orders it by priority, rgn_forget_for_exec runs its
+ * before_exec. */
+static inline bool kind_matters(const struct rgn_kind *kind)
+{
+    return kind->priority != 0 || kind->before_exec != NULL;
+}
+
+/* Such a kind needs r to remember kinds. */
 static int track_for(rgn_t *r, const struct rgn_kind *kind)
 {
-    if (!kind->priority || r->tracking)
+    if (!kind_matters(kind) || r->tracking)
         return 0;
     int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
     rgn__unlock(r);
@@ -263,7 +271,7 @@ int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind, void *resource,
         return rgn__refused(-EINVAL);
     }
     rgn_cleanup_fn fn = kind->cleanup;
-    if (RGN_LIKELY(ordinary(r, fn) && !kind->priority &&
+    if (RGN_LIKELY(ordinary(r, fn) && !kind_matters(kind) &&
                    add_at_hand(r, fn, resource, key)))
         return 0;
     int rc = r ? track_for(r, kind) : -EINVAL;
@@ -567,9 +575,9 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
 }
 
 /*
- * A resource of a kind of another priority than 0 keeps its kind in `to`
- * only if `to` remembers kinds: it is given tracking state first, as the
- * resource's registration there would have.  Only a region that
+ * A resource whose kind matters (a priority, a before_exec) keeps its
+ * kind in `to` only if `to` remembers kinds: it is given tracking state
+ * first, as its registration there would have.  Only a region that
  * remembers kinds can hold such a kind, so an untracked `from` costs a
  * look at its mode.  The move itself finds out whether key is still live.
  */
@@ -581,7 +589,7 @@ static int keep_kind(rgn_t *from, rgn_key_t key, rgn_t *to)
     uint32_t i = rgn__slot_find(&from->slots, key);
     const struct rgn_kind *kind = i ? rgn__kind_at(from, i) : NULL;
     rgn__unlock(from);
-    if (!kind || !kind->priority)
+    if (!kind || !kind_matters(kind))
         return 0;
     int rc = rgn__tracking_lock(to, RGN_AUDIT_OFF);
     rgn__unlock(to);

@@ -370,6 +370,41 @@ static int with_body(rgn_t *r, void *arg)
         CHILD_REQUIRE(rc_ == 0 || rc_ == -ENOMEM);                        \
     } while (0)
 
+static struct probe forget_p, forget_q;
+static int forget_hooks;
+
+static int count_hook(void *res)
+{
+    (void)res;
+    forget_hooks++;
+    return 0;
+}
+
+static const struct rgn_kind hooked_kind = {
+    .name = "hooked", .cleanup = probe_cleanup, .before_exec = count_hook};
+
+/* A region forgotten, as a forked child would: its hooks run, no
+ * cleanup, and every byte it had goes back. */
+static void wide_forget(void)
+{
+    probe_init(&forget_p, 1);
+    probe_init(&forget_q, 2);
+    forget_hooks = 0;
+    rgn_t *f = rgn_new();
+    CHILD_REQUIRE(f || errno == ENOMEM);
+    if (f) {
+        int hooked = rgn_register_kind(f, &hooked_kind, &forget_p, NULL);
+        ENOMEM_OR_OK(hooked);
+        rgn_t *fc = rgn_new_child(f);
+        CHILD_REQUIRE(fc || errno == ENOMEM);
+        int plain = fc ? rgn_register(fc, probe_cleanup, &forget_q, NULL) : 1;
+        CHILD_REQUIRE(rgn_forget_for_exec(f) == 0);
+        CHILD_REQUIRE(forget_p.runs == (hooked != 0));
+        CHILD_REQUIRE(forget_hooks == (hooked == 0));
+        CHILD_REQUIRE(forget_q.runs == (plain < 0));
+    }
+}
+
 static void wide_scenario(void)
 {
     for (int i = 0; i < WIDE_N; i++) {
@@ -440,6 +475,7 @@ static void wide_scenario(void)
         CHILD_REQUIRE(rgn_free(r, m) == 0);
     rc = rgn_with(with_body, NULL);
     ENOMEM_OR_OK(rc);
+    wide_forget();
 
     /* The arena: small allocations across chunks, a big one, the
      * helpers, a block resized, and a child region cleared for reuse. */
