@@ -1007,7 +1007,8 @@ RGN_API int rgn_adopt_file(rgn_t *r, FILE *f, rgn_key_t *key);
  * before_exec (struct rgn_kind) runs it, once, in the order a close
  * would run their cleanups, with no rgn lock held; then every resource
  * is forgotten, none cleaned up, and r and the regions below it are
- * freed, arenas and all, in constant stack however deep they nest.  r
+ * freed, in constant stack however deep they nest, with rgn's own
+ * memory in them (their arenas, the blocks of rgn_malloc & co.).  r
  * leaves the region it sits in, if it is a child.  It is freed whatever
  * references it has: the parent's threads that held them are not in the
  * child (and any the child took are dead too).  The audit reports

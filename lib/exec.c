@@ -13,9 +13,10 @@
  * chain of nested children takes constant stack.  Each region is marked
  * closing before its walk begins, so a hook's calls on it are refused as
  * during a close, and ordered by its kinds' priorities as a close orders
- * it.  Nothing is reported: the resources are the parent's.  Freeing is
- * region.c's (which unlists an audited region and keeps it for the
- * use-after-close check).
+ * it.  Nothing is reported: the resources are the parent's.  rgn's own
+ * memory is freed -- the blocks of rgn_malloc & co., as the arena -- and
+ * nothing else.  Freeing the region is region.c's (which unlists an
+ * audited region and keeps it for the use-after-close check).
  *
  * May call: the slot map, the region's lock, kind.c (kinds, their
  * order), child.c (detach, orphan), region.c (freeing), the audit's
@@ -55,8 +56,9 @@ static int run_hook(int (*hook)(void *resource), void *resource)
 
 /*
  * Takes r's live resources one by one, newest (by priority) first,
- * running each one's before_exec with r unlocked; returns the first child
- * region met (its slot taken), or NULL once r is empty.  r locked.
+ * running each one's before_exec with r unlocked and freeing rgn's own
+ * blocks; returns the first child region met (its slot taken), or NULL
+ * once r is empty.  r locked.
  */
 static rgn_t *forget_resources(struct walk *w, rgn_t *r)
 {
@@ -71,6 +73,11 @@ static rgn_t *forget_resources(struct walk *w, rgn_t *r)
         r->removed++; /* forgotten, as if unprotected */
         if (cb.fn == rgn__child_cleanup)
             return cb.resource;
+        if (cb.fn == rgn__free_block) {
+            /* rgn's own memory, as the arena is: it goes with r. */
+            rgn__free_block(cb.resource, RGN_RELEASE_NORMAL);
+            continue;
+        }
         if (kind && kind->before_exec && w->hooks) {
             rgn__unlock(r);
             int rc = run_hook(kind->before_exec, cb.resource);

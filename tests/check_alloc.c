@@ -390,7 +390,8 @@ static const struct rgn_kind hooked_kind = {
     .name = "hooked", .cleanup = probe_cleanup, .before_exec = count_hook};
 
 /* A region forgotten, as a forked child would: its hooks run, no
- * cleanup, and every byte it had goes back. */
+ * cleanup, and every byte it had goes back, its blocks' and arena's
+ * too. */
 static void wide_forget(void)
 {
     probe_init(&forget_p, 1);
@@ -404,6 +405,10 @@ static void wide_forget(void)
         rgn_t *fc = rgn_new_child(f);
         CHILD_REQUIRE(fc || errno == ENOMEM);
         int plain = fc ? rgn_register(fc, probe_cleanup, &forget_q, NULL) : 1;
+        /* rgn's own memory goes with the regions. */
+        CHILD_REQUIRE(rgn_strdup(f, "forgotten") || errno == ENOMEM);
+        CHILD_REQUIRE(!fc || rgn_malloc(fc, 100) || errno == ENOMEM);
+        CHILD_REQUIRE(!fc || rgn_alloc(fc, 3000) || errno == ENOMEM);
         CHILD_REQUIRE(rgn_forget_for_exec(f) == 0);
         CHILD_REQUIRE(forget_p.runs == (hooked != 0));
         CHILD_REQUIRE(forget_hooks == (hooked == 0));
