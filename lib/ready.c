@@ -346,11 +346,18 @@ struct child {
 #endif
 
 /* A pidfd for c's child: the process itself, not its pid, which another
- * may have once the child is reaped behind rgn's back. */
+ * may have once the child is reaped behind rgn's back.  A kernel (or a
+ * valgrind) without the call is asked once: it says so to each one. */
+static atomic_bool no_pidfds;
+
 static int pidfd_of(pid_t pid)
 {
 #if defined(__linux__) && defined(SYS_pidfd_open)
+    if (atomic_load_explicit(&no_pidfds, memory_order_relaxed))
+        return -1;
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0 && errno == ENOSYS)
+        atomic_store_explicit(&no_pidfds, true, memory_order_relaxed);
     return fd >= 0 ? fd : -1; /* close-on-exec, as every pidfd is */
 #else
     (void)pid;

@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +34,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
 
 #define RUN_IN_CHILD(fn) ck_assert_int_eq(in_child(fn), 0)
 /* An argument vector's string: posix_spawn takes char *, writes none. */
@@ -374,6 +381,33 @@ static bool exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
+/* valgrind runs glibc's vfork-like clone of posix_spawn as a fork: the
+ * parent never hears that the exec failed. */
+static bool under_valgrind(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+    return RUNNING_ON_VALGRIND;
+#else
+    return false;
+#endif
+}
+
+/* Whether any mapping of the process covers p, from /proc/self/maps
+ * (a system call on an unmapped address is an error to valgrind). */
+static bool mapped(const void *p)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    ck_assert_ptr_nonnull(f);
+    uintptr_t a = (uintptr_t)p, lo, hi;
+    bool found = false;
+    char line[512];
+    while (!found && fgets(line, sizeof line, f))
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2)
+            found = lo <= a && a < hi;
+    fclose(f);
+    return found;
+}
+
 /* No child process is left unreaped. */
 static bool no_children(void)
 {
@@ -638,10 +672,9 @@ START_TEST(a_mapping_is_unmapped_at_close_and_counted_in_bytes)
     char want[128];
     snprintf(want, sizeof want, ": mmap %zu B at %p", 2 * pg, (void *)m);
     assert_described(r, want);
-    ck_assert_int_eq(msync(m, pg, MS_ASYNC), 0);
+    ck_assert(mapped(m) && mapped(m + 2 * pg - 1));
     ck_assert_int_eq(rgn_release(r, k), 0);
-    ck_assert_int_eq(msync(m, pg, MS_ASYNC), -1);
-    ck_assert_int_eq(errno, ENOMEM); /* unmapped */
+    ck_assert(!mapped(m) && !mapped(m + 2 * pg - 1));
 
     errno = 0;
     ck_assert_ptr_null(rgn_mmap(NULL, NULL, pg, PROT_READ,
@@ -769,10 +802,18 @@ START_TEST(bad_spawns_are_refused_and_a_refused_child_is_ended)
     ck_assert_int_eq(
         rgn_spawn(r, "/bin/true", sleep_argv, NULL, NULL, NULL, 2, NULL),
         -EINVAL);
-    ck_assert_int_eq(rgn_spawn(r, "/nonexistent/rgn-program", sleep_argv,
-                               NULL, NULL, NULL, 0, NULL),
-                     -ENOENT);
-    ck_assert_int_eq(rgn_error_origin(), RGN_FROM_SYSTEM);
+    rgn_key_t gone;
+    pid_t none = rgn_spawn(r, "/nonexistent/rgn-program", sleep_argv, NULL,
+                           NULL, NULL, 0, &gone);
+    if (under_valgrind()) { /* a child that could not exec: it ends */
+        ck_assert_int_gt(none, 0);
+        int status = 0;
+        ck_assert_int_eq(rgn_spawn_wait(r, gone, &status), 0);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 127);
+    } else {
+        ck_assert_int_eq(none, -ENOENT);
+        ck_assert_int_eq(rgn_error_origin(), RGN_FROM_SYSTEM);
+    }
     ck_assert_uint_eq(rgn_live(r), 0);
     ck_assert(no_children());
 
