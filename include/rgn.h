@@ -33,7 +33,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <dirent.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -543,6 +546,11 @@ RGN_API int rgn_register_sized(rgn_t *r, rgn_cleanup_fn fn, void *resource,
  * still read) too.  Ordinary cleanups and child regions have priority 0
  * and keep their place among the others of 0.  rgn_release() runs one
  * resource at once, whatever its priority.
+ *
+ * before_exec, when a kind has one, is what a forked child that is about
+ * to exec does with such a resource in place of its cleanup, when it
+ * calls rgn_forget_for_exec (see "Exec safety" below), as APR's child
+ * cleanups are; it runs with no rgn lock held, and may call rgn.
  */
 #define RGN_PRIORITY_EARLY 100   /* before ordinary cleanups */
 #define RGN_PRIORITY_LATE (-100) /* after them */
@@ -552,6 +560,11 @@ struct rgn_kind {
     rgn_cleanup_fn cleanup; /* as rgn_register's fn; never NULL */
     int (*describe)(void *resource, char *buf, size_t size); /* or NULL */
     int priority; /* 0: as an ordinary cleanup */
+    /* Or NULL: what a forked child does with one of these before it
+     * execs, in place of the cleanup (rgn_forget_for_exec): close a
+     * descriptor that is not close-on-exec, say.  Returns 0 or a
+     * negative errno value. */
+    int (*before_exec)(void *resource);
 };
 
 /*
@@ -559,11 +572,13 @@ struct rgn_kind {
  * exactly once, as with rgn_register().  On any failure kind->cleanup
  * runs at once with RGN_RELEASE_ERROR.  Returns and fails as
  * rgn_register(); -EINVAL also for kind NULL or kind->cleanup NULL (then
- * nothing runs).  A kind of priority 0 in a region that is not audited
- * costs what rgn_register costs.  A region remembers its resources'
- * kinds once it is audited or measures lifetimes, or from its first kind
- * of a priority other than 0 (which gives it tracking state: its calls
- * then take the general path, though no lock until it is shared).
+ * nothing runs).  A kind of priority 0 and no before_exec in a region
+ * that is not audited costs what rgn_register costs.  A region remembers
+ * its resources' kinds once it is audited or measures lifetimes, or from
+ * its first kind of a priority other than 0 or with a before_exec (which
+ * gives it tracking state: its calls then take the general path, though
+ * no lock until it is shared); rgn_move gives the region it moves such a
+ * resource into that state too, so the resource keeps its kind there.
  */
 RGN_API int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind,
                                  void *resource, rgn_key_t *key,
@@ -929,11 +944,14 @@ RGN_API char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
 RGN_API int rgn_clear(rgn_t *r);
 
 /*
- * open(path, flags, mode) with the descriptor registered in r; its
- * cleanup closes it, returning -errno if close() fails.  Returns the
- * descriptor (key in *key, may be NULL), or open's error negated
- * (nothing registered), or -EINVAL / -ECANCELED / -ENOMEM from the
- * registration -- the descriptor is then closed already.
+ * open(path, flags | O_CLOEXEC, mode) with the descriptor registered in
+ * r; its cleanup closes it, returning -errno if close() fails.  The
+ * descriptor is close-on-exec whatever flags say (see "Exec safety"
+ * below): to hand it to a program you exec, clear the flag yourself,
+ * fcntl(fd, F_SETFD, 0).  Returns the descriptor (key in *key, may be
+ * NULL), or open's error negated (nothing registered), or -EINVAL /
+ * -ECANCELED / -ENOMEM from the registration -- the descriptor is then
+ * closed already.
  */
 RGN_API int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
                         rgn_key_t *key, const struct rgn_site *site);
@@ -956,8 +974,10 @@ RGN_API int rgn_adopt_fd(rgn_t *r, int fd, rgn_key_t *key);
  * fopen(path, mode) with the stream registered in r; its cleanup runs
  * fclose, returning -errno if that fails (a write error found at the
  * final flush is not lost: it is what rgn_release or rgn_close returns).
- * NULL with fopen's errno (nothing registered), or with the registration's
- * (the stream is then closed already).
+ * The stream's descriptor is close-on-exec: rgn adds "e" to mode (to
+ * hand it on, fcntl(fileno(f), F_SETFD, 0)).  NULL with fopen's errno
+ * (nothing registered), or with the registration's (the stream is then
+ * closed already).
  */
 RGN_API FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
                            rgn_key_t *key, const struct rgn_site *site);
@@ -972,6 +992,306 @@ RGN_API int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
                               const struct rgn_site *site);
 RGN_API int rgn_adopt_file(rgn_t *r, FILE *f, rgn_key_t *key);
 #define rgn_adopt_file(r, f, key) rgn_adopt_file_at((r), (f), (key), RGN_SITE)
+
+/* ----------------------------------------------------------------------
+ * Exec safety
+ * ----------------------------------------------------------------------
+ *
+ * Descriptors rgn opens are close-on-exec: rgn_open adds O_CLOEXEC to
+ * its flags, rgn_fopen "e" to its mode, and the ready-made resources
+ * below open theirs so (mkostemp, SOCK_CLOEXEC, O_CLOEXEC), so that a
+ * program one thread execs or spawns does not inherit what another
+ * thread holds in a region.  A descriptor given to rgn_adopt_fd keeps
+ * the flag it has.  To hand one on to a program, clear the flag
+ * yourself: fcntl(fd, F_SETFD, 0).
+ *
+ * rgn_forget_for_exec(r) is for a child process after fork(), before it
+ * execs (or _exits): it lets go of what the child inherited in r without
+ * running the parent's cleanups -- which would flush and close the
+ * parent's streams, remove its files, signal its children -- as APR's
+ * apr_pool_cleanup_for_exec runs child cleanups instead.  First each
+ * resource of r, and of the regions below r, whose kind has a
+ * before_exec (struct rgn_kind) runs it, once, in the order a close
+ * would run their cleanups, with no rgn lock held; then every resource
+ * is forgotten, none cleaned up, and r and the regions below it are
+ * freed, in constant stack however deep they nest, with rgn's own
+ * memory in them (their arenas, the blocks of rgn_malloc & co.).  r
+ * leaves the region it sits in, if it is a child.  It is freed whatever
+ * references it has: the parent's threads that held them are not in the
+ * child (and any the child took are dead too).  The audit reports
+ * nothing: what r holds is the parent's to report (an audited r is kept
+ * to catch a use after it, as a closed one is).  While it runs, r and
+ * the regions below it are closing: a before_exec's calls on them are
+ * refused as during a close.  In the process that made r, it abandons r
+ * and all it holds.
+ *
+ * Returns 0, or the first non-zero value a before_exec returned (the
+ * others still ran; r is gone either way); -EINVAL (r NULL) or
+ * -ECANCELED (r is closing or being cleared; nothing is done).  As after
+ * its last rgn_close, r is gone: do not call it from a cleanup, acquire
+ * function or rgn_with body of r or of a region below it, and set an
+ * RGN_SCOPE's variable to NULL after it.  Takes r's lock and each lock
+ * of the regions below in turn, r's parent's and the registry's, never
+ * across a before_exec.  Cancellation is disabled while it runs; a
+ * before_exec that throws (C++) ends the call with the rest forgotten
+ * and no other before_exec run, then the exception propagates.
+ */
+RGN_API int rgn_forget_for_exec(rgn_t *r);
+
+/* ----------------------------------------------------------------------
+ * More ready-made resources
+ * ----------------------------------------------------------------------
+ *
+ * Each is a kind (struct rgn_kind) that names itself in the audit's
+ * reports and describes what it is ("tmpfile /tmp/x.1234 (fd 5)"), and
+ * a macro over an *_at function with a function twin, as above.  On ANY
+ * failure nothing is registered and nothing is left acquired: bad
+ * arguments are refused (-EINVAL, or NULL with errno EINVAL) before
+ * anything is acquired, a failing system call's error is returned
+ * negated (rgn_error_origin: RGN_FROM_SYSTEM), and a resource whose
+ * registration fails (-ECANCELED, -ENOMEM) is given back at once --
+ * closed, unmapped, removed, stopped, unlocked or freed.  Each takes r's
+ * lock as rgn_register does, after acquiring, never around it.
+ * Cancellation is disabled while one acquires and registers, so that a
+ * cancelled thread never loses a resource between the two, and while a
+ * cleanup that must finish runs (removing a temporary file or
+ * directory, ending a child process).  rgn_unprotect() of one hands back
+ * its kind's cleanup and a resource that is, for some, a record of
+ * rgn's: registering the pair again gives it to a region as it was (the
+ * cleanup frees the record).
+ *
+ * A forked child that closes an inherited region closes its copies of
+ * the descriptors, mappings and libraries, but removes no temporary file
+ * or directory of its parent's, and neither signals nor waits for its
+ * parent's child processes: those are the process's that made them.
+ */
+
+/*
+ * Temporary files and directories.  rgn_mkstemp(r, tmpl, flags, &key) is
+ * mkstemp(tmpl) -- tmpl ends in "XXXXXX", which are replaced; the file
+ * is made O_RDWR, O_EXCL, mode 0600, close-on-exec -- with the
+ * descriptor registered in r: its cleanup closes it and removes the
+ * file, unless flags has RGN_TMP_KEEP.  A file renamed away meanwhile
+ * is no error (unlink's ENOENT is not).  rgn_mkdtemp(r, tmpl, flags,
+ * &key) is mkdtemp(tmpl), a directory of mode 0700, removed at close
+ * with everything in it (symbolic links inside are removed, never
+ * followed), unless RGN_TMP_KEEP.  The path is copied; tmpl holds it too.
+ * A cleanup returns 0 or the first failure, negated, of close, unlink or
+ * rmdir, and removes what it can past it.
+ *
+ * rgn_mkstemp returns the descriptor, or -EINVAL (r or tmpl NULL,
+ * unknown flags), mkstemp's error negated (EINVAL: tmpl does not end in
+ * XXXXXX) or the registration's (the file is then closed and removed,
+ * RGN_TMP_KEEP or not).  rgn_mkdtemp returns tmpl, or NULL with errno
+ * as those.  Describe: "tmpfile /tmp/x.a1B2c3 (fd 5)", "tmpdir
+ * /tmp/d.a1B2c3".
+ */
+#define RGN_TMP_KEEP 1u /* leave the file or directory there at close */
+RGN_API int rgn_mkstemp_at(rgn_t *r, char *tmpl, unsigned flags,
+                           rgn_key_t *key, const struct rgn_site *site);
+RGN_API int rgn_mkstemp(rgn_t *r, char *tmpl, unsigned flags, rgn_key_t *key);
+#define rgn_mkstemp(r, tmpl, flags, key)                                      \
+    rgn_mkstemp_at((r), (tmpl), (flags), (key), RGN_SITE)
+RGN_API char *rgn_mkdtemp_at(rgn_t *r, char *tmpl, unsigned flags,
+                             rgn_key_t *key, const struct rgn_site *site);
+RGN_API char *rgn_mkdtemp(rgn_t *r, char *tmpl, unsigned flags,
+                          rgn_key_t *key);
+#define rgn_mkdtemp(r, tmpl, flags, key)                                      \
+    rgn_mkdtemp_at((r), (tmpl), (flags), (key), RGN_SITE)
+
+/*
+ * mmap(addr, length, prot, flags, fd, offset) with the mapping
+ * registered in r, its length counted as its bytes (as
+ * rgn_register_sized's); its cleanup unmaps it (munmap's error,
+ * negated).  A mapping of a file keeps no hold on fd: close fd when you
+ * like.  Returns the mapping, or NULL -- never MAP_FAILED -- with errno
+ * EINVAL (r NULL), mmap's errno, or the registration's (unmapped
+ * again).  Describe: "mmap 4096 B at 0x7f0123456000".
+ */
+RGN_API void *rgn_mmap_at(rgn_t *r, void *addr, size_t length, int prot,
+                          int flags, int fd, off_t offset, rgn_key_t *key,
+                          const struct rgn_site *site);
+RGN_API void *rgn_mmap(rgn_t *r, void *addr, size_t length, int prot,
+                       int flags, int fd, off_t offset, rgn_key_t *key);
+#define rgn_mmap(r, addr, length, prot, flags, fd, offset, key)               \
+    rgn_mmap_at((r), (addr), (length), (prot), (flags), (fd), (offset),       \
+                (key), RGN_SITE)
+
+/*
+ * Child processes.  rgn_spawn(r, path, argv, envp, actions, attr, flags,
+ * &key) is posix_spawn(&pid, path, actions, attr, argv, envp) -- or
+ * posix_spawnp, which searches PATH, with RGN_SPAWN_PATH in flags; envp
+ * NULL passes the caller's environ -- with the child registered in r.
+ * Its cleanup ends it: a child that has exited is reaped; one that still
+ * runs gets SIGTERM, is waited for up to RGN_SPAWN_TIMEOUT_MS (5 s),
+ * then gets SIGKILL and is waited for until it is gone.  The cleanup
+ * returns 0 once the child is reaped, however it ended; it blocks up to
+ * the timeout, with cancellation disabled, so a close always reaps its
+ * children.  rgn_spawn_stop(r, key, sig, timeout_ms) sets the signal (0:
+ * none, SIGKILL after the wait) and the wait (0: SIGKILL at once) of one
+ * child.  rgn_spawn_wait(r, key, &status) waits until the child exits by
+ * itself, reaps it and forgets it (nothing is signalled), and stores
+ * waitpid's status in *status (status may be NULL).
+ *
+ * Where the kernel has pidfds (Linux 5.3 on), the child is signalled and
+ * waited for through one (held close-on-exec), so a child reaped behind
+ * rgn's back is never taken for a new process of its pid; elsewhere, do
+ * not reap it yourself (waitpid(-1, ...), SIGCHLD ignored).  Describe:
+ * "child pid 1234 (sleep)".
+ *
+ * rgn_spawn returns the child's pid, or -EINVAL (r, path or argv NULL,
+ * unknown flags), posix_spawn's error negated (-ENOENT: no such
+ * program) or the registration's (the child is then ended as at close).
+ * rgn_spawn_stop returns 0, -EINVAL (r NULL, sig no signal number),
+ * -ENOENT (key not live in r) or -EPROTOTYPE (key's resource is no child
+ * process).  rgn_spawn_wait returns 0, those errors but EINVAL's sig, or
+ * waitpid's error negated (the child is forgotten then too); waitpid is
+ * a cancellation point: a thread cancelled in it ends the child as the
+ * cleanup would, as it unwinds.  rgn_spawn's own calls run with
+ * cancellation disabled.  rgn_spawn_stop and rgn_spawn_wait take r's
+ * lock, never while they wait.
+ */
+#define RGN_SPAWN_PATH 1u          /* search PATH, as posix_spawnp does */
+#define RGN_SPAWN_TIMEOUT_MS 5000u /* the wait before SIGKILL, at first */
+RGN_API pid_t rgn_spawn_at(rgn_t *r, const char *path, char *const argv[],
+                           char *const envp[],
+                           const posix_spawn_file_actions_t *actions,
+                           const posix_spawnattr_t *attr, unsigned flags,
+                           rgn_key_t *key, const struct rgn_site *site);
+RGN_API pid_t rgn_spawn(rgn_t *r, const char *path, char *const argv[],
+                        char *const envp[],
+                        const posix_spawn_file_actions_t *actions,
+                        const posix_spawnattr_t *attr, unsigned flags,
+                        rgn_key_t *key);
+#define rgn_spawn(r, path, argv, envp, actions, attr, flags, key)             \
+    rgn_spawn_at((r), (path), (argv), (envp), (actions), (attr), (flags),     \
+                 (key), RGN_SITE)
+RGN_API int rgn_spawn_stop(rgn_t *r, rgn_key_t key, int sig,
+                           unsigned timeout_ms);
+RGN_API int rgn_spawn_wait(rgn_t *r, rgn_key_t key, int *status);
+
+/*
+ * socket(domain, type | SOCK_CLOEXEC, protocol) with the descriptor
+ * registered in r; its cleanup closes it.  Returns the descriptor, or
+ * -EINVAL (r NULL), socket's error negated, or the registration's
+ * (closed again).  Describe: by its peer when connected, else by its own
+ * address: "socket fd 7 -> 127.0.0.1:8080", "socket fd 5 on [::]:443",
+ * "socket fd 9 -> /run/app.sock".
+ */
+RGN_API int rgn_socket_at(rgn_t *r, int domain, int type, int protocol,
+                          rgn_key_t *key, const struct rgn_site *site);
+RGN_API int rgn_socket(rgn_t *r, int domain, int type, int protocol,
+                       rgn_key_t *key);
+#define rgn_socket(r, domain, type, protocol, key)                            \
+    rgn_socket_at((r), (domain), (type), (protocol), (key), RGN_SITE)
+
+/*
+ * opendir(path), with a close-on-exec descriptor, registered in r; its
+ * cleanup runs closedir (its error, negated).  Returns the stream, or
+ * NULL with errno EINVAL (r or path NULL), open's or fdopendir's errno
+ * (ENOTDIR...), or the registration's (closed again).  Describe: "dir
+ * /etc (fd 3)".
+ */
+RGN_API DIR *rgn_opendir_at(rgn_t *r, const char *path, rgn_key_t *key,
+                            const struct rgn_site *site);
+RGN_API DIR *rgn_opendir(rgn_t *r, const char *path, rgn_key_t *key);
+#define rgn_opendir(r, path, key) rgn_opendir_at((r), (path), (key), RGN_SITE)
+
+/*
+ * dlopen(file, mode) with the handle registered in r; its cleanup runs
+ * dlclose (-EINVAL if that fails; dlerror() says why).  file NULL is the
+ * program itself.  Returns the handle, or NULL with errno EINVAL (r
+ * NULL), ELIBACC when dlopen failed (dlerror() has the loader's
+ * message), or the registration's (closed again).  A library's
+ * constructors and destructors run inside these calls, with no rgn lock
+ * held.  Describe: "dlopen libm.so.6" (the name it was opened by).
+ */
+RGN_API void *rgn_dlopen_at(rgn_t *r, const char *file, int mode,
+                            rgn_key_t *key, const struct rgn_site *site);
+RGN_API void *rgn_dlopen(rgn_t *r, const char *file, int mode, rgn_key_t *key);
+#define rgn_dlopen(r, file, mode, key)                                        \
+    rgn_dlopen_at((r), (file), (mode), (key), RGN_SITE)
+
+/*
+ * Lock guards.  rgn_mutex_lock(r, m, &key) locks m (pthread_mutex_lock)
+ * and registers its unlock: r's close, or rgn_release(r, key), lets it
+ * go.  The guard is an ordinary cleanup, of priority 0, not an early
+ * one: what the scope registered after taking the lock is cleaned up
+ * first, newest first, with m still held -- as C++ objects made after a
+ * std::lock_guard are destroyed before it lets go -- because cleanups
+ * that touch what m guards need it.  Give the guard a kind of
+ * RGN_PRIORITY_EARLY (rgn_unprotect, then rgn_register_kind) if you want
+ * it let go before them.  Close the scope in the thread that locked.
+ *
+ * Returns 0, -EINVAL (r or m NULL), pthread_mutex_lock's error negated
+ * (-EDEADLK, -EINVAL...: m is not locked, nothing is registered), or the
+ * registration's (m is unlocked again).  A robust mutex whose owner died
+ * gives -EOWNERDEAD: m is locked and registered as on success (*key is
+ * set); make its state consistent (pthread_mutex_consistent) before the
+ * guard unlocks it.  Blocks until m is free, holding no rgn lock (no
+ * cancellation point).  Describe: "mutex 0x5555d0c0 locked".
+ */
+RGN_API int rgn_mutex_lock_at(rgn_t *r, pthread_mutex_t *m, rgn_key_t *key,
+                              const struct rgn_site *site);
+RGN_API int rgn_mutex_lock(rgn_t *r, pthread_mutex_t *m, rgn_key_t *key);
+#define rgn_mutex_lock(r, m, key) rgn_mutex_lock_at((r), (m), (key), RGN_SITE)
+
+/*
+ * getline-style buffers.  rgn_adopt_buffer(r, &p, &key) registers the
+ * pointer variable p -- of any object pointer type, holding NULL or
+ * memory from malloc -- rather than its value: its cleanup frees *pp
+ * with free() and sets it to NULL, whatever it points to by then, so
+ * getline(&p, &n, f), realloc and asprintf may replace the buffer as
+ * often as they like.  p must outlive r's close: declare it before the
+ * RGN_SCOPE, or at a wider scope.  Returns 0, -EINVAL (r or pp NULL) or
+ * the registration's (*pp is then freed and NULL already).  Describe:
+ * "buffer 0x5555d0c0 at 0x7ffc1234".
+ *
+ *   char *line = NULL;
+ *   size_t cap = 0;
+ *   if (rgn_adopt_buffer(scope, &line, NULL) == 0)
+ *       while (getline(&line, &cap, f) > 0)
+ *           ...
+ */
+RGN_API int rgn_adopt_buffer_at(rgn_t *r, void *pp, rgn_key_t *key,
+                                const struct rgn_site *site);
+RGN_API int rgn_adopt_buffer(rgn_t *r, void *pp, rgn_key_t *key);
+#define rgn_adopt_buffer(r, pp, key)                                          \
+    rgn_adopt_buffer_at((r), (pp), (key), RGN_SITE)
+
+/*
+ * Scope pointers without a region, as glib's g_autofree and systemd's
+ * _cleanup_free_: a variable declared RGN_AUTOFREE is given to free()
+ * when it goes out of scope, however the block is left.
+ * RGN_TAKE_PTR(p) is p's value, and sets p to NULL, as systemd's
+ * TAKE_PTR does: the way to hand the memory on.
+ *
+ *   RGN_AUTOFREE char *s = strdup(x);
+ *   if (!s || fill(s) < 0)
+ *       return NULL;          (s is freed, or NULL)
+ *   return RGN_TAKE_PTR(s);   (the caller owns it; nothing is freed)
+ *
+ * Header-only: no call into the library, no region, no lock, any
+ * thread.  Initialise the variable where it is declared (NULL at least):
+ * an uninitialised one is freed as it is.  Needs GCC or Clang (the
+ * cleanup attribute, statement expressions, __typeof__); elsewhere
+ * neither is defined, so code using them fails to compile rather than
+ * leak.
+ */
+#if defined(__GNUC__)
+static inline void rgn_autofree_(void *pp)
+{
+    free(*(void **)pp);
+}
+#define RGN_AUTOFREE __attribute__((cleanup(rgn_autofree_)))
+#define RGN_TAKE_PTR(p)                                                       \
+    (__extension__({                                                          \
+        __typeof__(p) *rgn_take_at_ = &(p);                                   \
+        __typeof__(p) rgn_take_was_ = *rgn_take_at_;                          \
+        *rgn_take_at_ = NULL;                                                 \
+        rgn_take_was_;                                                        \
+    }))
+#endif
 
 /* ======================================================================
  * Leak audit

@@ -230,7 +230,9 @@ int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
         *key = RGN_KEY_NONE;
     if (!r || !path)
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
-    int fd = open(path, flags, mode);
+    /* Close-on-exec always: a program another thread execs meanwhile
+     * must not inherit it (rgn.h, "Exec safety"). */
+    int fd = open(path, flags | O_CLOEXEC, mode);
     if (fd < 0)
         return rgn__failed(-errno, RGN_FROM_SYSTEM);
     int rc = rgn_adopt_fd_at(r, fd, key, site);
@@ -247,6 +249,29 @@ static int describe_file(void *res, char *buf, size_t size)
 }
 
 static int close_file(void *res, rgn_release_type how);
+
+/*
+ * fopen with "e" in mode: the stream's descriptor is opened
+ * close-on-exec, as rgn_open's is.  It goes right after the first
+ * letter, where every libc looks (glibc reads only the first seven
+ * characters).  A mode too long for the copy gets the flag just after
+ * the open.
+ */
+static FILE *fopen_cloexec(const char *path, const char *mode)
+{
+    char m[32];
+    size_t n = strlen(mode);
+    if (n == 0 || n + 2 > sizeof m) {
+        FILE *f = fopen(path, mode);
+        if (f)
+            (void)fcntl(fileno(f), F_SETFD, FD_CLOEXEC);
+        return f;
+    }
+    m[0] = mode[0];
+    m[1] = 'e';
+    memcpy(m + 2, mode + 1, n); /* the rest, and its NUL */
+    return fopen(path, m);
+}
 
 static const struct rgn_kind file_kind = {
     .name = "FILE*", .cleanup = close_file, .describe = describe_file};
@@ -277,7 +302,7 @@ FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,
         errno = -rgn__failed(-EINVAL, RGN_FROM_RGN);
         return NULL;
     }
-    FILE *f = fopen(path, mode);
+    FILE *f = fopen_cloexec(path, mode);
     if (!f) {
         rgn__failed(-errno, RGN_FROM_SYSTEM); /* fopen's errno */
         return NULL;

@@ -8,9 +8,10 @@
  * what any resource costs: release, move and close need no second step.
  * A region remembers kinds in its tracking state, beside the audit's
  * records (kinds[i] is slot i's), once it is tracked -- audited, or
- * measuring lifetimes -- or holds a kind of another priority than 0,
- * which makes it tracked.  Elsewhere a kind is only its cleanup, and a
- * check of one compares the cleanup.
+ * measuring lifetimes -- or holds a kind of another priority than 0 or
+ * with a before_exec (exec.c reads it), which makes it tracked.
+ * Elsewhere a kind is only its cleanup, and a check of one compares the
+ * cleanup.
  *
  * Owns tracking->kinds.  May call: the allocator, audit.c's tracking
  * state, the slot map and resource.c's registration path.

@@ -244,10 +244,18 @@ int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                          (struct origin){site, NULL, bytes, kind});
 }
 
-/* A kind of another priority than 0 needs r to remember kinds. */
+/* Whether a resource of kind must be known by its kind where it lives:
+ * a close orders it by priority, rgn_forget_for_exec runs its
+ * before_exec. */
+static inline bool kind_matters(const struct rgn_kind *kind)
+{
+    return kind->priority != 0 || kind->before_exec != NULL;
+}
+
+/* Such a kind needs r to remember kinds. */
 static int track_for(rgn_t *r, const struct rgn_kind *kind)
 {
-    if (!kind->priority || r->tracking)
+    if (!kind_matters(kind) || r->tracking)
         return 0;
     int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
     rgn__unlock(r);
@@ -263,7 +271,7 @@ int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind, void *resource,
         return rgn__refused(-EINVAL);
     }
     rgn_cleanup_fn fn = kind->cleanup;
-    if (RGN_LIKELY(ordinary(r, fn) && !kind->priority &&
+    if (RGN_LIKELY(ordinary(r, fn) && !kind_matters(kind) &&
                    add_at_hand(r, fn, resource, key)))
         return 0;
     int rc = r ? track_for(r, kind) : -EINVAL;
@@ -574,10 +582,38 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
     return 0;
 }
 
+/*
+ * A resource whose kind matters (a priority, a before_exec) keeps its
+ * kind in `to` only if `to` remembers kinds: it is given tracking state
+ * first, as its registration there would have.  Only a region that
+ * remembers kinds can hold such a kind, so an untracked `from` costs a
+ * look at its mode.  The move itself finds out whether key is still live.
+ */
+static int keep_kind(rgn_t *from, rgn_key_t key, rgn_t *to)
+{
+    if (RGN_LIKELY(rgn__mode(from) == 0))
+        return 0;
+    rgn__lock(from);
+    uint32_t i = rgn__slot_find(&from->slots, key);
+    const struct rgn_kind *kind = i ? rgn__kind_at(from, i) : NULL;
+    rgn__unlock(from);
+    if (!kind || !kind_matters(kind))
+        return 0;
+    int rc = rgn__tracking_lock(to, RGN_AUDIT_OFF);
+    rgn__unlock(to);
+    return rc;
+}
+
 int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to, rgn_key_t *new_key)
 {
     if (!from || !to)
         return rgn__refused(-EINVAL);
+    int kept = keep_kind(from, key, to);
+    if (RGN_UNLIKELY(kept != 0)) {
+        if (kept == -ECANCELED)
+            rgn__closed_use(to, "rgn_move", NULL, kept);
+        return rgn__refused(kept);
+    }
     rgn_key_t k;
     lock_pair(from, to);
     int rc = move_locked(from, key, to, &k);

@@ -8,12 +8,19 @@
 #include "helpers.h"
 #include "suites.h"
 
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -375,6 +382,171 @@ static int with_body(rgn_t *r, void *arg)
         CHILD_REQUIRE(rc_ == 0 || rc_ == -ENOMEM);                        \
     } while (0)
 
+static struct probe forget_p, forget_q;
+static int forget_hooks;
+
+static int count_hook(void *res)
+{
+    (void)res;
+    forget_hooks++;
+    return 0;
+}
+
+static const struct rgn_kind hooked_kind = {
+    .name = "hooked", .cleanup = probe_cleanup, .before_exec = count_hook};
+
+/* A region forgotten, as a forked child would: its hooks run, no
+ * cleanup, and every byte it had goes back, its blocks' and arena's
+ * too. */
+static void wide_forget(void)
+{
+    probe_init(&forget_p, 1);
+    probe_init(&forget_q, 2);
+    forget_hooks = 0;
+    rgn_t *f = rgn_new();
+    CHILD_REQUIRE(f || errno == ENOMEM);
+    if (f) {
+        int hooked = rgn_register_kind(f, &hooked_kind, &forget_p, NULL);
+        ENOMEM_OR_OK(hooked);
+        rgn_t *fc = rgn_new_child(f);
+        CHILD_REQUIRE(fc || errno == ENOMEM);
+        int plain = fc ? rgn_register(fc, probe_cleanup, &forget_q, NULL) : 1;
+        /* rgn's own memory goes with the regions. */
+        CHILD_REQUIRE(rgn_strdup(f, "forgotten") || errno == ENOMEM);
+        CHILD_REQUIRE(!fc || rgn_malloc(fc, 100) || errno == ENOMEM);
+        CHILD_REQUIRE(!fc || rgn_alloc(fc, 3000) || errno == ENOMEM);
+        CHILD_REQUIRE(rgn_forget_for_exec(f) == 0);
+        CHILD_REQUIRE(forget_p.runs == (hooked != 0));
+        CHILD_REQUIRE(forget_hooks == (hooked == 0));
+        CHILD_REQUIRE(forget_q.runs == (plain < 0));
+    }
+}
+
+/*
+ * The ready-made resources of lib/ready.c: a registration that fails
+ * gives each resource back -- no file, mapping,
+ * descriptor, child process, library, lock or buffer is left -- and
+ * what succeeded goes at the scenario's close.  What the scenario leaves
+ * is checked after it (wide_sweep).
+ */
+static char wide_file[256], wide_dir[256];
+static bool wide_dir_made;
+static char *wide_buffer;
+static pthread_mutex_t wide_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* Whether any mapping of the process covers p, from /proc/self/maps
+ * (a system call on an unmapped address is an error to valgrind). */
+static bool mapped(const void *p)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    CHILD_REQUIRE(f != NULL);
+    uintptr_t a = (uintptr_t)p, lo, hi;
+    bool found = false;
+    char line[512];
+    while (!found && fgets(line, sizeof line, f))
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2)
+            found = lo <= a && a < hi;
+    fclose(f);
+    return found;
+}
+
+/* tests/ready_module.c, built beside the tests (NULL if it is not). */
+static const char *sweep_module(void)
+{
+    static char path[4096];
+    const char *b = getenv("top_builddir");
+    snprintf(path, sizeof path, "%s/tests/.libs/ready_module.so",
+             b ? b : ".");
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
+/* A child of r that keeps records, so that a registration in it
+ * allocates (its records) and can fail; r itself when memory ran out. */
+static rgn_t *fresh(rgn_t *r)
+{
+    rgn_t *c = rgn_new_child(r);
+    if (!c)
+        return r;
+    ENOMEM_OR_OK(rgn_audit_set(c, RGN_AUDIT_REPORT));
+    return c;
+}
+
+static void wide_ready(rgn_t *r)
+{
+    const char *dir = getenv("TMPDIR");
+    dir = dir && *dir ? dir : "/tmp";
+    snprintf(wide_file, sizeof wide_file, "%s/rgn-sweep.XXXXXX", dir);
+    int fd = rgn_mkstemp(fresh(r), wide_file, 0, NULL);
+    CHILD_REQUIRE(fd >= 0 || fd == -ENOMEM);
+    CHILD_REQUIRE(fd >= 0 || access(wide_file, F_OK) != 0);
+    snprintf(wide_dir, sizeof wide_dir, "%s/rgn-sweep-dir.XXXXXX", dir);
+    /* Kept at close, but not when it could not be registered. */
+    char *d = rgn_mkdtemp(fresh(r), wide_dir, RGN_TMP_KEEP, NULL);
+    CHILD_REQUIRE(d || errno == ENOMEM);
+    CHILD_REQUIRE(d || access(wide_dir, F_OK) != 0);
+    wide_dir_made = d != NULL;
+
+    /* Where the kernel takes the hint, the mapping lands at a spot seen
+     * free just before, which a failure leaves unmapped again. */
+    long pg = sysconf(_SC_PAGESIZE);
+    void *spot = mmap(NULL, (size_t)pg, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHILD_REQUIRE(spot != MAP_FAILED && munmap(spot, (size_t)pg) == 0);
+    void *m = rgn_mmap(fresh(r), spot, (size_t)pg, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, NULL);
+    CHILD_REQUIRE(m || errno == ENOMEM);
+    if (!m)
+        CHILD_REQUIRE(!mapped(spot));
+
+    static char *argv[] = {(char *)"true", NULL};
+    pid_t pid = rgn_spawn(fresh(r), "/bin/true", argv, NULL, NULL, NULL, 0, NULL);
+    CHILD_REQUIRE(pid > 0 || pid == -ENOMEM);
+    if (pid < 0) /* ended and reaped at once */
+        CHILD_REQUIRE(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+
+    int s = rgn_socket(fresh(r), AF_UNIX, SOCK_STREAM, 0, NULL);
+    CHILD_REQUIRE(s >= 0 || s == -ENOMEM);
+    DIR *dd = rgn_opendir(fresh(r), "/", NULL);
+    CHILD_REQUIRE(dd || errno == ENOMEM);
+    const char *module = sweep_module();
+    if (module) {
+        void *h = rgn_dlopen(fresh(r), module, RTLD_NOW, NULL);
+        CHILD_REQUIRE(h || errno == ENOMEM);
+        if (!h)
+            CHILD_REQUIRE(dlopen(module, RTLD_NOW | RTLD_NOLOAD) == NULL);
+    }
+    rgn_key_t k;
+    rgn_t *g = fresh(r);
+    int rc = rgn_mutex_lock(g, &wide_mutex, &k);
+    ENOMEM_OR_OK(rc);
+    if (rc == 0)
+        CHILD_REQUIRE(rgn_release(g, k) == 0);
+    CHILD_REQUIRE(pthread_mutex_trylock(&wide_mutex) == 0);
+    pthread_mutex_unlock(&wide_mutex);
+    wide_buffer = malloc(32);
+    rc = rgn_adopt_buffer(fresh(r), &wide_buffer, NULL);
+    ENOMEM_OR_OK(rc);
+    if (rc)
+        CHILD_REQUIRE(wide_buffer == NULL);
+
+}
+
+/* What wide_ready left is gone with the scenario's close. */
+static void wide_ready_gone(int fd_before)
+{
+    CHILD_REQUIRE(access(wide_file, F_OK) != 0);
+    if (wide_dir_made)
+        CHILD_REQUIRE(rmdir(wide_dir) == 0);
+    wide_dir_made = false;
+    CHILD_REQUIRE(wide_buffer == NULL);
+    CHILD_REQUIRE(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+    const char *module = sweep_module();
+    if (module)
+        CHILD_REQUIRE(dlopen(module, RTLD_NOW | RTLD_NOLOAD) == NULL);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHILD_REQUIRE(fd == fd_before); /* no descriptor left open */
+    close(fd);
+}
+
 static void wide_scenario(void)
 {
     for (int i = 0; i < WIDE_N; i++) {
@@ -445,6 +617,8 @@ static void wide_scenario(void)
         CHILD_REQUIRE(rgn_free(r, m) == 0);
     rc = rgn_with(with_body, NULL);
     ENOMEM_OR_OK(rc);
+    wide_ready(r);
+    wide_forget();
 
     /* The arena: small allocations across chunks, a big one, the
      * helpers, a block resized, and a child region cleared for reuse. */
@@ -499,7 +673,11 @@ static void wide_sweep(void)
      * for good: the copy of the name "wide", under which the metrics
      * keep the counters of its closed regions.  Every round after must
      * leave exactly that. */
+    int fd_before = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHILD_REQUIRE(fd_before >= 0);
+    close(fd_before);
     wide_scenario();
+    wide_ready_gone(fd_before);
     rgn_audit_forget_closed();
     rgn_trim();
     size_t kept = bytes_now;
@@ -508,6 +686,7 @@ static void wide_sweep(void)
         calls = 0;
         fail_at = k;
         wide_scenario();
+        wide_ready_gone(fd_before);
         rgn_audit_forget_closed(); /* the audited regions it closed */
         rgn_trim(); /* the chunks its closes kept */
         CHILD_REQUIRE(bytes_now == kept);

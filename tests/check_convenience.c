@@ -267,6 +267,39 @@ END_TEST
 
 /* Every site-recording macro has a function twin, reached by
  * parenthesising its name: same behaviour, no site. */
+static int fd_flags(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+    ck_assert_int_ge(flags, 0);
+    return flags;
+}
+
+/* What rgn opens is close-on-exec, whatever the flags or mode say, so a
+ * program another thread execs meanwhile inherits none of it; a
+ * program hands one on by clearing the flag. */
+START_TEST(open_and_fopen_are_close_on_exec)
+{
+    rgn_t *r = rgn_new();
+    int fd = rgn_open(r, "/dev/null", O_RDONLY, 0, NULL);
+    ck_assert_int_ge(fd, 0);
+    ck_assert(fd_flags(fd) & FD_CLOEXEC);
+    ck_assert_int_eq(fcntl(fd, F_SETFD, 0), 0); /* handed on */
+    ck_assert(!(fd_flags(fd) & FD_CLOEXEC));
+    static const char *modes[] = {
+        "r", "w", "a+", "rb", "re",
+        /* glibc reads the first seven characters of a mode only. */
+        "r+bbbbbbbb",
+        /* Longer than rgn's copy: the flag is set after the open. */
+        "rbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"};
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        FILE *f = rgn_fopen(r, "/dev/null", modes[i], NULL);
+        ck_assert_msg(f != NULL, "mode %s", modes[i]);
+        ck_assert_msg(fd_flags(fileno(f)) & FD_CLOEXEC, "mode %s", modes[i]);
+    }
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
 START_TEST(function_twins_of_the_macros_work)
 {
     rgn_t *r = rgn_new();
@@ -313,6 +346,7 @@ Suite *convenience_suite(void)
     tcase_add_test(io, adopt_fd_reports_a_failing_close);
     tcase_add_test(io, fopen_flushes_at_close);
     tcase_add_test(io, fclose_error_is_returned);
+    tcase_add_test(io, open_and_fopen_are_close_on_exec);
     suite_add_tcase(s, io);
     return s;
 }

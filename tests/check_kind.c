@@ -192,6 +192,54 @@ START_TEST(unprotect_kind_refuses_another_kind)
 }
 END_TEST
 
+struct mover {
+    rgn_t *from;
+    rgn_key_t key;
+    int rc;
+    rgn_t *to;
+};
+
+static int move_in_while_closing(void *arg, rgn_release_type how)
+{
+    (void)how;
+    struct mover *m = arg;
+    rgn_key_t k;
+    m->rc = rgn_move(m->from, m->key, m->to, &k);
+    return 0;
+}
+
+/* A resource of a priority moved into a region that remembered no kinds
+ * keeps its kind there, and with it its place in the close: the region
+ * is given what it needs to remember it, as registering it would. */
+START_TEST(a_move_keeps_a_priority)
+{
+    struct probe p[3];
+    for (int i = 0; i < 3; i++)
+        probe_init(&p[i], i + 1);
+    rgn_t *from = rgn_new();
+    rgn_t *to = rgn_new(); /* remembers no kinds */
+    rgn_key_t k, moved;
+    ck_assert_int_eq(rgn_register(to, probe_cleanup, &p[0], NULL), 0);
+    ck_assert_int_eq(rgn_register_kind(from, &early_kind, &p[1], &k), 0);
+    ck_assert_int_eq(rgn_move(from, k, to, &moved), 0);
+    ck_assert_int_eq(rgn_register(to, probe_cleanup, &p[2], NULL), 0);
+    ck_assert_ptr_eq(rgn_kind_of(to, moved), &early_kind);
+    ck_assert_int_eq(rgn_close(to), 0);
+    ASSERT_LOG(2, 3, 1); /* early first, though 3 is newer */
+    ck_assert_int_eq(rgn_close(from), 0);
+    /* Into a closing region: refused as any move is, nothing moved. */
+    struct mover m = {rgn_new(), RGN_KEY_NONE, 0, NULL};
+    ck_assert_int_eq(rgn_register_kind(m.from, &early_kind, &p[1], &m.key), 0);
+    to = rgn_new();
+    ck_assert_int_eq(rgn_register(to, move_in_while_closing, &m, NULL), 0);
+    m.to = to;
+    ck_assert_int_eq(rgn_close(to), 0);
+    ck_assert_int_eq(m.rc, -ECANCELED);
+    ck_assert_uint_eq(rgn_live(m.from), 1);
+    ck_assert_int_eq(rgn_close(m.from), 0);
+}
+END_TEST
+
 Suite *kind_suite(void)
 {
     Suite *s = suite_create("kind");
@@ -201,6 +249,7 @@ Suite *kind_suite(void)
     tcase_add_test(t, priorities_order_a_close_and_a_clear);
     tcase_add_test(t, describe_names_leaked_resources);
     tcase_add_test(t, unprotect_kind_refuses_another_kind);
+    tcase_add_test(t, a_move_keeps_a_priority);
     suite_add_tcase(s, t);
     return s;
 }

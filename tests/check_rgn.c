@@ -11,6 +11,6 @@ int main(void)
                       share_suite(), threads_suite(), audit_suite(),
                       watch_suite(), since_suite(), profile_suite(), kind_suite(),
                       stats_suite(), lifetime_suite(), metrics_suite(),
-                      convenience_suite(), arena_suite(), alloc_suite(),
+                      convenience_suite(), ready_suite(), arena_suite(), alloc_suite(),
                       error_suite(), NULL);
 }

@@ -200,6 +200,31 @@ static void throwing_with_body()
     EXPECT(ran[3] == 1 && how_seen == RGN_RELEASE_ERROR);
 }
 
+// The header-only scope pointers, and a getline buffer, in C++ too.
+static char *taken()
+{
+    RGN_AUTOFREE char *s = static_cast<char *>(std::malloc(8));
+    if (!s)
+        return nullptr;
+    std::strcpy(s, "taken");
+    return RGN_TAKE_PTR(s);
+}
+
+static void scope_pointers()
+{
+    char *t = taken();
+    EXPECT(t && std::strcmp(t, "taken") == 0);
+    std::free(t);
+    RGN_AUTOFREE int *v = static_cast<int *>(std::malloc(sizeof *v));
+    int *w = RGN_TAKE_PTR(v);
+    EXPECT(v == nullptr && w != nullptr);
+    std::free(w);
+    char *line = static_cast<char *>(std::malloc(16));
+    rgn_t *r = rgn_new_scope();
+    EXPECT(rgn_adopt_buffer(r, &line, nullptr) == 0);
+    EXPECT(rgn_close(r) == 0 && line == nullptr);
+}
+
 int main()
 {
     basics();
@@ -208,6 +233,7 @@ int main()
     throwing_cleanup_in_release();
     throwing_acquire();
     throwing_with_body();
+    scope_pointers();
     EXPECT(rgn_close(global_region) == 0);
     return failures ? 1 : 0;
 }

@@ -34,6 +34,27 @@ for at in $(printf '%s\n' "$syms" | grep '_at$'); do
     }
 done
 
+# What the library needs at run time: libc and pthreads (with the
+# unwinder and the loader that glibc brings along), libdl only where
+# configure found dlopen there (glibc before 2.34: DL_LIBS), and a
+# sanitizer's runtime in those builds.  Nothing else, ever.
+if command -v readelf >/dev/null 2>&1; then
+    for n in $(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+        case $n in
+            libc.so.* | libpthread.so.* | libgcc_s.so.* | ld-linux*.so.* | ld64.so.*) ;;
+            libasan.so.* | libubsan.so.* | libtsan.so.* | liblsan.so.*) ;;
+            libdl.so.*)
+                [ -n "${DL_LIBS:-}" ] || {
+                    echo "exports: $lib needs $n, but configure found dlopen in libc" >&2
+                    exit 1
+                } ;;
+            *)
+                echo "exports: $lib needs $n: rgn needs libc and pthreads only" >&2
+                exit 1 ;;
+        esac
+    done
+fi
+
 # The exact list: a symbol added or lost is an interface change, made on
 # purpose by editing tests/exports.txt (and the man page it needs).
 want="${top_srcdir:-.}/tests/exports.txt"

@@ -24,6 +24,8 @@ Suite *lifetime_suite(void); /* lifetimes of releases: lib/tally.c,
                                 audit.c */
 Suite *metrics_suite(void);  /* Prometheus text: lib/metrics.c */
 Suite *convenience_suite(void); /* scopes, memory, fds: lib/convenience.c */
+Suite *ready_suite(void);    /* exec safety, ready-made resources:
+                                lib/ready.c, lib/exec.c */
 Suite *arena_suite(void);    /* arena, clear, realloc: lib/arena.c */
 Suite *alloc_suite(void);    /* the allocator: lib/alloc.c */
 Suite *error_suite(void);    /* rgn_strerror: lib/error.c */

@@ -4,8 +4,8 @@
  *
  * The input is decoded into operations over three regions: register,
  * release, unprotect and move, with live, stale, foreign and zero keys;
- * closes of both kinds (the region is then made anew) and clears (it
- * stays); arena allocations, whose bytes must survive until their
+ * closes of both kinds and rgn_forget_for_exec (the region is then made
+ * anew) and clears (it stays); arena allocations, whose bytes must survive until their
  * region's clear or close; rgn_malloc blocks, freed, reallocated and
  * moved, whose bytes and keys must survive each; chains of nested child
  * regions up to 2,000 deep, which close innermost first; and resources
@@ -418,6 +418,29 @@ static void op_close(int reg, bool error)
 }
 
 
+/* rgn_forget_for_exec of reg, as a forked child would: no cleanup runs,
+ * every resource is forgotten (rgn's blocks freed, chains' regions with
+ * them), and the region is made anew.  Its keys are dead. */
+static void op_forget(int reg)
+{
+    blocks_check(reg);
+    arena_check_and_forget(reg);
+    int before = nrun;
+    CHECK(rgn_forget_for_exec(region[reg]) == 0);
+    CHECK(nrun == before);
+    for (int i = 0; i < nlive[reg]; i++) {
+        struct res *r = &res[live[reg][i]];
+        CHECK(r->runs == 0 && (r->kind != CHAIN || r->closed == 0));
+        r->region = -1;
+        if (r->kind != BLOCK)
+            r->runs = -1000; /* forgotten: it must never run */
+        remember_dead(r->key);
+    }
+    nlive[reg] = 0;
+    region[reg] = rgn_new();
+    CHECK(region[reg] != NULL);
+}
+
 static void run(const uint8_t *data, size_t size)
 {
     nres = nrun = ndead = 0;
@@ -471,6 +494,8 @@ static void run(const uint8_t *data, size_t size)
         case 7:
             if (arg & 1)
                 op_alloc(target, arg);
+            else if ((arg & 0x0e) == 0x0e)
+                op_forget(target);
             else
                 CHECK(rgn_live(region[target]) == (size_t)nlive[target]);
             break;
