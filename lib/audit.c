@@ -326,10 +326,16 @@ void rgn__registry_forked(void)
     }
 }
 
+/* The exit report, armed by the first listing (report.c). */
+static void arm_exit(void)
+{
+    rgn__above()->arm_exit();
+}
+
 /* Called holding no lock; a's region is already `locked`. */
 static void list(struct rgn_tracking *a)
 {
-    pthread_once(&exit_once, rgn__report_arm_exit);
+    pthread_once(&exit_once, arm_exit);
     pthread_mutex_lock(&registry_lock);
     if (!a->listed) {
         a->prev = NULL;
@@ -348,7 +354,7 @@ void rgn__audit_unlist(rgn_t *r)
     pthread_mutex_lock(&registry_lock);
     if (a->listed) {
         if (!a->inherited && rgn__audit_records(a))
-            rgn__metrics_retire(a->region); /* its counters stay counted */
+            rgn__above()->retire(a->region); /* its counters stay counted */
         if (a->prev)
             a->prev->next = a->next;
         else

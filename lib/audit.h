@@ -263,11 +263,6 @@ RGN_HIDDEN int rgn__audit_each(int (*f)(rgn_t *r, void *arg),
 RGN_HIDDEN void rgn__registry_lock(void);
 RGN_HIDDEN void rgn__registry_unlock(void);
 RGN_HIDDEN void rgn__registry_forked(void);
-/* Adds the counters of r, a named region leaving the registry, to its
- * name's totals (metrics.c); registry locked. */
-RGN_HIDDEN void rgn__metrics_retire(rgn_t *r);
-/* Arms the exit report (report.c), once, when a first region is listed. */
-RGN_HIDDEN void rgn__report_arm_exit(void);
 
 /* Keeps r, freed but for its struct and name, in the quarantine of
  * closed audited regions (state RGN_FREED), freeing the oldest there. */

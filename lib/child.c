@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * child.c -- child regions: making one, adopting a region as a child,
+ * child.c -- child regions: adopting a region as a child (rgn_new_child,
+ * in new.c, makes one and adopts it),
  * taking it out of its parent (its own close, rgn_share), orphaning it
  * (its slot left the parent), the would-own-itself check of a move, and
  * the close a parent's close or release starts.
@@ -20,25 +21,10 @@
  * in doc/HACKING): here it says that a child's lock comes before its
  * parent's.
  *
- * May call: region.c (creation, dropping references), resource.c
+ * Floor 1.  May call: region.c (dropping references), resource.c
  * (registering the child's slot), the slot map.
  */
 #include "internal.h"
-
-rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
-{
-    if (!parent)
-        return rgn__refused_null(EINVAL);
-    rgn_t *c = rgn__region_create(site);
-    if (!c)
-        return NULL;
-    c->scope = true; /* it ends with its parent, or before */
-    /* On failure the child's cleanup has run, which freed it. */
-    int rc = rgn__child_attach(parent, c, NULL, site);
-    if (rc)
-        return rgn__refused_null(-rc);
-    return c;
-}
 
 bool rgn__child_would_own(rgn_t *c, rgn_t *to)
 {
@@ -156,17 +142,4 @@ rgn_key_t rgn_child_key(const rgn_t *child)
     rgn_key_t k = child->parent_key;
     rgn__unlock(p);
     return k;
-}
-
-/* ---- the function twins of the macros, which record no site ----------
- *
- * Last in the file: each #undef takes away the macro, so the definition
- * needs no parentheses around its name, and nothing after it could call
- * the twin where it meant the macro.
- */
-
-#undef rgn_new_child
-rgn_t *rgn_new_child(rgn_t *parent)
-{
-    return rgn_new_child_at(parent, NULL);
 }

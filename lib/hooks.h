@@ -18,21 +18,19 @@
 
 /* The watchers' look at r (locked): held resources, growing sites, made
  * a few times a second at most, on r's own calls, so that no thread is
- * needed (watch.c). */
-RGN_HIDDEN void rgn__audit_look(rgn_t *r, uint64_t now);
+ * needed (watch.c, through above.h). */
 static inline void rgn__audit_tick(rgn_t *r, uint64_t now)
 {
     if (RGN_UNLIKELY(now >= r->tracking->next_look))
-        rgn__audit_look(r, now);
+        rgn__above()->look(r, now);
 }
 
 /* Makes the limit warning of r, locked, for rgn__audit_flush. */
-RGN_HIDDEN void rgn__audit_limit_warning(rgn_t *r);
 static inline void rgn__audit_check_limit(rgn_t *r)
 {
     const struct rgn_tracking *t = r->tracking;
     if (RGN_UNLIKELY(t->limit && r->slots.live > t->next_warn))
-        rgn__audit_limit_warning(r);
+        rgn__above()->limit_warning(r);
 }
 
 /*
@@ -127,22 +125,24 @@ static inline void rgn__audit_flush(void)
 
 /* The last reference went, r locked: makes the report of what r still
  * holds (NORMAL closes of audited owners).  True when the program must
- * abort once the report is written (report.c). */
-RGN_HIDDEN bool rgn__audit_close(rgn_t *r, rgn_release_type how,
-                                 struct rgn_report *rep);
+ * abort once the report is written (report.c, through above.h). */
+static inline bool rgn__audit_close(rgn_t *r, rgn_release_type how,
+                                    struct rgn_report *rep)
+{
+    return rgn__above()->close_report(r, how, rep);
+}
 
 /* The result of `call` refused on a region that is not open: rc,
  * reporting a use after close first when r is RGN_FREED (and aborting
- * under RGN_AUDIT=abort).  Called holding no lock (misuse.c). */
-RGN_HIDDEN int rgn__closed_use_slow(rgn_t *r, const char *call,
-                                    const struct rgn_site *site, int rc);
+ * under RGN_AUDIT=abort).  Called holding no lock (misuse.c, through
+ * above.h). */
 static inline int rgn__closed_use(rgn_t *r, const char *call,
                                   const struct rgn_site *site, int rc)
 {
     /* A buried region's state never changes again. */
     if (RGN_UNLIKELY(__atomic_load_n(&r->state, __ATOMIC_RELAXED) ==
                      RGN_FREED))
-        return rgn__closed_use_slow(r, call, site, rc);
+        return rgn__above()->closed_use(r, call, site, rc);
     return rc;
 }
 

@@ -18,6 +18,7 @@
 #include "sketch.h"   /* the quantile sketch */
 #include "tally.h"    /* per-site tallies */
 #include "sink.h"     /* where reports go, and reports queued */
+#include "above.h"    /* what the core asks of the floors above */
 #include "region.h"   /* struct rgn, its lock, close, child regions */
 #include "resource.h" /* registration, keys, blocks, arena, counters */
 #include "audit.h"    /* tracking: records, limits, the registry */

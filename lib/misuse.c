@@ -5,16 +5,13 @@
  * audit.c keeps), and a region nobody shared used by two threads at once
  * (found by region.h's lock).  Each is reported once, through the sink.
  *
- * Calls group.c for the text and sink.c to write it; the abort of abort
- * mode goes through rgn__audit_abort (audit.c).
+ * Floor 2: the core reaches both through its table (above.h).  Calls
+ * group.c for the text and sink.c to write it; the abort of abort mode
+ * goes through rgn__audit_abort (audit.c).
  */
 #include "internal.h"
 
 #include <stdio.h>
-
-__thread char rgn__self_tag __attribute__((tls_model("initial-exec")));
-__thread const struct rgn_site *rgn__call_site
-    __attribute__((tls_model("initial-exec")));
 
 int rgn__closed_use_slow(rgn_t *r, const char *call,
                          const struct rgn_site *site, int rc)

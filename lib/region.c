@@ -3,9 +3,12 @@
  * region.c -- a region's life: creation, references, the newest-first
  * close (which also runs the closes of the children it reaches, see
  * close_loop) and rgn_clear.  Child regions themselves are child.c's.
- * Owns the fields of struct rgn that region.h gives no other file.
- * May call: the slot map, the audit's hooks (hooks.h) and tracking
- * state (audit.h), the arena, child.c.
+ * Owns the fields of struct rgn that region.h gives no other file, the
+ * thread's tags for the two-threads check, and the table of what the
+ * core asks of the floors above it (above.h).  Floor 1.  May call: the
+ * slot map, the audit's hooks (hooks.h) and tracking state (audit.h),
+ * the arena, child.c, and the floors above only through the table.  The
+ * public constructors are new.c's.
  */
 #include "internal.h"
 
@@ -19,6 +22,19 @@
  * blocks from one atomic counter, so creating a region costs no atomic
  * operation in the common case.  This is the only global state of the core.
  */
+const struct rgn_above *rgn__above_table;
+
+void rgn__above_install(const struct rgn_above *a)
+{
+    if (RGN_UNLIKELY(__atomic_load_n(&rgn__above_table, __ATOMIC_RELAXED) !=
+                     a))
+        __atomic_store_n(&rgn__above_table, a, __ATOMIC_RELAXED);
+}
+
+__thread char rgn__self_tag __attribute__((tls_model("initial-exec")));
+__thread const struct rgn_site *rgn__call_site
+    __attribute__((tls_model("initial-exec")));
+
 #define RGN_ID_BLOCK 4096u
 static atomic_uint_fast64_t next_id_block = 1;
 static __thread uint64_t tl_next_id __attribute__((tls_model("initial-exec")));
@@ -120,22 +136,9 @@ void rgn__region_free(rgn_t *r)
     rgn__free(r);
 }
 
-rgn_t *rgn_new_at(const struct rgn_site *site)
-{
-    return region_create(site);
-}
-
 rgn_t *rgn__region_create(const struct rgn_site *site)
 {
     return region_create(site);
-}
-
-rgn_t *rgn_new_scope_at(const struct rgn_site *site)
-{
-    rgn_t *r = region_create(site);
-    if (r)
-        r->scope = true;
-    return r;
 }
 
 int rgn_set_scope(rgn_t *r, int scope)
@@ -570,23 +573,4 @@ size_t rgn_live(const rgn_t *r)
     size_t n = m->slots.live;
     rgn__unlock(m);
     return n;
-}
-
-/* ---- the function twins of the macros, which record no site ----------
- *
- * Last in the file: each #undef takes away the macro, so the definition
- * needs no parentheses around its name, and nothing after it could call
- * the twin where it meant the macro.
- */
-
-#undef rgn_new
-rgn_t *rgn_new(void)
-{
-    return region_create(NULL);
-}
-
-#undef rgn_new_scope
-rgn_t *rgn_new_scope(void)
-{
-    return rgn_new_scope_at(NULL);
 }

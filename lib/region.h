@@ -16,6 +16,7 @@
 #include "error.h"
 #include "lock.h"
 #include "map.h"
+#include "above.h"
 
 /* Arena bytes inside the region itself (arena.c).  Every byte here is
  * paid by every region: with 256, closing 60,000 regions of 16 resources
@@ -192,7 +193,8 @@ static inline bool rgn__unshared(const rgn_t *r)
  * Two threads at once on a region nobody shared corrupt it: the biased
  * lock keeps out readers, not a second owner.  So a listed, unshared
  * region notes which thread is inside a call, and a thread that finds
- * another there reports it (rgn__two_threads, after taking the lock).
+ * another there reports it (misuse.c, through above.h, after taking
+ * the lock).
  * A region handed from one thread to another between calls is not
  * reported: the first left no mark.  The tag is the address of a
  * thread-local byte; the site is the call's, when it has one
@@ -202,7 +204,6 @@ RGN_HIDDEN extern __thread char rgn__self_tag
     __attribute__((tls_model("initial-exec")));
 RGN_HIDDEN extern __thread const struct rgn_site *rgn__call_site
     __attribute__((tls_model("initial-exec")));
-RGN_HIDDEN void rgn__two_threads(rgn_t *r, const struct rgn_site *other);
 
 /* Marks this thread inside r; returns true when another thread was. */
 static inline bool rgn__user_enter(rgn_t *r, const struct rgn_site **other)
@@ -227,7 +228,7 @@ static inline void rgn__lock(rgn_t *r)
         else
             rgn__lock_take(&r->lock);
         if (RGN_UNLIKELY(clash))
-            rgn__two_threads(r, other);
+            rgn__above()->two_threads(r, other);
     }
 }
 

@@ -193,7 +193,7 @@ static void count_since_mark(rgn_t *r)
     }
 }
 
-bool rgn__audit_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
+bool rgn__report_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
 {
     rgn__report_init(rep);
     struct rgn_tracking *a = r->tracking;
