@@ -22,15 +22,27 @@
 
 /* ---- the lock ----------------------------------------------------------- */
 
-/* Sleeps while l->word is still `held`; returns at once if it is not. */
-static void wait_while_contended(rgn_lock_t *l, unsigned held)
+/* The one pair of futex calls: sleeps while *word is still val (returns
+ * at once if it is not), and wakes one sleeper on word.  A private futex
+ * hashes the address and never touches the memory, so a wake after the
+ * word's owner was freed is harmless.  Elsewhere a wait is a yield. */
+static void futex_wait(atomic_uint *word, unsigned val)
 {
 #ifdef __linux__
-    syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, held, NULL, NULL, 0);
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 #else
-    (void)l;
-    (void)held;
+    (void)word;
+    (void)val;
     sched_yield();
+#endif
+}
+
+static void futex_wake(atomic_uint *word)
+{
+#ifdef __linux__
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
+    (void)word;
 #endif
 }
 
@@ -62,7 +74,7 @@ void rgn__lock_slow(rgn_lock_t *l)
                                            memory_order_acquire)) != 0) {
         if ((old & ~3u) != epoch)
             return; /* abandoned at a fork: ours now */
-        wait_while_contended(l, epoch | 2u);
+        futex_wait(&l->word, epoch | 2u);
     }
 }
 
@@ -75,11 +87,7 @@ void rgn__lock_slow(rgn_lock_t *l)
  */
 void rgn__lock_wake(rgn_lock_t *l)
 {
-#ifdef __linux__
-    syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-#else
-    (void)l;
-#endif
+    futex_wake(&l->word);
 }
 
 /* ---- the biased lock of listed regions nobody shares -----------------------
@@ -279,26 +287,6 @@ static void choose_bias(void)
 __attribute__((constructor)) static void bias_init(void)
 {
     choose_bias();
-}
-
-static void futex_wait(atomic_uint *word, unsigned val)
-{
-#ifdef __linux__
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-#else
-    (void)word;
-    (void)val;
-    sched_yield();
-#endif
-}
-
-static void futex_wake(atomic_uint *word)
-{
-#ifdef __linux__
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-#else
-    (void)word;
-#endif
 }
 
 /* ---- the owner's side ----------------------------------------------------- */

@@ -174,7 +174,7 @@ static inline __attribute__((always_inline)) rgn_t *run_cleanups(rgn_t *r,
             return cb.resource;
         if (locked)
             rgn__unlock(r);
-        int rc = rgn__run_raw(r, cb, how);
+        int rc = rgn__run(r, cb, how, RGN_RUN_BARE);
         if (RGN_UNLIKELY(rc != 0) && !r->close_result)
             r->close_result = rc;
         if (locked)
@@ -449,7 +449,7 @@ static int clear_cleanups(rgn_t *r)
         struct rgn_cb cb = rgn__slot_unlink(&r->slots, i);
         r->closed++;
         rgn__unlock(r);
-        int rc = rgn__run_raw(r, cb, RGN_RELEASE_NORMAL);
+        int rc = rgn__run(r, cb, RGN_RELEASE_NORMAL, RGN_RUN_BARE);
         if (RGN_UNLIKELY(rc != 0) && !result)
             result = rc;
         rgn__lock(r);

@@ -18,6 +18,8 @@
 #include "map.h"
 #include "above.h"
 
+#include <pthread.h>
+
 /* Arena bytes inside the region itself (arena.c).  Every byte here is
  * paid by every region: with 256, closing 60,000 regions of 16 resources
  * cost 38 ns a resource instead of 22 at 64 (and 16 at none) -- more
@@ -289,23 +291,52 @@ RGN_HIDDEN extern __thread struct rgn_frame *rgn__frames
 RGN_HIDDEN void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,
                                     rgn_release_type how);
 
-/* Runs a cleanup and counts a non-zero result in r (which may be NULL).
- * The caller preserves errno. */
-static inline int rgn__run_raw(rgn_t *r, struct rgn_cb cb,
-                               rgn_release_type how)
+/* How rgn__run runs a cleanup. */
+enum rgn_run {
+    RGN_RUN_BARE,  /* the caller saves errno around many (a close) */
+    RGN_RUN_ERRNO, /* errno saved around it */
+    RGN_RUN_FRAMED /* errno saved, and inside a frame: the cleanup may
+                       free r, which then counts nothing (rgn_release) */
+};
+
+/* A thread cancelled inside a framed cleanup takes its frame off the
+ * stack as it unwinds. */
+static inline void rgn__frame_pop(void *f)
 {
-    int rc = cb.fn(cb.resource, how);
-    if (RGN_UNLIKELY(rc != 0) && r)
-        rgn__cleanup_failed(r, rc, cb.resource, how);
-    return rc;
+    rgn__frames = ((struct rgn_frame *)f)->up;
 }
 
-/* Runs one cleanup with errno preserved around it. */
-static inline int rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
+/*
+ * The one way rgn runs a cleanup that has left r: calls it, and counts a
+ * non-zero result in r (which may be NULL) -- for a framed run, only if r
+ * still exists afterwards.  `way` is a constant at every call, so each
+ * inlined copy holds only what its way needs.
+ */
+static inline __attribute__((always_inline)) int
+rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way)
 {
+    if (way == RGN_RUN_BARE) {
+        int rc = cb.fn(cb.resource, how);
+        if (RGN_UNLIKELY(rc != 0) && r)
+            rgn__cleanup_failed(r, rc, cb.resource, how);
+        return rc;
+    }
     int *err = rgn__errno();
     int saved = *err;
-    int rc = rgn__run_raw(r, cb, how);
+    int rc;
+    if (way == RGN_RUN_FRAMED) {
+        struct rgn_frame f = {r, rgn__frames};
+        rgn__frames = &f;
+        pthread_cleanup_push(rgn__frame_pop, &f);
+        rc = cb.fn(cb.resource, how);
+        pthread_cleanup_pop(0);
+        rgn__frames = f.up;
+        r = f.r;
+    } else {
+        rc = cb.fn(cb.resource, how);
+    }
+    if (RGN_UNLIKELY(rc != 0) && r)
+        rgn__cleanup_failed(r, rc, cb.resource, how);
     *err = saved;
     return rc;
 }

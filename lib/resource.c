@@ -13,34 +13,6 @@
 
 #include <pthread.h>
 
-/*
- * Runs a cleanup that has left r, counting a failure in r -- if r still
- * exists afterwards: the cleanup may have closed r's parent, and r with
- * it (see struct rgn_frame).  errno is preserved.  A thread cancelled
- * inside the cleanup takes its frame off the stack as it unwinds.
- */
-static void pop_frame(void *f)
-{
-    rgn__frames = ((struct rgn_frame *)f)->up;
-}
-
-static inline int run_framed(rgn_t *r, struct rgn_cb cb, rgn_release_type how)
-{
-    int *err = rgn__errno();
-    int saved = *err;
-    struct rgn_frame f = {r, rgn__frames};
-    rgn__frames = &f;
-    int rc;
-    pthread_cleanup_push(pop_frame, &f);
-    rc = cb.fn(cb.resource, how);
-    pthread_cleanup_pop(0);
-    rgn__frames = f.up;
-    if (RGN_UNLIKELY(rc != 0) && f.r)
-        rgn__cleanup_failed(f.r, rc, cb.resource, how);
-    *err = saved;
-    return rc;
-}
-
 /* A failed registration gives the resource back at once, as promised,
  * and notes the refusal (after the cleanup, whatever it returned). */
 static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
@@ -49,7 +21,8 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
     if (key)
         *key = RGN_KEY_NONE;
     if (fn)
-        run_framed(r, (struct rgn_cb){fn, resource}, RGN_RELEASE_ERROR);
+        rgn__run(r, (struct rgn_cb){fn, resource}, RGN_RELEASE_ERROR,
+                 RGN_RUN_FRAMED);
     return rgn__failed(err, RGN_FROM_RGN);
 }
 
@@ -374,7 +347,7 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     if (rc != 0)
         rgn__failed(rc, RGN_FROM_CALLER);
     if (late && rc == 0) {
-        rgn__run(NULL, (struct rgn_cb){fn, res}, how);
+        rgn__run(NULL, (struct rgn_cb){fn, res}, how, RGN_RUN_ERRNO);
         rc = rgn__failed(-ECANCELED, RGN_FROM_RGN);
     }
     if (free_region)
@@ -430,7 +403,7 @@ static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
  * more (the unlink saved registers of its own). */
 static inline int run_released(rgn_t *r, struct rgn_cb cb)
 {
-    int rc = run_framed(r, cb, RGN_RELEASE_EARLY);
+    int rc = rgn__run(r, cb, RGN_RELEASE_EARLY, RGN_RUN_FRAMED);
     return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
 }
 
