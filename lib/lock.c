@@ -135,6 +135,7 @@ static atomic_bool membarrier_failed;
 /* tests/check_bias.c's processor: one store of `busy` it holds back, and
  * the outcome of the two heavy fences, which drain it when they work. */
 atomic_bool rgn__model_membarrier_fails, rgn__model_mprotect_fails;
+atomic_bool rgn__model_slow_drain;
 static _Atomic(struct rgn_bias *) model_pending;
 
 void rgn__model_store_busy(struct rgn_bias *b)
@@ -142,11 +143,25 @@ void rgn__model_store_busy(struct rgn_bias *b)
     atomic_store(&model_pending, b);
 }
 
+/* A drain is one step: taking the held store and making it visible.  A
+ * reader's fence that took it, then was preempted, must not land its
+ * busy = 1 after the owner's own later busy = 0 -- a processor drains a
+ * thread's stores in order -- or the reader waits for an owner that is
+ * out, and that owner for the reader: the hang CI once saw. */
+static atomic_flag model_draining = ATOMIC_FLAG_INIT;
+
 void rgn__model_drain(void)
 {
+    while (atomic_flag_test_and_set(&model_draining))
+        sched_yield();
     struct rgn_bias *b = atomic_exchange(&model_pending, NULL);
-    if (b)
+    if (b) {
+        if (atomic_load(&rgn__model_slow_drain))
+            for (int i = 0; i < 3; i++) /* widens the window above */
+                sched_yield();
         atomic_store(&b->busy, 1);
+    }
+    atomic_flag_clear(&model_draining);
 }
 #endif
 

@@ -111,6 +111,7 @@ RGN_HIDDEN void rgn__bias_unclaim(struct rgn_bias *b);
 #ifdef RGN_BIAS_MODEL
 RGN_HIDDEN extern atomic_bool rgn__model_membarrier_fails;
 RGN_HIDDEN extern atomic_bool rgn__model_mprotect_fails;
+RGN_HIDDEN extern atomic_bool rgn__model_slow_drain;
 RGN_HIDDEN void rgn__model_store_busy(struct rgn_bias *b);
 RGN_HIDDEN void rgn__model_drain(void);
 #define RGN_BIAS_SET_BUSY(b) rgn__model_store_busy(b)

@@ -37,6 +37,7 @@ static void reset(bool membarrier_fails, bool mprotect_fails)
     atomic_store(&overlaps, 0);
     atomic_store(&rgn__model_membarrier_fails, membarrier_fails);
     atomic_store(&rgn__model_mprotect_fails, mprotect_fails);
+    atomic_store(&rgn__model_slow_drain, false);
 }
 
 /* The owner's lock and unlock, as region.h's rgn__lock and rgn__unlock
@@ -214,7 +215,9 @@ END_TEST
 
 /* ---- many rounds, owner and reader in threads -------------------------- */
 
-enum { ROUNDS = 20000 };
+enum {
+    ROUNDS = 20000
+};
 static atomic_bool stop;
 
 static void *owner_loop(void *arg)
@@ -257,6 +260,29 @@ START_TEST(readers_against_a_busy_owner_as_membarrier_breaks)
 }
 END_TEST
 
+/* A reader's fence preempted between taking the owner's held store and
+ * making it visible: its busy = 1 used to land after the owner's own
+ * busy = 0, and reader and owner then waited for each other for ever
+ * (the test timed out, as it once did on a loaded CI machine). */
+START_TEST(a_preempted_fence_lands_no_stale_store)
+{
+    reset(false, false);
+    atomic_store(&rgn__model_slow_drain, true);
+    atomic_store(&stop, false);
+    pthread_t o;
+    ck_assert_int_eq(pthread_create(&o, NULL, owner_loop, NULL), 0);
+    for (int i = 0; i < ROUNDS / 4; i++) {
+        enum rgn_bias_read got = reader_lock();
+        ck_assert_int_eq(got, RGN_READ_BIAS);
+        reader_unlock(got);
+    }
+    atomic_store(&stop, true);
+    pthread_join(o, NULL);
+    ck_assert_int_eq(overlapped(), 0);
+    ck_assert_uint_eq(atomic_load(&b.claim), RGN_BIAS_FREE);
+}
+END_TEST
+
 static Suite *bias_suite(void)
 {
     Suite *s = suite_create("bias");
@@ -269,6 +295,7 @@ static Suite *bias_suite(void)
     tcase_add_test(t, no_fence_an_idle_owner_never_holds_a_reader);
     tcase_add_test(t, failed_membarrier_an_idle_owner_is_read_at_once);
     tcase_add_test(t, readers_against_a_busy_owner_as_membarrier_breaks);
+    tcase_add_test(t, a_preempted_fence_lands_no_stale_store);
     suite_add_tcase(s, t);
     return s;
 }
