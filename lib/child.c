@@ -81,6 +81,10 @@ bool rgn__child_detach(rgn_t *c)
     if (!p)
         return true;
     uint32_t i = rgn__slot_find(&p->slots, c->parent_key);
+    /* The rule of a child's slot: the slot its key names in the parent
+     * it sits in is the child's, or gone (taken under this lock). */
+    RGN_ASSERT(!i || (rgn__cb(&p->slots, i)->fn == rgn__child_cleanup &&
+                      rgn__cb(&p->slots, i)->resource == c));
     if (i) {
         if (RGN_UNLIKELY(p->tracking != NULL))
             rgn__audit_leave(p, i);

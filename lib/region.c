@@ -113,6 +113,8 @@ static void bury(rgn_t *r, rgn_audit_mode mode)
 
 void rgn__region_free(rgn_t *r)
 {
+    /* Everything it held is gone: cleaned up, or forgotten (exec.c). */
+    RGN_ASSERT(r->slots.live == 0);
     /* A release in this thread may be running a cleanup of r's. */
     for (struct rgn_frame *f = rgn__frames; f; f = f->up)
         if (f->r == r)
@@ -190,6 +192,7 @@ static void close_done(rgn_t *r)
     /* Every cleanup ran: nothing live, and the counters add up. */
     RGN_ASSERT(r->slots.live == 0 && rgn__slot_newest(&r->slots) == 0);
     RGN_ASSERT(r->state == RGN_CLOSING);
+    RGN_ASSERT(r->refs == 0); /* the close was the last reference's */
     bool reserved = r->pending != 0;
     if (reserved)
         r->state = RGN_DRAINED;
@@ -340,6 +343,7 @@ static __attribute__((noinline)) void audit_close(rgn_t *r,
  * runs its close.  Else r is unlocked. */
 static bool drop_begins_close(rgn_t *r, rgn_release_type how)
 {
+    RGN_ASSERT(rgn__held(r) && r->refs > 0 && r->state == RGN_OPEN);
     if (--r->refs) {
         rgn__unlock(r);
         return false;

@@ -234,8 +234,21 @@ static inline void rgn__lock(rgn_t *r)
     }
 }
 
+/* For RGN_ASSERT: r's lock is held, by someone -- the caller, where a
+ * function says "r locked" -- or r needs none (never shared or listed).
+ * Only the real lock can be told held: a biased region's section may
+ * have been left by a second thread that should never have been inside,
+ * which rgn reports (rgn__two_threads) and must not turn into an abort
+ * here. */
+static inline bool rgn__held(const rgn_t *r)
+{
+    return !r->locked || rgn__biased(r) ||
+           atomic_load_explicit(&r->lock.word, memory_order_relaxed) != 0;
+}
+
 static inline void rgn__unlock(rgn_t *r)
 {
+    RGN_ASSERT(rgn__held(r));
     if (RGN_UNLIKELY(r->locked)) {
         if (rgn__unshared(r))
             atomic_store_explicit(&r->user, 0, memory_order_relaxed);

@@ -38,6 +38,7 @@ struct origin {
  * ran out. */
 static inline uint32_t take_slot(rgn_t *r, const struct rgn_kind *kind)
 {
+    RGN_ASSERT(rgn__held(r));
     uint32_t i = rgn__slot_take(&r->slots);
     if (RGN_UNLIKELY(r->tracking != NULL) && i &&
         (!rgn__audit_reserve(r, i) || !rgn__kinds_reserve(r, i, kind))) {
@@ -281,6 +282,7 @@ static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
 {
     rgn_key_t k = RGN_KEY_NONE;
     rgn__lock(r);
+    RGN_ASSERT(r->pending > 0); /* this reservation's */
     r->pending--;
     *late = r->state == RGN_DRAINED;
     *free_region = *late && r->pending == 0;
@@ -369,6 +371,7 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
  * cleanup (fn NULL when there is none). */
 static inline struct rgn_cb take_at(rgn_t *r, uint32_t i, uint64_t *counter)
 {
+    RGN_ASSERT(rgn__held(r));
     if (RGN_UNLIKELY(!i))
         return (struct rgn_cb){NULL, NULL};
     (*counter)++;
