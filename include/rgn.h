@@ -577,7 +577,8 @@ RGN_API int rgn_register_kind(rgn_t *r, const struct rgn_kind *kind,
  * rgn_unprotect() that takes back only a resource of kind: the caller
  * says what it expects, as talloc_get_type_abort does.  -EPROTOTYPE when
  * key's resource is of another kind (nothing changes); where r does not
- * remember kinds, a resource whose cleanup is kind->cleanup is of kind.
+ * remember its kind (r remembers none, or did not yet when it was
+ * registered), a resource whose cleanup is kind->cleanup is of kind.
  * Otherwise as rgn_unprotect().
  */
 RGN_API int rgn_unprotect_kind(rgn_t *r, rgn_key_t key,
