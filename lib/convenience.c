@@ -5,7 +5,8 @@
  * runResourceT).  Nothing here reaches inside a region; each is what a
  * program would write itself with rgn_register, done once, with the
  * failure paths right and the call site passed on to the audit.
- * May call: the public calls, resource.c's registration path.
+ * May call: the public calls, resource.c's registration path, cause.c
+ * (the cause of rgn_with's error close).
  */
 #include "internal.h"
 
@@ -27,7 +28,7 @@ static void close_unwound_scope(void *r)
 {
     int state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-    rgn_close_error(r);
+    rgn_close_cause(r, -ECANCELED, "rgn_with body was cancelled or threw");
     pthread_setcancelstate(state, NULL);
 }
 
@@ -45,7 +46,7 @@ int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
     pthread_cleanup_push(close_unwound_scope, r);
     rc = body(r, arg);
     pthread_cleanup_pop(0);
-    int closed = rc ? rgn_close_error(r) : rgn_close(r);
+    int closed = rc ? rgn__close_failed(r, rc, "rgn_with body") : rgn_close(r);
     /* The close noted its own failure; the body's result comes first. */
     return rc ? rgn__failed(rc, RGN_FROM_CALLER) : closed;
 }

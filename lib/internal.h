@@ -19,6 +19,7 @@
 #include "tally.h"    /* per-site tallies */
 #include "sink.h"     /* where reports go, and reports queued */
 #include "region.h"   /* struct rgn, its lock, close, child regions */
+#include "cause.h"    /* the causes of error closes */
 #include "resource.h" /* registration, keys, blocks, arena, counters */
 #include "audit.h"    /* tracking: records, limits, the registry */
 #include "group.h"    /* the text of reports */
