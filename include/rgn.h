@@ -610,7 +610,8 @@ struct rgn_kind {
  * costs what rgn_register costs.  A region remembers its resources'
  * kinds once it is audited or measures lifetimes, or from its first kind
  * of a priority other than 0 (which gives it tracking state: its calls
- * then take the general path, though no lock until it is shared).
+ * then take the general path, though no lock until it is shared), or
+ * its first rgn_find() (which gives it tracking state too).
  */
 RGN_API int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind,
                                  void *resource, rgn_key_t *key,
@@ -733,6 +734,46 @@ RGN_API int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
  */
 RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
                      rgn_key_t *new_key);
+
+/*
+ * Resources by value: the key of a resource from what it is -- the
+ * cleanup and resource pointer it was registered with (a resource of a
+ * kind: kind->cleanup) -- as devres_find and apr_pool_cleanup_kill do,
+ * but in O(1) on average, where they walk a list.  When the same pair
+ * was registered more than once, the newest live registration is the
+ * one found, and released; ask again for the next.
+ *
+ * rgn_find() stores the key of r's newest live registration of (fn,
+ * resource) in *key (key may be NULL: whether there is one) and returns
+ * 0; -ENOENT when there is none (*key is then RGN_KEY_NONE), -EINVAL
+ * when r or fn is NULL.  rgn_release_value() releases it as rgn_release()
+ * of that key would: runs its cleanup now with RGN_RELEASE_EARLY and
+ * returns the cleanup's result; -ENOENT (nothing runs) or -EINVAL as
+ * rgn_find().  Neither fails for want of memory.
+ *
+ * The first call on a region builds its index, a hash table of its live
+ * resources by pair (O(live), with rgn's allocator; 16 to 43 bytes a
+ * live resource, beside the region's own 28); from then on the
+ * region keeps it up to date, so its registrations, releases, moves and
+ * arena allocations take their general path (the region gets tracking
+ * state, as a kind of a priority other than 0 gives it: still no lock
+ * until it is shared).  A region that never asks pays nothing.  Out of
+ * memory, the index is dropped, and the next call builds it again or,
+ * failing that, walks the region's resources, O(live); so does a call on
+ * a closing region that has none.  Both work from a cleanup while r
+ * closes or is being cleared, on what it still holds.  The pair is what
+ * the region holds: an rgn_malloc block is rgn_free's (its cleanup is
+ * rgn's own), and rgn_register_plain's resources are held under the
+ * cleanup rgn_unprotect would hand back.
+ *
+ * Both take r's lock (when it has one) and call the allocator under it;
+ * rgn_release_value runs the cleanup with no lock held, as rgn_release
+ * does, and is what rgn_release is for cancellation.  No cancellation
+ * point of their own; a forked child inherits each region's index.
+ */
+RGN_API int rgn_find(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                     rgn_key_t *key);
+RGN_API int rgn_release_value(rgn_t *r, rgn_cleanup_fn fn, void *resource);
 
 /* ======================================================================
  * Scopes and ready-made resources

@@ -96,8 +96,10 @@ bool rgn__child_detach(rgn_t *c)
         return true;
     uint32_t i = rgn__slot_find(&p->slots, c->parent_key);
     if (i) {
-        if (RGN_UNLIKELY(p->tracking != NULL))
+        if (RGN_UNLIKELY(p->tracking != NULL)) {
+            rgn__index_remove(p, i);
             rgn__audit_leave(p, i);
+        }
         rgn__slot_unlink(&p->slots, i);
         p->removed++;
         atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);

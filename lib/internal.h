@@ -22,6 +22,7 @@
 #include "cause.h"    /* the causes of error closes */
 #include "resource.h" /* registration, keys, blocks, arena, counters */
 #include "audit.h"    /* tracking: records, limits, the registry */
+#include "index.h"    /* resources by value */
 #include "group.h"    /* the text of reports */
 #include "hooks.h"    /* how region calls reach the audit */
 #include "report.h"   /* the leak digest */
