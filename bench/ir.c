@@ -17,7 +17,9 @@
  *
  * Usage: ir rgn|rgn+audit|floor|baseline
  * rgn+audit runs only the audited pair; floor and baseline, which have no
- * audit, run that row as their plain pair, so that it has a ratio.
+ * audit, run that row as their plain pair, so that it has a ratio.  The
+ * rows by value (rgn_release_value, and pairs in a region indexed by it)
+ * are rgn's alone.
  * Exits 77 when built without <valgrind/callgrind.h>.
  */
 #include "bench.h"
@@ -50,6 +52,7 @@ struct irow {
     size_t per;     /* resources in each */
     size_t reps;    /* times the whole is done */
     int audited;    /* the audited pair: rgn+audit's only row */
+    int value;      /* by value: rgn's alone */
 };
 
 static void begin(void)
@@ -74,6 +77,76 @@ static void run_pair(const struct bench_impl *im, const struct irow *row,
         im->release(s, im->add(s, NULL));
     end(label);
     im->close(s);
+}
+
+/* The by-value rows are rgn's alone, and call it directly: an indexed
+ * region of per resources, each registered with a pointer of its own,
+ * and a find of one it does not hold, which builds the index. */
+static int value_cleanup(void *res, rgn_release_type how)
+{
+    (void)res;
+    (void)how;
+    bench_cleaned++;
+    return 0;
+}
+
+static rgn_t *indexed(const struct irow *row, uintptr_t *ring,
+                      uintptr_t *next)
+{
+    rgn_t *r = rgn_new();
+    for (size_t i = 0; i < row->per; i++)
+        rgn_register(r, value_cleanup, (void *)(ring[i] = ++*next * 16),
+                     NULL);
+    rgn_find(r, value_cleanup, (void *)(uintptr_t)8, NULL);
+    return r;
+}
+
+/* Register+release pairs by key in an indexed region: reps pairs. */
+static void run_indexed_pair(const struct bench_impl *im,
+                             const struct irow *row, const char *label)
+{
+    (void)im;
+    uintptr_t *ring = malloc(row->per * sizeof *ring), next = 0;
+    rgn_t *r = indexed(row, ring, &next);
+    rgn_key_t k;
+    for (int warm = 1; warm >= 0; warm--) {
+        size_t reps = warm ? 1000 : row->reps;
+        if (!warm)
+            begin();
+        for (size_t i = 0; i < reps; i++) {
+            rgn_register(r, value_cleanup, (void *)(++next * 16), &k);
+            rgn_release(r, k);
+        }
+    }
+    end(label);
+    rgn_close(r);
+    free(ring);
+}
+
+/* bench's by-value row: the oldest released by its pointer and a new one
+ * registered, round robin over per live: reps pairs. */
+static void run_value_pair(const struct bench_impl *im, const struct irow *row,
+                           const char *label)
+{
+    (void)im;
+    uintptr_t *ring = malloc(row->per * sizeof *ring), next = 0;
+    rgn_t *r = indexed(row, ring, &next);
+    size_t head = 0;
+    for (int warm = 1; warm >= 0; warm--) {
+        size_t reps = warm ? 1000 : row->reps;
+        if (!warm)
+            begin();
+        for (size_t i = 0; i < reps; i++) {
+            rgn_release_value(r, value_cleanup, (void *)ring[head]);
+            rgn_register(r, value_cleanup, (void *)(ring[head] = ++next * 16),
+                         NULL);
+            if (++head == row->per)
+                head = 0;
+        }
+    }
+    end(label);
+    rgn_close(r);
+    free(ring);
 }
 
 /* A region made, filled with per resources and closed, reps times: per
@@ -149,20 +222,25 @@ static void run_close(const struct bench_impl *im, const struct irow *row,
 }
 
 static const struct irow rows[] = {
-    {"register+release, 1 live", "pair", run_pair, 1, 1, 200000, 0},
-    {"register+release, audit on", "pair", run_pair, 1, 1, 200000, 1},
-    {"fill+close, N=16", "resource", run_fill_close, 1, 16, 20000, 0},
-    {"create+close, empty", "region", run_fill_close, 1, 0, 100000, 0},
-    {"fill+close, 4096 regions of 1", "resource", run_regions, 4096, 1, 10, 0},
-    {"close per resource, N=16", "resource", run_close, 1000, 16, 10, 0},
-    {"close per resource, N=1e3", "resource", run_close, 10, 1000, 10, 0},
-    {"close, 4096 regions of 1", "resource", run_close, 4096, 1, 10, 0},
+    {"register+release, 1 live", "pair", run_pair, 1, 1, 200000, 0, 0},
+    {"register+release, audit on", "pair", run_pair, 1, 1, 200000, 1, 0},
+    {"fill+close, N=16", "resource", run_fill_close, 1, 16, 20000, 0, 0},
+    {"create+close, empty", "region", run_fill_close, 1, 0, 100000, 0, 0},
+    {"fill+close, 4096 regions of 1", "resource", run_regions, 4096, 1, 10, 0,
+     0},
+    {"close per resource, N=16", "resource", run_close, 1000, 16, 10, 0, 0},
+    {"close per resource, N=1e3", "resource", run_close, 10, 1000, 10, 0, 0},
+    {"close, 4096 regions of 1", "resource", run_close, 4096, 1, 10, 0, 0},
+    {"pair, indexed region, N=1e3", "pair", run_indexed_pair, 1, 1000,
+     200000, 0, 1},
+    {"by value, oldest, N=1e3", "pair", run_value_pair, 1, 1000, 200000, 0,
+     1},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 
 static size_t ops(const struct irow *row)
 {
-    if (row->run == run_pair)
+    if (row->run == run_pair || row->value)
         return row->reps;
     return row->regions * (row->per ? row->per : 1) * row->reps;
 }
@@ -198,6 +276,8 @@ int main(int argc, char **argv)
     int audit = im == &bench_rgn_audit;
     for (size_t i = 0; i < NROWS; i++) {
         if (audit ? !rows[i].audited : rows[i].audited && im == &bench_rgn)
+            continue;
+        if (rows[i].value && im != &bench_rgn)
             continue;
         char label[128];
         snprintf(label, sizeof label, "%zu|%s|%s|%zu", i, rows[i].name,

@@ -367,6 +367,51 @@ RGN_API int rgn_close(rgn_t *r);
 /* As rgn_close(), but a last drop runs the cleanups with RGN_RELEASE_ERROR. */
 RGN_API int rgn_close_error(rgn_t *r);
 
+/*
+ * Close causes: why an error close happened, for the cleanups it runs, as
+ * resourcet's ReleaseException' carries the exception (conduit#461).  A
+ * cleanup that runs with RGN_RELEASE_ERROR asks rgn_cause() -- to log it,
+ * to roll back rather than commit, to send an error reply.
+ */
+struct rgn_cause {
+    int code;         /* never 0: a negative errno value, a thread
+                         function's result, whatever the program said */
+    const char *text; /* what happened, or NULL */
+};
+
+/*
+ * rgn_close_error() with a cause.  When this drop is r's last, every
+ * cleanup of the close -- and of the child regions it closes -- runs with
+ * RGN_RELEASE_ERROR and finds {code, text} in rgn_cause().  text (may be
+ * NULL) is copied with rgn's allocator before the first cleanup runs, so
+ * it may live in r itself (rgn_strdup(r, ...)); out of memory, the
+ * cleanups see the code alone (text NULL).  A drop that is not the last
+ * returns 0 and passes nothing on: a close's release type and cause are
+ * those of its last drop, whatever earlier drops said.  (The last drop
+ * made while r is being cleared lets the clear close r when it is done,
+ * see rgn_clear: r holds nothing by then, so no cleanup sees the cause.)
+ * Returns and fails as rgn_close_error(), and with -EINVAL when code is
+ * 0 (r is left as it was: nothing is dropped).  Takes r's lock, as rgn_close();
+ * cancellation and fork as there: a close cancelled inside a cleanup
+ * shows the cause to the cleanups it runs as the thread unwinds.
+ */
+RGN_API int rgn_close_cause(rgn_t *r, int code, const char *text);
+
+/*
+ * The cause of the close running the calling cleanup in this thread, or
+ * NULL: outside a close, in a close without one (rgn_close(),
+ * rgn_close_error(), rgn_clear()), and in a cleanup run by rgn_release()
+ * or given back by a refused registration, even inside a close that has
+ * one.  A close or clear begun inside a cleanup shows its own cause (or
+ * none) to its cleanups, and the outer one shows again once it is done;
+ * the child regions a close closes show its cause.  rgn_thread_create()
+ * and rgn_with() give their error closes causes (see there).  Valid until
+ * the cleanup returns: copy what you keep.  Thread-local (a cause is
+ * never seen by another thread), no lock, no cancellation point; a
+ * forked child's one thread is a copy of the forking one.
+ */
+RGN_API const struct rgn_cause *rgn_cause(void);
+
 /* Number of live resources in r (0 for NULL). */
 RGN_API size_t rgn_live(const rgn_t *r);
 
@@ -438,9 +483,11 @@ RGN_API rgn_t *rgn_share(rgn_t *r);
 /*
  * resourcet's resourceForkIO: shares r with a new thread (as
  * pthread_create(t, attr, ...)) that runs fn(r, arg) and then drops its
- * reference: with rgn_close() semantics if fn returned 0, with
- * rgn_close_error() otherwise, and with RGN_RELEASE_ERROR if the thread is
- * cancelled.  The thread's exit value is (void *)(intptr_t) of fn's
+ * reference: with rgn_close() semantics if fn returned 0, otherwise as
+ * rgn_close_cause() with fn's result as the cause's code and the text
+ * "thread function returned -5" (say), and with RGN_RELEASE_ERROR if the
+ * thread is cancelled, with the cause -ECANCELED, "thread function was
+ * cancelled".  The thread's exit value is (void *)(intptr_t) of fn's
  * result, or, if that was 0, of the close's result.  The final close
  * runs with cancellation disabled: a thread cancelled once fn has
  * returned still runs every cleanup and exits with that value.  A child
@@ -574,11 +621,12 @@ struct rgn_kind {
  * rgn_register(); -EINVAL also for kind NULL or kind->cleanup NULL (then
  * nothing runs).  A kind of priority 0 and no before_exec in a region
  * that is not audited costs what rgn_register costs.  A region remembers
- * its resources' kinds once it is audited or measures lifetimes, or from
- * its first kind of a priority other than 0 or with a before_exec (which
- * gives it tracking state: its calls then take the general path, though
- * no lock until it is shared); rgn_move gives the region it moves such a
- * resource into that state too, so the resource keeps its kind there.
+ * its resources' kinds once it is audited or measures lifetimes, from
+ * its first kind of a priority other than 0 or with a before_exec, or
+ * from its first rgn_find() (each gives it tracking state: its calls
+ * then take the general path, though no lock until it is shared);
+ * rgn_move gives the region it moves such a resource into that state
+ * too, so the resource keeps its kind there.
  */
 RGN_API int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind,
                                  void *resource, rgn_key_t *key,
@@ -592,7 +640,8 @@ RGN_API int rgn_register_kind(rgn_t *r, const struct rgn_kind *kind,
  * rgn_unprotect() that takes back only a resource of kind: the caller
  * says what it expects, as talloc_get_type_abort does.  -EPROTOTYPE when
  * key's resource is of another kind (nothing changes); where r does not
- * remember kinds, a resource whose cleanup is kind->cleanup is of kind.
+ * remember its kind (r remembers none, or did not yet when it was
+ * registered), a resource whose cleanup is kind->cleanup is of kind.
  * Otherwise as rgn_unprotect().
  */
 RGN_API int rgn_unprotect_kind(rgn_t *r, rgn_key_t key,
@@ -701,6 +750,46 @@ RGN_API int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn,
 RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
                      rgn_key_t *new_key);
 
+/*
+ * Resources by value: the key of a resource from what it is -- the
+ * cleanup and resource pointer it was registered with (a resource of a
+ * kind: kind->cleanup) -- as devres_find and apr_pool_cleanup_kill do,
+ * but in O(1) on average, where they walk a list.  When the same pair
+ * was registered more than once, the newest live registration is the
+ * one found, and released; ask again for the next.
+ *
+ * rgn_find() stores the key of r's newest live registration of (fn,
+ * resource) in *key (key may be NULL: whether there is one) and returns
+ * 0; -ENOENT when there is none (*key is then RGN_KEY_NONE), -EINVAL
+ * when r or fn is NULL.  rgn_release_value() releases it as rgn_release()
+ * of that key would: runs its cleanup now with RGN_RELEASE_EARLY and
+ * returns the cleanup's result; -ENOENT (nothing runs) or -EINVAL as
+ * rgn_find().  Neither fails for want of memory.
+ *
+ * The first call on a region builds its index, a hash table of its live
+ * resources by pair (O(live), with rgn's allocator; 16 to 43 bytes a
+ * live resource, beside the region's own 28); from then on the
+ * region keeps it up to date, so its registrations, releases, moves and
+ * arena allocations take their general path (the region gets tracking
+ * state, as a kind of a priority other than 0 gives it: still no lock
+ * until it is shared).  A region that never asks pays nothing.  Out of
+ * memory, the index is dropped, and the next call builds it again or,
+ * failing that, walks the region's resources, O(live); so does a call on
+ * a closing region that has none.  Both work from a cleanup while r
+ * closes or is being cleared, on what it still holds.  The pair is what
+ * the region holds: an rgn_malloc block is rgn_free's (its cleanup is
+ * rgn's own), and rgn_register_plain's resources are held under the
+ * cleanup rgn_unprotect would hand back.
+ *
+ * Both take r's lock (when it has one) and call the allocator under it;
+ * rgn_release_value runs the cleanup with no lock held, as rgn_release
+ * does, and is what rgn_release is for cancellation.  No cancellation
+ * point of their own; a forked child inherits each region's index.
+ */
+RGN_API int rgn_find(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                     rgn_key_t *key);
+RGN_API int rgn_release_value(rgn_t *r, rgn_cleanup_fn fn, void *resource);
+
 /* ======================================================================
  * Scopes and ready-made resources
  * ======================================================================
@@ -712,13 +801,16 @@ RGN_API int rgn_move(rgn_t *from, rgn_key_t key, rgn_t *to,
 
 /*
  * resourcet's runResourceT: makes a scope, runs body(r, arg), then
- * closes r -- with RGN_RELEASE_NORMAL if body returned 0, with
- * RGN_RELEASE_ERROR otherwise.  Returns body's result when non-zero, else
- * the close's.  -EINVAL (body NULL) or -ENOMEM (no region; body not run).
- * A thread cancelled inside body, or a C++ exception leaving it, still
- * closes r, with RGN_RELEASE_ERROR, as the thread unwinds (cancellation
- * disabled until the close is done, as runResourceT closes its scope on
- * any exception); the unwinding then goes on and rgn_with never returns.
+ * closes r -- with RGN_RELEASE_NORMAL if body returned 0, otherwise as
+ * rgn_close_cause() with body's result as the cause's code and the text
+ * "rgn_with body returned -5" (say).  Returns body's result when
+ * non-zero, else the close's.  -EINVAL (body NULL) or -ENOMEM (no region;
+ * body not run).  A thread cancelled inside body, or a C++ exception
+ * leaving it, still closes r, with RGN_RELEASE_ERROR and the cause
+ * -ECANCELED, "rgn_with body was cancelled or threw", as the thread
+ * unwinds (cancellation disabled until the close is done, as
+ * runResourceT closes its scope on any exception); the unwinding then
+ * goes on and rgn_with never returns.
  */
 RGN_API int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
                         const struct rgn_site *site);

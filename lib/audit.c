@@ -470,6 +470,7 @@ rgn_audit_mode rgn__audit_free(rgn_t *r)
     RGN_ASSERT(!a->listed); /* rgn__audit_unlist came first */
     rgn__tallies_free(&a->tallies);
     rgn__free(a->kinds);
+    rgn__free(a->index);
     rgn__free(a->recs);
     rgn__free(a);
     r->tracking = NULL;

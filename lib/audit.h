@@ -35,6 +35,8 @@ struct rgn_arec {
     16u /* its site was not sampled: no tally, no
                                   age (RGN_AUDIT_SAMPLE) */
 
+struct rgn_index; /* index.c */
+
 /* A region's tracking state (r->tracking): exists while it is audited,
  * measures lifetimes or has a limit. */
 struct rgn_tracking {
@@ -58,8 +60,11 @@ struct rgn_tracking {
      * once a kind was registered in the region. */
     const struct rgn_kind **kinds;
     uint32_t kinds_cap;
-    bool priorities;    /* a kind of priority other than 0 was registered:
+    bool priorities; /* a kind of priority other than 0 was registered:
                            the close orders by priority */
+    /* Its live resources by (cleanup, resource), from the first rgn_find
+     * on (index.c); NULL before, or when memory ran out. */
+    struct rgn_index *index;
     uint32_t sample_in; /* registrations until the next sampled site */
     uint64_t sample_rng;
     /* What rgn_clear took out of the region's counters, which start again

@@ -86,8 +86,10 @@ bool rgn__child_detach(rgn_t *c)
     RGN_ASSERT(!i || (rgn__cb(&p->slots, i)->fn == rgn__child_cleanup &&
                       rgn__cb(&p->slots, i)->resource == c));
     if (i) {
-        if (RGN_UNLIKELY(p->tracking != NULL))
+        if (RGN_UNLIKELY(p->tracking != NULL)) {
+            rgn__index_remove(p, i);
             rgn__audit_leave(p, i);
+        }
         rgn__slot_unlink(&p->slots, i);
         p->removed++;
         atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);

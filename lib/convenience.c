@@ -6,7 +6,8 @@
  * program would write itself with rgn_register, done once, with the
  * failure paths right and the call site passed on to the audit.  (Memory
  * blocks, which the core must know, are block.c's.)
- * Floor 2.  May call: the public calls, resource.c's registration path.
+ * Floor 2.  May call: the public calls, resource.c's registration path,
+ * cause.c (the cause of rgn_with's error close).
  */
 #include "internal.h"
 
@@ -28,7 +29,7 @@ static void close_unwound_scope(void *r)
 {
     int state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-    rgn_close_error(r);
+    rgn_close_cause(r, -ECANCELED, "rgn_with body was cancelled or threw");
     pthread_setcancelstate(state, NULL);
 }
 
@@ -46,7 +47,7 @@ int rgn_with_at(int (*body)(rgn_t *r, void *arg), void *arg,
     pthread_cleanup_push(close_unwound_scope, r);
     rc = body(r, arg);
     pthread_cleanup_pop(0);
-    int closed = rc ? rgn_close_error(r) : rgn_close(r);
+    int closed = rc ? rgn__close_failed(r, rc, "rgn_with body") : rgn_close(r);
     /* The close noted its own failure; the body's result comes first. */
     return rc ? rgn__failed(rc, RGN_FROM_CALLER) : closed;
 }

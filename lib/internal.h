@@ -20,8 +20,10 @@
 #include "sink.h"     /* where reports go, and reports queued */
 #include "above.h"    /* what the core asks of the floors above */
 #include "region.h"   /* struct rgn, its lock, close, child regions */
+#include "cause.h"    /* the causes of error closes */
 #include "resource.h" /* registration, keys, blocks, arena, counters */
 #include "audit.h"    /* tracking: records, limits, the registry */
+#include "index.h"    /* resources by value */
 #include "group.h"    /* the text of reports */
 #include "hooks.h"    /* how region calls reach the audit */
 #include "report.h"   /* the leak digest */

@@ -112,11 +112,12 @@ int rgn_unprotect_kind(rgn_t *r, rgn_key_t key, const struct rgn_kind *kind,
     rgn__lock(r);
     uint32_t i = rgn__slot_find(&r->slots, key);
     int rc = 0;
+    /* A resource registered before r remembered kinds has none: it is
+     * judged by its cleanup, as where r remembers none. */
+    const struct rgn_kind *k = i ? rgn__kind_at(r, i) : NULL;
     if (!i)
         rc = -ENOENT;
-    else if (r->tracking && r->tracking->kinds
-                 ? rgn__kind_at(r, i) != kind
-                 : rgn__cb(&r->slots, i)->fn != kind->cleanup)
+    else if (k ? k != kind : rgn__cb(&r->slots, i)->fn != kind->cleanup)
         rc = -EPROTOTYPE;
     rgn__unlock(r);
     if (rc)

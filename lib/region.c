@@ -312,6 +312,8 @@ static int close_last(rgn_t *r, rgn_release_type how)
         close_done(r);
         return 0;
     }
+    if (RGN_UNLIKELY(rgn__cause_wanted(r))) /* in a frame of its own */
+        return rgn__cause_close(r, how, close_last);
     int *err = rgn__errno();
     int saved = *err;
     rgn_t *volatile top = r;
@@ -509,6 +511,8 @@ int rgn_clear(rgn_t *r)
         rgn__counters_restart(r);
         return 0;
     }
+    if (RGN_UNLIKELY(rgn__cause_wanted(r))) /* hides an outer cause */
+        return rgn__cause_clear(r, rgn_clear);
     rgn__lock(r);
     if (r->state != RGN_OPEN) {
         rgn__unlock(r);

@@ -7,7 +7,7 @@
  * Owns the registration path (rgn__register_slot) and the per-call
  * counters.  May call: the slot map, the region's lock, region.c,
  * child.c (a handed-back child registered again), the audit's hooks
- * (hooks.h), convenience.c's block header.
+ * (hooks.h), convenience.c's block header, index.c's hook.
  */
 #include "internal.h"
 
@@ -54,6 +54,7 @@ static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
 {
     rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
     if (RGN_UNLIKELY(r->tracking != NULL)) {
+        rgn__index_add(r, i);
         rgn__kinds_set(r, i, o.kind);
         rgn__audit_note(r, i, o.site, o.label, o.bytes);
     }
@@ -391,8 +392,10 @@ static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
 {
     rgn__lock(r);
     uint32_t i = rgn__slot_find(&r->slots, key);
-    if (i && RGN_UNLIKELY(r->tracking != NULL))
+    if (i && RGN_UNLIKELY(r->tracking != NULL)) {
+        rgn__index_remove(r, i);
         rgn__audit_release(r, i); /* its lifetime, if tracked */
+    }
     struct rgn_cb cb = take_at(r, i, &r->released_early);
     rgn__unlock(r);
     rgn__audit_flush(); /* a report of two threads at once */
@@ -428,8 +431,10 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
         return rgn__refused(-EINVAL);
     rgn__lock(r);
     uint32_t i = rgn__slot_find(&r->slots, key);
-    if (i && RGN_UNLIKELY(r->tracking != NULL))
+    if (i && RGN_UNLIKELY(r->tracking != NULL)) {
+        rgn__index_remove(r, i);
         rgn__audit_leave(r, i);
+    }
     struct rgn_cb cb = take_at(r, i, &r->removed);
     if (cb.fn == rgn__child_cleanup)
         rgn__child_orphan(cb.resource); /* the caller owns it now */
@@ -460,6 +465,8 @@ int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old, size_t bytes,
         rc = h ? 0 : -ENOMEM;
         if (h)
             rgn__cb(&r->slots, i)->resource = *moved = h + RGN_BLOCK_HEADER;
+        if (h && r->tracking)
+            rgn__index_rehome(r, i, old); /* by its new address */
         struct rgn_arec *rec = h ? rgn__audit_record(r, i) : NULL;
         if (rec)
             rgn__audit_resize(r->tracking, rec, bytes - RGN_BLOCK_HEADER);
@@ -542,10 +549,13 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
     uint32_t j = take_slot(to, kind);
     if (!j)
         return -ENOMEM;
+    if (RGN_UNLIKELY(from->tracking != NULL))
+        rgn__index_remove(from, i);
     rgn__slot_unlink(&from->slots, i);
     from->removed++;
     *new_key = rgn__slot_link(&to->slots, j, cb.fn, cb.resource);
     if (RGN_UNLIKELY(to->tracking != NULL)) {
+        rgn__index_add(to, j);
         rgn__kinds_set(to, j, kind);
         rgn__audit_move(from, i, to, j); /* the record travels along */
     }

@@ -18,7 +18,8 @@
  * which it can only do after the owner let go of the parent.
  *
  * May call: the region's lock, region.c (dropping references), child.c
- * (taking a child out), the audit's hooks.
+ * (taking a child out), the audit's hooks, cause.c (a failed thread's
+ * drop, with its cause).
  */
 #include "internal.h"
 
@@ -120,7 +121,7 @@ struct start {
 /* A thread cancelled inside fn still drops its reference, as an error. */
 static void drop_on_cancel(void *r)
 {
-    rgn__drop_ref(r, RGN_RELEASE_ERROR);
+    rgn__drop_cause(r, -ECANCELED, "thread function was cancelled");
 }
 
 static void *thread_main(void *p)
@@ -143,8 +144,8 @@ static void *thread_main(void *p)
     /* fn is done: a cancellation now must not cut the close short, nor
      * turn its result into PTHREAD_CANCELED. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-    int closed =
-        rgn__drop_ref(s.r, rc ? RGN_RELEASE_ERROR : RGN_RELEASE_NORMAL);
+    int closed = rc ? rgn__drop_failed(s.r, rc, "thread function")
+                    : rgn__drop_ref(s.r, RGN_RELEASE_NORMAL);
     pthread_setcancelstate(state, NULL);
     return (void *)(intptr_t)(rc ? rc : closed);
 }

@@ -704,6 +704,166 @@ START_TEST(failing_each_allocation_of_every_call_loses_nothing)
 }
 END_TEST
 
+/*
+ * Finding and releasing by value, and close causes, under the same
+ * discipline: neither rgn_find nor rgn_release_value ever fails for want
+ * of memory (without its index a region is walked), and a close whose
+ * text could not be copied shows its code alone.
+ */
+enum { VALUE_N = 120 };
+static struct probe value_p[VALUE_N];
+static int value_tries[VALUE_N]; /* registrations tried: each runs once */
+static int cause_code_seen, cause_text_ok, cause_seen;
+static int codes_alone; /* closes whose text could not be copied */
+
+static int cause_probe(void *p, rgn_release_type how)
+{
+    const struct rgn_cause *c = rgn_cause();
+    cause_seen++;
+    if (c) {
+        cause_code_seen = c->code;
+        cause_text_ok += !c->text || strcmp(c->text, "closing: disk full") == 0;
+        codes_alone += !c->text;
+    }
+    return probe_cleanup(p, how);
+}
+
+static int failing_with_body(rgn_t *r, void *arg)
+{
+    value_tries[VALUE_N - 2]++;
+    int rc = rgn_register(r, cause_probe, arg, NULL);
+    return rc ? rc : -EPIPE;
+}
+
+static void value_scenario(void)
+{
+    for (int i = 0; i < VALUE_N; i++) {
+        probe_init(&value_p[i], i);
+        value_tries[i] = 0;
+    }
+    cause_code_seen = cause_text_ok = cause_seen = 0;
+    rgn_t *r = rgn_new();
+    if (!r) {
+        CHILD_REQUIRE(errno == ENOMEM);
+        return;
+    }
+    rgn_key_t k[VALUE_N];
+    for (int i = 0; i < VALUE_N - 2; i++) {
+        /* Pairs 0..9 twice (as i and i + 10): duplicates, the newest
+         * found first.  Pairs 10..19 are not used. */
+        int pair = i < 20 ? i % 10 : i;
+        value_tries[pair]++;
+        int rc = rgn_register(r, probe_cleanup, &value_p[pair], &k[i]);
+        CHILD_REQUIRE(rc == 0 || rc == -ENOMEM);
+        CHILD_REQUIRE(rc == 0 || rgn_key_is_none(k[i]));
+        if (i == 30 || i == 90) { /* builds the index, or walks */
+            rgn_key_t got;
+            int f = rgn_find(r, probe_cleanup, &value_p[25], &got);
+            CHILD_REQUIRE(f == (rgn_key_is_none(k[25]) ? -ENOENT : 0));
+            CHILD_REQUIRE(f != 0 || rgn_key_equal(got, k[25]));
+        }
+    }
+    for (int i = 20; i < VALUE_N - 2; i++) {
+        rgn_key_t got;
+        int f = rgn_find(r, probe_cleanup, &value_p[i], &got);
+        CHILD_REQUIRE(f == (rgn_key_is_none(k[i]) ? -ENOENT : 0));
+        CHILD_REQUIRE(f != 0 || rgn_key_equal(got, k[i]));
+        if (i % 3 == 0) {
+            f = rgn_release_value(r, probe_cleanup, &value_p[i]);
+            CHILD_REQUIRE(f == (rgn_key_is_none(k[i]) ? -ENOENT : 0));
+        }
+    }
+    for (int i = 0; i < 10; i++) { /* the newer of each duplicate first */
+        rgn_key_t got, newest = rgn_key_is_none(k[i + 10]) ? k[i] : k[i + 10];
+        int f = rgn_find(r, probe_cleanup, &value_p[i], &got);
+        CHILD_REQUIRE(f == (rgn_key_is_none(newest) ? -ENOENT : 0));
+        CHILD_REQUIRE(f != 0 || rgn_key_equal(got, newest));
+        f = rgn_release_value(r, probe_cleanup, &value_p[i]);
+        CHILD_REQUIRE(f == (rgn_key_is_none(newest) ? -ENOENT : 0));
+        CHILD_REQUIRE(f != 0 || rgn_release(r, newest) == -ENOENT);
+    }
+    /* A scope whose body fails, and a close with a cause. */
+    int rc = rgn_with(failing_with_body, &value_p[VALUE_N - 2]);
+    CHILD_REQUIRE(rc == -EPIPE || rc == -ENOMEM);
+    CHILD_REQUIRE(rc != -EPIPE || cause_code_seen == -EPIPE);
+    cause_code_seen = cause_seen = cause_text_ok = 0;
+    value_tries[VALUE_N - 1]++;
+    rc = rgn_register(r, cause_probe, &value_p[VALUE_N - 1], NULL);
+    CHILD_REQUIRE(rc == 0 || rc == -ENOMEM);
+    if (rc)
+        cause_seen = 0; /* it ran at once, given back */
+    char *text = rgn_strdup(r, "closing: disk full");
+    CHILD_REQUIRE(
+        rgn_close_cause(r, -EIO, text ? text : "closing: disk full") == 0);
+    if (rc == 0) /* the text, or out of memory the code alone */
+        CHILD_REQUIRE(cause_seen == 1 && cause_code_seen == -EIO &&
+                      cause_text_ok == 1);
+}
+
+static void value_sweep(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    for (long k = 1;; k++) {
+        calls = 0;
+        fail_at = k;
+        value_scenario();
+        rgn_trim();
+        CHILD_REQUIRE(bytes_now == 0);
+        for (int i = 0; i < VALUE_N; i++)
+            CHILD_REQUIRE(value_p[i].runs == value_tries[i]);
+        if ((long)calls < k)
+            break;
+        CHILD_REQUIRE(k < 1000);
+    }
+    CHILD_REQUIRE(codes_alone > 0); /* the sweep reached the copy */
+}
+
+START_TEST(failing_each_allocation_of_find_and_causes_loses_nothing)
+{
+    RUN_IN_CHILD(value_sweep);
+}
+END_TEST
+
+/* The index stays within a constant factor of the live count, however
+ * many pairs come and go: one table, and a second while it is rebuilt. */
+static void index_bounded(void)
+{
+    enum { LIVE = 1000, CYCLES = 200000 };
+    static char pairs[LIVE * 4];
+    static rgn_key_t k[LIVE];
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    rgn_t *r = rgn_new();
+    for (int i = 0; i < LIVE; i++)
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, &pairs[i], &k[i]) == 0);
+    size_t filled = bytes_now;
+    CHILD_REQUIRE(rgn_find(r, noop_cleanup, &pairs[0], NULL) == 0);
+    size_t indexed = bytes_now, index = indexed - filled;
+    bytes_peak = bytes_now;
+    unsigned x = 2463534242u;
+    for (int i = 0; i < CYCLES; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        unsigned j = x % LIVE;
+        /* A new pair each time: every entry left behind is stale. */
+        CHILD_REQUIRE(rgn_release(r, k[j]) == 0);
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, &pairs[x % sizeof pairs],
+                                   &k[j]) == 0);
+    }
+    CHILD_REQUIRE(bytes_now == indexed);
+    CHILD_REQUIRE(bytes_peak <= indexed + index);
+    CHILD_REQUIRE(index <= 48u * LIVE); /* bytes a live resource */
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    rgn_trim(); /* the region the thread's cache kept */
+    CHILD_REQUIRE(bytes_now == 0);
+}
+
+START_TEST(the_index_does_not_grow_with_registrations)
+{
+    RUN_IN_CHILD(index_bounded);
+}
+END_TEST
+
 /* ---- memory is bounded by the live count ------------------------------- */
 
 static void bounded_by_peak(void)
@@ -1018,11 +1178,13 @@ Suite *alloc_suite(void)
     tcase_add_test(t, allocate_and_move_fail_before_changing_anything);
     tcase_add_test(t, failing_each_allocation_in_turn_loses_nothing);
     tcase_add_test(t, failing_each_allocation_of_every_call_loses_nothing);
+    tcase_add_test(t, failing_each_allocation_of_find_and_causes_loses_nothing);
     suite_add_tcase(s, t);
 
     t = tcase_create("memory");
     tcase_set_timeout(t, 120);
     tcase_add_test(t, memory_does_not_grow_with_registrations);
+    tcase_add_test(t, the_index_does_not_grow_with_registrations);
     tcase_add_test(t, at_most_32_bytes_per_live_resource);
     tcase_add_test(t, soak_memory_stays_flat);
     suite_add_tcase(s, t);

@@ -240,6 +240,38 @@ START_TEST(a_move_keeps_a_priority)
 }
 END_TEST
 
+/* A resource of a kind registered before its region remembered kinds --
+ * which it begins to at its first kind of another priority than 0, or
+ * when it is audited -- is taken back as that kind, by its cleanup, as
+ * it was before: it was refused as "of another kind" once other kinds
+ * were remembered. */
+START_TEST(unprotect_kind_of_a_resource_from_before_kinds_were_kept)
+{
+    struct probe p[2];
+    probe_init(&p[0], 1);
+    probe_init(&p[1], 2);
+    for (int how = 0; how < 2; how++) {
+        rgn_t *r = rgn_new();
+        rgn_key_t k;
+        ck_assert_int_eq(rgn_register_kind(r, &plain_kind, &p[0], &k), 0);
+        if (how == 0)
+            ck_assert_int_eq(rgn_register_kind(r, &early_kind, &p[1], NULL),
+                             0);
+        else
+            ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+        static const struct rgn_kind other = {.name = "other",
+                                              .cleanup = noop_cleanup};
+        void *got = NULL;
+        ck_assert_int_eq(rgn_unprotect_kind(r, k, &other, &got), -EPROTOTYPE);
+        ck_assert_int_eq(rgn_unprotect_kind(r, k, &plain_kind, &got), 0);
+        ck_assert_ptr_eq(got, &p[0]);
+        ck_assert_int_eq(rgn_close(r), 0);
+    }
+    ck_assert_int_eq(p[0].runs, 0);
+    ck_assert_int_eq(p[1].runs, 1);
+}
+END_TEST
+
 Suite *kind_suite(void)
 {
     Suite *s = suite_create("kind");
@@ -250,6 +282,7 @@ Suite *kind_suite(void)
     tcase_add_test(t, describe_names_leaked_resources);
     tcase_add_test(t, unprotect_kind_refuses_another_kind);
     tcase_add_test(t, a_move_keeps_a_priority);
+    tcase_add_test(t, unprotect_kind_of_a_resource_from_before_kinds_were_kept);
     suite_add_tcase(s, t);
     return s;
 }

@@ -17,6 +17,8 @@ Suite *audit_suite(void);    /* the leak audit: lib/audit.c, report.c,
 Suite *watch_suite(void);    /* held and growing: lib/watch.c */
 Suite *profile_suite(void); /* profiles: lib/profile.c, snapshot.c */
 Suite *kind_suite(void);    /* kinds, priorities: lib/kind.c */
+Suite *cause_suite(void);   /* close causes: lib/cause.c */
+Suite *index_suite(void);   /* find and release by value: lib/index.c */
 Suite *since_suite(void);    /* checkpoints, intent, sites: lib/since.c,
                                 site.c, plain.c */
 Suite *stats_suite(void);    /* counters: lib/stats.c */

@@ -9,9 +9,13 @@
  * region's clear or close; rgn_malloc blocks, freed, reallocated and
  * moved, whose bytes and keys must survive each; chains of nested child
  * regions up to 2,000 deep, which close innermost first; and resources
- * whose cleanups call rgn on their own closing region.  A small model -- each
- * region's live resources, oldest first -- predicts every result: the
- * return code, which cleanup runs, with which release type, and in which
+ * whose cleanups call rgn on their own closing region; finds and releases
+ * by value (rgn_find, rgn_release_value) of live, dead and duplicated
+ * (cleanup, resource) pairs -- TWINs share a pair by the four -- and error
+ * closes with a cause (rgn_close_cause), which every cleanup they run,
+ * nested children's included, must see.  A small model -- each region's
+ * live resources, oldest first -- predicts every result: the return code,
+ * which cleanup runs, with which release type and cause, and in which
  * order.  Any difference aborts, so the fuzzer reports it as a crash.
  *
  * Built two ways: with clang's libFuzzer (`make fuzz`), and as a plain
@@ -34,8 +38,10 @@
 /* PLAIN and REENTRANT log their cleanup; a BLOCK is an rgn_malloc block
  * (rgn frees it, nothing is logged); a CHAIN is a child region with
  * children nested `depth` deep, whose outermost cleanup logs when the
- * whole chain has closed, innermost first. */
-enum kind { PLAIN, REENTRANT, BLOCK, CHAIN };
+ * whole chain has closed, innermost first; a TWIN's resource is one of
+ * four tokens, so several live TWINs may share a pair: its cleanup logs
+ * its token's number, -1 - group, not its id. */
+enum kind { PLAIN, REENTRANT, BLOCK, CHAIN, TWIN };
 
 struct res {
     int id;
@@ -50,6 +56,7 @@ struct res {
     unsigned char fill;
     rgn_t *child;        /* CHAIN: the outermost child region           */
     int depth, closed;   /* CHAIN: levels, and how many have closed     */
+    int group;           /* TWIN: its token                             */
 };
 
 static struct res res[MAX_RES];
@@ -60,7 +67,15 @@ static int nlive[REGIONS];
 static rgn_key_t dead_keys[64];     /* keys that must be dead forever */
 static unsigned ndead;              /* keys ever put in the ring above */
 static int run_order[MAX_RES];      /* ids in the order cleanups ran */
+static rgn_release_type run_how[MAX_RES]; /* each run's release type */
+static int run_cause[MAX_RES];      /* and rgn_cause()'s code, 0: none */
 static int nrun;
+
+#define TOKENS 4
+static struct token {
+    int group;
+} tokens[TOKENS] = {{0}, {1}, {2}, {3}};
+static int twin_runs;
 
 #define CHECK(cond)                                                       \
     do {                                                                  \
@@ -71,16 +86,34 @@ static int nrun;
         }                                                                 \
     } while (0)
 
+/* Logs one run: what, how, and the cause the cleanup saw. */
+static void log_run(int what, rgn_release_type how)
+{
+    const struct rgn_cause *c = rgn_cause();
+    CHECK(nrun < MAX_RES);
+    run_how[nrun] = how;
+    run_cause[nrun] = c ? c->code : 0;
+    CHECK(!c || (c->text && strcmp(c->text, "fuzz") == 0));
+    run_order[nrun++] = what;
+}
+
 static int cleanup(void *p, rgn_release_type how)
 {
     struct res *r = p;
     r->runs++;
     CHECK(r->runs == 1); /* exactly once */
     r->how = how;
-    CHECK(nrun < MAX_RES);
-    run_order[nrun++] = r->id;
+    log_run(r->id, how);
     if (r->kind == REENTRANT && r->region >= 0)
         r->reentrant_rc = rgn_release(region[r->region], r->key);
+    return 0;
+}
+
+static int twin_cleanup(void *p, rgn_release_type how)
+{
+    const struct token *t = p;
+    twin_runs++;
+    log_run(-1 - t->group, how);
     return 0;
 }
 
@@ -186,6 +219,100 @@ static int logs(const struct res *r)
     return r->kind != BLOCK;
 }
 
+/* What the log says when r's cleanup runs. */
+static int log_id(const struct res *r)
+{
+    return r->kind == TWIN ? -1 - r->group : r->id;
+}
+
+static void op_register_twin(int reg, uint8_t b)
+{
+    if (nres == MAX_RES || nlive[reg] == MAX_LIVE)
+        return;
+    struct res *r = &res[nres];
+    *r = (struct res){.id = nres, .kind = TWIN, .how = RGN_RELEASE_EARLY,
+                      .region = reg, .group = b % TOKENS};
+    nres++;
+    CHECK(rgn_register(region[reg], twin_cleanup, &tokens[r->group],
+                       &r->key) == 0);
+    live[reg][nlive[reg]++] = r->id;
+}
+
+/* The pair r was registered with, as a program would name it: NULL for
+ * blocks and chains, whose cleanups are rgn's own. */
+static rgn_cleanup_fn pair_of(const struct res *r, void **resource)
+{
+    switch (r->kind) {
+    case PLAIN:
+    case REENTRANT:
+        *resource = (void *)r;
+        return cleanup;
+    case TWIN:
+        *resource = &tokens[r->group];
+        return twin_cleanup;
+    default:
+        return NULL;
+    }
+}
+
+/* Where the model has reg's newest live registration of the pair of
+ * res[id] -- its place in live[reg] -- or -1. */
+static int model_find(int reg, rgn_cleanup_fn fn, void *resource)
+{
+    for (int at = nlive[reg] - 1; at >= 0; at--) {
+        void *p;
+        if (pair_of(&res[live[reg][at]], &p) == fn && p == resource)
+            return at;
+    }
+    return -1;
+}
+
+static void op_find(uint8_t b, int target)
+{
+    if (!nres)
+        return;
+    void *p;
+    rgn_cleanup_fn fn = pair_of(&res[(b * 7u) % (unsigned)nres], &p);
+    if (!fn)
+        return;
+    int at = model_find(target, fn, p);
+    rgn_key_t k;
+    int rc = rgn_find(region[target], fn, p, &k);
+    if (at < 0) {
+        CHECK(rc == -ENOENT && rgn_key_is_none(k));
+        return;
+    }
+    CHECK(rc == 0 && rgn_key_equal(k, res[live[target][at]].key));
+}
+
+static void op_release_value(uint8_t b, int target)
+{
+    if (!nres)
+        return;
+    void *p;
+    rgn_cleanup_fn fn = pair_of(&res[(b * 7u) % (unsigned)nres], &p);
+    if (!fn)
+        return;
+    int at = model_find(target, fn, p);
+    int before = nrun;
+    int rc = rgn_release_value(region[target], fn, p);
+    if (at < 0) {
+        CHECK(rc == -ENOENT && nrun == before);
+        return;
+    }
+    struct res *r = &res[live[target][at]];
+    CHECK(rc == 0);
+    CHECK(nrun == before + 1 && run_order[before] == log_id(r));
+    CHECK(run_how[before] == RGN_RELEASE_EARLY && run_cause[before] == 0);
+    if (r->kind == REENTRANT)
+        CHECK(r->reentrant_rc == -ENOENT); /* its own key: gone */
+    if (r->kind == TWIN)
+        r->runs = 1;
+    r->region = -1;
+    model_remove(target, at);
+    remember_dead(r->key);
+}
+
 /* Picks a key from the byte: a live one, a dead one, or none. */
 static rgn_key_t pick_key(uint8_t b, int *owner, int *at)
 {
@@ -214,11 +341,13 @@ static void op_release(uint8_t b, int target)
         CHECK(rc == 0);
         CHECK(nrun == before + logs(r));
         if (logs(r))
-            CHECK(run_order[before] == r->id);
+            CHECK(run_order[before] == log_id(r) && run_cause[before] == 0);
         /* A child released by key closes as rgn_close would. */
         CHECK(r->kind == BLOCK ||
-              r->how == (r->kind == CHAIN ? RGN_RELEASE_NORMAL
-                                          : RGN_RELEASE_EARLY));
+              run_how[before] == (r->kind == CHAIN ? RGN_RELEASE_NORMAL
+                                                   : RGN_RELEASE_EARLY));
+        if (r->kind == TWIN)
+            r->runs = 1;
         if (r->kind == CHAIN)
             CHECK(r->closed == r->depth);
         if (r->kind == REENTRANT)
@@ -253,6 +382,9 @@ static void op_unprotect(uint8_t b, int target)
             int before = nrun;
             CHECK(rgn_close(r->child) == 0);
             CHECK(nrun == before + 1 && r->closed == r->depth);
+        } else if (r->kind == TWIN) {
+            CHECK(fn == twin_cleanup && p == &tokens[r->group]);
+            r->runs = -1000; /* ours now: it must never run */
         } else {
             CHECK(fn == cleanup && p == r);
             r->runs = -1000; /* ours now: it must never run */
@@ -366,16 +498,20 @@ static void arena_check_and_forget(int reg)
 }
 
 /* Checks what a close or a clear of reg ran: every live resource, newest
- * first, with `how`. */
-static void check_emptied(int reg, int before, rgn_release_type how)
+ * first, with `how` and, as rgn_cause() showed it, `cause`. */
+static void check_emptied(int reg, int before, rgn_release_type how,
+                          int cause)
 {
     int n = nlive[reg], at = before;
     for (int i = 0; i < n; i++) { /* newest first */
         struct res *r = &res[live[reg][n - 1 - i]];
         if (logs(r)) {
-            CHECK(at < nrun && run_order[at++] == r->id);
-            CHECK(r->how == how);
+            CHECK(at < nrun && run_order[at] == log_id(r));
+            CHECK(run_how[at] == how && run_cause[at] == cause);
+            at++;
         }
+        if (r->kind == TWIN)
+            r->runs = 1;
         if (r->kind == REENTRANT)
             CHECK(r->reentrant_rc == -ENOENT);
         if (r->kind == CHAIN)
@@ -400,19 +536,22 @@ static void op_clear(int reg)
     arena_check_and_forget(reg);
     int before = nrun;
     CHECK(rgn_clear(region[reg]) == 0);
-    check_emptied(reg, before, RGN_RELEASE_NORMAL);
+    check_emptied(reg, before, RGN_RELEASE_NORMAL, 0);
     CHECK(rgn_live(region[reg]) == 0);
 }
 
-static void op_close(int reg, bool error)
+/* cause: 0, or the code of an error close's cause. */
+static void op_close(int reg, bool error, int cause)
 {
     blocks_check(reg);
     arena_check_and_forget(reg);
     int before = nrun;
-    int rc = error ? rgn_close_error(region[reg]) : rgn_close(region[reg]);
+    int rc = cause ? rgn_close_cause(region[reg], cause, "fuzz")
+             : error ? rgn_close_error(region[reg])
+                     : rgn_close(region[reg]);
     CHECK(rc == 0);
-    check_emptied(reg, before,
-                  error ? RGN_RELEASE_ERROR : RGN_RELEASE_NORMAL);
+    check_emptied(reg, before, error ? RGN_RELEASE_ERROR : RGN_RELEASE_NORMAL,
+                  cause);
     region[reg] = rgn_new();
     CHECK(region[reg] != NULL);
 }
@@ -444,6 +583,7 @@ static void op_forget(int reg)
 static void run(const uint8_t *data, size_t size)
 {
     nres = nrun = ndead = 0;
+    twin_runs = 0;
     narena = nlevels = 0;
     for (int i = 0; i < REGIONS; i++) {
         region[i] = rgn_new();
@@ -488,26 +628,47 @@ static void run(const uint8_t *data, size_t size)
         case 6:
             if (arg & 2)
                 op_clear(target);
-            else
-                op_close(target, (arg & 1) != 0);
+            else /* an error close with arg & 4 has a cause */
+                op_close(target, (arg & 1) != 0,
+                         (arg & 5) == 5 ? -1 - (arg >> 3) : 0);
             break;
         case 7:
-            if (arg & 1)
+            if (arg & 1) {
                 op_alloc(target, arg);
-            else if ((arg & 0x0e) == 0x0e)
+                break;
+            }
+            if ((arg & 0x0e) == 0x0e) {
                 op_forget(target);
-            else
+                break;
+            }
+            switch ((arg >> 1) % 4) {
+            case 0:
                 CHECK(rgn_live(region[target]) == (size_t)nlive[target]);
+                break;
+            case 1:
+                op_find(arg, target);
+                break;
+            case 2:
+                op_release_value(arg, target);
+                break;
+            case 3:
+                op_register_twin(target, arg);
+                break;
+            }
             break;
         }
     }
     for (int i = 0; i < REGIONS; i++)
-        op_close(i, false);
+        op_close(i, false, 0);
     for (int i = 0; i < REGIONS; i++)
         rgn_close(region[i]);
-    for (int i = 0; i < nres; i++) /* every resource ran once, or was ours */
+    int twins = 0;
+    for (int i = 0; i < nres; i++) { /* every resource ran once, or was ours */
         CHECK(res[i].kind == BLOCK || res[i].runs == 1 ||
               res[i].runs == -1000);
+        twins += res[i].kind == TWIN && res[i].runs == 1;
+    }
+    CHECK(twin_runs == twins);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
