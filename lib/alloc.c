@@ -7,6 +7,8 @@
  * the change; once frozen, constructors pay a single acquire load.  The
  * fork handlers hold the mutex across fork().  Calls nothing of rgn's
  * but ThreadSanitizer's annotations (lock.h).
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

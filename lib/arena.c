@@ -37,6 +37,8 @@
  *
  * Owns the arena fields of struct rgn and the thread's chunk cache.  May
  * call: the allocator, the region's lock, the memory tools, the sink.
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

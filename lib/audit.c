@@ -64,6 +64,8 @@
  * the membarrier registration is made again, the digest's counts are
  * forgotten, and every listed region is marked inherited: the parent's
  * to report, left out of the child's readers.
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -36,6 +36,28 @@ int rgn__free_block(void *p, rgn_release_type how)
     return 0;
 }
 
+/* ---- the block's descriptor's operations (own.h) ------------------------ */
+
+/* A block keeps its key in its header, for rgn_free: also when
+ * rgn_unprotect handed it back and it is registered again. */
+int rgn__block_attach(rgn_t *r, void *p, rgn_key_t *key, struct rgn_from o)
+{
+    return rgn__register_keeping(r, rgn__free_block, p, rgn__block_key(p), key,
+                                 o);
+}
+
+void rgn__block_moved(void *p, rgn_t *to, rgn_key_t key)
+{
+    (void)to;
+    *rgn__block_key(p) = key; /* rgn_free finds it by its new key */
+}
+
+/* rgn's own memory, as the arena is: it goes with its region. */
+void rgn__block_forget(void *p)
+{
+    rgn__free_block(p, RGN_RELEASE_NORMAL);
+}
+
 /* Registers block b (whose payload is returned; rgn_register stores the
  * key in its header); NULL and errno on failure, with the block already
  * freed by rgn_register. */

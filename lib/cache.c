@@ -18,6 +18,8 @@
  *
  * Regions of rgn's own only: audited ones wait in the audit's quarantine
  * instead.  Calls the allocator and the arena's trim.
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

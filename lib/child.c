@@ -110,6 +110,32 @@ void rgn__child_orphan(rgn_t *c)
     atomic_store_explicit(&c->parent, NULL, memory_order_relaxed);
 }
 
+/* ---- the child region's descriptor's operations (own.h) ----------------- */
+
+int rgn__child_attach_own(rgn_t *r, void *c, rgn_key_t *key, struct rgn_from o)
+{
+    return rgn__refused(rgn__child_attach(r, c, key, o.site));
+}
+
+void rgn__child_unprotected(void *c)
+{
+    rgn__child_orphan(c);
+}
+
+int rgn__child_may_move(void *c, rgn_t *to)
+{
+    return rgn__child_would_own(c, to) ? -EINVAL : 0;
+}
+
+/* A child must know where it sits, so that its own close finds its
+ * slot (rgn__child_detach). */
+void rgn__child_moved(void *child, rgn_t *to, rgn_key_t key)
+{
+    rgn_t *c = child;
+    c->parent_key = key;
+    atomic_store_explicit(&c->parent, to, memory_order_release);
+}
+
 /*
  * The parent took the child's slot (closing, or rgn_release of its key):
  * it drops the reference the slot stands for.  Releasing a child's key

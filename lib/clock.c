@@ -12,6 +12,8 @@
  * measured against CLOCK_MONOTONIC between load and the first conversion
  * (see ns_per_tick): no calibration loop at start.  Calls nothing of
  * rgn's.
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

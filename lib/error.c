@@ -4,6 +4,8 @@
  * rgn_version, the other call that describes rather than does.  Owns
  * the thread's last failure and its cached errno address (error.h).
  * Calls nothing of rgn's.
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -21,6 +21,8 @@
  * May call: the slot map, the region's lock, kind.c (kinds, their
  * order), child.c (detach, orphan), region.c (freeing), the audit's
  * hooks (a resource leaving its tally).
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 
@@ -71,11 +73,11 @@ static rgn_t *forget_resources(struct walk *w, rgn_t *r)
         if (!rgn__slot_pop(&r->slots, &cb))
             return NULL;
         r->removed++; /* forgotten, as if unprotected */
-        if (cb.fn == rgn__child_cleanup)
+        const struct rgn_own *own = rgn__own_of(cb.fn);
+        if (own->nests)
             return cb.resource;
-        if (cb.fn == rgn__free_block) {
-            /* rgn's own memory, as the arena is: it goes with r. */
-            rgn__free_block(cb.resource, RGN_RELEASE_NORMAL);
+        if (own->forget) { /* rgn's own memory, as the arena is */
+            own->forget(cb.resource);
             continue;
         }
         if (kind && kind->before_exec && w->hooks) {

@@ -12,6 +12,8 @@
  *
  * Glue at the top: it calls sink.c, audit.c, report.c and lock.c, and
  * nothing calls it.
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -7,6 +7,8 @@
  * It reads a region's slots and records (the caller holds the region's
  * lock) and writes into report buffers (sink.h); it calls nothing else
  * of rgn's and writes to no sink itself.
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 
@@ -214,7 +216,7 @@ void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
         struct rgn_arec *rec = rgn__audit_record(r, i);
         /* A child region is its own region's business, never a leak of
          * its parent's: its contents are judged at its own close. */
-        bool child = rgn__cb(&r->slots, i)->fn == rgn__child_cleanup;
+        bool child = rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests;
         bool unsampled = rec && (rec->flags & RGN_AREC_UNSAMPLED);
         if (unsampled)
             g->unsampled++; /* the sampled ones stand for it in groups */

@@ -22,6 +22,7 @@
 #include "region.h"   /* struct rgn, its lock, close, child regions */
 #include "cause.h"    /* the causes of error closes */
 #include "resource.h" /* registration, keys, blocks, arena, counters */
+#include "own.h"      /* rgn's own kinds: child regions, blocks */
 #include "audit.h"    /* tracking: records, limits, the registry */
 #include "index.h"    /* resources by value */
 #include "group.h"    /* the text of reports */

@@ -15,6 +15,8 @@
  *
  * Owns tracking->kinds.  May call: the allocator, audit.c's tracking
  * state, the slot map and resource.c's registration path.
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

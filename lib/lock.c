@@ -5,6 +5,8 @@
  * process-wide reader (the audit's reports, metrics) locks a region
  * another thread owns.  It calls nothing of rgn's but the region's
  * fields; it runs no user code.
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -3,6 +3,8 @@
  * map.c -- the cold half of the slot map (map.h): growing the slot
  * arrays and freeing them.  It calls only the allocator (alloc.h), the
  * system's mmap family and ThreadSanitizer's annotations (lock.h).
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "alloc.h"
 #include "lock.h"

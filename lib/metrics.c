@@ -11,6 +11,8 @@
  *
  * Owns the totals of named regions that left the registry.  May call:
  * the registry walk (audit.c), the tallies' sketches, stats.c.
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -15,6 +15,8 @@
  * plain_fn is the only global state: written once per distinct function
  * by compare-and-swap, never cleared, read without a lock.  A forked child
  * inherits it intact.  May call: rgn_register_at, rgn_register_labeled_at.
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -23,6 +23,8 @@
  * snapshots on signals or intervals.
  *
  * Glue at the top: reads snapshot.c, writes files.
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -22,6 +22,8 @@
  * May call: the public calls, resource.c's registration path
  * (rgn__register_kinded), the allocator, and a slot's resource under its
  * region's lock (rgn_spawn_stop sets a child's stop).
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -172,7 +172,7 @@ static inline __attribute__((always_inline)) rgn_t *run_cleanups(rgn_t *r,
     struct rgn_cb cb;
     while (rgn__slot_pop(&r->slots, &cb)) {
         r->closed++;
-        if (RGN_UNLIKELY(cb.fn == rgn__child_cleanup))
+        if (RGN_UNLIKELY(rgn__own_of(cb.fn)->nests))
             return cb.resource;
         if (locked)
             rgn__unlock(r);

@@ -9,6 +9,8 @@
  * region lock is let go.  Region code reaches it through hooks.h; audit.c
  * only arms the exit report; fork.c holds the digest's lock across a
  * fork.
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 
@@ -188,7 +190,7 @@ static void count_since_mark(rgn_t *r)
          i = rgn__ln(&r->slots, i)->next) {
         const struct rgn_arec *rec = rgn__audit_record(r, i);
         if (rec && rec->born > mark && !(rec->flags & RGN_AREC_EXPECTED) &&
-            rgn__cb(&r->slots, i)->fn != rgn__child_cleanup)
+            !rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests)
             rgn__mark.closed_leaks++;
     }
 }

@@ -8,6 +8,8 @@
  * counters.  May call: the slot map, the region's lock, region.c,
  * child.c (a handed-back child registered again), the audit's hooks
  * (hooks.h), convenience.c's block header, index.c's hook.
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 
@@ -26,14 +28,6 @@ static int refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
     return rgn__failed(err, RGN_FROM_RGN);
 }
 
-/* Where a registration comes from, for the audit. */
-struct origin {
-    const struct rgn_site *site;
-    const char *label;
-    uint64_t bytes;              /* its size, 0 when it has none */
-    const struct rgn_kind *kind; /* NULL: an ordinary cleanup */
-};
-
 /* A free slot with room for its audit record and kind; 0 when memory
  * ran out. */
 static inline uint32_t take_slot(rgn_t *r, const struct rgn_kind *kind)
@@ -50,7 +44,7 @@ static inline uint32_t take_slot(rgn_t *r, const struct rgn_kind *kind)
 
 /* Links a slot from take_slot and records where it came from. */
 static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
-                                  void *resource, struct origin o)
+                                  void *resource, struct rgn_from o)
 {
     rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
     if (RGN_UNLIKELY(r->tracking != NULL)) {
@@ -63,7 +57,7 @@ static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
 
 /* Registers in an open region the caller has locked, or need not lock. */
 static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                             rgn_key_t *key, struct origin o)
+                             rgn_key_t *key, struct rgn_from o)
 {
     uint32_t i = take_slot(r, o.kind);
     if (RGN_UNLIKELY(!i))
@@ -77,7 +71,7 @@ static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 /* The general case: shared, tracked, closing, or out of slots. */
 static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
                                               void *resource, rgn_key_t *key,
-                                              struct origin o)
+                                              struct rgn_from o)
 {
     rgn__call_site = o.site; /* for a report of two threads at once */
     rgn__lock(r);
@@ -114,7 +108,7 @@ static inline bool add_at_hand(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 
 /* Registers without running the cleanup on failure. */
 static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                      rgn_key_t *key, struct origin o)
+                      rgn_key_t *key, struct rgn_from o)
 {
     if (RGN_LIKELY(add_at_hand(r, fn, resource, key)))
         return 0;
@@ -123,37 +117,34 @@ static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 
 /* Registers, running the cleanup at once on failure. */
 static inline int add_or_refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                                rgn_key_t *key, struct origin o)
+                                rgn_key_t *key, struct rgn_from o)
 {
     int rc = add(r, fn, resource, key, o);
     return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
 }
 
-/* An rgn_malloc block keeps its key in its header, for rgn_free: also
- * when rgn_unprotect handed it back and it is registered again. */
-static int register_block(rgn_t *r, void *p, rgn_key_t *key, struct origin o)
+int rgn__register_keeping(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                          rgn_key_t *kept, rgn_key_t *key, struct rgn_from o)
 {
-    rgn_key_t *in_header = rgn__block_key(p);
-    int rc = add(r, rgn__free_block, p, in_header, o);
+    int rc = add(r, fn, resource, kept, o);
     if (rc)
-        return refuse(r, rgn__free_block, p, key, rc);
+        return refuse(r, fn, resource, key, rc);
     if (key)
-        *key = *in_header;
+        *key = *kept;
     return 0;
 }
 
-/* Every registration from outside: a child region and an rgn_malloc
- * block, which rgn_unprotect hands back as a cleanup and resource, are
- * registered as such, labelled or not. */
+/* Every registration from outside: rgn's own kinds, which rgn_unprotect
+ * hands back as a cleanup and resource (a child region, an rgn_malloc
+ * block), are taken back as what they were (own.h), labelled or not. */
 static inline int register_with(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                                rgn_key_t *key, struct origin o)
+                                rgn_key_t *key, struct rgn_from o)
 {
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
-    if (RGN_UNLIKELY(fn == rgn__child_cleanup))
-        return rgn__refused(rgn__child_attach(r, resource, key, o.site));
-    if (RGN_UNLIKELY(fn == rgn__free_block))
-        return register_block(r, resource, key, o);
+    const struct rgn_own *own = rgn__own_of(fn);
+    if (RGN_UNLIKELY(own->attach != NULL))
+        return own->attach(r, resource, key, o);
     return add_or_refuse(r, fn, resource, key, o);
 }
 
@@ -163,14 +154,13 @@ register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
               const struct rgn_site *site, const char *label, uint64_t bytes)
 {
     return register_with(r, fn, resource, key,
-                         (struct origin){site, label, bytes, NULL});
+                         (struct rgn_from){site, label, bytes, NULL});
 }
 
-/* Not a child's or a block's cleanup, which register_with dispatches. */
+/* Not one of rgn's own kinds, which register_with dispatches. */
 static inline bool ordinary(rgn_t *r, rgn_cleanup_fn fn)
 {
-    return r != NULL && fn != NULL && fn != rgn__child_cleanup &&
-           fn != rgn__free_block;
+    return r != NULL && fn != NULL && !rgn__own_special(fn);
 }
 
 int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -186,7 +176,7 @@ int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                        const char *label)
 {
     return add_or_refuse(r, fn, resource, key,
-                         (struct origin){site, label, 0, NULL});
+                         (struct rgn_from){site, label, 0, NULL});
 }
 
 int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -216,7 +206,7 @@ int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
     return register_with(r, fn, resource, key,
-                         (struct origin){site, NULL, bytes, kind});
+                         (struct rgn_from){site, NULL, bytes, kind});
 }
 
 /* Whether a resource of kind must be known by its kind where it lives:
@@ -253,7 +243,7 @@ int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind, void *resource,
     if (rc)
         return refuse(r, fn, resource, key, rgn__refused(rc));
     return register_with(r, fn, resource, key,
-                         (struct origin){site, kind->name, 0, kind});
+                         (struct rgn_from){site, kind->name, 0, kind});
 }
 
 /* Takes a slot for rgn_allocate before acquire runs. */
@@ -278,7 +268,7 @@ static int reserve(rgn_t *r, uint32_t *slot)
  * this was the last reservation, the region is freed by the caller.
  */
 static rgn_key_t settle(rgn_t *r, uint32_t slot, bool acquired,
-                        rgn_cleanup_fn fn, void *res, struct origin o,
+                        rgn_cleanup_fn fn, void *res, struct rgn_from o,
                         bool *late, bool *free_region, rgn_release_type *how)
 {
     rgn_key_t k = RGN_KEY_NONE;
@@ -314,7 +304,8 @@ static void abandon(void *arg)
     bool late, free_region;
     rgn_release_type how;
     settle(a->r, a->slot, false, NULL, NULL,
-           (struct origin){a->site, NULL, 0, NULL}, &late, &free_region, &how);
+           (struct rgn_from){a->site, NULL, 0, NULL}, &late, &free_region,
+           &how);
     if (free_region)
         rgn__region_free(a->r);
     pthread_setcancelstate(a->cancel_state, NULL);
@@ -344,9 +335,9 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     pthread_cleanup_pop(0);
     bool late, free_region;
     rgn_release_type how;
-    rgn_key_t k =
-        settle(r, slot, rc == 0, fn, res, (struct origin){site, NULL, 0, NULL},
-               &late, &free_region, &how);
+    rgn_key_t k = settle(r, slot, rc == 0, fn, res,
+                         (struct rgn_from){site, NULL, 0, NULL}, &late,
+                         &free_region, &how);
     if (rc != 0)
         rgn__failed(rc, RGN_FROM_CALLER);
     if (late && rc == 0) {
@@ -436,8 +427,9 @@ int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
         rgn__audit_leave(r, i);
     }
     struct rgn_cb cb = take_at(r, i, &r->removed);
-    if (cb.fn == rgn__child_cleanup)
-        rgn__child_orphan(cb.resource); /* the caller owns it now */
+    const struct rgn_own *own = rgn__own_of(cb.fn);
+    if (own->unprotected)
+        own->unprotected(cb.resource); /* the caller owns it now */
     rgn__unlock(r);
     rgn__audit_flush();
     if (!cb.fn)
@@ -537,12 +529,13 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
         return -ENOENT;
     if (to->state != RGN_OPEN)
         return -ECANCELED;
-    /* A child region must know where it sits, so that its own close
-     * finds its slot; its slot cannot leave `from` while we hold the
-     * lock, so the child stays valid here. */
+    /* rgn's own kinds are told where they now sit (a child region, for
+     * its own close to find its slot; a block, for rgn_free); the slot
+     * cannot leave `from` while we hold the lock, so the resource stays
+     * valid here. */
     struct rgn_cb cb = *rgn__cb(&from->slots, i);
-    rgn_t *child = cb.fn == rgn__child_cleanup ? cb.resource : NULL;
-    if (child && rgn__child_would_own(child, to))
+    const struct rgn_own *own = rgn__own_of(cb.fn);
+    if (own->may_move && own->may_move(cb.resource, to) != 0)
         return -EINVAL;
     /* Take the target slot first: after this nothing can fail. */
     const struct rgn_kind *kind = rgn__kind_at(from, i);
@@ -559,12 +552,8 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
         rgn__kinds_set(to, j, kind);
         rgn__audit_move(from, i, to, j); /* the record travels along */
     }
-    if (child) {
-        child->parent_key = *new_key;
-        atomic_store_explicit(&child->parent, to, memory_order_release);
-    }
-    if (cb.fn == rgn__free_block) /* rgn_free finds it by the new key */
-        *rgn__block_key(cb.resource) = *new_key;
+    if (own->moved)
+        own->moved(cb.resource, to, *new_key);
     return 0;
 }
 

@@ -12,12 +12,27 @@
 #include "region.h"
 #include "tools.h"
 
+/* Where a registration comes from, for the audit. */
+struct rgn_from {
+    const struct rgn_site *site;
+    const char *label;
+    uint64_t bytes;              /* its size, 0 when it has none */
+    const struct rgn_kind *kind; /* NULL: an ordinary cleanup */
+};
+
 /* Registers fn(resource) in r with its origin; on failure runs it at once
  * (RGN_RELEASE_ERROR) and returns the error, as rgn_register does, but
  * without rgn_register's dispatch on children and blocks. */
 RGN_HIDDEN int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                                   rgn_key_t *key, const struct rgn_site *site,
                                   const char *label);
+
+/* rgn__register_slot that also keeps the key in *kept (an rgn_malloc
+ * block's header): *kept is written only once the resource is in r; on
+ * failure the resource is given back at once, *key is RGN_KEY_NONE. */
+RGN_HIDDEN int rgn__register_keeping(rgn_t *r, rgn_cleanup_fn fn,
+                                     void *resource, rgn_key_t *kept,
+                                     rgn_key_t *key, struct rgn_from o);
 
 /*
  * Stores a key for the caller.  Callers pass keys by value, which loads

@@ -20,6 +20,8 @@
  * May call: the region's lock, region.c (dropping references), child.c
  * (taking a child out), the audit's hooks, cause.c (a failed thread's
  * drop, with its cause).
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

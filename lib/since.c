@@ -16,6 +16,8 @@
  *
  * Walks the registry (audit.c) as the other process-wide readers do, and
  * writes through group.c and sink.c once the registry is let go.
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 
@@ -59,7 +61,7 @@ static int since_region(rgn_t *r, void *arg)
         const struct rgn_arec *rec = rgn__audit_record(r, i);
         if (!rec || rec->born <= s->mark || (rec->flags & RGN_AREC_EXPECTED) ||
             (s->thread && rec->thread != s->thread) ||
-            rgn__cb(&r->slots, i)->fn == rgn__child_cleanup)
+            rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests)
             continue;
         rgn__groups_add(&s->g, rgn__audit_site(t, rec),
                         rgn__audit_label(t, rec), rec->born, rec->bytes,

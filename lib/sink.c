@@ -6,6 +6,8 @@
  * the outermost of all (audit.c states the order), and calls nothing of
  * rgn's but the allocator; the sink it calls is user code, and runs with
  * no region or registry lock held.
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "alloc.h"
 #include "sink.h"

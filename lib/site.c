@@ -14,6 +14,8 @@
  * lock word (lock.h, taken over by a forked child if a parent thread
  * held it).  Two entries whose strings are equal at different addresses
  * share their site.  Calls only the allocator and the lock.
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "alloc.h"
 #include "error.h"

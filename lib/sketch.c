@@ -11,6 +11,8 @@
  * buffer a step needs is grown before the step changes anything, so when
  * memory runs out the sketch is left exactly as it was.  Owns nothing
  * but the sketches it is given; calls only the allocator.
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "alloc.h"
 #include "sketch.h"

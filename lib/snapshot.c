@@ -11,6 +11,8 @@
  *
  * Calls the registry walk (audit.c), the tallies and the arena's size,
  * under the locks they take; nothing here writes anywhere.
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

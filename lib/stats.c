@@ -10,6 +10,8 @@
  * so that registered == live + released_early + removed holds for every
  * open region.  Lifetime quantiles come from the per-site sketches of the
  * tallies.  May call: the region's lock, tally.c, the audit's flush.
+ *
+ * Floor 1, the region core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

@@ -9,6 +9,8 @@
  * Reading a region's lifetimes adds up the ranks of every tally's sketch
  * (sketch.c), so a release feeds one sketch and reading merges nothing.
  * Calls only the allocator and the sketch.
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "alloc.h"
 #include "tally.h"

@@ -19,6 +19,8 @@
  *
  * Owns rgn__tools and what the tools are told.  Calls nothing of rgn's
  * but the sink, for the warning about a bad RGN_ARENA_FILL.
+ *
+ * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
 #include "internal.h"
 

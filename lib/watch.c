@@ -33,6 +33,8 @@
  *
  * Reports are made under the region's lock and queued (sink.h), written
  * by the caller's rgn__audit_flush.  Calls group.c and sink.c.
+ *
+ * Floor 2, above the core (doc/HACKING, "Floors").
  */
 #include "internal.h"
 
@@ -163,7 +165,7 @@ static void walk_old(rgn_t *r, struct look *k)
             break; /* the rest are younger: registered later */
         if (!e->look_oldest || rec->born < e->look_oldest)
             e->look_oldest = rec->born;
-        if (!k->held || rgn__cb(&r->slots, i)->fn == rgn__child_cleanup)
+        if (!k->held || rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests)
             continue;
         if (newly_held(e, rec, age, &cache_tally, &cache_limit)) {
             rec->flags |= RGN_AREC_HELD;

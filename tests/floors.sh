@@ -6,8 +6,9 @@
 # are matched to the object that defines them, and a name defined on a
 # higher floor than its user fails the check -- unless the pair is one
 # of the known up-calls the table lists, which are being taken out and
-# to which none may be added.  A source file with no floor, or missing
-# from HACKING's map of the files, fails too.
+# to which none may be added.  A source file with no floor, one whose
+# opening comment does not name it, or one missing from HACKING's map
+# of the files, fails too.
 set -u
 s="${top_srcdir:-.}"
 b="${top_builddir:-.}"
@@ -47,6 +48,13 @@ for m in $sources; do
     fi
     printf '%s\n' "$table" | grep -q "^$m " || {
         echo "floors: lib/$m.c has no floor in doc/HACKING's table" >&2
+        fail=1
+    }
+    # Its opening comment says which floor it stands on.
+    n=$(printf '%s\n' "$table" | awk -v m="$m" '$1 == m { print $2 }')
+    [ -z "$n" ] || awk '/\*\// && NR > 1 { exit } { print }' "$s/lib/$m.c" |
+        grep -Eqi "floor $n\b" || {
+        echo "floors: lib/$m.c's opening comment does not say it stands on floor $n" >&2
         fail=1
     }
     grep -Eq "^lib/$m\.(c|\[ch\]) " "$hacking" || {
