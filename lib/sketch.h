@@ -29,8 +29,8 @@
  * 10^6 uniform, log-normal and Pareto values) -- at p99 of a million
  * lifetimes, within 2,000 ranks of the 10,000 above it.
  *
- * Values are 64-bit unsigned integers (lifetimes in nanoseconds).  A
- * sketch is not locked: its owner serialises access.
+ * Values are 64-bit unsigned integers (the tallies': lifetimes in clock
+ * ticks, clock.h).  A sketch is not locked: its owner serialises access.
  */
 #ifndef RGN_SKETCH_H
 #define RGN_SKETCH_H
