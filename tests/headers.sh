@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Every private header of lib/ compiles on its own, so none leans on the
 # includes of the file that includes it (doc/HACKING: each header includes
-# what it uses, and internal.h only lists them in dependency order).
+# what it uses, and internal.h only lists them in dependency order), and
+# each is listed in Makefile.am, so that the tarball has it.
 set -u
 src=${top_srcdir:-.}
 cc=${CC:-cc}
@@ -19,5 +20,11 @@ for h in "$src"/lib/*.h; do
         sed 's/^/  /' "$dir/err" >&2
         fail=1
     fi
+    # A header the sources list goes into the tarball; one they do not
+    # is missing from a build of that tarball (make distcheck).
+    grep -q "lib/$name" "$src/Makefile.am" || {
+        echo "headers: lib/$name is not listed in Makefile.am (make dist leaves it out)" >&2
+        fail=1
+    }
 done
 exit $fail
