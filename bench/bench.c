@@ -308,31 +308,27 @@ static void become_threaded(void)
 
 typedef double (*child_fn)(const struct bench_impl *im, const void *arg);
 
+struct child_call {
+    const struct bench_impl *im;
+    child_fn fn;
+    const void *arg;
+};
+
+/* In the child: a threaded process, the implementation set up. */
+static double child_body(const void *arg)
+{
+    const struct child_call *c = arg;
+    become_threaded();
+    if (c->im->init)
+        c->im->init();
+    return c->fn(c->im, c->arg);
+}
+
 static double run_child(const struct bench_impl *im, child_fn fn,
                         const void *arg)
 {
-    int fd[2];
-    if (pipe(fd) != 0)
-        return NAN;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        become_threaded();
-        if (im->init)
-            im->init();
-        double v = fn(im, arg);
-        ssize_t w = write(fd[1], &v, sizeof v);
-        _exit(w == (ssize_t)sizeof v ? 0 : 1);
-    }
-    close(fd[1]);
-    double v = NAN;
-    if (pid < 0 || read(fd[0], &v, sizeof v) != (ssize_t)sizeof v)
-        v = NAN;
-    close(fd[0]);
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
-    return v;
+    struct child_call c = {im, fn, arg};
+    return bench_in_child(child_body, &c);
 }
 
 /* One round of a case, in the child. */

@@ -8,10 +8,14 @@
 
 #include <rgn.h>
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- timing, for every benchmark program ------------------------------ */
 
@@ -33,6 +37,32 @@ static inline double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return v[n / 2];
+}
+
+/* fn(arg) in a fresh process, so that each round starts from a heap of
+ * its own: what it returned, or NAN when the child failed. */
+static inline double bench_in_child(double (*fn)(const void *arg),
+                                    const void *arg)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return NAN;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        double v = fn(arg);
+        ssize_t w = write(fd[1], &v, sizeof v);
+        _exit(w == (ssize_t)sizeof v ? 0 : 1);
+    }
+    close(fd[1]);
+    double v = NAN;
+    if (pid < 0 || read(fd[0], &v, sizeof v) != (ssize_t)sizeof v)
+        v = NAN;
+    close(fd[0]);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    return v;
 }
 
 /* Whatever an implementation needs to release one resource again. */

@@ -129,27 +129,21 @@ static double round_of(enum how how, size_t n, size_t iters)
     return t / (double)done;
 }
 
+struct round_call {
+    enum how how;
+    size_t n;
+};
+
+static double round_body(const void *arg)
+{
+    const struct round_call *c = arg;
+    return round_of(c->how, c->n, quick ? 200000 : 2000000);
+}
+
 static double in_child(enum how how, size_t n)
 {
-    int fd[2];
-    if (pipe(fd) != 0)
-        return NAN;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        double v = round_of(how, n, quick ? 200000 : 2000000);
-        ssize_t w = write(fd[1], &v, sizeof v);
-        _exit(w == (ssize_t)sizeof v ? 0 : 1);
-    }
-    close(fd[1]);
-    double v = NAN;
-    if (pid < 0 || read(fd[0], &v, sizeof v) != (ssize_t)sizeof v)
-        v = NAN;
-    close(fd[0]);
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
-    return v;
+    struct round_call c = {how, n};
+    return bench_in_child(round_body, &c);
 }
 
 int main(int argc, char **argv)
