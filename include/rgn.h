@@ -200,7 +200,8 @@ RGN_API const struct rgn_site *rgn_site_make(const char *file, int line,
 /*
  * Describes a value returned by an rgn call: 0, a negative errno value, or
  * any other cleanup result.  The text for rgn's own errors says what rgn
- * meant by them (for example -ENOENT: "key is not live in this region"),
+ * meant by them (for example -ENOENT: "not live in this region (no such
+ * key, or no resource of that cleanup and pointer)"),
  * unless err is the value the calling thread's last failing call passed
  * through from a cleanup, acquire function or system call (see
  * rgn_error_origin): then it is the system's text and where it came from
@@ -221,7 +222,9 @@ typedef enum rgn_origin {
     RGN_FROM_CLEANUP, /* a cleanup's result, passed through */
     RGN_FROM_CALLER,  /* your acquire function's, rgn_with's body's,
                          rgn_audit_visit's visitor's */
-    RGN_FROM_SYSTEM   /* a system call's: open, fopen, pthread_create,
+    RGN_FROM_SYSTEM   /* a system call's: rgn_open's, rgn_fopen's,
+                         rgn_thread_create's, the ready-made resources',
+                         rgn_spawn_wait's, rgn_profile_write's,
                          rgn_asprintf's formatting */
 } rgn_origin;
 
@@ -232,10 +235,14 @@ typedef enum rgn_origin {
  * its own refusals included (RGN_FROM_RGN), so a refusal is never taken
  * for a value an earlier call passed through; success leaves it alone,
  * so read it right after the failure.  RGN_FROM_RGN before any failure.
- * Only rgn_release, rgn_close, rgn_close_error, rgn_clear, rgn_with,
- * rgn_allocate, rgn_audit_visit, rgn_thread_create, rgn_open, rgn_fopen
- * and rgn_asprintf return values of other code; every other call's
- * errors are rgn's own.  Thread-local; no lock.  After a close or clear
+ * Values of other code come only from the calls that run cleanups
+ * (rgn_release, rgn_release_value, rgn_close, rgn_close_error,
+ * rgn_close_cause, rgn_clear, and rgn_forget_for_exec's before_exec
+ * hooks), the caller's functions (rgn_allocate, rgn_with,
+ * rgn_audit_visit, rgn_thread_create) and system calls (rgn_open,
+ * rgn_fopen, rgn_asprintf, the ready-made resources from rgn_mkstemp to
+ * rgn_mutex_lock, rgn_spawn_wait, rgn_profile_write); every other
+ * call's errors are rgn's own.  Thread-local; no lock.  After a close or clear
  * whose cleanups failed it says RGN_FROM_CLEANUP; rgn_on_cleanup_error()
  * shows each failure.
  */
@@ -1107,7 +1114,8 @@ RGN_API int rgn_adopt_file(rgn_t *r, FILE *f, rgn_key_t *key);
  * would run their cleanups, with no rgn lock held; then every resource
  * is forgotten, none cleaned up, and r and the regions below it are
  * freed, in constant stack however deep they nest, with rgn's own
- * memory in them (their arenas, the blocks of rgn_malloc & co.).  r
+ * memory in them (their arenas, the blocks of rgn_malloc & co., the
+ * records of the ready-made resources below).  r
  * leaves the region it sits in, if it is a child.  It is freed whatever
  * references it has: the parent's threads that held them are not in the
  * child (and any the child took are dead too).  The audit reports
@@ -1134,9 +1142,11 @@ RGN_API int rgn_forget_for_exec(rgn_t *r);
  * More ready-made resources
  * ----------------------------------------------------------------------
  *
- * Each is a kind (struct rgn_kind) that names itself in the audit's
- * reports and describes what it is ("tmpfile /tmp/x.1234 (fd 5)"), and
- * a macro over an *_at function with a function twin, as above.  On ANY
+ * Each is a kind (struct rgn_kind) whose description names it in the
+ * audit's reports ("tmpfile /tmp/x.1234 (fd 5)"), and a macro over an
+ * *_at function with a function twin, as above.  As rgn_open's and
+ * rgn_malloc's, they are registered with no label, so that a report
+ * groups them by their call's site alone; rgn_label() gives one.  On ANY
  * failure nothing is registered and nothing is left acquired: bad
  * arguments are refused (-EINVAL, or NULL with errno EINVAL) before
  * anything is acquired, a failing system call's error is returned
@@ -1337,7 +1347,8 @@ RGN_API int rgn_mutex_lock(rgn_t *r, pthread_mutex_t *m, rgn_key_t *key);
  * often as they like.  p must outlive r's close: declare it before the
  * RGN_SCOPE, or at a wider scope.  Returns 0, -EINVAL (r or pp NULL) or
  * the registration's (*pp is then freed and NULL already).  Describe:
- * "buffer 0x5555d0c0 at 0x7ffc1234".
+ * "buffer at 0x7ffc1234", the variable's address (the buffer's own
+ * changes as it is replaced).
  *
  *   char *line = NULL;
  *   size_t cap = 0;

@@ -62,11 +62,11 @@ void rgn__block_forget(void *p)
  * key in its header); NULL and errno on failure, with the block already
  * freed by rgn_register. */
 static void *adopt_block(rgn_t *r, struct block *b, size_t size,
-                         const struct rgn_kind *kind,
+                         const struct rgn_kind *kind, const char *call,
                          const struct rgn_site *site)
 {
     int rc = rgn__register_kinded(r, rgn__free_block, b + 1, NULL, size, kind,
-                                  site);
+                                  call, site);
     if (rc) {
         errno = -rc;
         return NULL;
@@ -99,7 +99,8 @@ static void *block_new(rgn_t *r, size_t size, const void *from, size_t n,
         return rgn__refused_null(ENOMEM);
     if (from)
         memcpy(b + 1, from, n);
-    return adopt_block(r, b, size, kind, site);
+    return adopt_block(r, b, size, kind, kind ? "rgn_strdup" : "rgn_malloc",
+                       site);
 }
 
 void *rgn_malloc_at(rgn_t *r, size_t size, const struct rgn_site *site)

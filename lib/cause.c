@@ -106,7 +106,8 @@ const struct rgn_cause *rgn_cause(void)
 
 /* Drops r's reference with drop(r), code and text pending for the close
  * it may begin; a drop that is not the last leaves the cause untaken,
- * and it goes.  drop is rgn_close_error or rgn__drop_ref's error drop. */
+ * and it goes.  drop is rgn_close_cause's close or rgn__drop_ref's
+ * error drop. */
 static int drop_pending(rgn_t *r, int code, const char *text,
                         int (*drop)(rgn_t *r))
 {
@@ -121,11 +122,16 @@ static int drop_pending(rgn_t *r, int code, const char *text,
     return rc;
 }
 
+static int close_with_cause(rgn_t *r)
+{
+    return rgn__close_as(r, RGN_RELEASE_ERROR, "rgn_close_cause");
+}
+
 int rgn_close_cause(rgn_t *r, int code, const char *text)
 {
     if (!r || code == 0)
         return rgn__refused(-EINVAL);
-    return drop_pending(r, code, text, rgn_close_error);
+    return drop_pending(r, code, text, close_with_cause);
 }
 
 static int drop_error(rgn_t *r)

@@ -90,7 +90,7 @@ int rgn_adopt_fd_at(rgn_t *r, int fd, rgn_key_t *key,
     }
     /* On failure rgn_register runs close_fd: the descriptor is closed. */
     return rgn__register_kinded(r, close_fd, (void *)(intptr_t)fd, key, 0,
-                                &fd_kind, site);
+                                &fd_kind, "rgn_adopt_fd", site);
 }
 
 int rgn_open_at(rgn_t *r, const char *path, int flags, mode_t mode,
@@ -160,7 +160,8 @@ int rgn_adopt_file_at(rgn_t *r, FILE *f, rgn_key_t *key,
             *key = RGN_KEY_NONE;
         return rgn__refused(-EINVAL);
     }
-    return rgn__register_kinded(r, close_file, f, key, 0, &file_kind, site);
+    return rgn__register_kinded(r, close_file, f, key, 0, &file_kind,
+                                "rgn_adopt_file", site);
 }
 
 FILE *rgn_fopen_at(rgn_t *r, const char *path, const char *mode,

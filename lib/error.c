@@ -76,10 +76,12 @@ const char *rgn_strerror(int err)
     case 0:
         return "success";
     case -EINVAL:
-        return "invalid argument (a NULL region or function, or a "
-               "move that would make a region own itself)";
+        return "invalid argument (a NULL region, function or pointer, a "
+               "flag or value the call does not take, or a move that would "
+               "make a region own itself)";
     case -ENOENT:
-        return "key is not live in this region";
+        return "not live in this region (no such key, or no resource of "
+               "that cleanup and pointer)";
     case -ECANCELED:
         return "region is closing";
     case -ENOMEM:

@@ -14,13 +14,13 @@
  * closing before its walk begins, so a hook's calls on it are refused as
  * during a close, and ordered by its kinds' priorities as a close orders
  * it.  Nothing is reported: the resources are the parent's.  rgn's own
- * memory is freed -- the blocks of rgn_malloc & co., as the arena -- and
- * nothing else.  Freeing the region is region.c's (which unlists an
+ * memory is freed -- the blocks of rgn_malloc & co., as the arena, and
+ * the records of ready.c's resources -- and nothing else.  Freeing the region is region.c's (which unlists an
  * audited region and keeps it for the use-after-close check).
  *
  * May call: the slot map, the region's lock, kind.c (kinds, their
  * order), child.c (detach, orphan), region.c (freeing), the audit's
- * hooks (a resource leaving its tally).
+ * hooks (a resource leaving its tally), ready.c (its records).
  *
  * Floor 2, above the core (doc/HACKING, "Floors").
  */
@@ -78,6 +78,11 @@ static rgn_t *forget_resources(struct walk *w, rgn_t *r)
             return cb.resource;
         if (own->forget) { /* rgn's own memory, as the arena is */
             own->forget(cb.resource);
+            continue;
+        }
+        rgn_forget_fn *record = rgn__ready_forget(cb.fn);
+        if (record) { /* a ready-made resource's record: rgn's too */
+            record(cb.resource);
             continue;
         }
         if (kind && kind->before_exec && w->hooks) {

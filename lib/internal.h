@@ -29,5 +29,6 @@
 #include "hooks.h"    /* how region calls reach the audit */
 #include "report.h"   /* the leak digest */
 #include "snapshot.h" /* every audited region by site, for profiles */
+#include "ready.h"    /* the ready-made resources' records */
 
 #endif /* RGN_INTERNAL_H */

@@ -19,6 +19,9 @@
  * removes none of its parent's files and signals none of its parent's
  * children.
  *
+ * rgn_forget_for_exec frees the records and nothing else
+ * (rgn__ready_forget, ready.h).
+ *
  * May call: the public calls, resource.c's registration path
  * (rgn__register_kinded), the allocator, and a slot's resource under its
  * region's lock (rgn_spawn_stop sets a child's stop).
@@ -101,9 +104,11 @@ static void *sys_failed_null(rgn_key_t *key, int e)
 /* Registers res as one of kind; on failure the kind's cleanup has run
  * and the registration's error is returned, noted. */
 static int adopt(rgn_t *r, const struct rgn_kind *kind, void *res,
-                 uint64_t bytes, rgn_key_t *key, const struct rgn_site *site)
+                 uint64_t bytes, rgn_key_t *key, const char *call,
+                 const struct rgn_site *site)
 {
-    return rgn__register_kinded(r, kind->cleanup, res, key, bytes, kind, site);
+    return rgn__register_kinded(r, kind->cleanup, res, key, bytes, kind, call,
+                                site);
 }
 
 /* "fd 3 -> /etc": what a descriptor is open on, from /proc. */
@@ -249,7 +254,7 @@ int rgn_mkstemp_at(rgn_t *r, char *tmpl, unsigned flags, rgn_key_t *key,
     }
     t->fd = fd;
     memcpy(tmpl, t->path, strlen(t->path));
-    int rc = adopt(r, &tmpfile_kind, t, 0, key, site);
+    int rc = adopt(r, &tmpfile_kind, t, 0, key, "rgn_mkstemp", site);
     if (rc && (flags & RGN_TMP_KEEP))
         unlink(tmpl); /* kept or not, the caller never had it */
     cancel_back(state);
@@ -272,7 +277,7 @@ char *rgn_mkdtemp_at(rgn_t *r, char *tmpl, unsigned flags, rgn_key_t *key,
         return sys_failed_null(key, e);
     }
     memcpy(tmpl, t->path, strlen(t->path));
-    int rc = adopt(r, &tmpdir_kind, t, 0, key, site);
+    int rc = adopt(r, &tmpdir_kind, t, 0, key, "rgn_mkdtemp", site);
     if (rc && (flags & RGN_TMP_KEEP))
         rmdir(tmpl);
     cancel_back(state);
@@ -324,7 +329,7 @@ void *rgn_mmap_at(rgn_t *r, void *addr, size_t length, int prot, int flags,
         return sys_failed_null(key, e);
     }
     *m = (struct mapping){p, length};
-    int rc = adopt(r, &mmap_kind, m, length, key, site);
+    int rc = adopt(r, &mmap_kind, m, length, key, "rgn_mmap", site);
     if (rc) {
         errno = -rc;
         return NULL;
@@ -533,7 +538,7 @@ pid_t rgn_spawn_at(rgn_t *r, const char *path, char *const argv[],
     }
     c->pid = pid;
     c->pidfd = pidfd_of(pid);
-    int rc = adopt(r, &child_kind, c, 0, key, site);
+    int rc = adopt(r, &child_kind, c, 0, key, "rgn_spawn", site);
     cancel_back(state);
     return rc ? rc : pid;
 }
@@ -667,7 +672,8 @@ int rgn_socket_at(rgn_t *r, int domain, int type, int protocol, rgn_key_t *key,
     int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
     if (fd < 0)
         return sys_failed(key, errno);
-    int rc = adopt(r, &socket_kind, (void *)(intptr_t)fd, 0, key, site);
+    int rc = adopt(r, &socket_kind, (void *)(intptr_t)fd, 0, key, "rgn_socket",
+                   site);
     return rc ? rc : fd;
 }
 
@@ -706,7 +712,7 @@ DIR *rgn_opendir_at(rgn_t *r, const char *path, rgn_key_t *key,
         cancel_back(state);
         return sys_failed_null(key, e);
     }
-    int rc = adopt(r, &dir_kind, d, 0, key, site);
+    int rc = adopt(r, &dir_kind, d, 0, key, "rgn_opendir", site);
     cancel_back(state);
     if (rc) {
         errno = -rc;
@@ -758,7 +764,7 @@ void *rgn_dlopen_at(rgn_t *r, const char *file, int mode, rgn_key_t *key,
         return sys_failed_null(key, ELIBACC);
     }
     void *h = l->handle;
-    int rc = adopt(r, &dlopen_kind, l, 0, key, site);
+    int rc = adopt(r, &dlopen_kind, l, 0, key, "rgn_dlopen", site);
     cancel_back(state);
     if (rc) {
         errno = -rc;
@@ -792,7 +798,7 @@ int rgn_mutex_lock_at(rgn_t *r, pthread_mutex_t *m, rgn_key_t *key,
     if (e && e != EOWNERDEAD)
         return sys_failed(key, e);
     /* A registration that fails unlocks m again (the guard's cleanup). */
-    int rc = adopt(r, &mutex_kind, m, 0, key, site);
+    int rc = adopt(r, &mutex_kind, m, 0, key, "rgn_mutex_lock", site);
     if (rc)
         return rc;
     return e ? rgn__failed(-e, RGN_FROM_SYSTEM) : 0;
@@ -825,7 +831,7 @@ int rgn_adopt_buffer_at(rgn_t *r, void *pp, rgn_key_t *key,
 {
     if (!r || !pp)
         return refuse(key, -EINVAL);
-    return adopt(r, &buffer_kind, pp, 0, key, site);
+    return adopt(r, &buffer_kind, pp, 0, key, "rgn_adopt_buffer", site);
 }
 
 /* ---- the function twins of the macros, which record no site ----------
@@ -860,6 +866,24 @@ pid_t rgn_spawn(rgn_t *r, const char *path, char *const argv[],
                 const posix_spawnattr_t *attr, unsigned flags, rgn_key_t *key)
 {
     return rgn_spawn_at(r, path, argv, envp, actions, attr, flags, key, NULL);
+}
+
+/* ---- forgetting in a forked child (exec.c) ------------------------------ */
+
+static void forget_record(void *res)
+{
+    rgn__free(res);
+}
+
+rgn_forget_fn *rgn__ready_forget(rgn_cleanup_fn fn)
+{
+    /* The kinds whose resource is a record of rgn's. */
+    static const struct rgn_kind *const recorded[] = {
+        &tmpfile_kind, &tmpdir_kind, &child_kind, &dlopen_kind};
+    for (size_t i = 0; i < sizeof recorded / sizeof *recorded; i++)
+        if (recorded[i]->cleanup == fn)
+            return forget_record;
+    return NULL;
 }
 
 #undef rgn_socket

@@ -409,7 +409,7 @@ int rgn__drop_ref(rgn_t *r, rgn_release_type how)
     return rgn__drop_ref_begins_close(r, how, &rc) ? close_last(r, how) : rc;
 }
 
-static int close_with(rgn_t *r, rgn_release_type how)
+static int close_with(rgn_t *r, rgn_release_type how, const char *call)
 {
     if (!r)
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
@@ -417,11 +417,8 @@ static int close_with(rgn_t *r, rgn_release_type how)
     bool clearing = RGN_UNLIKELY(r->state == RGN_CLEARING);
     if (r->state != RGN_OPEN && !(clearing && r->refs != 0)) {
         rgn__unlock(r);
-        return rgn__failed(
-            rgn__closed_use(
-                r, how == RGN_RELEASE_ERROR ? "rgn_close_error" : "rgn_close",
-                NULL, -ECANCELED),
-            RGN_FROM_RGN);
+        return rgn__failed(rgn__closed_use(r, call, NULL, -ECANCELED),
+                           RGN_FROM_RGN);
     }
     /* A child's explicit close takes it out of its parent first, so the
      * parent never drops a reference its owner already dropped -- also
@@ -537,12 +534,17 @@ int rgn_clear(rgn_t *r)
 
 int rgn_close(rgn_t *r)
 {
-    return close_with(r, RGN_RELEASE_NORMAL);
+    return close_with(r, RGN_RELEASE_NORMAL, "rgn_close");
 }
 
 int rgn_close_error(rgn_t *r)
 {
-    return close_with(r, RGN_RELEASE_ERROR);
+    return close_with(r, RGN_RELEASE_ERROR, "rgn_close_error");
+}
+
+int rgn__close_as(rgn_t *r, rgn_release_type how, const char *call)
+{
+    return close_with(r, how, call);
 }
 
 /* A region's name is its own, not the audit's: reports, dumps and the

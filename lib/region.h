@@ -370,6 +370,9 @@ RGN_HIDDEN rgn_t *rgn__cache_take(void);
 RGN_HIDDEN rgn_t *rgn__region_create(const struct rgn_site *site);
 /* Frees r's memory; every cleanup has run. */
 RGN_HIDDEN void rgn__region_free(rgn_t *r);
+/* rgn_close or rgn_close_error (how), named call in a use-after-close
+ * report. */
+RGN_HIDDEN int rgn__close_as(rgn_t *r, rgn_release_type how, const char *call);
 /* Drops one reference of a region that sits in no parent. */
 RGN_HIDDEN int rgn__drop_ref(rgn_t *r, rgn_release_type how);
 /* rgn__drop_ref up to the close: true with r locked and closing when the

@@ -80,7 +80,7 @@ static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
     rgn__unlock(r);
     rgn__call_site = NULL;
     if (rc == -ECANCELED)
-        rgn__closed_use(r, "rgn_register", o.site, rc);
+        rgn__closed_use(r, o.call ? o.call : "rgn_register", o.site, rc);
     rgn__audit_flush(); /* a limit warning, written outside the lock */
     return rc;
 }
@@ -154,7 +154,7 @@ register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
               const struct rgn_site *site, const char *label, uint64_t bytes)
 {
     return register_with(r, fn, resource, key,
-                         (struct rgn_from){site, label, bytes, NULL});
+                         (struct rgn_from){site, label, bytes, NULL, NULL});
 }
 
 /* Not one of rgn's own kinds, which register_with dispatches. */
@@ -176,7 +176,7 @@ int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                        const char *label)
 {
     return add_or_refuse(r, fn, resource, key,
-                         (struct rgn_from){site, label, 0, NULL});
+                         (struct rgn_from){site, label, 0, NULL, NULL});
 }
 
 int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -200,13 +200,13 @@ int rgn_register_sized_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 
 int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                          rgn_key_t *key, uint64_t bytes,
-                         const struct rgn_kind *kind,
+                         const struct rgn_kind *kind, const char *call,
                          const struct rgn_site *site)
 {
     if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
     return register_with(r, fn, resource, key,
-                         (struct rgn_from){site, NULL, bytes, kind});
+                         (struct rgn_from){site, NULL, bytes, kind, call});
 }
 
 /* Whether a resource of kind must be known by its kind where it lives:
@@ -243,7 +243,7 @@ int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind, void *resource,
     if (rc)
         return refuse(r, fn, resource, key, rgn__refused(rc));
     return register_with(r, fn, resource, key,
-                         (struct rgn_from){site, kind->name, 0, kind});
+                         (struct rgn_from){site, kind->name, 0, kind, NULL});
 }
 
 /* Takes a slot for rgn_allocate before acquire runs. */
@@ -304,8 +304,8 @@ static void abandon(void *arg)
     bool late, free_region;
     rgn_release_type how;
     settle(a->r, a->slot, false, NULL, NULL,
-           (struct rgn_from){a->site, NULL, 0, NULL}, &late, &free_region,
-           &how);
+           (struct rgn_from){a->site, NULL, 0, NULL, NULL}, &late,
+           &free_region, &how);
     if (free_region)
         rgn__region_free(a->r);
     pthread_setcancelstate(a->cancel_state, NULL);
@@ -336,7 +336,7 @@ int rgn_allocate_at(rgn_t *r, rgn_acquire_fn acquire, void *arg,
     bool late, free_region;
     rgn_release_type how;
     rgn_key_t k = settle(r, slot, rc == 0, fn, res,
-                         (struct rgn_from){site, NULL, 0, NULL}, &late,
+                         (struct rgn_from){site, NULL, 0, NULL, NULL}, &late,
                          &free_region, &how);
     if (rc != 0)
         rgn__failed(rc, RGN_FROM_CALLER);

@@ -18,6 +18,8 @@ struct rgn_from {
     const char *label;
     uint64_t bytes;              /* its size, 0 when it has none */
     const struct rgn_kind *kind; /* NULL: an ordinary cleanup */
+    const char *call; /* the public call, for a use-after-close report;
+                         NULL: rgn_register */
 };
 
 /* Registers fn(resource) in r with its origin; on failure runs it at once
@@ -98,11 +100,13 @@ static inline void rgn__arena_init(rgn_t *r)
 }
 
 /* A registration by one of rgn's ready-made resources: of kind (its
- * describe, for reports; no label) and bytes, as rgn_register_sized. */
+ * describe, for reports; no label) and bytes, as rgn_register_sized;
+ * call is the public call's name, for a use-after-close report. */
 RGN_HIDDEN int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn,
                                     void *resource, rgn_key_t *key,
                                     uint64_t bytes,
                                     const struct rgn_kind *kind,
+                                    const char *call,
                                     const struct rgn_site *site);
 
 /* ---- kinds (kind.c) ---------------------------------------------------- */
