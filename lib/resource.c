@@ -35,7 +35,8 @@ static inline uint32_t take_slot(rgn_t *r, const struct rgn_kind *kind)
     RGN_ASSERT(rgn__held(r));
     uint32_t i = rgn__slot_take(&r->slots);
     if (RGN_UNLIKELY(r->tracking != NULL) && i &&
-        (!rgn__audit_reserve(r, i) || !rgn__kinds_reserve(r, i, kind))) {
+        (!rgn__audit_reserve(r, i) || (rgn__kinds_wanted(r->tracking, kind) &&
+                                       !rgn__kinds_reserve(r, i, kind)))) {
         rgn__slot_untake(&r->slots, i);
         return 0;
     }
@@ -49,7 +50,8 @@ static inline rgn_key_t link_slot(rgn_t *r, uint32_t i, rgn_cleanup_fn fn,
     rgn_key_t k = rgn__slot_link(&r->slots, i, fn, resource);
     if (RGN_UNLIKELY(r->tracking != NULL)) {
         rgn__index_add(r, i);
-        rgn__kinds_set(r, i, o.kind);
+        if (rgn__kinds_wanted(r->tracking, o.kind))
+            rgn__kinds_set(r, i, o.kind);
         rgn__audit_note(r, i, o.site, o.label, o.bytes);
     }
     return k;
@@ -68,19 +70,24 @@ static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return 0;
 }
 
-/* The general case: shared, tracked, closing, or out of slots. */
-static __attribute__((noinline)) int add_slow(rgn_t *r, rgn_cleanup_fn fn,
-                                              void *resource, rgn_key_t *key,
-                                              struct rgn_from o)
+/* The general case: shared, tracked, closing, or out of slots.  Every
+ * registration of a shared or audited region comes here, so it is
+ * flattened: GCC otherwise calls the lock's body and the audit's note
+ * apart, and an audited register+release pair cost 40 instructions more
+ * (make bench-ir; the library's text grows by 1 KB).  The same for
+ * take_slow below. */
+static __attribute__((noinline, flatten)) int
+add_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
+         const struct rgn_from *o)
 {
-    rgn__call_site = o.site; /* for a report of two threads at once */
+    rgn__call_site = o->site; /* for a report of two threads at once */
     rgn__lock(r);
-    int rc = r->state == RGN_OPEN ? add_locked(r, fn, resource, key, o)
+    int rc = r->state == RGN_OPEN ? add_locked(r, fn, resource, key, *o)
                                   : -ECANCELED;
     rgn__unlock(r);
     rgn__call_site = NULL;
     if (rc == -ECANCELED)
-        rgn__closed_use(r, o.call ? o.call : "rgn_register", o.site, rc);
+        rgn__closed_use(r, o->call ? o->call : "rgn_register", o->site, rc);
     rgn__audit_flush(); /* a limit warning, written outside the lock */
     return rc;
 }
@@ -112,7 +119,7 @@ static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 {
     if (RGN_LIKELY(add_at_hand(r, fn, resource, key)))
         return 0;
-    return add_slow(r, fn, resource, key, o);
+    return add_slow(r, fn, resource, key, &o);
 }
 
 /* Registers, running the cleanup at once on failure. */
@@ -377,9 +384,10 @@ static inline struct rgn_cb take(rgn_t *r, rgn_key_t key, uint64_t *counter)
 }
 
 /* The general case of a release: shared, audited or closing.  Apart, so
- * that the common case pays nothing for what this one needs. */
-static __attribute__((noinline)) struct rgn_cb take_slow(rgn_t *r,
-                                                         rgn_key_t key)
+ * that the common case pays nothing for what this one needs; flattened
+ * as add_slow is. */
+static __attribute__((noinline, flatten)) struct rgn_cb
+take_slow(rgn_t *r, rgn_key_t key)
 {
     rgn__lock(r);
     uint32_t i = rgn__slot_find(&r->slots, key);
