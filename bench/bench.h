@@ -108,6 +108,7 @@ extern const struct bench_impl bench_baseline;
 extern const struct bench_impl bench_floor;
 extern const struct bench_impl bench_mutex;
 extern const struct bench_impl bench_rgn_audit;
+extern const struct bench_impl bench_rgn_sample;
 extern const struct bench_impl bench_talloc;
 extern const struct bench_impl bench_apr;
 extern const struct bench_impl bench_talloc_pool;

@@ -15,9 +15,11 @@
  * operations go through bench.h's table, as in bench: a few instructions
  * of indirect calls per operation, the same for every implementation.
  *
- * Usage: ir rgn|rgn+audit|floor|baseline
- * rgn+audit runs only the audited pair; floor and baseline, which have no
- * audit, run that row as their plain pair, so that it has a ratio.  The
+ * Usage: ir rgn|rgn+audit|rgn+sample|floor|baseline
+ * rgn+audit runs only the audited pair, rgn+sample only the sampled one
+ * (the audit on, one registration in 64 recording its site); floor and
+ * baseline, which have no audit, run those rows as their plain pair, so
+ * that they have a ratio.  The
  * rows by value (rgn_release_value, and pairs in a region indexed by it)
  * are rgn's alone.
  * Exits 77 when built without <valgrind/callgrind.h>.
@@ -51,7 +53,7 @@ struct irow {
     size_t regions; /* alive at once (1 for the rows of one region) */
     size_t per;     /* resources in each */
     size_t reps;    /* times the whole is done */
-    int audited;    /* the audited pair: rgn+audit's only row */
+    int audited;    /* 1: rgn+audit's only row, 2: rgn+sample's */
     int value;      /* by value: rgn's alone */
 };
 
@@ -224,6 +226,7 @@ static void run_close(const struct bench_impl *im, const struct irow *row,
 static const struct irow rows[] = {
     {"register+release, 1 live", "pair", run_pair, 1, 1, 200000, 0, 0},
     {"register+release, audit on", "pair", run_pair, 1, 1, 200000, 1, 0},
+    {"register+release, audit 1/64", "pair", run_pair, 1, 1, 200000, 2, 0},
     {"fill+close, N=16", "resource", run_fill_close, 1, 16, 20000, 0, 0},
     {"create+close, empty", "region", run_fill_close, 1, 0, 100000, 0, 0},
     {"fill+close, 4096 regions of 1", "resource", run_regions, 4096, 1, 10, 0,
@@ -253,13 +256,15 @@ static void *idle_thread(void *arg)
 int main(int argc, char **argv)
 {
     static const struct bench_impl *const impls[] = {
-        &bench_rgn, &bench_rgn_audit, &bench_floor, &bench_baseline};
+        &bench_rgn, &bench_rgn_audit, &bench_rgn_sample, &bench_floor,
+        &bench_baseline};
     const struct bench_impl *im = NULL;
     for (size_t i = 0; argc == 2 && i < sizeof impls / sizeof impls[0]; i++)
         if (strcmp(argv[1], impls[i]->name) == 0)
             im = impls[i];
     if (!im) {
-        fprintf(stderr, "usage: %s rgn|rgn+audit|floor|baseline\n", argv[0]);
+        fprintf(stderr, "usage: %s rgn|rgn+audit|rgn+sample|floor|baseline\n",
+                argv[0]);
         return 2;
     }
     if (!HAVE_CALLGRIND) {
@@ -273,9 +278,10 @@ int main(int argc, char **argv)
         pthread_join(t, NULL);
     if (im->init)
         im->init();
-    int audit = im == &bench_rgn_audit;
+    int audit = im == &bench_rgn_audit ? 1 : im == &bench_rgn_sample ? 2 : 0;
     for (size_t i = 0; i < NROWS; i++) {
-        if (audit ? !rows[i].audited : rows[i].audited && im == &bench_rgn)
+        if (audit ? rows[i].audited != audit
+                  : rows[i].audited && im == &bench_rgn)
             continue;
         if (rows[i].value && im != &bench_rgn)
             continue;

@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # bench/ir.sh -- `make bench-ir`: runs bench/ir under valgrind's callgrind
-# once per implementation (rgn, rgn with the audit, the slot-map floor,
-# the baseline) and prints instructions per operation for each row, with
+# once per implementation (rgn, rgn with the audit, rgn with the audit
+# sampled, the slot-map floor, the baseline) and prints instructions per operation for each row, with
 # the ratios to the floor.  Skips, saying why, without valgrind.
 #
 # Usage: ir.sh PROGRAM; VALGRIND names valgrind (unset: from PATH; empty:
@@ -17,7 +17,7 @@ if [ -z "$vg" ] || ! command -v "$vg" >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-for impl in rgn rgn+audit floor baseline; do
+for impl in rgn rgn+audit rgn+sample floor baseline; do
     "$vg" --tool=callgrind --combine-dumps=yes --dump-line=no \
         --callgrind-out-file="$tmp/$impl.out" "$prog" "$impl" \
         >"$tmp/$impl.log" 2>&1
@@ -34,8 +34,8 @@ for impl in rgn rgn+audit floor baseline; do
 done
 
 # Each dump has a "desc: Trigger: Client Request: index|name|unit|ops"
-# line and, after it, "summary: instructions".  rgn+audit's one row goes
-# in rgn's column.
+# line and, after it, "summary: instructions".  rgn+audit's and
+# rgn+sample's one row each go in rgn's column.
 cd "$tmp" && awk '
     function fig(v) {
         return v == "" ? sprintf(" %9s", "-") : sprintf(" %9.1f", v)
@@ -48,7 +48,7 @@ cd "$tmp" && awk '
     FNR == 1 {
         impl = FILENAME
         sub(/\.out$/, "", impl)
-        if (impl == "rgn+audit")
+        if (impl == "rgn+audit" || impl == "rgn+sample")
             impl = "rgn"
     }
     /^desc: Trigger: Client Request: / {
@@ -80,11 +80,12 @@ cd "$tmp" && awk '
                    ratio(ir[r, "baseline"], ir[r, "floor"])
         }
         print "\n\"audit on\": rgn with the audit and lifetimes on" \
-              " (RGN_AUDIT=report); the floor"
-        print "and the baseline have no audit, so that row has their" \
-              " plain pair."
+              " (RGN_AUDIT=report); \"audit 1/64\":"
+        print "the same, sampled (RGN_AUDIT_SAMPLE=64).  The floor and" \
+              " the baseline have no"
+        print "audit, so those rows have their plain pair."
         v = ir[0, "rgn"]
         printf "\ntarget: instructions per register+release pair (rgn)" \
                " %.1f <= 110 %s\n", v, v <= 110 ? "met" : "MISSED"
     }
-' rgn.out rgn+audit.out floor.out baseline.out
+' rgn.out rgn+audit.out rgn+sample.out floor.out baseline.out
