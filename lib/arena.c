@@ -415,28 +415,6 @@ static TOOL_PATH void *tool_alloc(rgn_t *r, size_t size,
     return p;
 }
 
-/* How the arena's reports name a region, as the audit's do: by its name
- * and where it was made. */
-static void fmt_region(char *buf, size_t n, const rgn_t *r)
-{
-    const struct rgn_site *s = r->made_at;
-    char name[160];
-    if (r->name)
-        rgn__fmt_quoted(name, sizeof name, r->name);
-    if (r->name && s)
-        snprintf(buf, n, "region %s (made at %s:%d in %s())", name, s->file,
-                 s->line, s->func);
-    else if (r->name)
-        snprintf(buf, n, "region %s", name);
-    else if (s)
-        snprintf(buf, n, "region made at %s:%d in %s()", s->file, s->line,
-                 s->func);
-    else
-        snprintf(buf, n,
-                 "an unnamed region (made where no site was "
-                 "recorded)");
-}
-
 /* At most this many lines per clear or close; then a count. */
 #define BROKEN_LINES 16
 
@@ -468,11 +446,9 @@ static size_t check_sentinels(rgn_t *r, struct rgn_arena_tool *t,
         if (++broken > BROKEN_LINES)
             continue;
         if (broken == 1)
-            fmt_region(region, sizeof region, r);
-        char at[300] = "";
-        if (a->site)
-            snprintf(at, sizeof at, " at %s:%d in %s()", a->site->file,
-                     a->site->line, a->site->func);
+            rgn__fmt_region(region, sizeof region, r);
+        char at[300];
+        rgn__fmt_at(at, sizeof at, a->site);
         char bytes[64];
         if (first == last)
             snprintf(bytes, sizeof bytes, "byte %zu", a->size + first);

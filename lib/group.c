@@ -325,13 +325,13 @@ void rgn__fmt_region(char *buf, size_t n, const rgn_t *r)
     if (r->name)
         rgn__fmt_quoted(name, sizeof name, r->name);
     if (r->name && s)
-        snprintf(buf, n, "region %s (made at %s:%d in %s())", name, s->file,
-                 s->line, s->func);
+        snprintf(buf, n, "region %s (made at %s:%d in %s%s)", name, s->file,
+                 s->line, s->func, rgn__fn_parens(s->func));
     else if (r->name)
         snprintf(buf, n, "region %s", name);
     else if (s)
-        snprintf(buf, n, "region made at %s:%d in %s()", s->file, s->line,
-                 s->func);
+        snprintf(buf, n, "region made at %s:%d in %s%s", s->file, s->line,
+                 s->func, rgn__fn_parens(s->func));
     else
         snprintf(buf, n,
                  "an unnamed region (made where no site was "
@@ -341,7 +341,8 @@ void rgn__fmt_region(char *buf, size_t n, const rgn_t *r)
 void rgn__fmt_at(char *buf, size_t n, const struct rgn_site *s)
 {
     if (s)
-        snprintf(buf, n, " at %s:%d in %s()", s->file, s->line, s->func);
+        snprintf(buf, n, " at %s:%d in %s%s", s->file, s->line, s->func,
+                 rgn__fn_parens(s->func));
     else
         buf[0] = '\0';
 }
@@ -350,7 +351,8 @@ void rgn__fmt_site(char *where, size_t nw, char *label, size_t nl,
                    const struct rgn_site *site, const char *text)
 {
     if (site)
-        snprintf(where, nw, "%s:%d: %s()", site->file, site->line, site->func);
+        snprintf(where, nw, "%s:%d: %s%s", site->file, site->line, site->func,
+                 rgn__fn_parens(site->func));
     else
         snprintf(where, nw, "(unknown site)");
     label[0] = '\0';

@@ -92,6 +92,15 @@ RGN_HIDDEN uint64_t rgn__age_ns(const struct rgn_when *w, uint64_t born);
 RGN_HIDDEN void rgn__fmt_age(char *buf, size_t n, uint64_t ns);
 /* Bytes with units that fit: 512 B, 21 KiB, 3.5 MiB. */
 RGN_HIDDEN void rgn__fmt_bytes(char *buf, size_t n, uint64_t bytes);
+/* What follows a site's function in text: "()", or nothing where the
+ * name has its parameters already, as C++20's
+ * std::source_location::function_name() gives them ("void f(int)"):
+ * "f()" and "void f(int)", never "void f(int)()". */
+static inline const char *rgn__fn_parens(const char *func)
+{
+    return strchr(func, '(') ? "" : "()";
+}
+
 /* How a report names a region: its name and where it was made. */
 RGN_HIDDEN void rgn__fmt_region(char *buf, size_t n, const rgn_t *r);
 /* " at file:line in func()", or "" for a call that records no site. */

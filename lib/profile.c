@@ -369,10 +369,11 @@ static void encode_folded(struct buf *out, const struct rgn_snapshot *s)
         char line[1024];
         int n;
         if (r->site)
-            n = snprintf(line, sizeof line, "%s;%s:%d %s()%s%s %" PRIu64 "\n",
+            n = snprintf(line, sizeof line, "%s;%s:%d %s%s%s%s %" PRIu64 "\n",
                          r->region, r->site->file, r->site->line,
-                         r->site->func, r->label ? " " : "",
-                         r->label ? r->label : "", r->count);
+                         r->site->func, rgn__fn_parens(r->site->func),
+                         r->label ? " " : "", r->label ? r->label : "",
+                         r->count);
         else
             n = snprintf(line, sizeof line, "%s;(unknown site) %" PRIu64 "\n",
                          r->region, r->count);
@@ -530,8 +531,9 @@ static void series_name(char *buf, size_t n, const struct rgn_snap_row *r)
     if (r->arena)
         snprintf(buf, n, "(arena)");
     else if (r->site)
-        snprintf(buf, n, "%s:%d %s()%s%s", r->site->file, r->site->line,
-                 r->site->func, r->label ? " " : "", r->label ? r->label : "");
+        snprintf(buf, n, "%s:%d %s%s%s%s", r->site->file, r->site->line,
+                 r->site->func, rgn__fn_parens(r->site->func),
+                 r->label ? " " : "", r->label ? r->label : "");
     else
         snprintf(buf, n, "(unknown site)");
 }

@@ -142,8 +142,8 @@ static const char *region_name(struct rgn_snapshot *s, const rgn_t *r)
     if (!name) {
         const struct rgn_site *m = r->made_at;
         if (m)
-            snprintf(made, sizeof made, "made at %s:%d in %s()", m->file,
-                     m->line, m->func);
+            snprintf(made, sizeof made, "made at %s:%d in %s%s", m->file,
+                     m->line, m->func, rgn__fn_parens(m->func));
         else
             snprintf(made, sizeof made, "unnamed");
         name = made;

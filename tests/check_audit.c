@@ -595,6 +595,43 @@ START_TEST(dump_groups_live_resources_by_site)
 }
 END_TEST
 
+/* A function name with its parameters -- C++20's source_location gives
+ * "void handle(conn*)" -- is shown as it is; rgn wrote "void
+ * handle(conn*)()", so that one caller read differently in C++17 and
+ * C++20. */
+START_TEST(function_names_with_parameters_get_no_second_pair)
+{
+    const struct rgn_site *made = rgn_site_make("srv.cc", 7, "int main()");
+    const struct rgn_site *at = rgn_site_make("srv.cc", 12,
+                                              "void handle(conn*)");
+    ck_assert_ptr_nonnull(made);
+    ck_assert_ptr_nonnull(at);
+    rgn_t *r = rgn_new_at(made);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_register_at(r, noop_cleanup, NULL, NULL, at), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+
+    struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 2);
+    ck_assert_msg(count_lines(c.text, "rgn: live: srv.cc:12: void "
+                              "handle(conn*): 1 live", NULL) == 1,
+                  "%s", c.text);
+    ck_assert_msg(count_lines(c.text, "rgn: live summary: ",
+                              "in region made at srv.cc:7 in int main()",
+                              NULL) == 1,
+                  "%s", c.text);
+    ck_assert_msg(count_lines(c.text, "rgn: live: ",
+                              "function_names_with_parameters_get_"
+                              "no_second_pair_fn(): 1 live",
+                              NULL) == 1,
+                  "%s", c.text); /* C's __func__ still gets its pair */
+    ck_assert_ptr_null(strstr(c.text, ")()"));
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_OFF), 0); /* quiet close */
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
 /* A child region is never a leak of its parent, so the dump's result
  * leaves it out; the summary counts it apart, so that the line and the
  * result agree (it said "(1 expected at close)" for a child, and the
@@ -967,6 +1004,7 @@ Suite *audit_suite(void)
 
     TCase *live = tcase_create("on demand");
     tcase_add_test(live, dump_groups_live_resources_by_site);
+    tcase_add_test(live, function_names_with_parameters_get_no_second_pair);
     tcase_add_test(live, dump_counts_child_regions_apart);
     tcase_add_test(live, visit_sees_every_live_resource_newest_first);
     tcase_add_test(live, visit_without_audit_knows_keys_only);
