@@ -923,8 +923,9 @@ RGN_API void *rgn_realloc(rgn_t *r, void *p, size_t size);
  * library as installed: rgn finds the tool when it loads (ASan's
  * interface through weak symbols, memcheck through valgrind's client
  * requests), and in that process only every allocation takes a slow
- * path that puts a red zone of at least 16 bytes after it and tells the
- * tool.  Bytes not handed out -- the inline ones included -- and bytes a
+ * path that puts a red zone of at least 16 bytes after it (and before
+ * the first allocation of each chunk and of the inline bytes) and tells
+ * the tool.  Bytes not handed out -- the inline ones included -- and bytes a
  * clear or close took back are out of bounds: a write one byte past an
  * allocation, or a read of arena memory after rgn_clear or rgn_close, is
  * reported where it happens, as for malloc's memory.  Under memcheck a

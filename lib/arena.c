@@ -66,7 +66,11 @@ struct rgn_chunk {
 #define ALIGN 16u
 
 /* Where a memory tool is on: the bytes after each allocation that no
- * access may reach (and that RGN_ARENA_FILL's sentinel fills). */
+ * access may reach (and that RGN_ARENA_FILL's sentinel fills) -- and as
+ * many before the first allocation of each area, the inline bytes or a
+ * chunk, as malloc's blocks have in front: what lies before an area is
+ * the region's own fields or the chunk's header, which no tool would
+ * have reported. */
 #define REDZONE 16u
 
 /* What a thread's cache keeps, in bytes: chunks for the regions it makes
@@ -331,8 +335,8 @@ static struct rgn_arena_tool *tool_state(rgn_t *r)
     struct rgn_arena_tool *t = rgn__malloc(sizeof *t);
     if (!t)
         return NULL;
-    *t = (struct rgn_arena_tool){
-        r->arena_inline, r->arena_inline + RGN_ARENA_INLINE, NULL, NULL, 0, 0};
+    *t = (struct rgn_arena_tool){.at = r->arena_inline + REDZONE,
+                                 .end = r->arena_inline + RGN_ARENA_INLINE};
     rgn__tool_hide(r->arena_inline, RGN_ARENA_INLINE);
     rgn__tool_pool_new(t);
     r->tool = t;
@@ -366,8 +370,10 @@ static void *tool_take(rgn_t *r, size_t size, const struct rgn_site *site)
     if ((size_t)(t->end - t->at) >= span) {
         p = t->at;
         t->at += span;
-    } else if (!(p = grow(r, (struct bump){&t->at, &t->end, &t->kept},
-                          span))) {
+    } else if ((p = grow(r, (struct bump){&t->at, &t->end, &t->kept},
+                         REDZONE + span))) {
+        p += REDZONE; /* the new area's front red zone */
+    } else {
         return NULL;
     }
     /* The inline bytes lie inside the region's own block: memcheck
@@ -495,7 +501,7 @@ static TOOL_PATH void tool_reset(rgn_t *r)
     for (struct rgn_chunk *c = r->chunks; c; c = c->next)
         fill_hide(c->data, c->size);
     struct rgn_chunk *start = keep_round(r, &t->kept);
-    t->at = start ? start->data : r->arena_inline;
+    t->at = (start ? start->data : r->arena_inline) + REDZONE;
     t->end =
         start ? start->data + start->size : r->arena_inline + RGN_ARENA_INLINE;
     if (!broken) {

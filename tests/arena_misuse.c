@@ -97,6 +97,30 @@ static NOINLINE void own_chunk(void)
     rgn_close(r);
 }
 
+/* One byte before the region's first allocation: malloc's blocks have a
+ * red zone in front, so the arena's must too (it read the region's own
+ * bytes, unseen by both tools). */
+static NOINLINE void before_first(void)
+{
+    rgn_t *r = region("before_first");
+    char *p = alloc(r, 8);
+    memset(p, 'f', 8);
+    printf("%d\n", use(p - 1));
+    rgn_close(r);
+}
+
+/* One byte before the first allocation of a chunk, the second area a
+ * region allocates from (it read the chunk's header). */
+static NOINLINE void before_chunk(void)
+{
+    rgn_t *r = region("before_chunk");
+    alloc(r, 32); /* the inline bytes, all of them where a tool is on */
+    char *p = alloc(r, 200);
+    memset(p, 'c', 200);
+    printf("%d\n", use(p - 1));
+    rgn_close(r);
+}
+
 /* A read after rgn_clear, in the inline bytes. */
 static NOINLINE void clear_inline(void)
 {
@@ -112,7 +136,7 @@ static NOINLINE void clear_inline(void)
 static NOINLINE void clear_kept(void)
 {
     rgn_t *r = region("clear_kept");
-    alloc(r, 48); /* the inline bytes */
+    alloc(r, 32); /* the inline bytes, all of them where a tool is on */
     char *p = alloc(r, 200);
     strcpy(p, "secret");
     rgn_clear(r);
@@ -145,7 +169,7 @@ static NOINLINE void after_close(void)
 static NOINLINE void after_close_chunk(void)
 {
     rgn_t *r = region("after_close_chunk");
-    alloc(r, 48);
+    alloc(r, 32); /* the inline bytes, all of them where a tool is on */
     char *p = alloc(r, 500);
     strcpy(p, "secret");
     rgn_close(r);
@@ -157,11 +181,11 @@ static NOINLINE void after_close_chunk(void)
 static NOINLINE void uninit_reuse(void)
 {
     rgn_t *r = region("uninit_reuse");
-    alloc(r, 48);
+    alloc(r, 32); /* the inline bytes, all of them where a tool is on */
     char *p = alloc(r, 200);
     memset(p, 'S', 200);
     rgn_clear(r);
-    alloc(r, 48);
+    alloc(r, 32); /* the inline bytes, all of them where a tool is on */
     char *q = alloc(r, 200);
     if (q[0] == 'S')
         puts("the previous round's byte");
@@ -341,6 +365,8 @@ static const struct {
     {"past_end", past_end, NULL},
     {"into_next", into_next, NULL},
     {"past_last", past_last, NULL},
+    {"before_first", before_first, NULL},
+    {"before_chunk", before_chunk, NULL},
     {"own_chunk", own_chunk, NULL},
     {"clear_inline", clear_inline, NULL},
     {"clear_kept", clear_kept, NULL},
