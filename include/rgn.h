@@ -1959,15 +1959,12 @@ RGN_API int rgn__child_cleanup(void *child, rgn_release_type how);
 RGN_API int rgn__free_block(void *p, rgn_release_type how);
 
 #if defined(__GNUC__) && !defined(RGN_NO_INLINE) && !defined(RGN_BUILDING_)
-/* Links fn and resource as h's newest resource when a slot is at hand. */
+/* rgn_link_fast_'s link, once it applies: h is an open region nobody
+ * shares, tracks or lists, fn an ordinary cleanup. */
 static inline __attribute__((always_inline)) int
-rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
+rgn_link_at_hand_(struct rgn_hot_ *h, rgn_cleanup_fn fn, void *resource,
+                  rgn_key_t *key)
 {
-    struct rgn_hot_ *h = (struct rgn_hot_ *)(void *)r;
-    if (__builtin_expect(r == 0 || fn == 0, 0) ||
-        __builtin_expect(__atomic_load_n(&h->mode, __ATOMIC_RELAXED), 0) ||
-        __builtin_expect(fn == rgn__child_cleanup || fn == rgn__free_block, 0))
-        return 0;
     /* Every field is read before the first store: h may alias anything,
      * so a store would make the compiler read them again. */
     struct rgn_hot_ln_ *ln = h->ln;
@@ -2004,6 +2001,20 @@ rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
         __builtin_memcpy(&key->slot, &slot_gen, sizeof slot_gen);
     }
     return 1;
+}
+
+/* Links fn and resource as r's newest resource when a slot is at hand
+ * (separate from the link, so that a program built with
+ * -Wdeclaration-after-statement gets no warning from this header). */
+static inline __attribute__((always_inline)) int
+rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
+{
+    struct rgn_hot_ *h = (struct rgn_hot_ *)(void *)r;
+    if (__builtin_expect(r == 0 || fn == 0, 0) ||
+        __builtin_expect(__atomic_load_n(&h->mode, __ATOMIC_RELAXED), 0) ||
+        __builtin_expect(fn == rgn__child_cleanup || fn == rgn__free_block, 0))
+        return 0;
+    return rgn_link_at_hand_(h, fn, resource, key);
 }
 
 static inline __attribute__((always_inline)) int

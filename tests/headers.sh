@@ -3,7 +3,9 @@
 # Every private header of lib/ compiles on its own, so none leans on the
 # includes of the file that includes it (doc/HACKING: each header includes
 # what it uses, and internal.h only lists them in dependency order), and
-# each is listed in Makefile.am, so that the tarball has it.
+# each is listed in Makefile.am, so that the tarball has it.  And the
+# public header, inline paths and scope macros used, gives a program built
+# with strict warnings none of its own (C99 and C11).
 set -u
 src=${top_srcdir:-.}
 cc=${CC:-cc}
@@ -26,5 +28,47 @@ for h in "$src"/lib/*.h; do
         echo "headers: lib/$name is not listed in Makefile.am (make dist leaves it out)" >&2
         fail=1
     }
+done
+
+cat > "$dir/p.c" <<'EOF'
+#include <rgn.h>
+#include <stdlib.h>
+
+int use_rgn(rgn_t *owner);
+
+static int drop(void *p, rgn_release_type how)
+{
+    (void)how;
+    free(p);
+    return 0;
+}
+
+int use_rgn(rgn_t *owner)
+{
+    rgn_key_t k;
+    char *a = rgn_alloc(owner, 10);
+    if (!a)
+        return -1;
+    if (rgn_register(owner, drop, malloc(1), &k) != 0 ||
+        rgn_register_labeled(owner, drop, malloc(1), NULL, "x") != 0 ||
+        rgn_register_sized(owner, drop, malloc(8), NULL, 8) != 0)
+        return -1;
+    {
+        RGN_SCOPE(s);
+        char *b = rgn_alloc(s, 4);
+        (void)b;
+    }
+    return rgn_release(owner, k);
+}
+EOF
+for std in c99 c11; do
+    if ! $cc -std=$std -fsyntax-only -Wall -Wextra -Wpedantic \
+         -Wdeclaration-after-statement -Wshadow -Wcast-qual -Wconversion \
+         -Wsign-conversion -Wstrict-prototypes -Wmissing-prototypes -Wundef \
+         -Werror -I"$src/include" "$dir/p.c" 2> "$dir/err"; then
+        echo "headers: include/rgn.h warns in a strict -std=$std build:" >&2
+        sed 's/^/  /' "$dir/err" >&2
+        fail=1
+    fi
 done
 exit $fail
