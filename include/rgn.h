@@ -49,6 +49,20 @@ extern "C" {
 #define RGN_API
 #endif
 
+/* A cast and the null pointer in this header's own inline code, written
+ * so that a C++ program built with -Wold-style-cast or
+ * -Wzero-as-null-pointer-constant gets no warning from it. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define RGN_CAST_(type, x) static_cast<type>(x)
+#define RGN_NULL_ nullptr
+#elif defined(__cplusplus)
+#define RGN_CAST_(type, x) static_cast<type>(x)
+#define RGN_NULL_ 0
+#else
+#define RGN_CAST_(type, x) ((type)(x))
+#define RGN_NULL_ ((void *)0)
+#endif
+
 /* ======================================================================
  * Version
  * ====================================================================== */
@@ -1385,7 +1399,7 @@ RGN_API int rgn_adopt_buffer(rgn_t *r, void *pp, rgn_key_t *key);
 #if defined(__GNUC__)
 static inline void rgn_autofree_(void *pp)
 {
-    free(*(void **)pp);
+    free(*RGN_CAST_(void **, pp));
 }
 #define RGN_AUTOFREE __attribute__((cleanup(rgn_autofree_)))
 #define RGN_TAKE_PTR(p)                                                       \
@@ -1995,7 +2009,7 @@ rgn_link_at_hand_(struct rgn_hot_ *h, rgn_cleanup_fn fn, void *resource,
         /* Two 64-bit stores, apart, as the library's: the caller loads
          * the key as two words next, and a load is forwarded only from
          * stores of its own width (lib/resource.h, rgn__key_store). */
-        uint64_t slot_gen = (uint64_t)gen << 32 | i;
+        uint64_t slot_gen = RGN_CAST_(uint64_t, gen) << 32 | i;
         key->region = id;
         __asm__("" : "+m"(key->region));
         __builtin_memcpy(&key->slot, &slot_gen, sizeof slot_gen);
@@ -2009,8 +2023,8 @@ rgn_link_at_hand_(struct rgn_hot_ *h, rgn_cleanup_fn fn, void *resource,
 static inline __attribute__((always_inline)) int
 rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
 {
-    struct rgn_hot_ *h = (struct rgn_hot_ *)(void *)r;
-    if (__builtin_expect(r == 0 || fn == 0, 0) ||
+    struct rgn_hot_ *h = RGN_CAST_(struct rgn_hot_ *, RGN_CAST_(void *, r));
+    if (__builtin_expect(r == RGN_NULL_ || fn == RGN_NULL_, 0) ||
         __builtin_expect(__atomic_load_n(&h->mode, __ATOMIC_RELAXED), 0) ||
         __builtin_expect(fn == rgn__child_cleanup || fn == rgn__free_block, 0))
         return 0;
@@ -2049,15 +2063,15 @@ rgn_register_sized_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 static inline __attribute__((always_inline)) void *
 rgn_alloc_fast_(rgn_t *r, size_t size, const struct rgn_site *site)
 {
-    struct rgn_hot_ *h = (struct rgn_hot_ *)(void *)r;
-    if (__builtin_expect(r != 0, 1) &&
+    struct rgn_hot_ *h = RGN_CAST_(struct rgn_hot_ *, RGN_CAST_(void *, r));
+    if (__builtin_expect(r != RGN_NULL_, 1) &&
         __builtin_expect(!__atomic_load_n(&h->mode, __ATOMIC_RELAXED), 1)) {
-        size_t n = (size + 15) & ~(size_t)15;
+        size_t n = (size + 15) & ~RGN_CAST_(size_t, 15);
         /* 0 < n <= room; n is 0 for size 0 and when rounding wrapped,
          * which the library sorts out.  Where a memory tool is on the
          * library shows no room, so every allocation reaches it. */
-        if (__builtin_expect(n - 1 < (size_t)(h->arena_end - h->arena_at),
-                             1)) {
+        if (__builtin_expect(
+                n - 1 < RGN_CAST_(size_t, h->arena_end - h->arena_at), 1)) {
             void *p = h->arena_at;
             h->arena_at += n;
             return p;
@@ -2110,7 +2124,8 @@ struct rgn_here {
     const struct rgn_site *site;
 #if defined(RGN_SOURCE_LOCATION_)
     rgn_here(std::source_location l = std::source_location::current()) noexcept
-        : site(rgn_site_make(l.file_name(), (int)l.line(), l.function_name()))
+        : site(rgn_site_make(l.file_name(), static_cast<int>(l.line()),
+                             l.function_name()))
     {
     }
 #elif defined(__GNUC__)

@@ -5,10 +5,12 @@
 # what it uses, and internal.h only lists them in dependency order), and
 # each is listed in Makefile.am, so that the tarball has it.  And the
 # public header, inline paths and scope macros used, gives a program built
-# with strict warnings none of its own (C99 and C11).
+# with strict warnings none of its own: C99 and C11, and C++11, 17 and 20
+# with rgn.hpp (CXX, when there is one).
 set -u
 src=${top_srcdir:-.}
 cc=${CC:-cc}
+cxx=${CXX:-c++}
 dir=$(mktemp -d) || exit 1
 trap 'rm -rf "$dir"' EXIT
 fail=0
@@ -71,4 +73,57 @@ for std in c99 c11; do
         fail=1
     fi
 done
+cat > "$dir/p.cc" <<'EOF'
+#include <rgn.h>
+#include <stdlib.h>
+
+int use_rgn(rgn_t *owner);
+
+static int drop(void *p, rgn_release_type how)
+{
+    (void)how;
+    free(p);
+    return 0;
+}
+
+int use_rgn(rgn_t *owner)
+{
+    rgn_key_t k;
+    char *a = static_cast<char *>(rgn_alloc(owner, 10));
+    if (!a)
+        return -1;
+    if (rgn_register(owner, drop, malloc(1), &k) != 0 ||
+        rgn_register_labeled(owner, drop, malloc(1), nullptr, "x") != 0 ||
+        rgn_register_sized(owner, drop, malloc(8), nullptr, 8) != 0)
+        return -1;
+    {
+        RGN_SCOPE(s);
+        char *b = static_cast<char *>(rgn_alloc(s, 4));
+        (void)b;
+    }
+    return rgn_release(owner, k);
+}
+
+#if __cplusplus >= 201703L
+#include <rgn.hpp>
+int use_hpp();
+int use_hpp()
+{
+    rgn::region r;
+    return r.close();
+}
+#endif
+EOF
+if command -v "${cxx%% *}" >/dev/null 2>&1; then
+    for std in c++11 c++17 c++20; do
+        if ! $cxx -std=$std -fsyntax-only -Wall -Wextra -Wpedantic \
+             -Wold-style-cast -Wconversion -Wsign-conversion \
+             -Wzero-as-null-pointer-constant -Wmissing-declarations -Werror \
+             -I"$src/include" "$dir/p.cc" 2> "$dir/err"; then
+            echo "headers: include/rgn.h or rgn.hpp warns in a strict -std=$std build:" >&2
+            sed 's/^/  /' "$dir/err" >&2
+            fail=1
+        fi
+    done
+fi
 exit $fail
