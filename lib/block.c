@@ -40,7 +40,8 @@ int rgn__free_block(void *p, rgn_release_type how)
 
 /* A block keeps its key in its header, for rgn_free: also when
  * rgn_unprotect handed it back and it is registered again. */
-int rgn__block_attach(rgn_t *r, void *p, rgn_key_t *key, struct rgn_from o)
+int rgn__block_attach(rgn_t *r, void *p, rgn_key_t *key,
+                      const struct rgn_from *o)
 {
     return rgn__register_keeping(r, rgn__free_block, p, rgn__block_key(p), key,
                                  o);
@@ -58,15 +59,19 @@ void rgn__block_forget(void *p)
     rgn__free_block(p, RGN_RELEASE_NORMAL);
 }
 
-/* Registers block b (whose payload is returned; rgn_register stores the
- * key in its header); NULL and errno on failure, with the block already
- * freed by rgn_register. */
+/* Registers block b (whose payload is returned; the key goes in its
+ * header); NULL and errno on failure, with the block already freed.  It
+ * is what registering a block does (own.h's attach, above), called
+ * straight and with the origin by pointer: through rgn__register_kinded
+ * and the kinds' table, copying the origin at each step, an
+ * rgn_malloc+rgn_free pair took 413 instructions instead of 355 (24 ns
+ * instead of 19.5 in a loop). */
 static void *adopt_block(rgn_t *r, struct block *b, size_t size,
                          const struct rgn_kind *kind, const char *call,
                          const struct rgn_site *site)
 {
-    int rc = rgn__register_kinded(r, rgn__free_block, b + 1, NULL, size, kind,
-                                  call, site);
+    struct rgn_from o = {site, NULL, size, kind, call};
+    int rc = rgn__block_attach(r, b + 1, NULL, &o);
     if (rc) {
         errno = -rc;
         return NULL;

@@ -112,9 +112,10 @@ void rgn__child_orphan(rgn_t *c)
 
 /* ---- the child region's descriptor's operations (own.h) ----------------- */
 
-int rgn__child_attach_own(rgn_t *r, void *c, rgn_key_t *key, struct rgn_from o)
+int rgn__child_attach_own(rgn_t *r, void *c, rgn_key_t *key,
+                          const struct rgn_from *o)
 {
-    return rgn__refused(rgn__child_attach(r, c, key, o.site));
+    return rgn__refused(rgn__child_attach(r, c, key, o->site));
 }
 
 void rgn__child_unprotected(void *c)

@@ -45,7 +45,8 @@ struct rgn_own {
     /* rgn_register of this cleanup from outside (a handed-back one
      * registered again), or NULL for an ordinary cleanup.  Returns and
      * fails as rgn_register does, the resource given back on failure. */
-    int (*attach)(rgn_t *r, void *resource, rgn_key_t *key, struct rgn_from o);
+    int (*attach)(rgn_t *r, void *resource, rgn_key_t *key,
+                  const struct rgn_from *o);
     /* rgn_unprotect handed it to the caller (r locked), or NULL. */
     void (*unprotected)(void *resource);
     /* rgn_move into `to` (both locked): 0, or -EINVAL when it may not
@@ -66,12 +67,12 @@ enum {
 
 /* Their operations, in the kinds' own files. */
 RGN_HIDDEN int rgn__child_attach_own(rgn_t *r, void *c, rgn_key_t *key,
-                                     struct rgn_from o);
+                                     const struct rgn_from *o);
 RGN_HIDDEN void rgn__child_unprotected(void *c);
 RGN_HIDDEN int rgn__child_may_move(void *c, rgn_t *to);
 RGN_HIDDEN void rgn__child_moved(void *c, rgn_t *to, rgn_key_t key);
 RGN_HIDDEN int rgn__block_attach(rgn_t *r, void *p, rgn_key_t *key,
-                                 struct rgn_from o);
+                                 const struct rgn_from *o);
 RGN_HIDDEN void rgn__block_moved(void *p, rgn_t *to, rgn_key_t key);
 RGN_HIDDEN void rgn__block_forget(void *p);
 

@@ -115,23 +115,24 @@ static inline bool add_at_hand(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 
 /* Registers without running the cleanup on failure. */
 static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                      rgn_key_t *key, struct rgn_from o)
+                      rgn_key_t *key, const struct rgn_from *o)
 {
     if (RGN_LIKELY(add_at_hand(r, fn, resource, key)))
         return 0;
-    return add_slow(r, fn, resource, key, &o);
+    return add_slow(r, fn, resource, key, o);
 }
 
 /* Registers, running the cleanup at once on failure. */
 static inline int add_or_refuse(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                                rgn_key_t *key, struct rgn_from o)
+                                rgn_key_t *key, const struct rgn_from *o)
 {
     int rc = add(r, fn, resource, key, o);
     return RGN_LIKELY(rc == 0) ? 0 : refuse(r, fn, resource, key, rc);
 }
 
 int rgn__register_keeping(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                          rgn_key_t *kept, rgn_key_t *key, struct rgn_from o)
+                          rgn_key_t *kept, rgn_key_t *key,
+                          const struct rgn_from *o)
 {
     int rc = add(r, fn, resource, kept, o);
     if (rc)
@@ -145,7 +146,7 @@ int rgn__register_keeping(rgn_t *r, rgn_cleanup_fn fn, void *resource,
  * hands back as a cleanup and resource (a child region, an rgn_malloc
  * block), are taken back as what they were (own.h), labelled or not. */
 static inline int register_with(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                                rgn_key_t *key, struct rgn_from o)
+                                rgn_key_t *key, const struct rgn_from *o)
 {
     if (RGN_UNLIKELY(!r || !fn))
         return refuse(NULL, fn, resource, key, -EINVAL);
@@ -161,7 +162,7 @@ register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
               const struct rgn_site *site, const char *label, uint64_t bytes)
 {
     return register_with(r, fn, resource, key,
-                         (struct rgn_from){site, label, bytes, NULL, NULL});
+                         &(struct rgn_from){site, label, bytes, NULL, NULL});
 }
 
 /* Not one of rgn's own kinds, which register_with dispatches. */
@@ -183,7 +184,7 @@ int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                        const char *label)
 {
     return add_or_refuse(r, fn, resource, key,
-                         (struct rgn_from){site, label, 0, NULL, NULL});
+                         &(struct rgn_from){site, label, 0, NULL, NULL});
 }
 
 int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -213,7 +214,7 @@ int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
     return register_with(r, fn, resource, key,
-                         (struct rgn_from){site, NULL, bytes, kind, call});
+                         &(struct rgn_from){site, NULL, bytes, kind, call});
 }
 
 /* Whether a resource of kind must be known by its kind where it lives:
@@ -250,7 +251,7 @@ int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind, void *resource,
     if (rc)
         return refuse(r, fn, resource, key, rgn__refused(rc));
     return register_with(r, fn, resource, key,
-                         (struct rgn_from){site, kind->name, 0, kind, NULL});
+                         &(struct rgn_from){site, kind->name, 0, kind, NULL});
 }
 
 /* Takes a slot for rgn_allocate before acquire runs. */

@@ -34,7 +34,7 @@ RGN_HIDDEN int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
  * failure the resource is given back at once, *key is RGN_KEY_NONE. */
 RGN_HIDDEN int rgn__register_keeping(rgn_t *r, rgn_cleanup_fn fn,
                                      void *resource, rgn_key_t *kept,
-                                     rgn_key_t *key, struct rgn_from o);
+                                     rgn_key_t *key, const struct rgn_from *o);
 
 /*
  * Stores a key for the caller.  Callers pass keys by value, which loads
