@@ -52,12 +52,13 @@ extern "C" {
 /* A cast and the null pointer in this header's own inline code, written
  * so that a C++ program built with -Wold-style-cast or
  * -Wzero-as-null-pointer-constant gets no warning from it. */
-#if defined(__cplusplus) && __cplusplus >= 201103L
+#ifdef __cplusplus
 #define RGN_CAST_(type, x) static_cast<type>(x)
+#if __cplusplus >= 201103L
 #define RGN_NULL_ nullptr
-#elif defined(__cplusplus)
-#define RGN_CAST_(type, x) static_cast<type>(x)
+#else
 #define RGN_NULL_ 0
+#endif
 #else
 #define RGN_CAST_(type, x) ((type)(x))
 #define RGN_NULL_ ((void *)0)
