@@ -360,23 +360,30 @@ static void gzip(struct buf *out, const struct buf *data)
 
 /* ---- folded stacks -------------------------------------------------------- */
 
+/* What a row is called in folded stacks and in the timeline: its site
+ * and label. */
+static void series_name(char *buf, size_t n, const struct rgn_snap_row *r)
+{
+    if (r->arena)
+        snprintf(buf, n, "(arena)");
+    else if (r->site)
+        snprintf(buf, n, "%s:%d %s%s%s%s", r->site->file, r->site->line,
+                 r->site->func, rgn__fn_parens(r->site->func),
+                 r->label ? " " : "", r->label ? r->label : "");
+    else
+        snprintf(buf, n, "(unknown site)");
+}
+
 static void encode_folded(struct buf *out, const struct rgn_snapshot *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         const struct rgn_snap_row *r = &s->v[i];
         if (!r->count)
             continue; /* the arena: bytes, no resources */
-        char line[1024];
-        int n;
-        if (r->site)
-            n = snprintf(line, sizeof line, "%s;%s:%d %s%s%s%s %" PRIu64 "\n",
-                         r->region, r->site->file, r->site->line,
-                         r->site->func, rgn__fn_parens(r->site->func),
-                         r->label ? " " : "", r->label ? r->label : "",
-                         r->count);
-        else
-            n = snprintf(line, sizeof line, "%s;(unknown site) %" PRIu64 "\n",
-                         r->region, r->count);
+        char name[1024], line[1024];
+        series_name(name, sizeof name, r);
+        int n = snprintf(line, sizeof line, "%s;%s %" PRIu64 "\n", r->region,
+                         name, r->count);
         if (n > 0)
             put(out, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
     }
@@ -523,19 +530,6 @@ static void json_string(FILE *f, const char *s)
             fputc(*p, f);
     }
     fputc('"', f);
-}
-
-/* The series a row is in the timeline: its site and label. */
-static void series_name(char *buf, size_t n, const struct rgn_snap_row *r)
-{
-    if (r->arena)
-        snprintf(buf, n, "(arena)");
-    else if (r->site)
-        snprintf(buf, n, "%s:%d %s%s%s%s", r->site->file, r->site->line,
-                 r->site->func, rgn__fn_parens(r->site->func),
-                 r->label ? " " : "", r->label ? r->label : "");
-    else
-        snprintf(buf, n, "(unknown site)");
 }
 
 /* One point of the timeline: every row, as TSV lines and as two counter
