@@ -581,12 +581,12 @@ static const struct bench_impl *column(size_t i, int kind)
     return kind == SAMPLED && i == AUDIT ? &bench_rgn_sample : impls[i];
 }
 
-/* Whether column i runs case c: 0, any with a scope; 1, those with an
- * arena; 2, and its clear; SAMPLED, rgn and rgn+sample. */
-static int runs(size_t i, const struct bcase *c)
+/* Whether column i runs a row of this kind: 0, any with a scope; 1, those
+ * with an arena; 2, and its clear; SAMPLED, rgn and rgn+sample. */
+static int runs(size_t i, int kind)
 {
     const struct bench_arena *a = impls[i]->arena;
-    switch (c->kind) {
+    switch (kind) {
     case 0:
         return impls[i]->create != NULL;
     case 1:
@@ -606,7 +606,7 @@ static int runs(size_t i, const struct bcase *c)
  * hold even when the absolute figures drift.
  */
 static void measure(const char *name, child_fn fn, const void *arg,
-                    int kind, const int *can, double *row)
+                    int kind, double *row)
 {
     double v[NIMPLS][ROUNDS];
     int rounds = quick ? 3 : ROUNDS;
@@ -617,27 +617,20 @@ static void measure(const char *name, child_fn fn, const void *arg,
     }
     for (int r = 0; r < rounds; r++)
         for (size_t i = 0; i < NIMPLS; i++)
-            v[i][r] = can[i] ? run_child(column(i, kind), fn, arg) : NAN;
+            v[i][r] = runs(i, kind) ? run_child(column(i, kind), fn, arg)
+                                    : NAN;
     for (size_t i = 0; i < NIMPLS; i++)
         row[i] = isnan(v[i][0]) ? NAN : median(v[i], rounds);
 }
 
 static void measure_row(size_t c, double *row)
 {
-    int can[NIMPLS];
-    for (size_t i = 0; i < NIMPLS; i++)
-        can[i] = runs(i, &cases[c]);
-    measure(cases[c].name, case_child, &cases[c], cases[c].kind, can, row);
+    measure(cases[c].name, case_child, &cases[c], cases[c].kind, row);
 }
 
 static void measure_shape_row(size_t c, double *row)
 {
-    int can[NIMPLS];
-    for (size_t i = 0; i < NIMPLS; i++)
-        can[i] = shapes[c].kind == SAMPLED ? i == RGN || i == AUDIT
-                                           : impls[i]->create != NULL;
-    measure(shapes[c].name, shape_child, &shapes[c], shapes[c].kind, can,
-            row);
+    measure(shapes[c].name, shape_child, &shapes[c], shapes[c].kind, row);
 }
 
 struct target {
