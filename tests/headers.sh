@@ -32,50 +32,16 @@ for h in "$src"/lib/*.h; do
     }
 done
 
+# One program, compiled as C and as C++ (with rgn.hpp from C++17 on).
 cat > "$dir/p.c" <<'EOF'
 #include <rgn.h>
 #include <stdlib.h>
 
-int use_rgn(rgn_t *owner);
-
-static int drop(void *p, rgn_release_type how)
-{
-    (void)how;
-    free(p);
-    return 0;
-}
-
-int use_rgn(rgn_t *owner)
-{
-    rgn_key_t k;
-    char *a = rgn_alloc(owner, 10);
-    if (!a)
-        return -1;
-    if (rgn_register(owner, drop, malloc(1), &k) != 0 ||
-        rgn_register_labeled(owner, drop, malloc(1), NULL, "x") != 0 ||
-        rgn_register_sized(owner, drop, malloc(8), NULL, 8) != 0)
-        return -1;
-    {
-        RGN_SCOPE(s);
-        char *b = rgn_alloc(s, 4);
-        (void)b;
-    }
-    return rgn_release(owner, k);
-}
-EOF
-for std in c99 c11; do
-    if ! $cc -std=$std -fsyntax-only -Wall -Wextra -Wpedantic \
-         -Wdeclaration-after-statement -Wshadow -Wcast-qual -Wconversion \
-         -Wsign-conversion -Wstrict-prototypes -Wmissing-prototypes -Wundef \
-         -Werror -I"$src/include" "$dir/p.c" 2> "$dir/err"; then
-        echo "headers: include/rgn.h warns in a strict -std=$std build:" >&2
-        sed 's/^/  /' "$dir/err" >&2
-        fail=1
-    fi
-done
-cat > "$dir/p.cc" <<'EOF'
-#include <rgn.h>
-#include <stdlib.h>
+#ifdef __cplusplus
+#define NO_KEY nullptr
+#else
+#define NO_KEY NULL
+#endif
 
 int use_rgn(rgn_t *owner);
 
@@ -89,22 +55,22 @@ static int drop(void *p, rgn_release_type how)
 int use_rgn(rgn_t *owner)
 {
     rgn_key_t k;
-    char *a = static_cast<char *>(rgn_alloc(owner, 10));
+    void *a = rgn_alloc(owner, 10);
     if (!a)
         return -1;
     if (rgn_register(owner, drop, malloc(1), &k) != 0 ||
-        rgn_register_labeled(owner, drop, malloc(1), nullptr, "x") != 0 ||
-        rgn_register_sized(owner, drop, malloc(8), nullptr, 8) != 0)
+        rgn_register_labeled(owner, drop, malloc(1), NO_KEY, "x") != 0 ||
+        rgn_register_sized(owner, drop, malloc(8), NO_KEY, 8) != 0)
         return -1;
     {
         RGN_SCOPE(s);
-        char *b = static_cast<char *>(rgn_alloc(s, 4));
+        void *b = rgn_alloc(s, 4);
         (void)b;
     }
     return rgn_release(owner, k);
 }
 
-#if __cplusplus >= 201703L
+#if defined(__cplusplus) && __cplusplus >= 201703L
 #include <rgn.hpp>
 int use_hpp();
 int use_hpp()
@@ -114,16 +80,27 @@ int use_hpp()
 }
 #endif
 EOF
+# strict COMPILER STD FLAGS...: whether p.c compiles without a warning.
+strict() {
+    c=$1
+    std=$2
+    shift 2
+    if ! $c -std=$std -fsyntax-only -Wall -Wextra -Wpedantic -Wconversion \
+         -Wsign-conversion -Werror "$@" -I"$src/include" "$dir/p.c" \
+         2> "$dir/err"; then
+        echo "headers: include/rgn.h or rgn.hpp warns in a strict -std=$std build:" >&2
+        sed 's/^/  /' "$dir/err" >&2
+        fail=1
+    fi
+}
+for std in c99 c11; do
+    strict "$cc" $std -Wdeclaration-after-statement -Wshadow -Wcast-qual \
+        -Wstrict-prototypes -Wmissing-prototypes -Wundef
+done
 if command -v "${cxx%% *}" >/dev/null 2>&1; then
     for std in c++11 c++17 c++20; do
-        if ! $cxx -std=$std -fsyntax-only -Wall -Wextra -Wpedantic \
-             -Wold-style-cast -Wconversion -Wsign-conversion \
-             -Wzero-as-null-pointer-constant -Wmissing-declarations -Werror \
-             -I"$src/include" "$dir/p.cc" 2> "$dir/err"; then
-            echo "headers: include/rgn.h or rgn.hpp warns in a strict -std=$std build:" >&2
-            sed 's/^/  /' "$dir/err" >&2
-            fail=1
-        fi
+        strict "$cxx" $std -x c++ -Wold-style-cast \
+            -Wzero-as-null-pointer-constant -Wmissing-declarations
     done
 fi
 exit $fail
