@@ -23,8 +23,7 @@ ran=
 # The table's rows; uninit_reuse is memcheck's alone (ASan does not track
 # initialisation).
 misuses="past_end into_next past_last before_first before_chunk own_chunk
-clear_inline clear_kept
-clear_freed after_close after_close_chunk"
+clear_inline clear_kept clear_freed after_close after_close_chunk"
 
 [ -e "$lib" ] && [ -x "$prog" ] || {
     echo "arena_tools: no shared library or no $prog; skipped"; exit 77; }
