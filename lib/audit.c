@@ -19,7 +19,10 @@
  * it for users; tests/check_threads.c tries each rule).  A region in the
  * registry is `locked` (region.h): every call on it takes its lock,
  * shared or not, so a reader in another thread may lock it and read it
- * while its owner goes on.  Regions outside the registry -- untracked
+ * while its owner goes on -- but for the lean calls of a sampled region
+ * nobody shares (audit.h), which take none and change only what no
+ * reader reads, its counts excepted, which they store atomically.
+ * Regions outside the registry -- untracked
  * ones, the fast path -- take no lock until shared.  A region's lock is
  * its futex word, or, for a listed region nobody shares, the biased lock
  * (lock.c), which stands in the same place in the order.  The lock order
@@ -382,6 +385,7 @@ static struct rgn_tracking *audit_create(rgn_t *r, rgn_audit_mode mode,
     rgn__tallies_init(&a->tallies);
     a->next_look = 0; /* at the first registration */
     a->region = r;
+    rgn__audit_relean(a);
     return a;
 }
 
@@ -398,6 +402,7 @@ bool rgn__audit_new_slow(rgn_t *r)
     if (!r->tracking)
         return false;
     r->tracking->lifetimes = lifetimes;
+    rgn__audit_relean(r->tracking);
     r->tracked = true;
     /* rgn__audit_records(r->tracking), from the values just stored: read
      * back, its one load of the two fields waited for both stores (they
@@ -445,25 +450,81 @@ int rgn_audit_set_sample(unsigned every)
     return 0;
 }
 
+/* The record storage of slot j of r, reserved, when r keeps records. */
+static struct rgn_arec *record_at(rgn_t *r, uint32_t j)
+{
+    struct rgn_tracking *t = r->tracking;
+    if (!t || !rgn__audit_records(t) || j >= t->recs_cap)
+        return NULL;
+    return &t->recs[j];
+}
+
+/* An unsampled resource's record: what a lean one gets when it needs a
+ * record after all (moved to a region that keeps records, expected). */
+static const struct rgn_arec unsampled_rec = {
+    0, 0, 0, 0, RGN_AREC_LIVE | RGN_AREC_UNSAMPLED, 0};
+
 void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
 {
     struct rgn_arec *src = rgn__audit_record(from, i);
-    struct rgn_arec *dst = rgn__audit_record(to, j);
+    struct rgn_arec *dst = record_at(to, j);
     const struct rgn_site *site = rgn__audit_site(from->tracking, src);
     const char *label = rgn__audit_label(from->tracking, src);
     bool counted = src && (src->flags & RGN_AREC_COUNTED);
-    if (src)
+    bool lean = !src && from->tracking && rgn__audit_records(from->tracking);
+    struct rgn_arec moved = unsampled_rec;
+    if (src) {
         rgn__audit_uncount(from->tracking, src);
+        moved = *src; /* uncounted now */
+        src->flags = 0;
+    }
     if (!dst)
         return;
-    if (src)
-        *dst = *src; /* uncounted now */
+    if (src || lean)
+        *dst = moved;
     else
-        *dst = (struct rgn_arec){rgn__now(), 0, 0, rgn__thread_no(), 0, 1};
-    /* A resource of unknown site in `from` stays so in `to`; one from a
-     * region that keeps no records is of unknown site from now on. */
-    if (counted || !src)
+        *dst = (struct rgn_arec){rgn__now(),    0, 0, rgn__thread_no(),
+                                 RGN_AREC_LIVE, 1};
+    /* A resource of unknown site in `from` stays so in `to`, an unsampled
+     * one unsampled; one from a region that keeps no records is of
+     * unknown site from now on. */
+    if (counted || (!src && !lean))
         rgn__audit_count(to->tracking, dst, site, label);
+}
+
+size_t rgn__audit_walk(rgn_t *r,
+                       void (*f)(rgn_t *r, uint32_t i, struct rgn_arec *rec,
+                                 void *arg),
+                       void *arg)
+{
+    struct rgn_tracking *t = r->tracking;
+    if (!t || !rgn__audit_records(t)) {
+        for (uint32_t i = rgn__slot_newest(&r->slots); i;
+             i = rgn__ln(&r->slots, i)->next)
+            f(r, i, NULL, arg);
+        return 0;
+    }
+    size_t seen = 0;
+    if (rgn__audit_lean(t)) {
+        /* Its owner may link and unlink lean slots meanwhile: not one
+         * link is read, only the records, which lean calls never write. */
+        for (uint32_t i = 1; i < t->recs_cap; i++)
+            if (t->recs[i].flags & RGN_AREC_LIVE) {
+                seen++;
+                f(r, i, &t->recs[i], arg);
+            }
+    } else {
+        for (uint32_t i = rgn__slot_newest(&r->slots); i;
+             i = rgn__ln(&r->slots, i)->next) {
+            struct rgn_arec *rec = rgn__audit_record(r, i);
+            if (rec) {
+                seen++;
+                f(r, i, rec, arg);
+            }
+        }
+    }
+    size_t live = rgn__slots_live(&r->slots);
+    return live > seen ? live - seen : 0;
 }
 
 rgn_audit_mode rgn__audit_free(rgn_t *r)
@@ -571,35 +632,44 @@ long rgn_audit_ignore_open(void)
 /* ---- per-region settings ------------------------------------------------ */
 
 /* Gives r tracking state if it has none; r locked. */
-static int ensure_tracking(rgn_t *r, rgn_audit_mode mode)
+static int ensure_tracking(rgn_t *r)
 {
     if (r->tracking)
         return 0;
-    r->tracking = audit_create(r, mode, 0);
+    r->tracking = audit_create(r, RGN_AUDIT_OFF, 0);
     if (!r->tracking)
         return -ENOMEM;
     r->tracked = true;
     return 0;
 }
 
-int rgn__tracking_lock(rgn_t *r, rgn_audit_mode mode)
+int rgn__tracking_lock(rgn_t *r)
 {
     rgn__lock(r);
-    return r->state != RGN_OPEN ? -ECANCELED : ensure_tracking(r, mode);
+    return r->state != RGN_OPEN ? -ECANCELED : ensure_tracking(r);
 }
 
 /* About to keep records, r locked: what records there are left from an
  * earlier spell are stale (registrations meanwhile wrote none), so every
  * live resource becomes of unknown site, counted in no tally. */
-static void keep_records(rgn_t *r)
+static int keep_records(rgn_t *r)
 {
     struct rgn_tracking *t = r->tracking;
     if (rgn__audit_records(t))
-        return;
+        return 0;
+    /* Each live resource gets a record now, of unknown site: a slot with
+     * no record would read as a lean resource (audit.h). */
+    if (r->slots.used > t->recs_cap &&
+        !rgn__audit_reserve_slow(r, r->slots.used - 1))
+        return -ENOMEM;
     if (t->recs_cap)
         memset(t->recs, 0, (size_t)t->recs_cap * sizeof *t->recs);
+    for (uint32_t i = rgn__slot_newest(&r->slots); i;
+         i = rgn__ln(&r->slots, i)->next)
+        t->recs[i] = (struct rgn_arec){0, 0, 0, 0, RGN_AREC_LIVE, 1};
     rgn__tallies_uncount(&t->tallies);
     t->bytes = 0;
+    return 0;
 }
 
 /*
@@ -619,13 +689,14 @@ int rgn_audit_set(rgn_t *r, rgn_audit_mode mode)
 {
     if (!r || !valid_mode(mode))
         return rgn__refused(-EINVAL);
-    int rc = rgn__tracking_lock(r, mode);
+    int rc = rgn__tracking_lock(r);
     struct rgn_tracking *a = r->tracking;
     if (rc == 0 && mode != RGN_AUDIT_OFF)
-        keep_records(r);
+        rc = keep_records(r);
     if (rc == 0) {
         a->mode = mode;
         a->lifetimes |= mode != RGN_AUDIT_OFF; /* the audit measures them */
+        rgn__audit_relean(a);
     }
     rgn__unlock(r);
     if (rc == 0 && rgn__audit_records(a))
@@ -637,9 +708,11 @@ int rgn_audit_limit(rgn_t *r, size_t limit)
 {
     if (!r)
         return rgn__refused(-EINVAL);
-    int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
-    if (rc == 0)
+    int rc = rgn__tracking_lock(r);
+    if (rc == 0) {
         r->tracking->limit = r->tracking->next_warn = limit;
+        rgn__audit_relean(r->tracking);
+    }
     rgn__unlock(r);
     return rgn__refused(rc);
 }
@@ -655,6 +728,9 @@ static int with_record(rgn_t *r, rgn_key_t key,
     rgn__lock(r);
     uint32_t i = rgn__slot_find(&r->slots, key);
     struct rgn_arec *rec = i ? rgn__audit_record(r, i) : NULL;
+    if (i && !rec && r->tracking && rgn__audit_reserve(r, i) &&
+        (rec = record_at(r, i)))
+        *rec = unsampled_rec; /* a lean one: now it can say more */
     if (rec)
         f(r->tracking, rec, arg);
     rgn__unlock(r);
@@ -705,12 +781,13 @@ int rgn_lifetimes_set(rgn_t *r, int on)
 {
     if (!r)
         return rgn__refused(-EINVAL);
-    int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
+    int rc = rgn__tracking_lock(r);
     struct rgn_tracking *a = r->tracking;
+    if (rc == 0 && on)
+        rc = keep_records(r);
     if (rc == 0) {
-        if (on)
-            keep_records(r);
         a->lifetimes = on != 0;
+        rgn__audit_relean(a);
     }
     rgn__unlock(r);
     if (rc == 0 && rgn__audit_records(a))

@@ -21,7 +21,7 @@ struct rgn_arec {
     uint64_t bytes;  /* its size, counted in its tally */
     uint32_t tally;  /* its site's tally, when RGN_AREC_COUNTED */
     uint32_t thread; /* rgn__thread_no() of the thread that registered */
-    uint32_t flags;  /* RGN_AREC_* */
+    uint32_t flags;  /* RGN_AREC_*; 0 once its resource left */
     uint32_t weight; /* resources it stands for in its tally: 1, or the
                         sampling rate when sites are sampled */
 };
@@ -34,19 +34,44 @@ struct rgn_arec {
 #define RGN_AREC_UNSAMPLED                                                    \
     16u /* its site was not sampled: no tally, no
                                   age (RGN_AUDIT_SAMPLE) */
+#define RGN_AREC_LIVE                                                         \
+    32u /* the record is of the slot's live resource; without it the
+           slot's resource is a lean one (below) or the slot is not live */
 
 struct rgn_index; /* index.c */
 
 /* A region's tracking state (r->tracking): exists while it is audited,
  * measures lifetimes or has a limit. */
 struct rgn_tracking {
+    /* First, on one cache line: what rgn__audit_lean and the lean calls
+     * read, and what they write (resource.c). */
     rgn_audit_mode mode;
-    bool lifetimes;        /* early releases feed the sketches */
-    size_t limit;          /* 0: none */
-    uint64_t bytes;        /* of the live resources with records */
-    size_t next_warn;      /* live count of the next warning */
+    bool lifetimes; /* early releases feed the sketches */
+    bool lean;      /* rgn__audit_lean's answer, kept by rgn__audit_relean
+                       at every change of what it depends on */
+    size_t limit;   /* 0: none */
     struct rgn_arec *recs; /* recs[i]: the record of slot i */
-    uint32_t recs_cap;     /* slots recs[] has room for */
+    /* The kinds of its resources, kinds[i] slot i's (kind.c): exists
+     * once a kind was registered in the region. */
+    const struct rgn_kind **kinds;
+    /* Its live resources by (cleanup, resource), from the first rgn_find
+     * on (index.c); NULL before, or when memory ran out. */
+    struct rgn_index *index;
+    uint32_t recs_cap; /* slots recs[] has room for */
+    uint32_t kinds_cap;
+    /* The owner's alone, never read by a reader on another thread, in a
+     * word of their own between two that readers read: lean calls write
+     * them without the lock.  ThreadSanitizer reported the write of a
+     * flag that sat in the word of `mode` and `lifetimes`, which GCC
+     * loads as one. */
+    struct {
+        uint32_t sample_in; /* registrations until the next sampled site */
+        bool lean_made;     /* a lean registration was made: releases
+                               look for lean slots */
+    } own;
+    uint64_t bytes;   /* of the live resources with records */
+    size_t next_warn; /* live count of the next warning */
+    uint64_t sample_rng;
     rgn_t *region;
     struct rgn_tracking *prev, *next; /* the registry of listed regions */
     bool listed;
@@ -54,19 +79,10 @@ struct rgn_tracking {
                            no reader here touches it */
     bool ignored;       /* rgn_audit_ignore_open: left out of
                            open-region and exit reports */
+    bool priorities;    /* a kind of priority other than 0 was registered:
+                           the close orders by priority */
     uint64_t next_look; /* rgn__now() of the watchers' next look at the
                            region (watch.c) */
-    /* The kinds of its resources, kinds[i] slot i's (kind.c): exists
-     * once a kind was registered in the region. */
-    const struct rgn_kind **kinds;
-    uint32_t kinds_cap;
-    bool priorities; /* a kind of priority other than 0 was registered:
-                           the close orders by priority */
-    /* Its live resources by (cleanup, resource), from the first rgn_find
-     * on (index.c); NULL before, or when memory ran out. */
-    struct rgn_index *index;
-    uint32_t sample_in; /* registrations until the next sampled site */
-    uint64_t sample_rng;
     /* What rgn_clear took out of the region's counters, which start again
      * at each clear (stats.c): the metrics' _total counters add it back,
      * so that they never go down.  Written and read under r's lock. */
@@ -161,14 +177,64 @@ static inline bool rgn__audit_reserve(rgn_t *r, uint32_t i)
     return rgn__audit_reserve_slow(r, i);
 }
 
-/* The record of slot i when r keeps one, else NULL; r locked. */
+/* The record of slot i's live resource when it has one, else NULL; r
+ * locked.  NULL in a region that keeps records means a lean resource. */
 static inline struct rgn_arec *rgn__audit_record(rgn_t *r, uint32_t i)
 {
     struct rgn_tracking *t = r->tracking;
-    if (!t || !rgn__audit_records(t) || i >= t->recs_cap)
+    if (!t || !rgn__audit_records(t) || i >= t->recs_cap ||
+        !(t->recs[i].flags & RGN_AREC_LIVE))
         return NULL;
     return &t->recs[i];
 }
+
+/*
+ * Lean resources (issue 24: the sampled audit left on).  In a region that
+ * keeps records, a registration whose site is not sampled -- one of an
+ * ordinary cleanup, no bytes, no kind, no intent -- may take a slot at
+ * hand and link it without the region's lock, and its release unlink it
+ * so (resource.c); it has no record (rgn__audit_record gives NULL).  That
+ * is safe because every reader on another thread -- the open-region
+ * report, checkpoints, snapshots, metrics -- reads of such a region only
+ * what lean calls never write: the records (by index, rgn__audit_walk),
+ * the cleanups of slots that have a record, the tallies, and the counts,
+ * which the map keeps as relaxed atomics.  A lean call never grows the
+ * slot map or the records, so nothing a reader holds moves.  The owner
+ * alone reads a lean slot (its own calls, the close, dump and visit), and
+ * the slot map's order.  So a region is lean-capable while it keeps
+ * records and has no kinds, no index and no limit; only its owner changes
+ * that, under its lock, so a reader that finds it so holding the lock
+ * finds it so until it lets go.  What lean calls skip: the check for two
+ * threads at once on an unshared region (it stays on every locked call),
+ * and the watchers' look (made at sampled calls instead).
+ */
+static inline bool rgn__audit_lean_now(const struct rgn_tracking *t)
+{
+    return rgn__audit_records(t) && t->limit == 0 && t->kinds == NULL &&
+           t->index == NULL;
+}
+/* Called, t's region locked, after each change of t's mode, lifetimes,
+ * limit, kinds or index: one byte to test on the lean paths instead of
+ * five fields (14 instructions of a sampled pair). */
+static inline void rgn__audit_relean(struct rgn_tracking *t)
+{
+    t->lean = rgn__audit_lean_now(t);
+}
+static inline bool rgn__audit_lean(const struct rgn_tracking *t)
+{
+    RGN_ASSERT(t->lean == rgn__audit_lean_now(t));
+    return t->lean;
+}
+
+/* Calls f(r, i, rec, arg) for every live resource of r (locked) that has
+ * a record, in an order a reader on any thread may take (rgn__audit_lean:
+ * by index when lean resources may come and go meanwhile, else newest
+ * first), rec NULL for every one of r when r keeps no records; returns
+ * how many live resources had no record to give (lean ones). */
+RGN_HIDDEN size_t rgn__audit_walk(rgn_t *r,
+                                  void (*f)(rgn_t *r, uint32_t i,
+                                            struct rgn_arec *rec, void *arg),
+                                  void *arg);
 
 /* The tally rec is counted in, or NULL. */
 static inline struct rgn_tally *rgn__audit_tally(struct rgn_tracking *t,
@@ -249,9 +315,9 @@ static inline void rgn__audit_resize(struct rgn_tracking *t,
 RGN_HIDDEN void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to,
                                        uint32_t j);
 
-/* Locks r and gives it tracking state (mode, when new) if r is open;
- * returns 0, -ECANCELED or -ENOMEM, r locked either way. */
-RGN_HIDDEN int rgn__tracking_lock(rgn_t *r, rgn_audit_mode mode);
+/* Locks r and gives it tracking state (keeping no records, when new) if
+ * r is open; returns 0, -ECANCELED or -ENOMEM, r locked either way. */
+RGN_HIDDEN int rgn__tracking_lock(rgn_t *r);
 /* Lists r, which keeps records, for process-wide readers; from then on
  * every call on r takes its lock.  Called holding no lock. */
 RGN_HIDDEN void rgn__tracking_list(rgn_t *r);
@@ -261,8 +327,6 @@ RGN_HIDDEN void rgn__tracking_list(rgn_t *r);
  * when it had none). */
 RGN_HIDDEN void rgn__audit_unlist(rgn_t *r);
 RGN_HIDDEN rgn_audit_mode rgn__audit_free(rgn_t *r);
-/* rgn_clear ran every cleanup of r (locked): no record counts any more. */
-RGN_HIDDEN void rgn__audit_cleared(rgn_t *r);
 
 /* Calls f(r, arg) for every listed region that keeps records (closing
  * ones included), r locked, until f returns non-zero, then done(arg),

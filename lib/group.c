@@ -206,40 +206,52 @@ void rgn__groups_lifetimes(struct rgn_groups *g, const struct rgn_tracking *t)
     }
 }
 
+struct collect {
+    bool only_unexpected;
+    struct rgn_groups *g;
+    struct rgn_apart *apart;
+};
+
+/* Groups one live resource of r; rec NULL where r keeps no records. */
+static void collect_one(rgn_t *r, uint32_t i, struct rgn_arec *rec, void *arg)
+{
+    struct collect *c = arg;
+    struct rgn_tracking *t = r->tracking;
+    /* A child region is its own region's business, never a leak of its
+     * parent's: its contents are judged at its own close. */
+    bool child = rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests;
+    bool unsampled = rec && (rec->flags & RGN_AREC_UNSAMPLED);
+    if (unsampled)
+        c->g->unsampled++; /* the sampled ones stand for it in groups */
+    if (child || (rec && (rec->flags & RGN_AREC_EXPECTED))) {
+        if (child)
+            c->apart->children++;
+        else
+            c->apart->expected++;
+        if (c->only_unexpected)
+            return;
+    }
+    if (unsampled)
+        return;
+    struct rgn_group *e = rgn__groups_add(
+        c->g, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
+        rec && rec->born ? rec->born : UINT64_MAX, rec ? rec->bytes : 0,
+        rec && rec->weight ? rec->weight : 1);
+    const struct rgn_kind *kind = rgn__kind_at(r, i);
+    if (e && kind && kind->describe)
+        describe_into(e, kind, rgn__cb(&r->slots, i)->resource);
+}
+
 void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
                          struct rgn_apart *apart)
 {
-    struct rgn_tracking *t = r->tracking;
     *apart = (struct rgn_apart){0, 0};
-    for (uint32_t i = rgn__slot_newest(&r->slots); i;
-         i = rgn__ln(&r->slots, i)->next) {
-        struct rgn_arec *rec = rgn__audit_record(r, i);
-        /* A child region is its own region's business, never a leak of
-         * its parent's: its contents are judged at its own close. */
-        bool child = rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests;
-        bool unsampled = rec && (rec->flags & RGN_AREC_UNSAMPLED);
-        if (unsampled)
-            g->unsampled++; /* the sampled ones stand for it in groups */
-        if (child || (rec && (rec->flags & RGN_AREC_EXPECTED))) {
-            if (child)
-                apart->children++;
-            else
-                apart->expected++;
-            if (only_unexpected)
-                continue;
-        }
-        if (unsampled)
-            continue;
-        struct rgn_group *e = rgn__groups_add(
-            g, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
-            rec && rec->born ? rec->born : UINT64_MAX, rec ? rec->bytes : 0,
-            rec && rec->weight ? rec->weight : 1);
-        const struct rgn_kind *kind = rgn__kind_at(r, i);
-        if (e && kind && kind->describe)
-            describe_into(e, kind, rgn__cb(&r->slots, i)->resource);
-    }
+    struct collect c = {only_unexpected, g, apart};
+    /* Lean resources have no record: unsampled, as far as a report
+     * goes. */
+    g->unsampled += rgn__audit_walk(r, collect_one, &c);
     rgn__groups_sort(g);
-    rgn__groups_lifetimes(g, t);
+    rgn__groups_lifetimes(g, r->tracking);
 }
 
 /* ---- formatting --------------------------------------------------------- */

@@ -47,11 +47,12 @@ static inline void rgn__audit_note(rgn_t *r, uint32_t i,
     if (rgn__audit_records(t) && rgn__audit_reserve(r, i)) {
         struct rgn_arec *rec = &t->recs[i];
         uint32_t flags =
-            (rgn__intent & RGN_LIVES_WITH_OWNER) ? RGN_AREC_EXPECTED : 0;
+            RGN_AREC_LIVE |
+            ((rgn__intent & RGN_LIVES_WITH_OWNER) ? RGN_AREC_EXPECTED : 0);
         uint32_t every =
             atomic_load_explicit(&rgn__sample_every, memory_order_relaxed);
-        if (RGN_UNLIKELY(every > 1) && --t->sample_in != 0 &&
-            t->sample_in <= 2 * every) {
+        if (RGN_UNLIKELY(every > 1) && --t->own.sample_in != 0 &&
+            t->own.sample_in <= 2 * every) {
             /* Not this one's site: its bytes count, nothing else. */
             *rec = (struct rgn_arec){
                 0, bytes, 0, 0, flags | RGN_AREC_UNSAMPLED, 0};
@@ -59,7 +60,7 @@ static inline void rgn__audit_note(rgn_t *r, uint32_t i,
             rec->flags |= RGN_AREC_SIZED;
         } else {
             if (RGN_UNLIKELY(every > 1))
-                t->sample_in = rgn__sample_gap(t, every);
+                t->own.sample_in = rgn__sample_gap(t, every);
             uint64_t now = rgn__now();
             *rec = (struct rgn_arec){now,   bytes, 0, rgn__thread_no(),
                                      flags, every};
@@ -76,8 +77,10 @@ static inline void rgn__audit_note(rgn_t *r, uint32_t i,
 static inline void rgn__audit_leave(rgn_t *r, uint32_t i)
 {
     struct rgn_arec *rec = rgn__audit_record(r, i);
-    if (rec)
+    if (rec) {
         rgn__audit_uncount(r->tracking, rec);
+        rec->flags = 0; /* of no live resource now */
+    }
 }
 
 /*
@@ -95,6 +98,7 @@ static inline void rgn__audit_release(rgn_t *r, uint32_t i)
         return;
     struct rgn_tally *e = rgn__audit_tally(t, rec);
     rgn__audit_uncount(t, rec);
+    rec->flags = 0; /* of no live resource now */
     if (!e || !rec->born)
         return; /* registered before records were kept, or unsampled */
     if (rec->born > e->newest_released)

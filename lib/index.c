@@ -137,6 +137,7 @@ static bool build(rgn_t *r, uint32_t but, size_t room)
             place(x, s, i);
     rgn__free(r->tracking->index);
     r->tracking->index = x;
+    rgn__audit_relean(r->tracking); /* no lean calls while it exists */
     return true;
 }
 
@@ -149,6 +150,7 @@ void rgn__index_insert(rgn_t *r, uint32_t i)
              * next find builds it again, or walks. */
             rgn__free(x);
             r->tracking->index = NULL;
+            rgn__audit_relean(r->tracking);
             return;
         }
         x = r->tracking->index;
@@ -237,7 +239,7 @@ static rgn_key_t find(rgn_t *r, rgn_cleanup_fn fn, const void *resource)
          * keeps the index up to date; it may not be had (closing since,
          * out of memory): then r is walked. */
         rgn__unlock(r);
-        if (rgn__tracking_lock(r, RGN_AUDIT_OFF) == 0 && !indexed(r))
+        if (rgn__tracking_lock(r) == 0 && !indexed(r))
             (void)build(r, 0, r->slots.live);
     }
     uint32_t i = indexed(r) ? lookup(r, fn, resource) : walk(r, fn, resource);

@@ -34,6 +34,7 @@ bool rgn__kinds_reserve(rgn_t *r, uint32_t i, const struct rgn_kind *k)
     memset(v + t->kinds_cap, 0, (cap - t->kinds_cap) * sizeof *v);
     t->kinds = v;
     t->kinds_cap = cap;
+    rgn__audit_relean(t); /* no lean calls once kinds are remembered */
     return true;
 }
 

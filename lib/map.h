@@ -27,6 +27,14 @@
  * key -- stale, forged or uninitialised -- can ever match a slot that is
  * not live.  RGN_GEN_MAX is the last live generation a slot may carry;
  * tests lower it to reach retirement quickly.
+ *
+ * An owner may let a reader on another thread read the counts `live`
+ * and `peak`, and nothing else of the map, while it changes the map
+ * without serialising: rgn__slots_live reads them as relaxed atomics,
+ * and the _published link and unlink store them so (the audit's lean
+ * resources, audit.h).  The other calls store them plainly: as a memory
+ * operand, `live--` is one instruction, its atomic store three, and a
+ * plain register+release pair paid 7 more for that.
  */
 #ifndef RGN_MAP_H
 #define RGN_MAP_H
@@ -154,9 +162,18 @@ static inline void rgn__slot_untake(struct rgn_slots *s, uint32_t i)
     s->free_head = i;
 }
 
-/* Makes reserved slot i the newest live resource and returns its key. */
-static inline rgn_key_t rgn__slot_link(struct rgn_slots *s, uint32_t i,
-                                       rgn_cleanup_fn fn, void *resource)
+/* Stores a count a reader may read meanwhile (published), or plainly. */
+#define RGN_SLOTS_COUNT_(field, value, published)                             \
+    do {                                                                      \
+        if (published)                                                        \
+            __atomic_store_n(&(field), (value), __ATOMIC_RELAXED);            \
+        else                                                                  \
+            (field) = (value);                                                \
+    } while (0)
+
+static inline __attribute__((always_inline)) rgn_key_t
+rgn__slot_link_(struct rgn_slots *s, uint32_t i, rgn_cleanup_fn fn,
+                void *resource, bool published)
 {
     struct rgn_link *head = rgn__head(s);
     struct rgn_link *l = rgn__ln(s, i);
@@ -171,9 +188,24 @@ static inline rgn_key_t rgn__slot_link(struct rgn_slots *s, uint32_t i,
     rgn__ln(s, head->next)->prev = i;
     head->next = i;
 
-    if (++s->live > s->peak)
-        s->peak = s->live;
+    size_t live = s->live + 1;
+    RGN_SLOTS_COUNT_(s->live, live, published);
+    if (live > s->peak)
+        RGN_SLOTS_COUNT_(s->peak, live, published);
     return (rgn_key_t){s->id, i, l->gen};
+}
+
+/* Makes reserved slot i the newest live resource and returns its key. */
+static inline rgn_key_t rgn__slot_link(struct rgn_slots *s, uint32_t i,
+                                       rgn_cleanup_fn fn, void *resource)
+{
+    return rgn__slot_link_(s, i, fn, resource, false);
+}
+static inline rgn_key_t rgn__slot_link_published(struct rgn_slots *s,
+                                                 uint32_t i, rgn_cleanup_fn fn,
+                                                 void *resource)
+{
+    return rgn__slot_link_(s, i, fn, resource, true);
 }
 
 /* Slot index of key when it is live in s, else 0. */
@@ -185,8 +217,8 @@ static inline uint32_t rgn__slot_find(struct rgn_slots *s, rgn_key_t key)
     return rgn__ln(s, key.slot)->gen == key.gen ? key.slot : 0;
 }
 
-/* Unlinks live slot i, kills its key and frees it; returns its cleanup. */
-static inline struct rgn_cb rgn__slot_unlink(struct rgn_slots *s, uint32_t i)
+static inline __attribute__((always_inline)) struct rgn_cb
+rgn__slot_unlink_(struct rgn_slots *s, uint32_t i, bool published)
 {
     struct rgn_link *l = rgn__ln(s, i);
     struct rgn_cb cb = *rgn__cb(s, i);
@@ -195,7 +227,7 @@ static inline struct rgn_cb rgn__slot_unlink(struct rgn_slots *s, uint32_t i)
 
     rgn__ln(s, l->prev)->next = l->next;
     rgn__ln(s, l->next)->prev = l->prev;
-    s->live--;
+    RGN_SLOTS_COUNT_(s->live, s->live - 1, published);
 
     /* A slot whose generation would wrap is retired rather than reused:
      * reuse could let a key issued 2^31 lives ago match again. */
@@ -206,6 +238,17 @@ static inline struct rgn_cb rgn__slot_unlink(struct rgn_slots *s, uint32_t i)
         s->free_head = i;
     }
     return cb;
+}
+
+/* Unlinks live slot i, kills its key and frees it; returns its cleanup. */
+static inline struct rgn_cb rgn__slot_unlink(struct rgn_slots *s, uint32_t i)
+{
+    return rgn__slot_unlink_(s, i, false);
+}
+static inline struct rgn_cb rgn__slot_unlink_published(struct rgn_slots *s,
+                                                       uint32_t i)
+{
+    return rgn__slot_unlink_(s, i, true);
 }
 
 /*
@@ -229,6 +272,17 @@ static inline bool rgn__slot_pop(struct rgn_slots *s, struct rgn_cb *out)
     l->gen++;
     s->live--;
     return true;
+}
+
+/* The live count and the peak, as a reader on another thread may read
+ * them while the owner changes the map. */
+static inline size_t rgn__slots_live(const struct rgn_slots *s)
+{
+    return __atomic_load_n(&s->live, __ATOMIC_RELAXED);
+}
+static inline size_t rgn__slots_peak(const struct rgn_slots *s)
+{
+    return __atomic_load_n(&s->peak, __ATOMIC_RELAXED);
 }
 
 /* The newest live slot, or 0 when none is live; ln[i].next is the next

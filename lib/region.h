@@ -165,6 +165,23 @@ static inline uint32_t rgn__mode(const rgn_t *r)
     return __atomic_load_n(&r->mode, __ATOMIC_RELAXED);
 }
 
+/* The mode word of an open region nobody shares, tracked and listed: an
+ * audited one, where lean calls may apply (audit.h). */
+static inline uint32_t rgn__mode_listed(void)
+{
+    union {
+        struct {
+            uint8_t state;
+            bool shared, tracked, locked;
+        } f;
+        uint32_t mode;
+    } m = {{RGN_OPEN, false, true, true}};
+    _Static_assert(offsetof(struct rgn, locked) - offsetof(struct rgn, mode) ==
+                       3,
+                   "the mode word's bytes, as struct rgn has them");
+    return m.mode;
+}
+
 /* Sets r's state, r locked, as an atomic store of its byte: the other
  * bytes of the word (`locked`, read plainly) are not written. */
 static inline void rgn__set_state(rgn_t *r, enum rgn_state st)

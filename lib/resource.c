@@ -113,6 +113,54 @@ static inline bool add_at_hand(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return true;
 }
 
+/* Not one of rgn's own kinds, which register_with dispatches. */
+static inline bool ordinary(rgn_t *r, rgn_cleanup_fn fn)
+{
+    return r != NULL && fn != NULL && !rgn__own_special(fn);
+}
+
+/*
+ * A lean registration (audit.h): one whose site is not sampled, in an
+ * audited region nobody shares, made without the region's lock -- the
+ * sampled audit left on costs little more than no audit.  Its site is
+ * not sampled exactly when rgn__audit_note's countdown would find so.
+ * False, having changed nothing, when the general path must decide.
+ */
+static inline __attribute__((always_inline)) bool
+add_lean(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
+{
+    /* Sampling off, the commonest way to be refused, is tested first:
+     * the audited pair pays four instructions for this path. */
+    uint32_t every =
+        atomic_load_explicit(&rgn__sample_every, memory_order_relaxed);
+    if (RGN_LIKELY(every <= 1) ||
+        RGN_UNLIKELY(rgn__mode(r) != rgn__mode_listed()))
+        return false;
+    struct rgn_tracking *t = r->tracking;
+    uint32_t in = t->own.sample_in;
+    if (!rgn__audit_lean(t) || in <= 1 || in - 1 > 2 * every ||
+        (rgn__intent & RGN_LIVES_WITH_OWNER))
+        return false;
+    uint32_t i = rgn__slot_take_at_hand(&r->slots); /* never grows */
+    if (RGN_UNLIKELY(!i))
+        return false;
+    t->own.sample_in = in - 1;
+    t->own.lean_made = true;
+    rgn_key_t k = rgn__slot_link_published(&r->slots, i, fn, resource);
+    if (key)
+        rgn__key_store(key, k);
+    return true;
+}
+
+/* The registrations a lean one may stand for: an ordinary cleanup, no
+ * bytes, no kind (rgn_register, rgn_register_labeled). */
+static inline bool add_plain(rgn_t *r, rgn_cleanup_fn fn, void *resource,
+                             rgn_key_t *key)
+{
+    return ordinary(r, fn) && (add_at_hand(r, fn, resource, key) ||
+                               add_lean(r, fn, resource, key));
+}
+
 /* Registers without running the cleanup on failure. */
 static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                       rgn_key_t *key, const struct rgn_from *o)
@@ -165,16 +213,10 @@ register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
                          &(struct rgn_from){site, label, bytes, NULL, NULL});
 }
 
-/* Not one of rgn's own kinds, which register_with dispatches. */
-static inline bool ordinary(rgn_t *r, rgn_cleanup_fn fn)
-{
-    return r != NULL && fn != NULL && !rgn__own_special(fn);
-}
-
 int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                     rgn_key_t *key, const struct rgn_site *site)
 {
-    if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
+    if (RGN_LIKELY(add_plain(r, fn, resource, key)))
         return 0;
     return register_slow(r, fn, resource, key, site, NULL, 0);
 }
@@ -191,7 +233,7 @@ int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                             rgn_key_t *key, const char *label,
                             const struct rgn_site *site)
 {
-    if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
+    if (RGN_LIKELY(add_plain(r, fn, resource, key)))
         return 0;
     return register_slow(r, fn, resource, key, site, label, 0);
 }
@@ -230,7 +272,7 @@ static int track_for(rgn_t *r, const struct rgn_kind *kind)
 {
     if (!kind_matters(kind) || r->tracking)
         return 0;
-    int rc = rgn__tracking_lock(r, RGN_AUDIT_OFF);
+    int rc = rgn__tracking_lock(r);
     rgn__unlock(r);
     return rc;
 }
@@ -413,13 +455,38 @@ static inline int run_released(rgn_t *r, struct rgn_cb cb)
     return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
 }
 
+/* The slot of key when it holds a lean resource (audit.h), else 0. */
+static inline uint32_t lean_slot(rgn_t *r, rgn_key_t key)
+{
+    const struct rgn_tracking *t = r->tracking;
+    if (rgn__mode(r) != rgn__mode_listed() || !t->own.lean_made ||
+        !rgn__audit_lean(t))
+        return 0;
+    uint32_t i = rgn__slot_find(&r->slots, key);
+    /* Lean implies records (rgn__audit_record, without its tests). */
+    return i && (i >= t->recs_cap || !(t->recs[i].flags & RGN_AREC_LIVE)) ? i
+                                                                          : 0;
+}
+
+/* A lean resource leaves as it came, without the lock.  Inline here: in
+ * take_slow, a lean release paid that function's 21 instructions of
+ * saved registers. */
+static inline struct rgn_cb take_lean(rgn_t *r, uint32_t i)
+{
+    __atomic_store_n(&r->released_early, r->released_early + 1,
+                     __ATOMIC_RELAXED);
+    return rgn__slot_unlink_published(&r->slots, i);
+}
+
 int rgn_release(rgn_t *r, rgn_key_t key)
 {
     if (RGN_UNLIKELY(!r))
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
+    uint32_t lean;
     struct rgn_cb cb = RGN_LIKELY(rgn__mode(r) == 0)
                            ? take(r, key, &r->released_early)
-                           : take_slow(r, key);
+                       : (lean = lean_slot(r, key)) != 0 ? take_lean(r, lean)
+                                                         : take_slow(r, key);
     if (RGN_UNLIKELY(!cb.fn))
         return rgn__failed(-ENOENT, RGN_FROM_RGN);
     return run_released(r, cb);
@@ -583,7 +650,7 @@ static int keep_kind(rgn_t *from, rgn_key_t key, rgn_t *to)
     rgn__unlock(from);
     if (!kind || !kind_matters(kind))
         return 0;
-    int rc = rgn__tracking_lock(to, RGN_AUDIT_OFF);
+    int rc = rgn__tracking_lock(to);
     rgn__unlock(to);
     return rc;
 }

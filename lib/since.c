@@ -49,24 +49,28 @@ struct since {
     struct rgn_groups g;
 };
 
-/* Groups what r (locked) holds that was registered after the mark. */
-static int since_region(rgn_t *r, void *arg)
+/* Groups one resource of r that was registered after the mark. */
+static void since_resource(rgn_t *r, uint32_t i, struct rgn_arec *rec,
+                           void *arg)
 {
     struct since *s = arg;
     struct rgn_tracking *t = r->tracking;
+    if (!rec || rec->born <= s->mark || (rec->flags & RGN_AREC_EXPECTED) ||
+        (s->thread && rec->thread != s->thread) ||
+        rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests)
+        return;
+    rgn__groups_add(&s->g, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
+                    rec->born, rec->bytes, rec->weight);
+}
+
+/* Groups what r (locked) holds that was registered after the mark: its
+ * resources with records (a lean one has no birth to compare). */
+static int since_region(rgn_t *r, void *arg)
+{
+    struct rgn_tracking *t = r->tracking;
     if (t->mode == RGN_AUDIT_OFF || r->state != RGN_OPEN)
         return 0;
-    for (uint32_t i = rgn__slot_newest(&r->slots); i;
-         i = rgn__ln(&r->slots, i)->next) {
-        const struct rgn_arec *rec = rgn__audit_record(r, i);
-        if (!rec || rec->born <= s->mark || (rec->flags & RGN_AREC_EXPECTED) ||
-            (s->thread && rec->thread != s->thread) ||
-            rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests)
-            continue;
-        rgn__groups_add(&s->g, rgn__audit_site(t, rec),
-                        rgn__audit_label(t, rec), rec->born, rec->bytes,
-                        rec->weight);
-    }
+    (void)rgn__audit_walk(r, since_resource, arg);
     return 0;
 }
 

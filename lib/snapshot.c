@@ -173,7 +173,7 @@ static int take_region(rgn_t *r, void *arg)
         counted += e->live;
         counted_bytes += e->bytes;
     }
-    uint64_t live = r->slots.live;
+    uint64_t live = rgn__slots_live(&r->slots);
     if (live > counted || t->bytes > counted_bytes)
         add(s, region, named, NULL, NULL, false,
             live > counted ? live - counted : 0,

@@ -18,12 +18,16 @@
 void rgn__counters(const rgn_t *r, rgn_stats *out)
 {
     memset(out, 0, sizeof *out);
-    out->live = r->slots.live;
-    out->peak = r->slots.peak;
-    out->released_early = r->released_early;
+    /* A reader on another thread (the metrics) may read the counts of a
+     * sampled region while its owner's lean calls change them unlocked
+     * (audit.h): those are read as relaxed atomics, as lean calls write
+     * them. */
+    out->live = rgn__slots_live(&r->slots);
+    out->peak = rgn__slots_peak(&r->slots);
+    out->released_early =
+        __atomic_load_n(&r->released_early, __ATOMIC_RELAXED);
     out->removed = r->removed;
-    out->registered =
-        r->slots.live + r->released_early + r->removed + r->closed;
+    out->registered = out->live + out->released_early + r->removed + r->closed;
     out->cleanup_errors =
         atomic_load_explicit(&r->cleanup_errors, memory_order_relaxed);
 }

@@ -382,6 +382,62 @@ START_TEST(sampled_sites_keep_region_counts_exact)
 }
 END_TEST
 
+/* Lean resources -- unsampled plain registrations, which a sampled
+ * region links without its lock (lib/audit.h) -- have no record, yet the
+ * region's counts stay exact, the site's estimate near, and one that is
+ * then expected at close, or moved, is what a recorded unsampled one is:
+ * expected, or unsampled where it went (not of unknown site). */
+START_TEST(lean_resources_keep_region_counts_exact)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(16), 0);
+    rgn_t *r = rgn_new(), *to = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_audit_set(to, RGN_AUDIT_REPORT), 0);
+    enum { N = 16000 };
+    static rgn_key_t k[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(r, noop_cleanup, NULL, &k[i], "lean"), 0);
+    for (int i = 0; i < N / 2; i++) /* half of them go */
+        ck_assert_int_eq(rgn_release(r, k[2 * i]), 0);
+    rgn_stats st = stats_of(r);
+    ck_assert_uint_eq(st.live, N / 2);
+    ck_assert_uint_eq(st.registered, N);
+    ck_assert_uint_eq(st.released_early, N / 2);
+    static struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)),
+                     N / 2);
+    const char *p = strstr(c.text, "\"lean\": ~");
+    ck_assert_msg(p != NULL, "%s", c.text);
+    long est = strtol(p + strlen("\"lean\": ~"), NULL, 10);
+    ck_assert_msg(est > 6000 && est < 10000, "estimate %ld: %s", est, c.text);
+    /* Expected at close: no longer counted as a possible leak. */
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(rgn_expect_close(r, k[2 * i + 1]), 0);
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)),
+                     N / 2 - 100);
+    /* Moved: counted in the region they went to, of no unknown site. */
+    for (int i = 100; i < 150; i++) {
+        rgn_key_t moved;
+        ck_assert_int_eq(rgn_move(r, k[2 * i + 1], to, &moved), 0);
+    }
+    ck_assert_uint_eq(stats_of(r).live, N / 2 - 50);
+    ck_assert_uint_eq(stats_of(to).live, 50);
+    ck_assert_int_eq(rgn_audit_dump(to, rgn_ck_buf_sink, capturing(&c)), 50);
+    ck_assert_msg(strstr(c.text, "unknown site") == NULL, "%s", c.text);
+    /* Released after all that, each once. */
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(rgn_release(r, k[2 * i + 1]), 0);
+    for (int i = 150; i < N / 2; i++)
+        ck_assert_int_eq(rgn_release(r, k[2 * i + 1]), 0);
+    ck_assert_uint_eq(stats_of(r).live, 0);
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 0);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(to), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -398,6 +454,7 @@ Suite *stats_suite(void)
     tcase_add_test(tc, counters_are_exact_across_threads);
     tcase_add_test(tc, bytes_follow_sized_resources);
     tcase_add_test(tc, sampled_sites_keep_region_counts_exact);
+    tcase_add_test(tc, lean_resources_keep_region_counts_exact);
     suite_add_tcase(s, tc);
     return s;
 }
