@@ -1540,8 +1540,9 @@ RGN_API int rgn_audit_set_growth(size_t floor);
  * and as such in dumps, profiles, metrics and the growth rule.  Only the
  * sampled resources have lifetimes and can be held, and
  * rgn_audit_since() counts only those (an estimate too): run tests with
- * every site recorded.  N = 1, the default, records every one.  Returns
- * 0.  One word, no lock; a forked child keeps the rate.
+ * every site recorded.  N = 1, the default, records every one (0 means 1
+ * too).  Returns 0, or -EINVAL for N above 1048576 (the rate is left as
+ * it was).  No lock; a forked child keeps the rate.
  */
 RGN_API int rgn_audit_set_sample(unsigned every);
 

@@ -185,6 +185,18 @@ static bool parse_count(const char *v, size_t *n)
     return true;
 }
 
+atomic_uint rgn__sample_every = 1;
+atomic_uint rgn__sample_span;
+
+/* The rate, and the span of countdowns a lean registration may move
+ * (audit.h), stored one after the other: a registration that sees one
+ * new and one old decides once as the other rate would. */
+static void set_sample(unsigned every)
+{
+    atomic_store(&rgn__sample_every, every);
+    atomic_store(&rgn__sample_span, every > 1 ? 2 * every : 0);
+}
+
 static void read_env(void)
 {
     rgn__report_init(&env_warnings);
@@ -248,8 +260,8 @@ static void read_env(void)
     const char *sv = getenv("RGN_AUDIT_SAMPLE");
     if (sv && *sv) {
         size_t n;
-        if (parse_count(sv, &n) && n >= 1 && n <= 1u << 20) {
-            atomic_store(&rgn__sample_every, (unsigned)n);
+        if (parse_count(sv, &n) && n >= 1 && n <= RGN_SAMPLE_MAX) {
+            set_sample((unsigned)n);
         } else {
             char q[96];
             rgn__fmt_quoted(q, sizeof q, sv);
@@ -427,8 +439,6 @@ bool rgn__audit_reserve_slow(rgn_t *r, uint32_t i)
     return true;
 }
 
-atomic_uint rgn__sample_every = 1;
-
 uint32_t rgn__sample_gap(struct rgn_tracking *t, uint32_t every)
 {
     /* Gaps from 1 to 2 * every - 1, each as likely: one in `every` on
@@ -445,8 +455,10 @@ uint32_t rgn__sample_gap(struct rgn_tracking *t, uint32_t every)
 
 int rgn_audit_set_sample(unsigned every)
 {
+    if (every > RGN_SAMPLE_MAX)
+        return rgn__refused(-EINVAL);
     env_ready(); /* so the environment cannot undo it */
-    atomic_store(&rgn__sample_every, every ? every : 1u);
+    set_sample(every ? every : 1u);
     return 0;
 }
 

@@ -126,6 +126,12 @@ RGN_HIDDEN extern _Atomic uint64_t rgn__held_floor;
 /* RGN_AUDIT_SAMPLE, or rgn_audit_set_sample's: about one registration
  * in this many records its site; 1 (or 0): every one. */
 RGN_HIDDEN extern atomic_uint rgn__sample_every;
+/* The most RGN_AUDIT_SAMPLE and rgn_audit_set_sample take. */
+#define RGN_SAMPLE_MAX (1u << 20)
+/* 2 * rgn__sample_every when sites are sampled, else 0: a lean
+ * registration may move a countdown `in` when in - 2 < span, that is
+ * when the general path would find its site not sampled (hooks.h). */
+RGN_HIDDEN extern atomic_uint rgn__sample_span;
 /* Registrations until t's next sampled one, at random (hooks.h). */
 RGN_HIDDEN uint32_t rgn__sample_gap(struct rgn_tracking *t, uint32_t every);
 /* RGN_AUDIT_GROWTH, or rgn_audit_set_growth's: live resources, 0: off. */

@@ -131,14 +131,14 @@ add_lean(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
 {
     /* Sampling off, the commonest way to be refused, is tested first:
      * the audited pair pays four instructions for this path. */
-    uint32_t every =
-        atomic_load_explicit(&rgn__sample_every, memory_order_relaxed);
-    if (RGN_LIKELY(every <= 1) ||
+    uint32_t span =
+        atomic_load_explicit(&rgn__sample_span, memory_order_relaxed);
+    if (RGN_LIKELY(span == 0) ||
         RGN_UNLIKELY(rgn__mode(r) != rgn__mode_listed()))
         return false;
     struct rgn_tracking *t = r->tracking;
     uint32_t in = t->own.sample_in;
-    if (!rgn__audit_lean(t) || in <= 1 || in - 1 > 2 * every ||
+    if (!rgn__audit_lean(t) || in - 2 >= span ||
         (rgn__intent & RGN_LIVES_WITH_OWNER))
         return false;
     uint32_t i = rgn__slot_take_at_hand(&r->slots); /* never grows */

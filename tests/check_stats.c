@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <pthread.h>
 
@@ -382,6 +383,27 @@ START_TEST(sampled_sites_keep_region_counts_exact)
 }
 END_TEST
 
+/* A rate past RGN_AUDIT_SAMPLE's range is refused and changes nothing:
+ * it was taken, and doubled in 32 bits where the gaps are drawn. */
+START_TEST(sample_rate_out_of_range_is_refused)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(UINT_MAX), -EINVAL);
+    ck_assert_int_eq(rgn_audit_set_sample((1u << 20) + 1), -EINVAL);
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(r, noop_cleanup, NULL, NULL, "each"), 0);
+    static struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 100);
+    ck_assert_msg(strstr(c.text, "\"each\": 100 live") != NULL, "%s",
+                  c.text); /* every one recorded: no estimate */
+    ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 /* Lean resources -- unsampled plain registrations, which a sampled
  * region links without its lock (lib/audit.h) -- have no record, yet the
  * region's counts stay exact, the site's estimate near, and one that is
@@ -455,6 +477,7 @@ Suite *stats_suite(void)
     tcase_add_test(tc, bytes_follow_sized_resources);
     tcase_add_test(tc, sampled_sites_keep_region_counts_exact);
     tcase_add_test(tc, lean_resources_keep_region_counts_exact);
+    tcase_add_test(tc, sample_rate_out_of_range_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }
