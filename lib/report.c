@@ -313,7 +313,11 @@ static int report_open_region(rgn_t *r, void *arg)
     struct rgn_apart apart;
     rgn__groups_init(&g);
     rgn__groups_collect(r, true, &g, &apart);
-    size_t n = g.total;
+    /* Exact, sampled or not: the sites' lines are the estimates.  Lean
+     * resources are never expected or children (audit.h). */
+    size_t live = rgn__slots_live(&r->slots);
+    size_t apart_n = apart.expected + apart.children;
+    size_t n = live > apart_n ? live - apart_n : 0;
     if (n) {
         char region[320];
         rgn__fmt_region(region, sizeof region, r);

@@ -383,6 +383,35 @@ START_TEST(sampled_sites_keep_region_counts_exact)
 }
 END_TEST
 
+/* What an open region holds is counted exactly in its report, sampled
+ * or not: the sites' lines are the estimates.  It was the sum of the
+ * estimates -- 64 times the sampled ones, never 1000. */
+START_TEST(open_report_counts_a_sampled_region_exactly)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(64), 0);
+    static struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_key_t k;
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(r, noop_cleanup, NULL, NULL, "kept"), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
+    ck_assert_int_eq(rgn_expect_close(r, k), 0); /* not a leak */
+    ck_assert_int_eq(rgn_audit_report_open(), 1000);
+    ck_assert_msg(strstr(c.text, "holds 1000 live resources") != NULL, "%s",
+                  c.text);
+    ck_assert_msg(strstr(c.text, "leak summary: 1000 live resources in 1 "
+                                 "audited region") != NULL,
+                  "%s", c.text);
+    ck_assert_msg(strstr(c.text, "\"kept\": ~") != NULL, "%s", c.text);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 /* A rate past RGN_AUDIT_SAMPLE's range is refused and changes nothing:
  * it was taken, and doubled in 32 bits where the gaps are drawn. */
 START_TEST(sample_rate_out_of_range_is_refused)
@@ -478,6 +507,7 @@ Suite *stats_suite(void)
     tcase_add_test(tc, sampled_sites_keep_region_counts_exact);
     tcase_add_test(tc, lean_resources_keep_region_counts_exact);
     tcase_add_test(tc, sample_rate_out_of_range_is_refused);
+    tcase_add_test(tc, open_report_counts_a_sampled_region_exactly);
     suite_add_tcase(s, tc);
     return s;
 }
