@@ -207,6 +207,21 @@ bool rgn__report_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
     struct rgn_apart apart;
     rgn__groups_init(&g);
     rgn__groups_collect(r, true, &g, &apart);
+    /* What r holds that is no child and not expected, exactly: with sites
+     * sampled, the groups are estimates, and may be none at all. */
+    size_t live = rgn__slots_live(&r->slots);
+    size_t apart_n = apart.expected + apart.children;
+    size_t exact = live > apart_n ? live - apart_n : 0;
+    if (!g.total && exact) {
+        char region[320];
+        rgn__fmt_region(region, sizeof region, r);
+        rgn__report_line(rep,
+                         "rgn: leak summary: %zu live %s at close of %s, "
+                         "none of them from a sampled site "
+                         "(RGN_AUDIT_SAMPLE)",
+                         exact, rgn__plural(exact, "resource", "resources"),
+                         region);
+    }
     if (g.total) {
         count_since_mark(r);
         /* An abort is never put off: it must say why. */
@@ -245,7 +260,7 @@ bool rgn__report_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
                 rgn__plural(sites, "site", "sites"), region, also);
         }
     }
-    bool leaked = g.total != 0;
+    bool leaked = g.total != 0 || exact != 0;
     rgn__groups_free(&g);
     errno = saved;
     return leaked && a->mode == RGN_AUDIT_ABORT;

@@ -412,6 +412,31 @@ START_TEST(open_report_counts_a_sampled_region_exactly)
 }
 END_TEST
 
+/* A close reports what was left even when none of it was sampled: the
+ * region's count is exact.  It reported nothing (a region's first
+ * registration is sampled; here it is expected at close). */
+START_TEST(close_reports_leaks_none_of_them_sampled)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
+    static struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_set_name(r, "unsampled"), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
+    ck_assert_int_eq(rgn_expect_close(r, k), 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_msg(strstr(c.text, "rgn: leak summary: 5 live resources at "
+                                 "close of region \"unsampled\"") != NULL,
+                  "%s", c.text);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+}
+END_TEST
+
 /* A rate past RGN_AUDIT_SAMPLE's range is refused and changes nothing:
  * it was taken, and doubled in 32 bits where the gaps are drawn. */
 START_TEST(sample_rate_out_of_range_is_refused)
@@ -508,6 +533,7 @@ Suite *stats_suite(void)
     tcase_add_test(tc, lean_resources_keep_region_counts_exact);
     tcase_add_test(tc, sample_rate_out_of_range_is_refused);
     tcase_add_test(tc, open_report_counts_a_sampled_region_exactly);
+    tcase_add_test(tc, close_reports_leaks_none_of_them_sampled);
     suite_add_tcase(s, tc);
     return s;
 }
