@@ -89,6 +89,11 @@ struct rgn_tracking {
     struct {
         uint64_t registered, released_early, removed;
     } cleared;
+    /* The most the metrics have shown of its registrations (metrics.c),
+     * under the registry's lock: counted while lean calls run, they may
+     * come out short by a release in flight, and a counter must never
+     * go down. */
+    uint64_t registered_shown;
     /* Last: what a tally holds is set when it is made, not zeroed with
      * the rest (audit.c). */
     struct rgn_tallies tallies; /* per site and label */

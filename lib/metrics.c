@@ -34,13 +34,20 @@ static void add_totals(struct totals *t, const struct totals *more)
 }
 
 /* The totals of r, locked and tracked: its counters since its last
- * clear, and what its clears took out of them. */
-static struct totals totals_of(const rgn_t *r)
+ * clear, and what its clears took out of them.  Registrations are
+ * derived from counts its lean calls may be changing (stats.c): short by
+ * a release in flight at most, never above the truth, and shown no lower
+ * than before. */
+static struct totals totals_of(rgn_t *r)
 {
     rgn_stats st;
     rgn__counters(r, &st);
-    const struct rgn_tracking *a = r->tracking;
-    return (struct totals){st.registered + a->cleared.registered,
+    struct rgn_tracking *a = r->tracking;
+    uint64_t registered = st.registered + a->cleared.registered;
+    if (registered < a->registered_shown)
+        registered = a->registered_shown;
+    a->registered_shown = registered;
+    return (struct totals){registered,
                            st.released_early + a->cleared.released_early,
                            st.removed + a->cleared.removed, st.cleanup_errors};
 }

@@ -473,9 +473,13 @@ static inline uint32_t lean_slot(rgn_t *r, rgn_key_t key)
  * saved registers. */
 static inline struct rgn_cb take_lean(rgn_t *r, uint32_t i)
 {
+    struct rgn_cb cb = rgn__slot_unlink_published(&r->slots, i);
+    /* After the live count, and a release store: a reader that sees the
+     * release counted sees it gone from the live count, so that the
+     * registrations it derives (stats.c) are never one too many. */
     __atomic_store_n(&r->released_early, r->released_early + 1,
-                     __ATOMIC_RELAXED);
-    return rgn__slot_unlink_published(&r->slots, i);
+                     __ATOMIC_RELEASE);
+    return cb;
 }
 
 int rgn_release(rgn_t *r, rgn_key_t key)

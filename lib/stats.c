@@ -22,10 +22,10 @@ void rgn__counters(const rgn_t *r, rgn_stats *out)
      * sampled region while its owner's lean calls change them unlocked
      * (audit.h): those are read as relaxed atomics, as lean calls write
      * them. */
-    out->live = rgn__slots_live(&r->slots);
-    out->peak = rgn__slots_peak(&r->slots);
     out->released_early =
-        __atomic_load_n(&r->released_early, __ATOMIC_RELAXED);
+        __atomic_load_n(&r->released_early, __ATOMIC_ACQUIRE);
+    out->live = rgn__slots_live(&r->slots); /* after: see take_lean */
+    out->peak = rgn__slots_peak(&r->slots);
     out->removed = r->removed;
     out->registered = out->live + out->released_early + r->removed + r->closed;
     out->cleanup_errors =
