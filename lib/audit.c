@@ -462,15 +462,6 @@ int rgn_audit_set_sample(unsigned every)
     return 0;
 }
 
-/* The record storage of slot j of r, reserved, when r keeps records. */
-static struct rgn_arec *record_at(rgn_t *r, uint32_t j)
-{
-    struct rgn_tracking *t = r->tracking;
-    if (!t || !rgn__audit_records(t) || j >= t->recs_cap)
-        return NULL;
-    return &t->recs[j];
-}
-
 /* An unsampled resource's record: what a lean one gets when it needs a
  * record after all (moved to a region that keeps records, expected). */
 static const struct rgn_arec unsampled_rec = {
@@ -479,7 +470,7 @@ static const struct rgn_arec unsampled_rec = {
 void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
 {
     struct rgn_arec *src = rgn__audit_record(from, i);
-    struct rgn_arec *dst = record_at(to, j);
+    struct rgn_arec *dst = rgn__audit_rec_at(to, j);
     const struct rgn_site *site = rgn__audit_site(from->tracking, src);
     const char *label = rgn__audit_label(from->tracking, src);
     bool counted = src && (src->flags & RGN_AREC_COUNTED);
@@ -741,7 +732,7 @@ static int with_record(rgn_t *r, rgn_key_t key,
     uint32_t i = rgn__slot_find(&r->slots, key);
     struct rgn_arec *rec = i ? rgn__audit_record(r, i) : NULL;
     if (i && !rec && r->tracking && rgn__audit_reserve(r, i) &&
-        (rec = record_at(r, i)))
+        (rec = rgn__audit_rec_at(r, i)))
         *rec = unsampled_rec; /* a lean one: now it can say more */
     if (rec)
         f(r->tracking, rec, arg);

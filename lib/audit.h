@@ -188,15 +188,22 @@ static inline bool rgn__audit_reserve(rgn_t *r, uint32_t i)
     return rgn__audit_reserve_slow(r, i);
 }
 
+/* The storage of slot i's record when r keeps records and it is
+ * reserved, live or not, else NULL; r locked. */
+static inline struct rgn_arec *rgn__audit_rec_at(rgn_t *r, uint32_t i)
+{
+    struct rgn_tracking *t = r->tracking;
+    if (!t || !rgn__audit_records(t) || i >= t->recs_cap)
+        return NULL;
+    return &t->recs[i];
+}
+
 /* The record of slot i's live resource when it has one, else NULL; r
  * locked.  NULL in a region that keeps records means a lean resource. */
 static inline struct rgn_arec *rgn__audit_record(rgn_t *r, uint32_t i)
 {
-    struct rgn_tracking *t = r->tracking;
-    if (!t || !rgn__audit_records(t) || i >= t->recs_cap ||
-        !(t->recs[i].flags & RGN_AREC_LIVE))
-        return NULL;
-    return &t->recs[i];
+    struct rgn_arec *rec = rgn__audit_rec_at(r, i);
+    return rec && (rec->flags & RGN_AREC_LIVE) ? rec : NULL;
 }
 
 /*

@@ -72,6 +72,16 @@ struct rgn_apart {
 RGN_HIDDEN void rgn__groups_collect(rgn_t *r, bool only_unexpected,
                                     struct rgn_groups *g,
                                     struct rgn_apart *apart);
+/* How many of r's live resources (r locked) are possible leaks -- not
+ * expected at close, no child region -- exactly, apart as
+ * rgn__groups_collect counted it: with sites sampled, the groups are
+ * estimates.  Lean resources are never expected or children (audit.h). */
+static inline size_t rgn__groups_held(rgn_t *r, const struct rgn_apart *apart)
+{
+    size_t live = rgn__slots_live(&r->slots);
+    size_t n = apart->expected + apart->children;
+    return live > n ? live - n : 0;
+}
 /* " (2 expected at close, 1 child region)", or "" when nothing is
  * apart. */
 RGN_HIDDEN void rgn__fmt_apart(char *buf, size_t n,

@@ -207,11 +207,8 @@ bool rgn__report_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
     struct rgn_apart apart;
     rgn__groups_init(&g);
     rgn__groups_collect(r, true, &g, &apart);
-    /* What r holds that is no child and not expected, exactly: with sites
-     * sampled, the groups are estimates, and may be none at all. */
-    size_t live = rgn__slots_live(&r->slots);
-    size_t apart_n = apart.expected + apart.children;
-    size_t exact = live > apart_n ? live - apart_n : 0;
+    /* With sites sampled, the groups may be none at all. */
+    size_t exact = rgn__groups_held(r, &apart);
     if (!g.total && exact) {
         char region[320];
         rgn__fmt_region(region, sizeof region, r);
@@ -328,11 +325,8 @@ static int report_open_region(rgn_t *r, void *arg)
     struct rgn_apart apart;
     rgn__groups_init(&g);
     rgn__groups_collect(r, true, &g, &apart);
-    /* Exact, sampled or not: the sites' lines are the estimates.  Lean
-     * resources are never expected or children (audit.h). */
-    size_t live = rgn__slots_live(&r->slots);
-    size_t apart_n = apart.expected + apart.children;
-    size_t n = live > apart_n ? live - apart_n : 0;
+    /* Exact, sampled or not: the sites' lines are the estimates. */
+    size_t n = rgn__groups_held(r, &apart);
     if (n) {
         char region[320];
         rgn__fmt_region(region, sizeof region, r);

@@ -20,8 +20,8 @@ void rgn__counters(const rgn_t *r, rgn_stats *out)
     memset(out, 0, sizeof *out);
     /* A reader on another thread (the metrics) may read the counts of a
      * sampled region while its owner's lean calls change them unlocked
-     * (audit.h): those are read as relaxed atomics, as lean calls write
-     * them. */
+     * (audit.h): those are read as atomics, as lean calls write them --
+     * the releases first, with acquire (see take_lean). */
     out->released_early =
         __atomic_load_n(&r->released_early, __ATOMIC_ACQUIRE);
     out->live = rgn__slots_live(&r->slots); /* after: see take_lean */
