@@ -188,7 +188,8 @@ void rgn__groups_sort(struct rgn_groups *g)
     /* The table is packed for good: nothing is added after a sort, so
      * the entries past n need not be marked empty again. */
     g->n = fold_unlabelled(g->v, n);
-    qsort(g->v, n, sizeof *g->v, by_count);
+    /* The joined groups left copies behind them, past g->n. */
+    qsort(g->v, g->n, sizeof *g->v, by_count);
 }
 
 void rgn__groups_lifetimes(struct rgn_groups *g, const struct rgn_tracking *t)

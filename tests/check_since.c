@@ -361,6 +361,44 @@ START_TEST(labelling_after_registering_never_splits_a_site)
 }
 END_TEST
 
+/* Sites whose unlabelled group joins their one labelled group, beside
+ * sites that have more: every site is reported once, with its count.
+ * (The sort once ran over the table as it stood before the joins, so the
+ * entries left behind by them pushed real groups out, and a site showed
+ * twice.)  The sites lie in one array, in the order groups are joined. */
+START_TEST(joined_groups_leave_no_site_out_or_twice)
+{
+    static const struct rgn_site sites[6] = {
+        {"joined.c", "f", 1}, {"joined.c", "f", 2}, {"joined.c", "f", 3},
+        {"joined.c", "f", 4}, {"joined.c", "f", 5}, {"joined.c", "f", 6}};
+    rgn_t *r = audited("joined", 0);
+    for (int s = 0; s < 3; s++) {
+        rgn_key_t k;
+        ck_assert_int_eq(rgn_register_at(r, noop_cleanup, NULL, &k, &sites[s]),
+                         0);
+        ck_assert_int_eq(rgn_label(r, k, "later"), 0);
+        ck_assert_int_eq(
+            rgn_register_at(r, noop_cleanup, NULL, NULL, &sites[s]), 0);
+    }
+    for (int s = 3; s < 6; s++)
+        for (int i = 0; i < 7 + s; i++)
+            ck_assert_int_eq(
+                rgn_register_at(r, noop_cleanup, NULL, NULL, &sites[s]), 0);
+    capturing(&cap);
+    ck_assert_int_eq(rgn_audit_dump(r, NULL, NULL), 6 + 10 + 11 + 12);
+    for (int s = 0; s < 6; s++) {
+        char where[64], count[32];
+        snprintf(where, sizeof where, "joined.c:%d: ", s + 1);
+        snprintf(count, sizeof count, ": %d live", s < 3 ? 2 : 7 + s);
+        ck_assert_msg(count_lines(cap.text, "rgn: live: ", where, NULL) == 1 &&
+                          count_lines(cap.text, "rgn: live: ", where, count,
+                                      NULL) == 1,
+                      "site %d: %s", s + 1, cap.text);
+    }
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 Suite *since_suite(void)
 {
     Suite *s = suite_create("since");
@@ -378,6 +416,7 @@ Suite *since_suite(void)
     tcase_add_test(intent, site_make_gives_one_site_per_call_site);
     tcase_add_test(intent, plain_labeled_registers_with_its_label);
     tcase_add_test(intent, labelling_after_registering_never_splits_a_site);
+    tcase_add_test(intent, joined_groups_leave_no_site_out_or_twice);
     suite_add_tcase(s, intent);
     return s;
 }
