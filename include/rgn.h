@@ -1537,12 +1537,17 @@ RGN_API int rgn_audit_set_growth(size_t floor);
  * for N resources of its site; the others record only their bytes.
  * What a region holds stays exact (rgn_live, rgn_get_stats, bytes);
  * what each site holds is an estimate, shown as "~6400 live" in reports,
- * and as such in dumps, profiles, metrics and the growth rule.  Only the
- * sampled resources have lifetimes and can be held, and
- * rgn_audit_since() counts only those (an estimate too): run tests with
- * every site recorded.  N = 1, the default, records every one (0 means 1
- * too).  Returns 0, or -EINVAL for N above 1048576 (the rate is left as
- * it was).  No lock; a forked child keeps the rate.
+ * and as such, unmarked, in profiles and metrics and in the growth rule;
+ * a report gives no site more than its region holds, and its summary the
+ * region's exact count ("... from 1 sampled site at close of ...").  Only
+ * the sampled resources have lifetimes and can be held, and
+ * rgn_audit_since() counts only those, each for the N it stands for and
+ * a region's no more than it holds (an estimate too, "~"): run tests
+ * with every site recorded.  N = 1, the default, records every one;
+ * rgn_audit_set_sample(0) means 1 too (RGN_AUDIT_SAMPLE=0 is refused
+ * with a warning, as any value that is not a number from 1 to 1048576).
+ * Returns 0, or -EINVAL for N above 1048576 (the rate is left as it
+ * was).  No lock; a forked child keeps the rate.
  */
 RGN_API int rgn_audit_set_sample(unsigned every);
 

@@ -469,6 +469,7 @@ static const struct rgn_arec unsampled_rec = {
 
 void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to, uint32_t j)
 {
+    RGN_ASSERT(from->tracking || to->tracking);
     struct rgn_arec *src = rgn__audit_record(from, i);
     struct rgn_arec *dst = rgn__audit_rec_at(to, j);
     const struct rgn_site *site = rgn__audit_site(from->tracking, src);

@@ -164,6 +164,7 @@ struct rgn_thread_mark {
     uint64_t at; /* 0: none */
     const char *running;
     uint64_t closed_leaks;
+    bool closed_estimated; /* of sampled sites: ~closed_leaks */
 };
 RGN_HIDDEN extern __thread struct rgn_thread_mark rgn__mark
     __attribute__((tls_model("initial-exec")));
@@ -329,7 +330,8 @@ static inline void rgn__audit_resize(struct rgn_tracking *t,
 }
 
 /* Carries slot i's record of `from` over to slot j of `to`, both locked,
- * j reserved; the record leaves from's tally for its namesake in to's. */
+ * j reserved; the record leaves from's tally for its namesake in to's,
+ * or for none where `to` keeps no records. */
 RGN_HIDDEN void rgn__audit_move_record(rgn_t *from, uint32_t i, rgn_t *to,
                                        uint32_t j);
 

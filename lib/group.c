@@ -25,6 +25,7 @@ void rgn__groups_init(struct rgn_groups *g)
     g->v = g->stack;
     g->cap = RGN_STACK_GROUPS;
     g->n = g->other = g->total = g->unsampled = g->records = 0;
+    g->estimated = false;
     g->other_oldest = UINT64_MAX;
     g->sorted = false;
 }
@@ -81,6 +82,7 @@ struct rgn_group *rgn__groups_add(struct rgn_groups *g,
 {
     g->total += weight;
     g->records++;
+    g->estimated |= weight > 1;
     RGN_ASSERT(!g->sorted);
     if (2 * (g->n + 1) > g->cap)
         groups_grow(g);
@@ -192,6 +194,20 @@ void rgn__groups_sort(struct rgn_groups *g)
     qsort(g->v, g->n, sizeof *g->v, by_count);
 }
 
+void rgn__groups_cap(struct rgn_groups *g, size_t most)
+{
+    RGN_ASSERT(g->sorted);
+    if (!g->estimated)
+        return; /* every resource counted once: none can pass */
+    size_t total = g->other = g->other < most ? g->other : most;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->v[i].estimated && g->v[i].count > most)
+            g->v[i].count = most;
+        total += g->v[i].count;
+    }
+    g->total = total;
+}
+
 void rgn__groups_lifetimes(struct rgn_groups *g, const struct rgn_tracking *t)
 {
     if (!t)
@@ -252,6 +268,8 @@ void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
      * goes. */
     g->unsampled += rgn__audit_walk(r, collect_one, &c);
     rgn__groups_sort(g);
+    rgn__groups_cap(g, only_unexpected ? rgn__groups_held(r, apart)
+                                       : rgn__slots_live(&r->slots));
     rgn__groups_lifetimes(g, r->tracking);
 }
 

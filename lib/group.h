@@ -42,6 +42,7 @@ struct rgn_groups {
     size_t unsampled; /* resources whose sites were not sampled, grouped
                          or not */
     size_t records;   /* resources grouped, each once (total weighs them) */
+    bool estimated;   /* some resource grouped stood for others (sampled) */
     bool sorted;      /* packed by rgn__groups_sort: no more adds */
     struct rgn_group stack[RGN_STACK_GROUPS];
 };
@@ -57,6 +58,10 @@ RGN_HIDDEN struct rgn_group *rgn__groups_add(struct rgn_groups *g,
  * exactly one: a resource labelled after it was registered (rgn_label)
  * is then never a group of its own. */
 RGN_HIDDEN void rgn__groups_sort(struct rgn_groups *g);
+/* After the sort: no estimated group counts more than `most`, what its
+ * region holds (a sampled resource may stand for more than that), nor
+ * the rest; total is their sum again.  The order stays. */
+RGN_HIDDEN void rgn__groups_cap(struct rgn_groups *g, size_t most);
 /* Gives each group its tally's lifetimes in t. */
 RGN_HIDDEN void rgn__groups_lifetimes(struct rgn_groups *g,
                                       const struct rgn_tracking *t);
@@ -68,7 +73,8 @@ struct rgn_apart {
 };
 
 /* Groups r's live resources, r locked, and sorts them; counts apart
- * those that are no leak, and leaves them out when only_unexpected. */
+ * those that are no leak, and leaves them out when only_unexpected.  No
+ * group counts more than r holds of what was grouped (rgn__groups_cap). */
 RGN_HIDDEN void rgn__groups_collect(rgn_t *r, bool only_unexpected,
                                     struct rgn_groups *g,
                                     struct rgn_apart *apart);

@@ -110,12 +110,14 @@ static inline void rgn__audit_release(rgn_t *r, uint32_t i)
     rgn__audit_tick(r, now);
 }
 
-/* Slot i of `from` moved to slot j of `to` (tracked), both locked. */
+/* Slot i of `from` moved to slot j of `to`, both locked, one of them
+ * tracked. */
 static inline void rgn__audit_move(rgn_t *from, uint32_t i, rgn_t *to,
                                    uint32_t j)
 {
     rgn__audit_move_record(from, i, to, j);
-    rgn__audit_check_limit(to);
+    if (to->tracking)
+        rgn__audit_check_limit(to);
 }
 
 /* Writes the reports this thread queued under a lock; called by every

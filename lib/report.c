@@ -72,6 +72,7 @@ struct digest {
     bool used, labelled;
     uint64_t printed_at;   /* rgn__now() of the last printed line */
     size_t count, regions; /* counted since then, not yet printed */
+    bool estimated;        /* count is of sampled sites: ~count */
     uint64_t oldest_ns;    /* the greatest age among them */
 };
 
@@ -114,11 +115,13 @@ static void digest_line(struct rgn_report *rep, struct digest *d)
                   d->labelled ? d->label : NULL);
     rgn__fmt_age(age, sizeof age, d->oldest_ns);
     rgn__report_line(rep,
-                     "rgn: leak: %s:%s %zu live at the close of %zu more "
+                     "rgn: leak: %s:%s %s%zu live at the close of %zu more "
                      "%s, the oldest %s",
-                     where, label, d->count, d->regions,
-                     rgn__plural(d->regions, "region", "regions"), age);
+                     where, label, d->estimated ? "~" : "", d->count,
+                     d->regions, rgn__plural(d->regions, "region", "regions"),
+                     age);
     d->count = d->regions = 0;
+    d->estimated = false;
     d->oldest_ns = 0;
 }
 
@@ -139,6 +142,7 @@ static bool digest_defer(struct rgn_report *rep, const struct rgn_group *e,
         uint64_t since = rgn__span_ns(w, w->now - d->printed_at);
         if (d->printed_at && since < DIGEST_WINDOW_NS) {
             d->count += e->count;
+            d->estimated |= e->estimated;
             d->regions++;
             if (age > d->oldest_ns)
                 d->oldest_ns = age;
@@ -163,8 +167,10 @@ void rgn__digest_hold(bool hold)
 
 void rgn__digest_forget(void)
 {
-    for (size_t k = 0; k < DIGEST_SITES; k++)
+    for (size_t k = 0; k < DIGEST_SITES; k++) {
         digests[k].count = digests[k].regions = 0;
+        digests[k].estimated = false;
+    }
 }
 
 void rgn__digest_flush(struct rgn_report *rep, bool restart)
@@ -180,19 +186,26 @@ void rgn__digest_flush(struct rgn_report *rep, bool restart)
 }
 
 /* Counts for the thread's checkpoint the leaked resources of r (locked)
- * registered after its mark (rgn_audit_since's RGN_SINCE_CLOSED). */
-static void count_since_mark(rgn_t *r)
+ * registered after its mark (rgn_audit_since's RGN_SINCE_CLOSED): a
+ * sampled one for as many as it stands for, and no more than the `held`
+ * possible leaks r has. */
+static void count_since_mark(rgn_t *r, size_t held)
 {
     uint64_t mark = rgn__mark.at;
     if (!mark)
         return;
+    size_t n = 0, counted = 0;
     for (uint32_t i = rgn__slot_newest(&r->slots); i;
          i = rgn__ln(&r->slots, i)->next) {
         const struct rgn_arec *rec = rgn__audit_record(r, i);
         if (rec && rec->born > mark && !(rec->flags & RGN_AREC_EXPECTED) &&
-            !rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests)
-            rgn__mark.closed_leaks++;
+            !rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests) {
+            n += rec->weight ? rec->weight : 1;
+            counted++;
+        }
     }
+    rgn__mark.closed_leaks += n < held ? n : held;
+    rgn__mark.closed_estimated |= n != counted;
 }
 
 bool rgn__report_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
@@ -220,7 +233,7 @@ bool rgn__report_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
                          region);
     }
     if (g.total) {
-        count_since_mark(r);
+        count_since_mark(r, exact);
         /* An abort is never put off: it must say why. */
         struct rgn_when w = rgn__when_now();
         size_t sites = 0, shown = 0, counted = 0;
@@ -234,27 +247,34 @@ bool rgn__report_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
                 shown += g.v[i].count;
             }
         }
-        if (g.total - counted - shown)
+        /* Sampled, the groups are estimates (each no more than exact):
+         * the summary gives the exact count, all of it. */
+        const char *about = g.estimated ? "~" : "";
+        size_t rest =
+            g.total > counted + shown ? g.total - counted - shown : 0;
+        if (rest)
             rgn__report_line(rep,
-                             "rgn: leak: ... and %zu more from %zu more "
+                             "rgn: leak: ... and %s%zu more from %zu more "
                              "sites",
-                             g.total - counted - shown,
+                             about, rest,
                              sites > REPORT_SITES ? sites - REPORT_SITES : 0);
         if (sites) {
             char region[320], also[128] = "";
             rgn__fmt_region(region, sizeof region, r);
+            size_t n = g.estimated ? exact : g.total - counted;
             if (counted)
                 snprintf(also, sizeof also,
-                         " (and %zu more at sites "
-                         "reported in the last second, counted for later)",
-                         counted);
-            rgn__report_line(
-                rep,
-                "rgn: leak summary: %zu live %s from %zu %s "
-                "at close of %s%s",
-                g.total - counted,
-                rgn__plural(g.total - counted, "resource", "resources"), sites,
-                rgn__plural(sites, "site", "sites"), region, also);
+                         " (%s%s%zu %s at sites reported in the last second, "
+                         "counted for later)",
+                         g.estimated ? "" : "and ", about, counted,
+                         g.estimated ? "of them" : "more");
+            rgn__report_line(rep,
+                             "rgn: leak summary: %zu live %s from %zu %s%s "
+                             "at close of %s%s",
+                             n, rgn__plural(n, "resource", "resources"), sites,
+                             g.estimated ? "sampled " : "",
+                             rgn__plural(sites, "site", "sites"), region,
+                             also);
         }
     }
     bool leaked = g.total != 0 || exact != 0;

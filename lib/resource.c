@@ -630,8 +630,11 @@ static int move_locked(rgn_t *from, rgn_key_t key, rgn_t *to,
     if (RGN_UNLIKELY(to->tracking != NULL)) {
         rgn__index_add(to, j);
         rgn__kinds_set(to, j, kind);
-        rgn__audit_move(from, i, to, j); /* the record travels along */
     }
+    /* The record travels along, or leaves `from` where `to` keeps none:
+     * its site's count and its bytes are of `from` no more. */
+    if (RGN_UNLIKELY(from->tracking != NULL || to->tracking != NULL))
+        rgn__audit_move(from, i, to, j);
     if (own->moved)
         own->moved(cb.resource, to, *new_key);
     return 0;

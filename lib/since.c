@@ -34,7 +34,7 @@ rgn_mark_t rgn_audit_mark_named(const char *running)
     rgn__digest_flush(&rep, true);
     rgn__report_print(&rep, NULL, NULL);
     uint64_t now = rgn__now();
-    rgn__mark = (struct rgn_thread_mark){now, running, 0};
+    rgn__mark = (struct rgn_thread_mark){now, running, 0, false};
     return now;
 }
 
@@ -47,6 +47,7 @@ struct since {
     uint64_t mark;
     uint32_t thread; /* 0: every thread's */
     struct rgn_groups g;
+    size_t held; /* counted, each region's no more than it holds */
 };
 
 /* Groups one resource of r that was registered after the mark. */
@@ -64,13 +65,18 @@ static void since_resource(rgn_t *r, uint32_t i, struct rgn_arec *rec,
 }
 
 /* Groups what r (locked) holds that was registered after the mark: its
- * resources with records (a lean one has no birth to compare). */
+ * resources with records (a lean one has no birth to compare).  Sampled
+ * ones stand for others; never for more than r holds. */
 static int since_region(rgn_t *r, void *arg)
 {
+    struct since *s = arg;
     struct rgn_tracking *t = r->tracking;
     if (t->mode == RGN_AUDIT_OFF || r->state != RGN_OPEN)
         return 0;
+    size_t before = s->g.total;
     (void)rgn__audit_walk(r, since_resource, arg);
+    size_t added = s->g.total - before, live = rgn__slots_live(&r->slots);
+    s->held += added < live ? added : live;
     return 0;
 }
 
@@ -85,14 +91,15 @@ long rgn_audit_since(rgn_mark_t mark, unsigned flags)
     int state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     struct since s = {
-        mark, (flags & RGN_SINCE_THIS_THREAD) ? rgn__thread_no() : 0, {0}};
+        mark, (flags & RGN_SINCE_THIS_THREAD) ? rgn__thread_no() : 0, {0}, 0};
     rgn__groups_init(&s.g);
     rgn__audit_each(since_region, NULL, &s, true);
     rgn__groups_sort(&s.g);
+    rgn__groups_cap(&s.g, s.held);
     uint64_t closed = 0;
     if ((flags & RGN_SINCE_CLOSED) && mark == rgn__mark.at)
         closed = rgn__mark.closed_leaks;
-    long n = (long)(s.g.total + closed);
+    long n = (long)(s.held + closed);
     if (!(flags & RGN_SINCE_QUIET)) {
         struct rgn_report rep;
         rgn__report_init(&rep);
@@ -107,14 +114,16 @@ long rgn_audit_since(rgn_mark_t mark, unsigned flags)
             }
             if (closed)
                 snprintf(also, sizeof also,
-                         " (and %llu more reported at closes)",
+                         " (and %s%llu more reported at closes)",
+                         rgn__mark.closed_estimated ? "~" : "",
                          (unsigned long long)closed);
             rgn__report_line(
                 &rep,
-                "rgn: leak summary: %zu live %s from %zu %s registered "
+                "rgn: leak summary: %s%zu live %s from %zu %s registered "
                 "since the mark%s%s",
-                s.g.total, rgn__plural(s.g.total, "resource", "resources"),
-                sites, rgn__plural(sites, "site", "sites"), running, also);
+                s.g.estimated ? "~" : "", s.held,
+                rgn__plural(s.held, "resource", "resources"), sites,
+                rgn__plural(sites, "site", "sites"), running, also);
         }
         rgn__report_print(&rep, NULL, NULL);
     }

@@ -237,8 +237,8 @@ static void growth_line(rgn_t *r, struct rgn_tally *e, struct look *k,
              span ? (double)(cur - from) * 1e9 / (double)span : 0);
     rgn__fmt_age(ago, sizeof ago, span);
     snprintf(tail, sizeof tail,
-             "; growing by %s a second, from %" PRIu64 " %s ago; in %s", rate,
-             from, ago, look_region(k, r));
+             "; growing by %s a second, from %s%" PRIu64 " %s ago; in %s",
+             rate, sampled() ? "~" : "", from, ago, look_region(k, r));
     struct rgn_group g = {.site = e->site,
                           .label = e->label,
                           .count = (size_t)cur,

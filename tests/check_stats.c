@@ -514,6 +514,102 @@ START_TEST(lean_resources_keep_region_counts_exact)
 }
 END_TEST
 
+/* With sites sampled a site's group is an estimate ("~"): what a sampled
+ * resource stands for.  What the reports say of a region is never more
+ * than it holds: the close's summary is exact, a site's line and a
+ * checkpoint's count (live, or left at a close: RGN_SINCE_CLOSED, by the
+ * sampled resources' weights) go no higher than the region's count.  At
+ * one in 2^20 the first registration is sampled and stands for 2^20. */
+START_TEST(sampled_reports_say_no_more_than_a_region_holds)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
+    static struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
+    rgn_mark_t m = rgn_audit_mark();
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_set_name(r, "sampled"), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(r, noop_cleanup, NULL, NULL, "held"), 0);
+    ck_assert_int_eq(rgn_audit_since(m, 0), 10);
+    ck_assert_msg(strstr(c.text, "rgn: leak summary: ~10 live resources "
+                                 "from 1 site registered since the "
+                                 "mark") != NULL,
+                  "%s", c.text);
+    capturing(&c);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_msg(strstr(c.text, "rgn: leak summary: 10 live resources "
+                                 "from 1 sampled site at close of region "
+                                 "\"sampled\"") != NULL,
+                  "%s", c.text);
+    ck_assert_msg(strstr(c.text, "\"held\": ~10 live") != NULL, "%s",
+                  c.text);
+    ck_assert_msg(strstr(c.text, "1048576") == NULL, "%s", c.text);
+    ck_assert_int_eq(rgn_audit_since(m, RGN_SINCE_QUIET | RGN_SINCE_CLOSED),
+                     10);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+}
+END_TEST
+
+/* At one in 64, the leaks a close adds to RGN_SINCE_CLOSED are its
+ * sampled ones by their weights: about the 4000 left, not one per
+ * sample (some 63). */
+START_TEST(since_closed_weighs_sampled_leaks)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(64), 0);
+    static struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
+    rgn_mark_t m = rgn_audit_mark();
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    for (int i = 0; i < 4000; i++)
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    long n = rgn_audit_since(m, RGN_SINCE_QUIET | RGN_SINCE_CLOSED);
+    ck_assert_msg(n >= 2500 && n <= 4000, "%ld", n);
+    capturing(&c);
+    ck_assert_int_eq(rgn_audit_since(m, RGN_SINCE_CLOSED), n);
+    char also[64];
+    snprintf(also, sizeof also, "(and ~%ld more reported at closes)", n);
+    ck_assert_msg(strstr(c.text, also) != NULL, "%s", c.text);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+}
+END_TEST
+
+/* A resource moved out of an audited region leaves nothing there, where
+ * it went to keep no records too: not its site's count, not its bytes. */
+START_TEST(moving_out_of_an_audited_region_leaves_nothing_behind)
+{
+    rgn_t *a = rgn_new(), *plain = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(a, RGN_AUDIT_REPORT), 0);
+    rgn_key_t k[100];
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(a, noop_cleanup, NULL, &k[i], "stays"), 0);
+    for (int i = 0; i < 50; i++)
+        ck_assert_int_eq(rgn_move(a, k[i], plain, NULL), 0);
+    rgn_key_t bk;
+    ck_assert_int_eq(rgn_register_sized(a, noop_cleanup, NULL, &bk, 1000), 0);
+    ck_assert_uint_eq(stats_of(a).bytes, 1000);
+    ck_assert_int_eq(rgn_move(a, bk, plain, NULL), 0);
+    ck_assert_uint_eq(stats_of(a).bytes, 0);
+    static struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(a, rgn_ck_buf_sink, capturing(&c)), 50);
+    ck_assert_msg(strstr(c.text, "\"stays\": 50 live") != NULL, "%s",
+                  c.text);
+    ck_assert_uint_eq(stats_of(plain).live, 51);
+    ck_assert_int_eq(rgn_close_error(plain), 0);
+    for (int i = 50; i < 100; i++)
+        ck_assert_int_eq(rgn_release(a, k[i]), 0);
+    ck_assert_int_eq(rgn_audit_dump(a, rgn_ck_buf_sink, capturing(&c)), 0);
+    ck_assert_msg(strstr(c.text, "\"stays\"") == NULL, "%s", c.text);
+    ck_assert_int_eq(rgn_close_error(a), 0);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -534,6 +630,9 @@ Suite *stats_suite(void)
     tcase_add_test(tc, sample_rate_out_of_range_is_refused);
     tcase_add_test(tc, open_report_counts_a_sampled_region_exactly);
     tcase_add_test(tc, close_reports_leaks_none_of_them_sampled);
+    tcase_add_test(tc, sampled_reports_say_no_more_than_a_region_holds);
+    tcase_add_test(tc, since_closed_weighs_sampled_leaks);
+    tcase_add_test(tc, moving_out_of_an_audited_region_leaves_nothing_behind);
     suite_add_tcase(s, tc);
     return s;
 }
