@@ -1525,8 +1525,9 @@ RGN_API int rgn_audit_set_growth(size_t floor);
  * An unsampled rgn_register or rgn_register_labeled in an audited region
  * nobody shares -- no bytes, no kind, no rgn_audit_intent, no limit, no
  * rgn_find index, no kinds remembered -- is lean: it links its slot
- * without the region's lock and records nothing, and so does its
- * release; at N = 64 a pair costs about 1.4 times an unaudited one
+ * without the region's lock and records nothing -- inline, as an
+ * unaudited region's registration is (below) -- and so does its
+ * release; at N = 64 a pair costs about 1.15 times an unaudited one
  * (README's Performance).  Other unsampled registrations skip the clock
  * and the site's tally but take the lock.  A lean call does not check
  * for two threads at once on the region (every locked call still does),
@@ -1943,9 +1944,13 @@ RGN_API int rgn_set_allocator(const rgn_allocator *a);
  * region nobody shares, audits or lists, with a slot (or arena room) at
  * hand.  That case makes no call at all and keeps every rule of the
  * calls: the key, the newest-first order and the counters rgn_get_stats
- * reads come out as from the library.  Every other case -- a NULL
- * argument, a shared, audited, closing or listed region, a full slot
- * map, a chunk to start -- calls the function, which decides as before.
+ * reads come out as from the library.  So does a lean registration
+ * (rgn_register or rgn_register_labeled whose site is not sampled, in an
+ * audited region nobody shares: rgn_audit_set_sample), the sampled audit
+ * left on.  Every other case -- a NULL argument, a shared, closing or
+ * listed region, an audited one that is not lean, a sampled site, a full
+ * slot map, a chunk to start -- calls the function, which decides as
+ * before.
  * The functions stay, with their addresses: (rgn_register)(...) calls
  * librgn.  (rgn_release is not inline: its cleanup must run inside a
  * frame that saves errno and survives cancellation, and split in two
@@ -1959,6 +1964,8 @@ RGN_API int rgn_set_allocator(const rgn_allocator *a);
  * rgn__child_cleanup and rgn__free_block are exported for these paths
  * only: they are the cleanups rgn_unprotect hands back for a child
  * region and an rgn_malloc block, which only the library may register.
+ * So is rgn__intent, the calling thread's rgn_audit_intent: a resource
+ * meant to live with its owner is never lean.
  */
 struct rgn_hot_cb_ {
     rgn_cleanup_fn fn;
@@ -1974,22 +1981,36 @@ struct
     rgn_hot_ {
     char *arena_at, *arena_end; /* the arena's bump */
     uint32_t mode;              /* 0: open, unshared, untracked, unlisted */
+    uint32_t sample_in;         /* registrations to the next sampled site */
     struct rgn_hot_cb_ *cb;     /* the slot map (lib/map.h) */
     struct rgn_hot_ln_ *ln;
     uint64_t id;
     uint32_t free_head, used, cap;
     size_t live, peak;
+    const unsigned *lean_span; /* lean while sample_in - 2 < *lean_span */
 };
+
+/* The mode word of an open, tracked and listed region nobody shares
+ * (lib/region.h, rgn__mode_listed): where lean calls may apply. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define RGN_MODE_LISTED_ 0x00000101u
+#else
+#define RGN_MODE_LISTED_ 0x01010000u
+#endif
 
 RGN_API int rgn__child_cleanup(void *child, rgn_release_type how);
 RGN_API int rgn__free_block(void *p, rgn_release_type how);
 
 #if defined(__GNUC__) && !defined(RGN_NO_INLINE) && !defined(RGN_BUILDING_)
+RGN_API extern __thread unsigned rgn__intent
+    __attribute__((tls_model("initial-exec")));
+
 /* rgn_link_fast_'s link, once it applies: h is an open region nobody
- * shares, tracks or lists, fn an ordinary cleanup. */
+ * shares, tracks or lists, fn an ordinary cleanup; or, lean, an audited
+ * one whose readers on other threads read its counts meanwhile. */
 static inline __attribute__((always_inline)) int
 rgn_link_at_hand_(struct rgn_hot_ *h, rgn_cleanup_fn fn, void *resource,
-                  rgn_key_t *key)
+                  rgn_key_t *key, int lean)
 {
     /* Every field is read before the first store: h may alias anything,
      * so a store would make the compiler read them again. */
@@ -2014,9 +2035,16 @@ rgn_link_at_hand_(struct rgn_hot_ *h, rgn_cleanup_fn fn, void *resource,
     ln[i].next = newest;
     ln[newest].prev = i;
     ln[0].next = i;
-    h->live = live;
-    if (live > h->peak)
-        h->peak = live;
+    if (lean) {
+        h->sample_in--;
+        __atomic_store_n(&h->live, live, __ATOMIC_RELAXED);
+        if (live > h->peak)
+            __atomic_store_n(&h->peak, live, __ATOMIC_RELAXED);
+    } else {
+        h->live = live;
+        if (live > h->peak)
+            h->peak = live;
+    }
     if (key) {
         /* Two 64-bit stores, apart, as the library's: the caller loads
          * the key as two words next, and a load is forwarded only from
@@ -2036,11 +2064,20 @@ static inline __attribute__((always_inline)) int
 rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
 {
     struct rgn_hot_ *h = RGN_CAST_(struct rgn_hot_ *, RGN_CAST_(void *, r));
+    unsigned mode;
     if (__builtin_expect(r == RGN_NULL_ || fn == RGN_NULL_, 0) ||
-        __builtin_expect(__atomic_load_n(&h->mode, __ATOMIC_RELAXED), 0) ||
         __builtin_expect(fn == rgn__child_cleanup || fn == rgn__free_block, 0))
         return 0;
-    return rgn_link_at_hand_(h, fn, resource, key);
+    mode = __atomic_load_n(&h->mode, __ATOMIC_RELAXED);
+    if (__builtin_expect(mode == 0, 1))
+        return rgn_link_at_hand_(h, fn, resource, key, 0);
+    /* Lean (lib/audit.h): not sampled, as the library's countdown would
+     * find; the region's owner alone writes these fields. */
+    if (mode == RGN_MODE_LISTED_ &&
+        h->sample_in - 2 < __atomic_load_n(h->lean_span, __ATOMIC_RELAXED) &&
+        !(rgn__intent & RGN_LIVES_WITH_OWNER))
+        return rgn_link_at_hand_(h, fn, resource, key, 1);
+    return 0;
 }
 
 static inline __attribute__((always_inline)) int

@@ -187,6 +187,7 @@ static bool parse_count(const char *v, size_t *n)
 
 atomic_uint rgn__sample_every = 1;
 atomic_uint rgn__sample_span;
+const atomic_uint rgn__no_span = 0;
 
 /* The rate, and the span of countdowns a lean registration may move
  * (audit.h), stored one after the other: a registration that sees one
@@ -545,6 +546,7 @@ rgn_audit_mode rgn__audit_free(rgn_t *r)
     rgn__free(a);
     r->tracking = NULL;
     r->tracked = false;
+    r->lean_span = &rgn__no_span;
     return mode;
 }
 

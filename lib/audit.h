@@ -59,16 +59,6 @@ struct rgn_tracking {
     struct rgn_index *index;
     uint32_t recs_cap; /* slots recs[] has room for */
     uint32_t kinds_cap;
-    /* The owner's alone, never read by a reader on another thread, in a
-     * word of their own between two that readers read: lean calls write
-     * them without the lock.  ThreadSanitizer reported the write of a
-     * flag that sat in the word of `mode` and `lifetimes`, which GCC
-     * loads as one. */
-    struct {
-        uint32_t sample_in; /* registrations until the next sampled site */
-        bool lean_made;     /* a lean registration was made: releases
-                               look for lean slots */
-    } own;
     uint64_t bytes;   /* of the live resources with records */
     size_t next_warn; /* live count of the next warning */
     uint64_t sample_rng;
@@ -137,6 +127,9 @@ RGN_HIDDEN extern atomic_uint rgn__sample_every;
  * registration may move a countdown `in` when in - 2 < span, that is
  * when the general path would find its site not sampled (hooks.h). */
 RGN_HIDDEN extern atomic_uint rgn__sample_span;
+/* A span of 0, where a region's lean_span points when lean calls may not
+ * apply (region.h). */
+RGN_HIDDEN extern const atomic_uint rgn__no_span;
 /* Registrations until t's next sampled one, at random (hooks.h). */
 RGN_HIDDEN uint32_t rgn__sample_gap(struct rgn_tracking *t, uint32_t every);
 /* RGN_AUDIT_GROWTH, or rgn_audit_set_growth's: live resources, 0: off. */
@@ -153,8 +146,9 @@ static inline uint32_t rgn__thread_no(void)
 }
 
 /* The calling thread's intent for what it registers (rgn_audit_intent):
- * RGN_LIVES_WITH_OWNER marks it expected at close. */
-RGN_HIDDEN extern __thread unsigned rgn__intent
+ * RGN_LIVES_WITH_OWNER marks it expected at close.  Exported: rgn.h's
+ * inline lean registration reads it too. */
+RGN_API extern __thread unsigned rgn__intent
     __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's checkpoint (since.c): its last rgn_audit_mark,
@@ -225,7 +219,14 @@ static inline struct rgn_arec *rgn__audit_record(rgn_t *r, uint32_t i)
  * that, under its lock, so a reader that finds it so holding the lock
  * finds it so until it lets go.  What lean calls skip: the check for two
  * threads at once on an unshared region (it stays on every locked call),
- * and the watchers' look (made at sampled calls instead).
+ * and the watchers' look (made at sampled calls instead).  What they read
+ * and write besides the slot map sits in the region's hot prefix, the
+ * owner's alone (region.h: sample_in, lean_span), where rgn.h's inline
+ * registration, a lean call compiled into the program, finds it too: the
+ * one test of a lean registration, there and in resource.c, is the mode
+ * listed, the countdown short of its sampled registration by the span
+ * lean_span points to (0 when not lean or sampling is off) and no
+ * intent.
  */
 static inline bool rgn__audit_lean_now(const struct rgn_tracking *t)
 {
@@ -238,6 +239,7 @@ static inline bool rgn__audit_lean_now(const struct rgn_tracking *t)
 static inline void rgn__audit_relean(struct rgn_tracking *t)
 {
     t->lean = rgn__audit_lean_now(t);
+    t->region->lean_span = t->lean ? &rgn__sample_span : &rgn__no_span;
 }
 static inline bool rgn__audit_lean(const struct rgn_tracking *t)
 {

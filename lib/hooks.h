@@ -51,8 +51,8 @@ static inline void rgn__audit_note(rgn_t *r, uint32_t i,
             ((rgn__intent & RGN_LIVES_WITH_OWNER) ? RGN_AREC_EXPECTED : 0);
         uint32_t every =
             atomic_load_explicit(&rgn__sample_every, memory_order_relaxed);
-        if (RGN_UNLIKELY(every > 1) && --t->own.sample_in != 0 &&
-            t->own.sample_in <= 2 * every) {
+        if (RGN_UNLIKELY(every > 1) && --r->sample_in != 0 &&
+            r->sample_in <= 2 * every) {
             /* Not this one's site: its bytes count, nothing else. */
             *rec = (struct rgn_arec){
                 0, bytes, 0, 0, flags | RGN_AREC_UNSAMPLED, 0};
@@ -60,7 +60,7 @@ static inline void rgn__audit_note(rgn_t *r, uint32_t i,
             rec->flags |= RGN_AREC_SIZED;
         } else {
             if (RGN_UNLIKELY(every > 1))
-                t->own.sample_in = rgn__sample_gap(t, every);
+                r->sample_in = rgn__sample_gap(t, every);
             uint64_t now = rgn__now();
             *rec = (struct rgn_arec){now,   bytes, 0, rgn__thread_no(),
                                      flags, every};

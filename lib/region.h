@@ -44,7 +44,8 @@ struct rgn_arena_tool;
 struct rgn {
     /* Hot.  rgn_alloc reads the arena's bump and the mode word and
      * nothing else; every call reads the mode word; register and
-     * release read the slot map's fields: the first 80 bytes. */
+     * release read the slot map's fields, and in an audited region the
+     * lean ones: the first 88 bytes. */
     char *arena_at;  /* the arena's bump pointer (arena.c) */
     char *arena_end; /* the end of its current chunk */
     union {
@@ -58,21 +59,26 @@ struct rgn {
         };
         uint32_t mode; /* all at once: 0 = the fast path applies */
     };
+    /* Lean registrations (audit.h), rgn.h's inline one among them, read
+     * and write this and lean_span below: the owner's alone, read by no
+     * reader on another thread, so lean calls write them without the
+     * lock.  In the word beside the mode's, and at the end of the slot
+     * map's header, so that the first two cache lines still hold the
+     * release's counter and the lock. */
+    uint32_t sample_in;     /* registrations until the next sampled site
+                               (0: this one, as a region starts) */
     struct rgn_slots slots; /* its resources; slots.id is the region's
                                process-unique id */
+    /* A lean call may apply while sample_in - 2 < *lean_span: it points
+     * to rgn__sample_span while tracking->lean holds, else to a 0
+     * (rgn__audit_relean keeps it so). */
+    const atomic_uint *lean_span;
     /* The lock, and what a locked call reads and writes beside it, next
      * to the slot map's header: with the lock 60 bytes further on and the
      * arena's fields in between, a locked register or release of a shared
      * region touched five cache lines, a mutex-guarded array three. */
     rgn_lock_t lock;
     struct rgn_bias bias; /* a listed region that is not shared */
-    /* The thread inside a call of a listed region nobody shares (its
-     * rgn__self tag, 0 when none), and the site of that call if it has
-     * one: a second thread that finds another inside is using a region
-     * that was never shared (rgn__lock).  Relaxed atomics: a diagnostic
-     * that may miss a race, never reports one that did not happen. */
-    _Atomic uintptr_t user;
-    const struct rgn_site *_Atomic user_site;
     /* Registrations are not counted: their number is always
      * slots.live + released_early + removed + closed. */
     uint64_t released_early;
@@ -80,6 +86,13 @@ struct rgn {
      * lifetimes, its place in the registry of listed regions -- or NULL
      * when it tracks none of them (audit.h). */
     struct rgn_tracking *tracking;
+    /* The thread inside a call of a listed region nobody shares (its
+     * rgn__self tag, 0 when none), and the site of that call if it has
+     * one: a second thread that finds another inside is using a region
+     * that was never shared (rgn__lock).  Relaxed atomics: a diagnostic
+     * that may miss a race, never reports one that did not happen. */
+    _Atomic uintptr_t user;
+    const struct rgn_site *_Atomic user_site;
     struct rgn_chunk *chunks; /* arena chunks in use, newest first */
     union {
         struct rgn_chunk *kept;      /* kept by rgn_clear for this round */
@@ -140,6 +153,8 @@ RGN_HOT_(slots.used, used, 52);
 RGN_HOT_(slots.cap, cap, 56);
 RGN_HOT_(slots.live, live, 64);
 RGN_HOT_(slots.peak, peak, 72);
+RGN_HOT_(sample_in, sample_in, 20);
+RGN_HOT_(lean_span, lean_span, 80);
 #undef RGN_HOT_
 _Static_assert(sizeof(struct rgn_cb) == sizeof(struct rgn_hot_cb_) &&
                    offsetof(struct rgn_cb, resource) ==
@@ -166,20 +181,16 @@ static inline uint32_t rgn__mode(const rgn_t *r)
 }
 
 /* The mode word of an open region nobody shares, tracked and listed: an
- * audited one, where lean calls may apply (audit.h). */
+ * audited one, where lean calls may apply (audit.h).  rgn.h's inline
+ * lean registration compares with it: ABI. */
 static inline uint32_t rgn__mode_listed(void)
 {
-    union {
-        struct {
-            uint8_t state;
-            bool shared, tracked, locked;
-        } f;
-        uint32_t mode;
-    } m = {{RGN_OPEN, false, true, true}};
-    _Static_assert(offsetof(struct rgn, locked) - offsetof(struct rgn, mode) ==
-                       3,
-                   "the mode word's bytes, as struct rgn has them");
-    return m.mode;
+    _Static_assert(RGN_OPEN == 0 && offsetof(struct rgn, state) == 16 &&
+                       offsetof(struct rgn, shared) == 17 &&
+                       offsetof(struct rgn, tracked) == 18 &&
+                       offsetof(struct rgn, locked) == 19,
+                   "the mode word's bytes, as RGN_MODE_LISTED_ has them");
+    return RGN_MODE_LISTED_; /* tracked and locked, in byte order */
 }
 
 /* Sets r's state, r locked, as an atomic store of its byte: the other

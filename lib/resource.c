@@ -129,23 +129,21 @@ static inline bool ordinary(rgn_t *r, rgn_cleanup_fn fn)
 static inline __attribute__((always_inline)) bool
 add_lean(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
 {
-    /* Sampling off, the commonest way to be refused, is tested first:
-     * the audited pair pays four instructions for this path. */
-    uint32_t span =
-        atomic_load_explicit(&rgn__sample_span, memory_order_relaxed);
+    /* Not lean or sampling off, the commonest way to be refused, is
+     * tested first, as a span of 0: the audited pair pays four
+     * instructions for this path. */
+    uint32_t span = atomic_load_explicit(r->lean_span, memory_order_relaxed);
     if (RGN_LIKELY(span == 0) ||
         RGN_UNLIKELY(rgn__mode(r) != rgn__mode_listed()))
         return false;
-    struct rgn_tracking *t = r->tracking;
-    uint32_t in = t->own.sample_in;
-    if (!rgn__audit_lean(t) || in - 2 >= span ||
-        (rgn__intent & RGN_LIVES_WITH_OWNER))
+    RGN_ASSERT(rgn__audit_lean(r->tracking));
+    uint32_t in = r->sample_in;
+    if (in - 2 >= span || (rgn__intent & RGN_LIVES_WITH_OWNER))
         return false;
     uint32_t i = rgn__slot_take_at_hand(&r->slots); /* never grows */
     if (RGN_UNLIKELY(!i))
         return false;
-    t->own.sample_in = in - 1;
-    t->own.lean_made = true;
+    r->sample_in = in - 1;
     rgn_key_t k = rgn__slot_link_published(&r->slots, i, fn, resource);
     if (key)
         rgn__key_store(key, k);
@@ -459,9 +457,13 @@ static inline int run_released(rgn_t *r, struct rgn_cb cb)
 static inline uint32_t lean_slot(rgn_t *r, rgn_key_t key)
 {
     const struct rgn_tracking *t = r->tracking;
-    if (rgn__mode(r) != rgn__mode_listed() || !t->own.lean_made ||
-        !rgn__audit_lean(t))
+    /* With sampling off no lean registration is made: a lean resource
+     * made before is released on the general path, which finds it as
+     * well (it has no record there either). */
+    if (atomic_load_explicit(r->lean_span, memory_order_relaxed) == 0 ||
+        rgn__mode(r) != rgn__mode_listed())
         return 0;
+    RGN_ASSERT(rgn__audit_lean(t));
     uint32_t i = rgn__slot_find(&r->slots, key);
     /* Lean implies records (rgn__audit_record, without its tests). */
     return i && (i >= t->recs_cap || !(t->recs[i].flags & RGN_AREC_LIVE)) ? i

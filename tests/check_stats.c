@@ -610,6 +610,59 @@ START_TEST(moving_out_of_an_audited_region_leaves_nothing_behind)
 }
 END_TEST
 
+/* A lean registration -- inline from rgn.h, or the library's -- is never
+ * made for a resource meant to live with its owner (rgn_audit_intent):
+ * it has a record that says so, and the close finds no leak.  At one in
+ * 2^20 only the region's first registration is sampled. */
+START_TEST(lean_registration_keeps_the_threads_intent)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
+    static struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
+    ck_assert_int_eq(rgn_release(r, k), 0); /* the sampled one */
+    ck_assert_uint_eq(rgn_audit_intent(RGN_LIVES_WITH_OWNER), 0);
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+        ck_assert_int_eq(
+            rgn_register_labeled(r, noop_cleanup, NULL, NULL, "owned"), 0);
+    }
+    ck_assert_uint_eq(rgn_audit_intent(0), RGN_LIVES_WITH_OWNER);
+    ck_assert_uint_eq(stats_of(r).live, 20);
+    ck_assert_int_eq(rgn_audit_dump(r, NULL, NULL), 0); /* none a leak */
+    capturing(&c);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_msg(c.text[0] == '\0', "%s", c.text);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+}
+END_TEST
+
+/* A new rate holds from the next registration on, in a region whose
+ * countdown to its next sampled site had long to go: lean calls, inline
+ * or not, stop at once when every site is to be recorded. */
+START_TEST(a_new_rate_holds_from_the_next_registration)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    for (int i = 0; i < 6; i++) /* the first sampled, then lean ones */
+        ck_assert_int_eq(
+            rgn_register_labeled(r, noop_cleanup, NULL, NULL, "before"), 0);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(r, noop_cleanup, NULL, NULL, "after"), 0);
+    static struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 9);
+    ck_assert_msg(strstr(c.text, "\"after\": 3 live") != NULL, "%s", c.text);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -633,6 +686,8 @@ Suite *stats_suite(void)
     tcase_add_test(tc, sampled_reports_say_no_more_than_a_region_holds);
     tcase_add_test(tc, since_closed_weighs_sampled_leaks);
     tcase_add_test(tc, moving_out_of_an_audited_region_leaves_nothing_behind);
+    tcase_add_test(tc, lean_registration_keeps_the_threads_intent);
+    tcase_add_test(tc, a_new_rate_holds_from_the_next_registration);
     suite_add_tcase(s, tc);
     return s;
 }
