@@ -387,6 +387,11 @@ static void write_sites(FILE *out, struct rgn_snapshot *s)
             s->v[others++] = s->v[i];
         }
     }
+    family(out, "rgn_audit_sample_rate", "gauge",
+           "One registration in this many records its site "
+           "(RGN_AUDIT_SAMPLE); above 1, the rgn_site series are "
+           "estimates.");
+    fprintf(out, "rgn_audit_sample_rate %u\n", (unsigned)s->sample_every);
     static const char *const metric[2] = {"rgn_site_resources_live",
                                           "rgn_site_bytes_live"};
     static const char *const help[2] = {

@@ -290,11 +290,24 @@ static void encode_pprof(struct buf *out, const struct rgn_snapshot *s)
     put(out, locs.p, locs.n);
     put(out, fns.p, fns.n);
     int64_t resources = intern(&t, "resources");
+    /* pprof shows a profile's comments with its header (-comments):
+     * where sites are sampled, the counts are estimates. */
+    int64_t comment = 0;
+    if (s->sample_every > 1) {
+        char c[128];
+        snprintf(c, sizeof c,
+                 "rgn: sites sampled 1 in %u (RGN_AUDIT_SAMPLE): counts and "
+                 "bytes by site are estimates",
+                 (unsigned)s->sample_every);
+        comment = intern(&t, c);
+    }
     for (size_t i = 0; i < t.n; i++)
         field_bytes(out, 6, t.s[i], strlen(t.s[i]));
     field_varint(out, 9, s->at_ns);
     value_type(out, 11, &t, "resources", "count");
     field_varint(out, 12, 1);
+    if (comment > 0)
+        field_varint(out, 13, (uint64_t)comment);
     field_varint(out, 14, (uint64_t)resources);
     out->failed |= head.failed || samples.failed || locs.failed ||
                    fns.failed || t.failed || fails;

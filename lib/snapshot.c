@@ -188,6 +188,8 @@ int rgn__snapshot_take(struct rgn_snapshot *s)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     s->at_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    s->sample_every =
+        atomic_load_explicit(&rgn__sample_every, memory_order_relaxed);
     rgn__audit_each(take_region, NULL, s, false);
     return s->err;
 }

@@ -31,9 +31,11 @@ struct rgn_snapshot {
     size_t index_cap;
     char **strings; /* the copied names and labels, each allocated once */
     size_t nstrings, strings_cap;
-    uint64_t at_ns; /* CLOCK_REALTIME of the snapshot */
-    size_t regions; /* regions read */
-    int err;        /* -ENOMEM when a row or string could not be kept */
+    uint64_t at_ns;        /* CLOCK_REALTIME of the snapshot */
+    uint32_t sample_every; /* the sampling rate then: above 1, counts by
+                              site are estimates (RGN_AUDIT_SAMPLE) */
+    size_t regions;        /* regions read */
+    int err;               /* -ENOMEM when a row or string could not be kept */
 };
 
 /* Reads every audited region, open or closing, that this process made

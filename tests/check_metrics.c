@@ -129,8 +129,8 @@ static int validate(const char *text)
             struct family *f = family_of(fam, nfam, line, n);
             ck_assert_msg(f != NULL, "sample before its TYPE: %.*s",
                           (int)(end - line), line);
-            bool q;
-            const char *p = labels(line + n, &q);
+            bool q = false; /* a series of the process has no labels */
+            const char *p = line[n] == ' ' ? line + n : labels(line + n, &q);
             bool base = strlen(f->name) == n;
             ck_assert_msg(q == (!strcmp(f->type, "summary") && base),
                           "quantile label misplaced: %.*s",
@@ -214,9 +214,9 @@ START_TEST(named_audited_regions_are_written_and_valid)
     int rc;
     char *text = metrics(&rc);
     ck_assert_int_eq(rc, 2); /* "jobs" (a and b) and the odd name */
-    /* Six families of each name, and the one site of the audited "jobs"
-     * region, live and bytes. */
-    ck_assert_int_eq(validate(text), 2 * (6 + 6) + 2);
+    /* Six families of each name, the sampling rate, and the one site of
+     * the audited "jobs" region, live and bytes. */
+    ck_assert_int_eq(validate(text), 2 * (6 + 6) + 1 + 2);
     ck_assert_int_eq(count_lines(text, "rgn_site_resources_live{region=\"jobs\",",
                                  NULL),
                      1);
@@ -476,6 +476,30 @@ START_TEST(sites_are_series_of_their_own_and_bounded)
 }
 END_TEST
 
+/* The sampling rate is a series of its own, so that a dashboard knows
+ * when the site series are estimates: 1 when every site is recorded. */
+START_TEST(the_sampling_rate_is_written)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_set_name(r, "rate"), 0);
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+    int rc;
+    char *text = metrics(&rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_double_eq(value_of(text, "rgn_audit_sample_rate"), 1);
+    free(text);
+    ck_assert_int_eq(rgn_audit_set_sample(64), 0);
+    text = metrics(&rc);
+    ck_assert_double_eq(value_of(text, "rgn_audit_sample_rate"), 64);
+    ck_assert_int_gt(validate(text), 0);
+    ck_assert_msg(promtool(text) != 0, "promtool rejects:\n%s", text);
+    free(text);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -490,6 +514,7 @@ Suite *metrics_suite(void)
     tcase_add_test(t, counters_never_decrease_across_a_clear);
     tcase_add_test(t, names_that_are_not_utf8_are_made_valid);
     tcase_add_test(t, sites_are_series_of_their_own_and_bounded);
+    tcase_add_test(t, the_sampling_rate_is_written);
     suite_add_tcase(s, t);
     return s;
 }

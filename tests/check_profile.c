@@ -121,6 +121,42 @@ START_TEST(pprof_is_gzip_that_protoc_decodes)
 }
 END_TEST
 
+/* Where sites are sampled a profile says so, as a comment pprof shows
+ * (-comments): its counts are estimates.  A profile of every site has
+ * none. */
+START_TEST(a_sampled_profile_says_its_counts_are_estimates)
+{
+    const char *proto = "/usr/share/gocode/src/github.com/google/pprof/proto";
+    struct stat st;
+    if (system("command -v protoc >/dev/null 2>&1") != 0 ||
+        stat(proto, &st) != 0)
+        return; /* nothing to read it with */
+    rgn_t *r = audited("sampled");
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+    char path[128], cmd[512];
+    for (int every = 1; every <= 64; every *= 64) {
+        ck_assert_int_eq(rgn_audit_set_sample((unsigned)every), 0);
+        snprintf(path, sizeof path, "%s/p%d.pb.gz", dir, every);
+        ck_assert_int_eq(rgn_profile_write(path, RGN_PROFILE_PPROF), 0);
+        snprintf(cmd, sizeof cmd,
+                 "gunzip -c '%s' | protoc --decode=perftools.profiles.Profile "
+                 "-I %s profile.proto > '%s/text'",
+                 path, proto, dir);
+        ck_assert_int_eq(system(cmd), 0);
+        snprintf(path, sizeof path, "%s/text", dir);
+        const char *text = slurp_file(path);
+        int said = strstr(text, "\"rgn: sites sampled 1 in 64 "
+                                 "(RGN_AUDIT_SAMPLE): counts and bytes by "
+                                 "site are estimates\"") != NULL;
+        ck_assert_msg(said == (every > 1) &&
+                          (strstr(text, "comment:") != NULL) == (every > 1),
+                      "1 in %d: %s", every, text);
+    }
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 START_TEST(bad_input_writes_nothing)
 {
     char path[128];
@@ -148,6 +184,7 @@ Suite *profile_suite(void)
     tcase_add_checked_fixture(t, profile_setup, profile_teardown);
     tcase_add_test(t, folded_stacks_name_region_site_and_label);
     tcase_add_test(t, pprof_is_gzip_that_protoc_decodes);
+    tcase_add_test(t, a_sampled_profile_says_its_counts_are_estimates);
     tcase_add_test(t, bad_input_writes_nothing);
     suite_add_tcase(s, t);
     return s;
