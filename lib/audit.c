@@ -546,7 +546,7 @@ rgn_audit_mode rgn__audit_free(rgn_t *r)
     rgn__free(a);
     r->tracking = NULL;
     r->tracked = false;
-    r->lean_span = &rgn__no_span;
+    atomic_store_explicit(&r->lean_span, &rgn__no_span, memory_order_relaxed);
     return mode;
 }
 

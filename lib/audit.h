@@ -239,7 +239,17 @@ static inline bool rgn__audit_lean_now(const struct rgn_tracking *t)
 static inline void rgn__audit_relean(struct rgn_tracking *t)
 {
     t->lean = rgn__audit_lean_now(t);
-    t->region->lean_span = t->lean ? &rgn__sample_span : &rgn__no_span;
+    atomic_store_explicit(&t->region->lean_span,
+                          t->lean ? &rgn__sample_span : &rgn__no_span,
+                          memory_order_relaxed);
+}
+/* The span r's lean calls compare with (region.h): 0 when they may not
+ * apply. */
+static inline uint32_t rgn__lean_span(const rgn_t *r)
+{
+    const atomic_uint *span =
+        atomic_load_explicit(&r->lean_span, memory_order_relaxed);
+    return atomic_load_explicit(span, memory_order_relaxed);
 }
 static inline bool rgn__audit_lean(const struct rgn_tracking *t)
 {

@@ -85,7 +85,7 @@ region_create(const struct rgn_site *site)
     r->name = NULL;
     r->tracking = NULL;
     r->sample_in = 0; /* the first registration is sampled */
-    r->lean_span = &rgn__no_span;
+    atomic_init(&r->lean_span, &rgn__no_span);
     r->on_error = NULL;
     r->on_error_arg = NULL;
     atomic_init(&r->user, 0);

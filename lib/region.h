@@ -71,8 +71,12 @@ struct rgn {
                                process-unique id */
     /* A lean call may apply while sample_in - 2 < *lean_span: it points
      * to rgn__sample_span while tracking->lean holds, else to a 0
-     * (rgn__audit_relean keeps it so). */
-    const atomic_uint *lean_span;
+     * (rgn__audit_relean keeps it so, under the lock).  A relaxed atomic:
+     * the library reads it before it knows the region is unshared, while
+     * another thread of a shared one may be making its tracking state
+     * (ThreadSanitizer saw it); rgn.h reads it only after the mode said
+     * the region is unshared, its owner's. */
+    const atomic_uint *_Atomic lean_span;
     /* The lock, and what a locked call reads and writes beside it, next
      * to the slot map's header: with the lock 60 bytes further on and the
      * arena's fields in between, a locked register or release of a shared

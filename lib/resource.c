@@ -132,7 +132,7 @@ add_lean(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
     /* Not lean or sampling off, the commonest way to be refused, is
      * tested first, as a span of 0: the audited pair pays four
      * instructions for this path. */
-    uint32_t span = atomic_load_explicit(r->lean_span, memory_order_relaxed);
+    uint32_t span = rgn__lean_span(r);
     if (RGN_LIKELY(span == 0) ||
         RGN_UNLIKELY(rgn__mode(r) != rgn__mode_listed()))
         return false;
@@ -460,8 +460,7 @@ static inline uint32_t lean_slot(rgn_t *r, rgn_key_t key)
     /* With sampling off no lean registration is made: a lean resource
      * made before is released on the general path, which finds it as
      * well (it has no record there either). */
-    if (atomic_load_explicit(r->lean_span, memory_order_relaxed) == 0 ||
-        rgn__mode(r) != rgn__mode_listed())
+    if (rgn__lean_span(r) == 0 || rgn__mode(r) != rgn__mode_listed())
         return 0;
     RGN_ASSERT(rgn__audit_lean(t));
     uint32_t i = rgn__slot_find(&r->slots, key);
