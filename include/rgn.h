@@ -1535,12 +1535,15 @@ RGN_API int rgn_audit_set_growth(size_t floor);
  * With RGN_AUDIT_SAMPLE=N (or rgn_audit_set_sample(N), process-wide,
  * from the next registration on), about one registration in N -- at
  * random gaps -- records its site, its age and its thread, and stands
- * for N resources of its site; the others record only their bytes.
- * What a region holds stays exact (rgn_live, rgn_get_stats, bytes);
- * what each site holds is an estimate, shown as "~6400 live" in reports,
- * and as such, unmarked, in profiles and metrics and in the growth rule;
- * a report gives no site more than its region holds, and its summary the
- * region's exact count ("... from 1 sampled site at close of ...").  Only
+ * for N resources of its site, its bytes N times; the others record
+ * only their bytes.  What a region holds stays exact (rgn_live,
+ * rgn_get_stats, bytes); what each site holds is an estimate, count and
+ * bytes, shown as "~6400 live, ~625 KiB" in reports, and as such in the
+ * growth rule, in profiles (pprof's says so in a comment) and in metrics
+ * (beside rgn_audit_sample_rate); what the estimates fall short of goes
+ * to site "unknown" there.  No site is given more than its region holds,
+ * and a report's summary gives the region's exact count ("... from 1
+ * sampled site at close of ...").  Only
  * the sampled resources have lifetimes and can be held, and
  * rgn_audit_since() counts only those, each for the N it stands for and
  * a region's no more than it holds (an estimate too, "~"): run tests
@@ -2059,9 +2062,11 @@ rgn_link_at_hand_(struct rgn_hot_ *h, rgn_cleanup_fn fn, void *resource,
 
 /* Links fn and resource as r's newest resource when a slot is at hand
  * (separate from the link, so that a program built with
- * -Wdeclaration-after-statement gets no warning from this header). */
+ * -Wdeclaration-after-statement gets no warning from this header); lean
+ * only where lean_ok (a registration with no bytes). */
 static inline __attribute__((always_inline)) int
-rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
+rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
+               int lean_ok)
 {
     struct rgn_hot_ *h = RGN_CAST_(struct rgn_hot_ *, RGN_CAST_(void *, r));
     unsigned mode;
@@ -2073,7 +2078,7 @@ rgn_link_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key)
         return rgn_link_at_hand_(h, fn, resource, key, 0);
     /* Lean (lib/audit.h): not sampled, as the library's countdown would
      * find; the region's owner alone writes these fields. */
-    if (mode == RGN_MODE_LISTED_ &&
+    if (lean_ok && mode == RGN_MODE_LISTED_ &&
         h->sample_in - 2 < __atomic_load_n(h->lean_span, __ATOMIC_RELAXED) &&
         !(rgn__intent & RGN_LIVES_WITH_OWNER))
         return rgn_link_at_hand_(h, fn, resource, key, 1);
@@ -2084,7 +2089,7 @@ static inline __attribute__((always_inline)) int
 rgn_register_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
                    const struct rgn_site *site)
 {
-    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key), 1))
+    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key, 1), 1))
         return 0;
     return rgn_register_at(r, fn, resource, key, site);
 }
@@ -2094,7 +2099,7 @@ rgn_register_labeled_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                            rgn_key_t *key, const char *label,
                            const struct rgn_site *site)
 {
-    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key), 1))
+    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key, 1), 1))
         return 0;
     return rgn_register_labeled_at(r, fn, resource, key, label, site);
 }
@@ -2104,7 +2109,8 @@ rgn_register_sized_fast_(rgn_t *r, rgn_cleanup_fn fn, void *resource,
                          rgn_key_t *key, size_t bytes,
                          const struct rgn_site *site)
 {
-    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key), 1))
+    /* Its bytes count in an audited region: never lean. */
+    if (__builtin_expect(rgn_link_fast_(r, fn, resource, key, 0), 1))
         return 0;
     return rgn_register_sized_at(r, fn, resource, key, bytes, site);
 }

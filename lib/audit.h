@@ -289,6 +289,15 @@ static inline const char *rgn__audit_label(struct rgn_tracking *t,
     return e ? e->label : NULL;
 }
 
+/* What a counted record's bytes stand for in its tally: a sampled one
+ * stands for `weight` resources of its site, bytes and all, as in its
+ * count (the region's bytes count each resource's own, exactly). */
+static inline uint64_t rgn__audit_tally_bytes(const struct rgn_arec *rec,
+                                              uint64_t bytes)
+{
+    return bytes * rec->weight;
+}
+
 /* Counts rec in the region's bytes and in the tally of (site, label);
  * rec->flags and bytes are set.  Out of tallies, rec is counted in no
  * tally (its site is unknown), its bytes still in the region's. */
@@ -307,7 +316,7 @@ static inline void rgn__audit_count(struct rgn_tracking *t,
     rec->flags |= RGN_AREC_COUNTED;
     e->live += rec->weight;
     e->owned += (rec->flags & RGN_AREC_EXPECTED) ? rec->weight : 0;
-    e->bytes += rec->bytes;
+    e->bytes += rgn__audit_tally_bytes(rec, rec->bytes);
 }
 
 /* Takes rec out of its tally. */
@@ -322,10 +331,11 @@ static inline void rgn__audit_uncount(struct rgn_tracking *t,
     struct rgn_tally *e = rgn__audit_tally(t, rec);
     if (!e)
         return;
-    RGN_ASSERT(e->live >= rec->weight && e->bytes >= rec->bytes);
+    uint64_t bytes = rgn__audit_tally_bytes(rec, rec->bytes);
+    RGN_ASSERT(e->live >= rec->weight && e->bytes >= bytes);
     e->live -= rec->weight;
     e->owned -= (rec->flags & RGN_AREC_EXPECTED) ? rec->weight : 0;
-    e->bytes -= rec->bytes;
+    e->bytes -= bytes;
     rec->flags &= ~RGN_AREC_COUNTED;
 }
 
@@ -337,7 +347,8 @@ static inline void rgn__audit_resize(struct rgn_tracking *t,
         t->bytes = t->bytes - rec->bytes + bytes;
     struct rgn_tally *e = rgn__audit_tally(t, rec);
     if (e)
-        e->bytes = e->bytes - rec->bytes + bytes;
+        e->bytes = e->bytes - rgn__audit_tally_bytes(rec, rec->bytes) +
+                   rgn__audit_tally_bytes(rec, bytes);
     rec->bytes = bytes;
 }
 

@@ -105,7 +105,7 @@ struct rgn_group *rgn__groups_add(struct rgn_groups *g,
     }
     e->count += weight;
     e->estimated |= weight > 1;
-    e->bytes += bytes;
+    e->bytes += bytes * weight; /* a sampled one stands for its site's */
     if (born < e->oldest)
         e->oldest = born;
     return e;
@@ -194,16 +194,19 @@ void rgn__groups_sort(struct rgn_groups *g)
     qsort(g->v, g->n, sizeof *g->v, by_count);
 }
 
-void rgn__groups_cap(struct rgn_groups *g, size_t most)
+void rgn__groups_cap(struct rgn_groups *g, size_t most, uint64_t most_bytes)
 {
     RGN_ASSERT(g->sorted);
     if (!g->estimated)
         return; /* every resource counted once: none can pass */
     size_t total = g->other = g->other < most ? g->other : most;
     for (size_t i = 0; i < g->n; i++) {
-        if (g->v[i].estimated && g->v[i].count > most)
-            g->v[i].count = most;
-        total += g->v[i].count;
+        struct rgn_group *e = &g->v[i];
+        if (e->estimated && e->count > most)
+            e->count = most;
+        if (e->estimated && e->bytes > most_bytes)
+            e->bytes = most_bytes;
+        total += e->count;
     }
     g->total = total;
 }
@@ -268,8 +271,10 @@ void rgn__groups_collect(rgn_t *r, bool only_unexpected, struct rgn_groups *g,
      * goes. */
     g->unsampled += rgn__audit_walk(r, collect_one, &c);
     rgn__groups_sort(g);
-    rgn__groups_cap(g, only_unexpected ? rgn__groups_held(r, apart)
-                                       : rgn__slots_live(&r->slots));
+    rgn__groups_cap(g,
+                    only_unexpected ? rgn__groups_held(r, apart)
+                                    : rgn__slots_live(&r->slots),
+                    r->tracking ? r->tracking->bytes : 0);
     rgn__groups_lifetimes(g, r->tracking);
 }
 
@@ -409,7 +414,7 @@ void rgn__out_group(struct rgn_report *o, const char *prefix,
     if (e->bytes) {
         char b[32];
         rgn__fmt_bytes(b, sizeof b, e->bytes);
-        snprintf(bytes, sizeof bytes, " %s,", b);
+        snprintf(bytes, sizeof bytes, " %s%s,", e->estimated ? "~" : "", b);
     }
     rgn__fmt_site(where, sizeof where, label, sizeof label, e->site, e->label);
     char life[96] = "";

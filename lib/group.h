@@ -58,10 +58,12 @@ RGN_HIDDEN struct rgn_group *rgn__groups_add(struct rgn_groups *g,
  * exactly one: a resource labelled after it was registered (rgn_label)
  * is then never a group of its own. */
 RGN_HIDDEN void rgn__groups_sort(struct rgn_groups *g);
-/* After the sort: no estimated group counts more than `most`, what its
- * region holds (a sampled resource may stand for more than that), nor
- * the rest; total is their sum again.  The order stays. */
-RGN_HIDDEN void rgn__groups_cap(struct rgn_groups *g, size_t most);
+/* After the sort: no estimated group counts more than `most` resources
+ * or `most_bytes` bytes, what its region holds (a sampled resource may
+ * stand for more than that), nor the rest; total is their sum again.
+ * The order stays. */
+RGN_HIDDEN void rgn__groups_cap(struct rgn_groups *g, size_t most,
+                                uint64_t most_bytes);
 /* Gives each group its tally's lifetimes in t. */
 RGN_HIDDEN void rgn__groups_lifetimes(struct rgn_groups *g,
                                       const struct rgn_tracking *t);

@@ -65,7 +65,12 @@ static inline void rgn__audit_note(rgn_t *r, uint32_t i,
             *rec = (struct rgn_arec){now,   bytes, 0, rgn__thread_no(),
                                      flags, every};
             rgn__audit_count(t, rec, site, label);
-            rgn__audit_tick(r, now);
+            if (RGN_UNLIKELY(now >= t->next_look)) {
+                rgn__above()->look(r, now);
+                /* The look is no part of the resource's life: the first
+                 * one measures the clock, waiting up to a millisecond. */
+                rec->born = rgn__now();
+            }
         }
     }
     rgn__audit_check_limit(r);

@@ -259,22 +259,30 @@ bool rgn__report_close(rgn_t *r, rgn_release_type how, struct rgn_report *rep)
                              about, rest,
                              sites > REPORT_SITES ? sites - REPORT_SITES : 0);
         if (sites) {
-            char region[320], also[128] = "";
+            char region[320], also[128] = "", unrecorded[96] = "";
             rgn__fmt_region(region, sizeof region, r);
-            size_t n = g.estimated ? exact : g.total - counted;
+            /* Resources whose sites were never recorded (registered while
+             * sites were sampled, before a new rate) are counted too. */
+            bool whole = g.estimated || exact > g.total;
+            size_t n = whole ? exact : g.total - counted;
             if (counted)
                 snprintf(also, sizeof also,
                          " (%s%s%zu %s at sites reported in the last second, "
                          "counted for later)",
-                         g.estimated ? "" : "and ", about, counted,
-                         g.estimated ? "of them" : "more");
+                         whole ? "" : "and ", about, counted,
+                         whole ? "of them" : "more");
+            if (!g.estimated && exact > g.total)
+                snprintf(unrecorded, sizeof unrecorded,
+                         ", %zu of them from no recorded site "
+                         "(RGN_AUDIT_SAMPLE)",
+                         exact - g.total);
             rgn__report_line(rep,
                              "rgn: leak summary: %zu live %s from %zu %s%s "
-                             "at close of %s%s",
+                             "at close of %s%s%s",
                              n, rgn__plural(n, "resource", "resources"), sites,
                              g.estimated ? "sampled " : "",
                              rgn__plural(sites, "site", "sites"), region,
-                             also);
+                             unrecorded, also);
         }
     }
     bool leaked = g.total != 0 || exact != 0;
@@ -308,11 +316,12 @@ long rgn_audit_dump(rgn_t *r, rgn_audit_sink sink, void *arg)
         rgn__fmt_bytes(b, sizeof b, sized);
         snprintf(bytes, sizeof bytes, ", %s", b);
     }
-    rgn__report_line(
-        &rep, "rgn: live summary: %zu live %s%s%s from %zu %s in %s",
-        (size_t)r->slots.live,
-        rgn__plural(r->slots.live, "resource", "resources"), bytes, also,
-        sites, rgn__plural(sites, "site", "sites"), region);
+    rgn__report_line(&rep,
+                     "rgn: live summary: %zu live %s%s%s from %zu %s%s in %s",
+                     (size_t)r->slots.live,
+                     rgn__plural(r->slots.live, "resource", "resources"),
+                     bytes, also, sites, g.estimated ? "sampled " : "",
+                     rgn__plural(sites, "site", "sites"), region);
     rgn__unlock(r);
     rgn__report_print(&rep, sink, arg);
     /* The count of possible leaks, as the close would see them: exact,

@@ -95,7 +95,7 @@ long rgn_audit_since(rgn_mark_t mark, unsigned flags)
     rgn__groups_init(&s.g);
     rgn__audit_each(since_region, NULL, &s, true);
     rgn__groups_sort(&s.g);
-    rgn__groups_cap(&s.g, s.held);
+    rgn__groups_cap(&s.g, s.held, UINT64_MAX);
     uint64_t closed = 0;
     if ((flags & RGN_SINCE_CLOSED) && mark == rgn__mark.at)
         closed = rgn__mark.closed_leaks;

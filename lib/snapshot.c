@@ -167,13 +167,17 @@ static int take_region(rgn_t *r, void *arg)
         return 0;
     s->regions++;
     uint64_t counted = 0, counted_bytes = 0;
+    uint64_t live = rgn__slots_live(&r->slots);
     for (uint32_t i = 0; i < t->tallies.n; i++) {
         const struct rgn_tally *e = &t->tallies.v[i];
-        add(s, region, named, e->site, e->label, false, e->live, e->bytes);
-        counted += e->live;
-        counted_bytes += e->bytes;
+        /* A sampled site's estimate says no more than the region holds;
+         * what the estimates fall short of is of no known site. */
+        uint64_t n = e->live < live ? e->live : live;
+        uint64_t b = e->bytes < t->bytes ? e->bytes : t->bytes;
+        add(s, region, named, e->site, e->label, false, n, b);
+        counted += n;
+        counted_bytes += b;
     }
-    uint64_t live = rgn__slots_live(&r->slots);
     if (live > counted || t->bytes > counted_bytes)
         add(s, region, named, NULL, NULL, false,
             live > counted ? live - counted : 0,

@@ -663,6 +663,73 @@ START_TEST(a_new_rate_holds_from_the_next_registration)
 }
 END_TEST
 
+/* A sampled site's bytes are estimates as its count is: a sampled
+ * resource stands for its site's next ones, bytes and all ("~"), rather
+ * than the site showing its samples' own bytes and "unknown" the rest.
+ * 6400 resources of 100 bytes from one site, one in 64 sampled. */
+START_TEST(sampled_sites_estimate_their_bytes)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(64), 0);
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_set_name(r, "sized"), 0);
+    for (int i = 0; i < 6400; i++)
+        ck_assert_int_eq(
+            rgn_register_sized(r, noop_cleanup, NULL, NULL, 100), 0);
+    ck_assert_uint_eq(stats_of(r).bytes, 640000); /* the region's: exact */
+    static struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)),
+                     6400);
+    const char *p = strstr(c.text, " live, ~");
+    ck_assert_msg(p != NULL, "%s", c.text);
+    double kib = strtod(p + strlen(" live, ~"), NULL);
+    ck_assert_msg(kib > 400 && kib < 900 && strstr(p, " KiB,") != NULL,
+                  "%s", c.text);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ck_assert_int_ge(rgn_metrics_write(out), 1);
+    fclose(out);
+    const char *u = strstr(text, "rgn_site_bytes_live{region=\"sized\","
+                                 "site=\"unknown\"");
+    ck_assert_msg(u == NULL || strtod(strchr(u, ' ') + 1, NULL) < 320000,
+                  "%s", text); /* not the most of them */
+    free(text);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
+/* The close's summary counts every possible leak, those whose sites were
+ * recorded and those that were not, whatever rate each was registered
+ * at: here lean leaks from before the rate went to 1, beside recorded
+ * ones from after.  It counted only the recorded ones. */
+START_TEST(close_summary_counts_leaks_of_either_rate)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
+    static struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_set_name(r, "mixed"), 0);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_key_t k;
+    ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
+    ck_assert_int_eq(rgn_release(r, k), 0); /* the sampled one */
+    for (int i = 0; i < 37; i++)
+        ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(r, noop_cleanup, NULL, NULL, "after"), 0);
+    ck_assert_int_eq(rgn_close(r), 0);
+    ck_assert_msg(strstr(c.text, "rgn: leak summary: 42 live resources from "
+                                 "1 site at close of region \"mixed\"") !=
+                      NULL,
+                  "%s", c.text);
+    rgn_audit_set_sink(NULL, NULL);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -688,6 +755,8 @@ Suite *stats_suite(void)
     tcase_add_test(tc, moving_out_of_an_audited_region_leaves_nothing_behind);
     tcase_add_test(tc, lean_registration_keeps_the_threads_intent);
     tcase_add_test(tc, a_new_rate_holds_from_the_next_registration);
+    tcase_add_test(tc, sampled_sites_estimate_their_bytes);
+    tcase_add_test(tc, close_summary_counts_leaks_of_either_rate);
     suite_add_tcase(s, tc);
     return s;
 }
