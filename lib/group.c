@@ -75,21 +75,23 @@ static void groups_grow(struct rgn_groups *g)
     g->cap = cap;
 }
 
-struct rgn_group *rgn__groups_add(struct rgn_groups *g,
-                                  const struct rgn_site *site,
-                                  const char *label, uint64_t born,
-                                  uint64_t bytes, uint32_t weight)
+/* Adds count resources of `bytes` in all to the group of (site, label),
+ * made by `records` records. */
+static struct rgn_group *add_n(struct rgn_groups *g,
+                               const struct rgn_site *site, const char *label,
+                               uint64_t born, size_t count, uint64_t bytes,
+                               size_t records, bool estimated)
 {
-    g->total += weight;
-    g->records++;
-    g->estimated |= weight > 1;
+    g->total += count;
+    g->records += records;
+    g->estimated |= estimated;
     RGN_ASSERT(!g->sorted);
     if (2 * (g->n + 1) > g->cap)
         groups_grow(g);
     struct rgn_group *e = group_slot(g->v, g->cap, site, label);
     if (!e->count) {
         if (2 * (g->n + 1) > g->cap) { /* no room left: count it apart */
-            g->other += weight;
+            g->other += count;
             if (born < g->other_oldest)
                 g->other_oldest = born;
             return NULL;
@@ -103,12 +105,39 @@ struct rgn_group *rgn__groups_add(struct rgn_groups *g,
         e->ndesc = 0;
         g->n++;
     }
-    e->count += weight;
-    e->estimated |= weight > 1;
-    e->bytes += bytes * weight; /* a sampled one stands for its site's */
+    e->count += count;
+    e->estimated |= estimated;
+    e->bytes += bytes;
     if (born < e->oldest)
         e->oldest = born;
     return e;
+}
+
+struct rgn_group *rgn__groups_add(struct rgn_groups *g,
+                                  const struct rgn_site *site,
+                                  const char *label, uint64_t born,
+                                  uint64_t bytes, uint32_t weight)
+{
+    /* A sampled one stands for its site's next ones, bytes and all. */
+    return add_n(g, site, label, born, weight, bytes * weight, 1, weight > 1);
+}
+
+void rgn__groups_merge(struct rgn_groups *to, const struct rgn_groups *from)
+{
+    RGN_ASSERT(from->sorted);
+    for (size_t i = 0; i < from->n; i++) {
+        const struct rgn_group *e = &from->v[i];
+        if (e->count)
+            (void)add_n(to, e->site, e->label, e->oldest, e->count, e->bytes,
+                        0, e->estimated);
+    }
+    to->total += from->other;
+    to->other += from->other;
+    if (from->other_oldest < to->other_oldest)
+        to->other_oldest = from->other_oldest;
+    to->records += from->records;
+    to->unsampled += from->unsampled;
+    to->estimated |= from->estimated;
 }
 
 /* Keeps what kind says of resource in e, as the oldest so far: a

@@ -64,6 +64,9 @@ RGN_HIDDEN void rgn__groups_sort(struct rgn_groups *g);
  * The order stays. */
 RGN_HIDDEN void rgn__groups_cap(struct rgn_groups *g, size_t most,
                                 uint64_t most_bytes);
+/* Adds the groups of `from`, sorted (and capped, say), to `to`. */
+RGN_HIDDEN void rgn__groups_merge(struct rgn_groups *to,
+                                  const struct rgn_groups *from);
 /* Gives each group its tally's lifetimes in t. */
 RGN_HIDDEN void rgn__groups_lifetimes(struct rgn_groups *g,
                                       const struct rgn_tracking *t);

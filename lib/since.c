@@ -47,7 +47,9 @@ struct since {
     uint64_t mark;
     uint32_t thread; /* 0: every thread's */
     struct rgn_groups g;
-    size_t held; /* counted, each region's no more than it holds */
+    size_t held;             /* counted, each region's no more than it
+                                holds */
+    struct rgn_groups *into; /* the region's, while one is read */
 };
 
 /* Groups one resource of r that was registered after the mark. */
@@ -60,23 +62,30 @@ static void since_resource(rgn_t *r, uint32_t i, struct rgn_arec *rec,
         (s->thread && rec->thread != s->thread) ||
         rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests)
         return;
-    rgn__groups_add(&s->g, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
+    rgn__groups_add(s->into, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
                     rec->born, rec->bytes, rec->weight);
 }
 
 /* Groups what r (locked) holds that was registered after the mark: its
  * resources with records (a lean one has no birth to compare).  Sampled
- * ones stand for others; never for more than r holds. */
+ * ones stand for others, but never for more than r holds: r's groups
+ * are capped before they join the others. */
 static int since_region(rgn_t *r, void *arg)
 {
     struct since *s = arg;
     struct rgn_tracking *t = r->tracking;
     if (t->mode == RGN_AUDIT_OFF || r->state != RGN_OPEN)
         return 0;
-    size_t before = s->g.total;
+    struct rgn_groups g;
+    rgn__groups_init(&g);
+    s->into = &g;
     (void)rgn__audit_walk(r, since_resource, arg);
-    size_t added = s->g.total - before, live = rgn__slots_live(&r->slots);
-    s->held += added < live ? added : live;
+    size_t live = rgn__slots_live(&r->slots);
+    rgn__groups_sort(&g);
+    rgn__groups_cap(&g, live, t->bytes);
+    s->held += g.total < live ? g.total : live;
+    rgn__groups_merge(&s->g, &g);
+    rgn__groups_free(&g);
     return 0;
 }
 
@@ -90,12 +99,14 @@ long rgn_audit_since(rgn_mark_t mark, unsigned flags)
     int saved = errno;
     int state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-    struct since s = {
-        mark, (flags & RGN_SINCE_THIS_THREAD) ? rgn__thread_no() : 0, {0}, 0};
+    struct since s = {mark,
+                      (flags & RGN_SINCE_THIS_THREAD) ? rgn__thread_no() : 0,
+                      {0},
+                      0,
+                      NULL};
     rgn__groups_init(&s.g);
     rgn__audit_each(since_region, NULL, &s, true);
     rgn__groups_sort(&s.g);
-    rgn__groups_cap(&s.g, s.held, UINT64_MAX);
     uint64_t closed = 0;
     if ((flags & RGN_SINCE_CLOSED) && mark == rgn__mark.at)
         closed = rgn__mark.closed_leaks;

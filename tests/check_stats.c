@@ -730,6 +730,34 @@ START_TEST(close_summary_counts_leaks_of_either_rate)
 }
 END_TEST
 
+/* A checkpoint's line for a site says no more than the site's region
+ * holds, with another region holding more beside it. */
+START_TEST(since_lines_say_no_more_than_their_region_holds)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
+    static struct capture c;
+    rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
+    rgn_mark_t m = rgn_audit_mark();
+    rgn_t *a = rgn_new(), *b = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(a, RGN_AUDIT_REPORT), 0);
+    ck_assert_int_eq(rgn_audit_set(b, RGN_AUDIT_REPORT), 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(a, noop_cleanup, NULL, NULL, "in-a"), 0);
+    for (int i = 0; i < 50; i++)
+        ck_assert_int_eq(
+            rgn_register_labeled(b, noop_cleanup, NULL, NULL, "in-b"), 0);
+    ck_assert_int_eq(rgn_audit_since(m, 0), 55);
+    ck_assert_msg(strstr(c.text, "\"in-a\": ~5 live") != NULL &&
+                      strstr(c.text, "\"in-b\": ~50 live") != NULL,
+                  "%s", c.text);
+    rgn_audit_set_sink(NULL, NULL);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(a), 0);
+    ck_assert_int_eq(rgn_close_error(b), 0);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -757,6 +785,7 @@ Suite *stats_suite(void)
     tcase_add_test(tc, a_new_rate_holds_from_the_next_registration);
     tcase_add_test(tc, sampled_sites_estimate_their_bytes);
     tcase_add_test(tc, close_summary_counts_leaks_of_either_rate);
+    tcase_add_test(tc, since_lines_say_no_more_than_their_region_holds);
     suite_add_tcase(s, tc);
     return s;
 }
