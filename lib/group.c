@@ -451,10 +451,11 @@ void rgn__out_group(struct rgn_report *o, const char *prefix,
         char p50[32], p99[32];
         rgn__fmt_age(p50, sizeof p50, rgn__span_ns(w, e->p50));
         rgn__fmt_age(p99, sizeof p99, rgn__span_ns(w, e->p99));
+        /* Sampled, only the sampled resources' releases are measured. */
         snprintf(life, sizeof life,
-                 "; %" PRIu64 " released, lifetime p50 "
+                 "; %" PRIu64 " released%s, lifetime p50 "
                  "%s p99 %s",
-                 e->released, p50, p99);
+                 e->released, e->estimated ? " (sampled)" : "", p50, p99);
     }
     char descs[200] = "";
     if (e->ndesc) {

@@ -758,6 +758,33 @@ START_TEST(since_lines_say_no_more_than_their_region_holds)
 }
 END_TEST
 
+/* With sites sampled, a site's releases in its line are those of its
+ * sampled resources, the ones whose lifetimes were measured: the line
+ * says so, beside its estimated count. */
+START_TEST(sampled_releases_are_named_so)
+{
+    ck_assert_int_eq(rgn_audit_set_sample(64), 0);
+    rgn_t *r = rgn_new();
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    const struct rgn_site *site = rgn_site_make("sampled.c", 1, "f");
+    for (int i = 0; i < 2000; i++) {
+        rgn_key_t k;
+        ck_assert_int_eq(rgn_register_at(r, noop_cleanup, NULL, &k, site), 0);
+        ck_assert_int_eq(rgn_release(r, k), 0);
+    }
+    for (int i = 0; i < 640; i++)
+        ck_assert_int_eq(rgn_register_at(r, noop_cleanup, NULL, NULL, site),
+                         0);
+    static struct capture c;
+    ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 640);
+    ck_assert_msg(strstr(c.text, " released (sampled), lifetime p50 ") !=
+                      NULL,
+                  "%s", c.text);
+    ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    ck_assert_int_eq(rgn_close_error(r), 0);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -786,6 +813,7 @@ Suite *stats_suite(void)
     tcase_add_test(tc, sampled_sites_estimate_their_bytes);
     tcase_add_test(tc, close_summary_counts_leaks_of_either_rate);
     tcase_add_test(tc, since_lines_say_no_more_than_their_region_holds);
+    tcase_add_test(tc, sampled_releases_are_named_so);
     suite_add_tcase(s, tc);
     return s;
 }
