@@ -446,7 +446,7 @@ void rgn__out_group(struct rgn_report *o, const char *prefix,
         snprintf(bytes, sizeof bytes, " %s%s,", e->estimated ? "~" : "", b);
     }
     rgn__fmt_site(where, sizeof where, label, sizeof label, e->site, e->label);
-    char life[96] = "";
+    char life[128] = "";
     if (e->released) {
         char p50[32], p99[32];
         rgn__fmt_age(p50, sizeof p50, rgn__span_ns(w, e->p50));

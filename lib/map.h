@@ -212,9 +212,13 @@ static inline rgn_key_t rgn__slot_link_published(struct rgn_slots *s,
 static inline uint32_t rgn__slot_find(struct rgn_slots *s, rgn_key_t key)
 {
     /* Slot 0 needs no test: the head's generation stays 0, never odd. */
-    if (key.region != s->id || key.slot >= s->used || !(key.gen & 1))
+    if (key.region != s->id || key.slot >= s->used || !(key.gen & 1) ||
+        rgn__ln(s, key.slot)->gen != key.gen)
         return 0;
-    return rgn__ln(s, key.slot)->gen == key.gen ? key.slot : 0;
+    /* Matched, so not the head: callers need not test the slot again. */
+    if (key.slot == 0)
+        __builtin_unreachable();
+    return key.slot;
 }
 
 static inline __attribute__((always_inline)) struct rgn_cb

@@ -418,12 +418,6 @@ static inline struct rgn_cb take_at(rgn_t *r, uint32_t i, uint64_t *counter)
     return rgn__slot_unlink(&r->slots, i);
 }
 
-/* The same for key, when it is live in r. */
-static inline struct rgn_cb take(rgn_t *r, rgn_key_t key, uint64_t *counter)
-{
-    return take_at(r, rgn__slot_find(&r->slots, key), counter);
-}
-
 /* The general case of a release: shared, audited or closing.  Apart, so
  * that the common case pays nothing for what this one needs; flattened
  * as add_slow is. */
@@ -487,11 +481,18 @@ int rgn_release(rgn_t *r, rgn_key_t key)
 {
     if (RGN_UNLIKELY(!r))
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
-    uint32_t lean;
-    struct rgn_cb cb = RGN_LIKELY(rgn__mode(r) == 0)
-                           ? take(r, key, &r->released_early)
-                       : (lean = lean_slot(r, key)) != 0 ? take_lean(r, lean)
-                                                         : take_slow(r, key);
+    struct rgn_cb cb;
+    if (RGN_LIKELY(rgn__mode(r) == 0)) {
+        /* A live slot always has a cleanup: found, nothing more to test
+         * (take_at's "none" cost the pair two tests of fn). */
+        uint32_t i = rgn__slot_find(&r->slots, key);
+        if (RGN_UNLIKELY(!i))
+            return rgn__failed(-ENOENT, RGN_FROM_RGN);
+        r->released_early++;
+        return run_released(r, rgn__slot_unlink(&r->slots, i));
+    }
+    uint32_t lean = lean_slot(r, key);
+    cb = lean ? take_lean(r, lean) : take_slow(r, key);
     if (RGN_UNLIKELY(!cb.fn))
         return rgn__failed(-ENOENT, RGN_FROM_RGN);
     return run_released(r, cb);
