@@ -289,6 +289,13 @@ static inline const char *rgn__audit_label(struct rgn_tracking *t,
     return e ? e->label : NULL;
 }
 
+/* How many resources rec stands for: its weight, or 1 for a record made
+ * without one (of unknown site, or unsampled). */
+static inline uint32_t rgn__audit_weight(const struct rgn_arec *rec)
+{
+    return rec->weight ? rec->weight : 1;
+}
+
 /* What a counted record's bytes stand for in its tally: a sampled one
  * stands for `weight` resources of its site, bytes and all, as in its
  * count (the region's bytes count each resource's own, exactly). */

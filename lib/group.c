@@ -285,7 +285,7 @@ static void collect_one(rgn_t *r, uint32_t i, struct rgn_arec *rec, void *arg)
     struct rgn_group *e = rgn__groups_add(
         c->g, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
         rec && rec->born ? rec->born : UINT64_MAX, rec ? rec->bytes : 0,
-        rec && rec->weight ? rec->weight : 1);
+        rec ? rgn__audit_weight(rec) : 1);
     const struct rgn_kind *kind = rgn__kind_at(r, i);
     if (e && kind && kind->describe)
         describe_into(e, kind, rgn__cb(&r->slots, i)->resource);

@@ -10,6 +10,7 @@
 
 #include "base.h"
 #include "audit.h"
+#include "own.h"
 #include "sink.h"
 
 /* Resources of one site and label. */
@@ -92,6 +93,17 @@ static inline size_t rgn__groups_held(rgn_t *r, const struct rgn_apart *apart)
     size_t live = rgn__slots_live(&r->slots);
     size_t n = apart->expected + apart->children;
     return live > n ? live - n : 0;
+}
+/* Whether slot i's resource of r (locked), whose record is rec, is one
+ * a checkpoint at mark counts: registered after it (it has a record and
+ * a birth: a lean one has neither), and a possible leak -- not expected
+ * at close, no child region.  rgn_audit_since's open regions and a
+ * close's RGN_SINCE_CLOSED count by it. */
+static inline bool rgn__left_since(rgn_t *r, uint32_t i,
+                                   const struct rgn_arec *rec, uint64_t mark)
+{
+    return rec && rec->born > mark && !(rec->flags & RGN_AREC_EXPECTED) &&
+           !rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests;
 }
 /* " (2 expected at close, 1 child region)", or "" when nothing is
  * apart. */

@@ -18,11 +18,15 @@
 
 /* The watchers' look at r (locked): held resources, growing sites, made
  * a few times a second at most, on r's own calls, so that no thread is
- * needed (watch.c, through above.h). */
-static inline void rgn__audit_tick(rgn_t *r, uint64_t now)
+ * needed (watch.c, through above.h).  Whether it looked: the look takes
+ * time, up to a millisecond for the first one, which measures the
+ * clock. */
+static inline bool rgn__audit_tick(rgn_t *r, uint64_t now)
 {
-    if (RGN_UNLIKELY(now >= r->tracking->next_look))
-        rgn__above()->look(r, now);
+    if (RGN_LIKELY(now < r->tracking->next_look))
+        return false;
+    rgn__above()->look(r, now);
+    return true;
 }
 
 /* Makes the limit warning of r, locked, for rgn__audit_flush. */
@@ -65,12 +69,8 @@ static inline void rgn__audit_note(rgn_t *r, uint32_t i,
             *rec = (struct rgn_arec){now,   bytes, 0, rgn__thread_no(),
                                      flags, every};
             rgn__audit_count(t, rec, site, label);
-            if (RGN_UNLIKELY(now >= t->next_look)) {
-                rgn__above()->look(r, now);
-                /* The look is no part of the resource's life: the first
-                 * one measures the clock, waiting up to a millisecond. */
-                rec->born = rgn__now();
-            }
+            if (rgn__audit_tick(r, now))
+                rec->born = rgn__now(); /* the look is no part of its life */
         }
     }
     rgn__audit_check_limit(r);
@@ -112,7 +112,7 @@ static inline void rgn__audit_release(rgn_t *r, uint32_t i)
         return;
     uint64_t now = rgn__now();
     rgn__tally_lifetime(e, now > rec->born ? now - rec->born : 0);
-    rgn__audit_tick(r, now);
+    (void)rgn__audit_tick(r, now);
 }
 
 /* Slot i of `from` moved to slot j of `to`, both locked, one of them

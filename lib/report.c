@@ -198,9 +198,8 @@ static void count_since_mark(rgn_t *r, size_t held)
     for (uint32_t i = rgn__slot_newest(&r->slots); i;
          i = rgn__ln(&r->slots, i)->next) {
         const struct rgn_arec *rec = rgn__audit_record(r, i);
-        if (rec && rec->born > mark && !(rec->flags & RGN_AREC_EXPECTED) &&
-            !rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests) {
-            n += rec->weight ? rec->weight : 1;
+        if (rgn__left_since(r, i, rec, mark)) {
+            n += rgn__audit_weight(rec);
             counted++;
         }
     }

@@ -58,12 +58,11 @@ static void since_resource(rgn_t *r, uint32_t i, struct rgn_arec *rec,
 {
     struct since *s = arg;
     struct rgn_tracking *t = r->tracking;
-    if (!rec || rec->born <= s->mark || (rec->flags & RGN_AREC_EXPECTED) ||
-        (s->thread && rec->thread != s->thread) ||
-        rgn__own_of(rgn__cb(&r->slots, i)->fn)->nests)
+    if (!rgn__left_since(r, i, rec, s->mark) ||
+        (s->thread && rec->thread != s->thread))
         return;
     rgn__groups_add(s->into, rgn__audit_site(t, rec), rgn__audit_label(t, rec),
-                    rec->born, rec->bytes, rec->weight);
+                    rec->born, rec->bytes, rgn__audit_weight(rec));
 }
 
 /* Groups what r (locked) holds that was registered after the mark: its
