@@ -550,19 +550,9 @@ END_TEST
 
 /* ---- in process: dump, visit, labels, names, bad input -------------------- */
 
-/* What a test's sink received: rgn_check.h's buffer sink over a buffer
- * of the test's own. */
-static rgn_t *audited(void)
-{
-    rgn_t *r = rgn_new();
-    ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
-    return r;
-}
-
 START_TEST(dump_groups_live_resources_by_site)
 {
-    rgn_t *r = audited();
+    rgn_t *r = audited_region(NULL);
     rgn_key_t k[5];
     int line_a = 0, line_b = 0;
     for (int i = 0; i < 5; i++) {
@@ -638,7 +628,7 @@ END_TEST
  * result "the number not marked with rgn_expect_close" did not say). */
 START_TEST(dump_counts_child_regions_apart)
 {
-    rgn_t *r = audited();
+    rgn_t *r = audited_region(NULL);
     ck_assert_ptr_nonnull(rgn_new_child(r));
     struct capture c;
     ck_assert_int_eq(rgn_audit_dump(r, rgn_ck_buf_sink, capturing(&c)), 0);
@@ -674,7 +664,7 @@ static int remember(const struct rgn_audit_entry *e, void *arg)
 
 START_TEST(visit_sees_every_live_resource_newest_first)
 {
-    rgn_t *r = audited();
+    rgn_t *r = audited_region(NULL);
     rgn_key_t k[3];
     int line = 0;
     for (int i = 0; i < 3; i++) {
@@ -740,7 +730,7 @@ static void dump_shows_then_close(rgn_t *r, long live, const char *a,
 
 START_TEST(records_follow_slots_through_growth_and_reuse)
 {
-    rgn_t *r = audited();
+    rgn_t *r = audited_region(NULL);
     enum { N = 3000 };
     static rgn_key_t k[N];
     for (int i = 0; i < N; i++)
@@ -808,7 +798,7 @@ START_TEST(close_report_goes_to_the_installed_sink)
 {
     struct capture c;
     rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
-    rgn_t *r = audited();
+    rgn_t *r = audited_region(NULL);
     ck_assert_int_eq(rgn_set_name(r, "closing"), 0);
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_close(r), 0);
@@ -849,7 +839,7 @@ START_TEST(bad_input_is_refused_and_changes_nothing)
 {
     struct probe p;
     probe_init(&p, 1);
-    rgn_t *r = audited();
+    rgn_t *r = audited_region(NULL);
     rgn_key_t k, gone;
     ck_assert_int_eq(rgn_register(r, probe_cleanup, &p, &k), 0);
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &gone), 0);
@@ -959,7 +949,7 @@ START_TEST(names_and_labels_cannot_forge_report_lines)
 {
     static struct capture c;
     memset(&c, 0, sizeof c);
-    rgn_t *r = audited();
+    rgn_t *r = audited_region(NULL);
     ck_assert_int_eq(rgn_set_name(r, "x\nrgn: leak summary: 0 live "
                                       "resources, all clean"), 0);
     ck_assert_int_eq(rgn_register_labeled(r, noop_cleanup, NULL, NULL,

@@ -43,20 +43,10 @@ static char *slurp_file(const char *path)
     return buf;
 }
 
-static rgn_t *audited(const char *name)
-{
-    rgn_t *r = rgn_new();
-    ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
-    if (name)
-        ck_assert_int_eq(rgn_set_name(r, name), 0);
-    return r;
-}
-
 /* Two regions of one name add up; an unaudited region is not there. */
 START_TEST(folded_stacks_name_region_site_and_label)
 {
-    rgn_t *a = audited("pool"), *b = audited("pool"), *plain = rgn_new();
+    rgn_t *a = audited_region("pool"), *b = audited_region("pool"), *plain = rgn_new();
     const struct rgn_site *conn = rgn_site_make("srv.c", 12, "accept_one");
     const struct rgn_site *buf = rgn_site_make("srv.c", 40, "read_req");
     for (int i = 0; i < 3; i++)
@@ -89,7 +79,7 @@ END_TEST
  * arena apart. */
 START_TEST(pprof_is_gzip_that_protoc_decodes)
 {
-    rgn_t *r = audited("server");
+    rgn_t *r = audited_region("server");
     const struct rgn_site *site = rgn_site_make("srv.c", 7, "handle");
     for (int i = 0; i < 5; i++)
         ck_assert_ptr_nonnull(rgn_malloc_at(r, 1000, site));
@@ -131,7 +121,7 @@ START_TEST(a_sampled_profile_says_its_counts_are_estimates)
     if (system("command -v protoc >/dev/null 2>&1") != 0 ||
         stat(proto, &st) != 0)
         return; /* nothing to read it with */
-    rgn_t *r = audited("sampled");
+    rgn_t *r = audited_region("sampled");
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     char path[128], cmd[512];
     for (int every = 1; every <= 64; every *= 64) {

@@ -313,8 +313,7 @@ START_TEST(bytes_follow_sized_resources)
     ck_assert_int_eq(rgn_release(r, k), 0);
     ck_assert_int_eq(rgn_get_stats(r, &st), 0);
     ck_assert_uint_eq(st.bytes, 1000);
-    rgn_t *to = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(to, RGN_AUDIT_REPORT), 0);
+    rgn_t *to = audited_region(NULL);
     ck_assert_int_eq(rgn_move(r, rgn_mem_key(a), to, NULL), 0);
     ck_assert_int_eq(rgn_get_stats(r, &st), 0);
     ck_assert_uint_eq(st.bytes, 0);
@@ -358,8 +357,7 @@ END_TEST
 START_TEST(sampled_sites_keep_region_counts_exact)
 {
     ck_assert_int_eq(rgn_audit_set_sample(16), 0);
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region(NULL);
     const struct rgn_site *site = rgn_site_make("sampled.c", 1, "f");
     rgn_key_t k[16000];
     for (int i = 0; i < 16000; i++)
@@ -391,8 +389,7 @@ START_TEST(open_report_counts_a_sampled_region_exactly)
     ck_assert_int_eq(rgn_audit_set_sample(64), 0);
     static struct capture c;
     rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region(NULL);
     rgn_key_t k;
     for (int i = 0; i < 1000; i++)
         ck_assert_int_eq(
@@ -420,9 +417,7 @@ START_TEST(close_reports_leaks_none_of_them_sampled)
     ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
     static struct capture c;
     rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_set_name(r, "unsampled"), 0);
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region("unsampled");
     rgn_key_t k;
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
     ck_assert_int_eq(rgn_expect_close(r, k), 0);
@@ -443,8 +438,7 @@ START_TEST(sample_rate_out_of_range_is_refused)
 {
     ck_assert_int_eq(rgn_audit_set_sample(UINT_MAX), -EINVAL);
     ck_assert_int_eq(rgn_audit_set_sample((1u << 20) + 1), -EINVAL);
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region(NULL);
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(
             rgn_register_labeled(r, noop_cleanup, NULL, NULL, "each"), 0);
@@ -466,9 +460,7 @@ END_TEST
 START_TEST(lean_resources_keep_region_counts_exact)
 {
     ck_assert_int_eq(rgn_audit_set_sample(16), 0);
-    rgn_t *r = rgn_new(), *to = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
-    ck_assert_int_eq(rgn_audit_set(to, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region(NULL), *to = audited_region(NULL);
     enum { N = 16000 };
     static rgn_key_t k[N];
     for (int i = 0; i < N; i++)
@@ -526,9 +518,7 @@ START_TEST(sampled_reports_say_no_more_than_a_region_holds)
     static struct capture c;
     rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
     rgn_mark_t m = rgn_audit_mark();
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_set_name(r, "sampled"), 0);
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region("sampled");
     for (int i = 0; i < 10; i++)
         ck_assert_int_eq(
             rgn_register_labeled(r, noop_cleanup, NULL, NULL, "held"), 0);
@@ -562,8 +552,7 @@ START_TEST(since_closed_weighs_sampled_leaks)
     static struct capture c;
     rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
     rgn_mark_t m = rgn_audit_mark();
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region(NULL);
     for (int i = 0; i < 4000; i++)
         ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, NULL), 0);
     ck_assert_int_eq(rgn_close(r), 0);
@@ -583,8 +572,7 @@ END_TEST
  * it went to keep no records too: not its site's count, not its bytes. */
 START_TEST(moving_out_of_an_audited_region_leaves_nothing_behind)
 {
-    rgn_t *a = rgn_new(), *plain = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(a, RGN_AUDIT_REPORT), 0);
+    rgn_t *a = audited_region(NULL), *plain = rgn_new();
     rgn_key_t k[100];
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(
@@ -619,8 +607,7 @@ START_TEST(lean_registration_keeps_the_threads_intent)
     ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
     static struct capture c;
     rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region(NULL);
     rgn_key_t k;
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
     ck_assert_int_eq(rgn_release(r, k), 0); /* the sampled one */
@@ -647,8 +634,7 @@ END_TEST
 START_TEST(a_new_rate_holds_from_the_next_registration)
 {
     ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region(NULL);
     for (int i = 0; i < 6; i++) /* the first sampled, then lean ones */
         ck_assert_int_eq(
             rgn_register_labeled(r, noop_cleanup, NULL, NULL, "before"), 0);
@@ -670,9 +656,7 @@ END_TEST
 START_TEST(sampled_sites_estimate_their_bytes)
 {
     ck_assert_int_eq(rgn_audit_set_sample(64), 0);
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
-    ck_assert_int_eq(rgn_set_name(r, "sized"), 0);
+    rgn_t *r = audited_region("sized");
     for (int i = 0; i < 6400; i++)
         ck_assert_int_eq(
             rgn_register_sized(r, noop_cleanup, NULL, NULL, 100), 0);
@@ -709,9 +693,7 @@ START_TEST(close_summary_counts_leaks_of_either_rate)
     ck_assert_int_eq(rgn_audit_set_sample(1u << 20), 0);
     static struct capture c;
     rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_set_name(r, "mixed"), 0);
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region("mixed");
     rgn_key_t k;
     ck_assert_int_eq(rgn_register(r, noop_cleanup, NULL, &k), 0);
     ck_assert_int_eq(rgn_release(r, k), 0); /* the sampled one */
@@ -738,9 +720,7 @@ START_TEST(since_lines_say_no_more_than_their_region_holds)
     static struct capture c;
     rgn_audit_set_sink(rgn_ck_buf_sink, capturing(&c));
     rgn_mark_t m = rgn_audit_mark();
-    rgn_t *a = rgn_new(), *b = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(a, RGN_AUDIT_REPORT), 0);
-    ck_assert_int_eq(rgn_audit_set(b, RGN_AUDIT_REPORT), 0);
+    rgn_t *a = audited_region(NULL), *b = audited_region(NULL);
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(
             rgn_register_labeled(a, noop_cleanup, NULL, NULL, "in-a"), 0);
@@ -764,8 +744,7 @@ END_TEST
 START_TEST(sampled_releases_are_named_so)
 {
     ck_assert_int_eq(rgn_audit_set_sample(64), 0);
-    rgn_t *r = rgn_new();
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    rgn_t *r = audited_region(NULL);
     const struct rgn_site *site = rgn_site_make("sampled.c", 1, "f");
     for (int i = 0; i < 2000; i++) {
         rgn_key_t k;

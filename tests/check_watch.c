@@ -46,15 +46,6 @@ static void watch_teardown(void)
     rgn_audit_set_growth(128);
 }
 
-static rgn_t *audited(const char *name)
-{
-    rgn_t *r = rgn_new();
-    ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
-    ck_assert_int_eq(rgn_set_name(r, name), 0);
-    return r;
-}
-
 /* The count of "N live" on each line starting with prefix. */
 static int live_counts(const char *prefix, long *out, int max)
 {
@@ -134,7 +125,7 @@ END_TEST
 START_TEST(resources_living_as_long_as_usual_are_not_held)
 {
     ck_assert_int_eq(rgn_audit_set_held(100000000u), 0);
-    rgn_t *r = audited("usual");
+    rgn_t *r = audited_region("usual");
     enum { WINDOW = 16 };
     rgn_key_t ring[WINDOW], kept, marked;
     ck_assert_int_eq(open_conn(r, &marked), 0);
@@ -169,7 +160,7 @@ END_TEST
 START_TEST(held_lines_are_written_once_per_doubling)
 {
     ck_assert_int_eq(rgn_audit_set_held(100000000u), 0);
-    rgn_t *r = audited("leaky");
+    rgn_t *r = audited_region("leaky");
     rgn_key_t k, kept;
     for (int i = 0; i < 200; i++) {
         ck_assert_int_eq(open_conn(r, &k), 0);
@@ -204,7 +195,7 @@ END_TEST
 START_TEST(a_value_kept_across_a_lull_is_not_held)
 {
     ck_assert_int_eq(rgn_audit_set_held(200000000u), 0);
-    rgn_t *r = audited("cache");
+    rgn_t *r = audited_region("cache");
     rgn_key_t cur, next;
     ck_assert_int_eq(open_conn(r, &cur), 0);
     for (int i = 0; i < 300; i++) {
@@ -245,7 +236,7 @@ START_TEST(a_site_never_released_is_reported_while_it_grows)
 {
     ck_assert_int_eq(rgn_audit_set_held(200000000u), 0);
     ck_assert_int_eq(rgn_audit_set_growth(128), 0);
-    rgn_t *r = audited("worker-pool");
+    rgn_t *r = audited_region("worker-pool");
     struct timespec t0 = now();
     int jobs = 0;
     while (ms_since(&t0) < 1600) {
@@ -298,7 +289,7 @@ START_TEST(bounded_sites_are_never_reported_as_growing)
 {
     ck_assert_int_eq(rgn_audit_set_held(200000000u), 0);
     ck_assert_int_eq(rgn_audit_set_growth(128), 0);
-    rgn_t *r = audited("server");
+    rgn_t *r = audited_region("server");
     rgn_key_t pool[16];
     for (int i = 0; i < 16; i++)
         ck_assert_int_eq(pool_site(r, &pool[i]), 0);
@@ -333,7 +324,7 @@ END_TEST
 START_TEST(growth_off_and_owned_resources_are_quiet)
 {
     ck_assert_int_eq(rgn_audit_set_held(200000000u), 0);
-    rgn_t *r = audited("quiet");
+    rgn_t *r = audited_region("quiet");
     struct timespec t0 = now();
     ck_assert_int_eq(rgn_audit_set_growth(0), 0);
     while (ms_since(&t0) < 700) {
@@ -341,7 +332,7 @@ START_TEST(growth_off_and_owned_resources_are_quiet)
         sleep_ms(1);
     }
     ck_assert_int_eq(rgn_audit_set_growth(128), 0);
-    rgn_t *o = audited("owned");
+    rgn_t *o = audited_region("owned");
     t0 = now();
     RGN_WITH_OWNER {
         while (ms_since(&t0) < 1000) {

@@ -75,4 +75,16 @@ struct rgn_ck_buf *capturing(struct capture *c);
 /* Lines c holds. */
 int lines_in(const struct capture *c);
 
+/* A new region with the audit on (RGN_AUDIT_REPORT), named name unless
+ * it is NULL.  Inline: the suites built without librgn never link it. */
+static inline rgn_t *audited_region(const char *name)
+{
+    rgn_t *r = rgn_new();
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+    if (name)
+        ck_assert_int_eq(rgn_set_name(r, name), 0);
+    return r;
+}
+
 #endif
