@@ -46,8 +46,14 @@ struct rgn_above {
 
 RGN_HIDDEN extern const struct rgn_above *rgn__above_table;
 
-/* Installs a, the only table there is (new.c); idempotent. */
-RGN_HIDDEN void rgn__above_install(const struct rgn_above *a);
+/* Installs a, the only table there is (new.c); idempotent.  Inline: a
+ * region's creation pays one load and a test. */
+static inline void rgn__above_install(const struct rgn_above *a)
+{
+    if (RGN_UNLIKELY(__atomic_load_n(&rgn__above_table, __ATOMIC_RELAXED) !=
+                     a))
+        __atomic_store_n(&rgn__above_table, a, __ATOMIC_RELAXED);
+}
 
 static inline const struct rgn_above *rgn__above(void)
 {

@@ -247,8 +247,8 @@ static bool to_block(struct rgn_slots *s, uint32_t cap)
  */
 static uint32_t next_cap(uint32_t cap)
 {
-    if (cap < 32)
-        return 32;
+    if (cap < RGN_FIRST_BLOCK)
+        return RGN_FIRST_BLOCK;
     uint32_t more = cap < 4096 ? cap : cap / 8;
     return more < RGN_MAX_SLOTS - cap ? cap + more : RGN_MAX_SLOTS;
 }

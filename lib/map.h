@@ -47,6 +47,8 @@
 
 /* Slots in the owner's own storage, before the arrays first grow. */
 #define RGN_INLINE_SLOTS 8u
+/* Slots in the block the arrays first grow into (map.c, next_cap). */
+#define RGN_FIRST_BLOCK 32u
 /* Slot indices are 32-bit; the arrays stop growing here. */
 #define RGN_MAX_SLOTS (UINT32_MAX - 1u)
 

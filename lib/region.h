@@ -77,7 +77,12 @@ struct rgn {
      * (ThreadSanitizer saw it); rgn.h reads it only after the mode said
      * the region is unshared, its owner's. */
     const atomic_uint *_Atomic lean_span;
-    /* The lock, and what a locked call reads and writes beside it, next
+    /* From the lock on: every field up to the inline slots starts a
+     * region's life as 0 (region_create zeroes them together, then sets
+     * the few that start otherwise), so a field added here starts as 0
+     * unless region_create says otherwise.
+     *
+     * The lock, and what a locked call reads and writes beside it, next
      * to the slot map's header: with the lock 60 bytes further on and the
      * arena's fields in between, a locked register or release of a shared
      * region touched five cache lines, a mutex-guarded array three. */
@@ -128,11 +133,15 @@ struct rgn {
     rgn_t *_Atomic parent;
     rgn_key_t parent_key;
 
+    /* Up to here from the lock, region_create's zeroes. */
     struct rgn_cb inline_cb[RGN_INLINE_SLOTS];
     struct rgn_link inline_ln[RGN_INLINE_SLOTS]; /* [0] is the head */
     /* The arena's first bytes: a small region allocates nothing more. */
     _Alignas(16) char arena_inline[RGN_ARENA_INLINE];
 };
+
+#define RGN_ZEROED_BYTES                                                      \
+    (offsetof(struct rgn, inline_cb) - offsetof(struct rgn, lock))
 
 /*
  * rgn.h's inline fast paths read and write the region's first bytes
@@ -388,13 +397,60 @@ rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way)
 
 /* ---- cache.c: regions kept for reuse, per thread ------------------------- */
 
-/* Keeps r, freed but for its struct and first slot block, for the
- * thread's next region; false when it cannot (a tool watches, the cache
- * is full): the caller frees it. */
-RGN_HIDDEN bool rgn__cache_keep(rgn_t *r);
+/* Inline here, as a region's creation and close are; cache.c opens the
+ * cache, empties it at thread exit and for rgn_trim. */
+struct rgn_cache {
+    rgn_t *head;  /* linked through close_outer */
+    size_t room;  /* the bytes it may keep still */
+    size_t limit; /* its bound once open; 0 before, where a tool watches,
+                     and once the thread exits */
+    bool opened;  /* the first keep has looked */
+};
+RGN_HIDDEN extern __thread struct rgn_cache rgn__cache
+    __attribute__((tls_model("initial-exec")));
+/* A keep that finds no room: opens the cache the first time, else false. */
+RGN_HIDDEN bool rgn__cache_keep_slow(rgn_t *r);
+
+/* The bytes a kept region holds: its struct, and its first slot block
+ * if it grew into one. */
+static inline size_t rgn__cache_size(const rgn_t *r)
+{
+    size_t slot = sizeof(struct rgn_cb) + sizeof(struct rgn_link);
+    return sizeof *r +
+           (r->slots.cap == RGN_FIRST_BLOCK ? RGN_FIRST_BLOCK * slot : 0);
+}
+
+/* Keeps r, freed but for its struct and first slot block (a bigger one
+ * goes), for the thread's next region; false when it cannot (a tool
+ * watches, the cache is full, the thread exits): the caller frees it. */
+static inline bool rgn__cache_keep(rgn_t *r)
+{
+    struct rgn_cache *k = &rgn__cache;
+    if (RGN_UNLIKELY(r->slots.cap > RGN_FIRST_BLOCK)) {
+        rgn__slots_destroy(&r->slots); /* back to the inline slots */
+        rgn__slots_init(&r->slots, r->slots.id, r->inline_cb, r->inline_ln);
+    }
+    size_t size = rgn__cache_size(r);
+    if (RGN_UNLIKELY(size > k->room))
+        return rgn__cache_keep_slow(r);
+    k->room -= size;
+    r->close_outer = k->head;
+    k->head = r;
+    return true;
+}
+
 /* A region from the cache, or NULL; its slot map still has its storage
  * (cap RGN_INLINE_SLOTS or a first block). */
-RGN_HIDDEN rgn_t *rgn__cache_take(void);
+static inline rgn_t *rgn__cache_take(void)
+{
+    struct rgn_cache *k = &rgn__cache;
+    rgn_t *r = k->head;
+    if (RGN_LIKELY(r != NULL)) {
+        k->head = r->close_outer;
+        k->room += rgn__cache_size(r);
+    }
+    return r;
+}
 
 /* ---- region.c ----------------------------------------------------------- */
 

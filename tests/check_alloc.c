@@ -1087,6 +1087,92 @@ static void kept_regions(void)
     CHILD_REQUIRE(bytes_now == 0);
 }
 
+/* An allocator whose free fills the block with a pattern and keeps it:
+ * memory rgn gave back that rgn writes again shows as a changed byte. */
+struct kept_block {
+    struct kept_block *next;
+    size_t size;
+    size_t pad[2]; /* 16-byte alignment, as malloc's */
+};
+static struct kept_block *given_back;
+#define GIVEN_BACK 0xa5
+
+static void *quarantine_malloc(size_t n)
+{
+    struct kept_block *b = malloc(sizeof *b + n);
+    if (!b)
+        return NULL;
+    b->size = n;
+    return b + 1;
+}
+
+static void quarantine_free(void *p)
+{
+    if (!p)
+        return;
+    struct kept_block *b = (struct kept_block *)p - 1;
+    memset(p, GIVEN_BACK, b->size);
+    b->next = given_back;
+    given_back = b;
+}
+
+static void *quarantine_realloc(void *p, size_t n)
+{
+    void *q = quarantine_malloc(n);
+    if (q && p) {
+        size_t was = ((struct kept_block *)p - 1)->size;
+        memcpy(q, p, was < n ? was : n);
+        quarantine_free(p);
+    }
+    return q;
+}
+
+static bool given_back_untouched(void)
+{
+    for (struct kept_block *b = given_back; b; b = b->next) {
+        const unsigned char *c = (const unsigned char *)(b + 1);
+        for (size_t i = 0; i < b->size; i++)
+            if (c[i] != GIVEN_BACK)
+                return false;
+    }
+    return true;
+}
+
+/* A region that grew past its first slot block is kept with its inline
+ * slots again: the next region from the cache writes none of the bytes
+ * its big block had. */
+static void grown_then_kept(void)
+{
+    static const rgn_allocator quarantine = {
+        quarantine_malloc, quarantine_realloc, quarantine_free};
+    CHILD_REQUIRE(rgn_set_allocator(&quarantine) == 0);
+    rgn_t *r = rgn_new();
+    CHILD_REQUIRE(r != NULL);
+    for (int i = 0; i < 100; i++)
+        CHILD_REQUIRE(rgn_register(r, noop_cleanup, NULL, NULL) == 0);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    CHILD_REQUIRE(given_back != NULL); /* the grown block */
+    r = rgn_new();
+    CHILD_REQUIRE(r != NULL);
+    struct probe p[5];
+    rgn_key_t k[5];
+    for (int i = 0; i < 5; i++) {
+        probe_init(&p[i], i);
+        CHILD_REQUIRE(rgn_register(r, probe_cleanup, &p[i], &k[i]) == 0);
+    }
+    CHILD_REQUIRE(rgn_release(r, k[1]) == 0);
+    CHILD_REQUIRE(rgn_close(r) == 0);
+    for (int i = 0; i < 5; i++)
+        CHILD_REQUIRE(p[i].runs == 1);
+    CHILD_REQUIRE(given_back_untouched());
+}
+
+START_TEST(a_grown_region_is_kept_without_its_big_block)
+{
+    RUN_IN_CHILD(grown_then_kept);
+}
+END_TEST
+
 START_TEST(closed_regions_are_kept_for_the_thread_within_4_mb)
 {
     RUN_IN_CHILD(kept_regions);
@@ -1239,6 +1325,7 @@ Suite *alloc_suite(void)
     tcase_add_test(t, closes_keep_chunks_for_the_thread_within_4_mb);
     tcase_add_test(t, closed_regions_are_kept_for_the_thread_within_4_mb);
     tcase_add_test(t, a_threads_cache_goes_at_its_exit);
+    tcase_add_test(t, a_grown_region_is_kept_without_its_big_block);
     tcase_add_test(t, a_forked_child_uses_the_inherited_cache);
     tcase_add_test(t, a_forgotten_region_gives_back_its_ready_made_records);
     suite_add_tcase(s, t);
