@@ -61,14 +61,16 @@ region_create(const struct rgn_site *site)
     r->mode = 0;      /* open, not shared */
     r->sample_in = 0; /* the first registration is sampled */
     atomic_init(&r->lean_span, &rgn__no_span);
-    /* The rest but the arena starts as zeros (region.h, "From the lock
-     * on"): a dozen vector stores, where a store a field cost about as
-     * many instructions more, and a memset a `rep stos` slower than both. */
+    rgn__arena_init(r);
+    /* From the lock to the inline slots a region starts as zeros
+     * (region.h): a dozen vector stores, where a store a field cost
+     * about as many instructions more, and a memset a `rep stos` slower
+     * than both.  (After the arena's start, whose zeroes it repeats: so
+     * the compiler drops those.) */
     rgn__zero(&r->lock, RGN_ZEROED_BYTES);
     r->refs = 1;
     r->made_at = site;
     r->close_how = RGN_RELEASE_NORMAL;
-    rgn__arena_init(r);
     if (RGN_UNLIKELY(!rgn__audit_new(r))) {
         rgn__slots_destroy(&r->slots);
         rgn__free(r);
@@ -401,23 +403,19 @@ int rgn__drop_ref(rgn_t *r, rgn_release_type how)
     return rgn__drop_ref_begins_close(r, how, &rc) ? close_last(r, how) : rc;
 }
 
-static int close_with(rgn_t *r, rgn_release_type how, const char *call)
+/* What a close gives its caller for its cleanups' result rc. */
+static inline int closed(int rc)
+{
+    rgn__audit_flush();
+    return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
+}
+
+/* Every close but close_as's own. */
+static __attribute__((noinline)) int close_with(rgn_t *r, rgn_release_type how,
+                                                const char *call)
 {
     if (!r)
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
-    int rc;
-    if (RGN_LIKELY(rgn__mode(r) == 0) &&
-        RGN_LIKELY(atomic_load_explicit(&r->parent, memory_order_relaxed) ==
-                   NULL)) {
-        /* Open, in no parent, and nobody shares, tracks or lists it: the
-         * caller's is its one reference, and no other thread sees it, so
-         * no lock is taken and nothing reported. */
-        RGN_ASSERT(r->refs == 1 && !r->locked);
-        r->refs = 0;
-        r->state = RGN_CLOSING;
-        rc = close_last(r, how);
-        goto closed;
-    }
     rgn__lock(r);
     bool clearing = RGN_UNLIKELY(r->state == RGN_CLEARING);
     if (r->state != RGN_OPEN && !(clearing && r->refs != 0)) {
@@ -437,10 +435,27 @@ static int close_with(rgn_t *r, rgn_release_type how, const char *call)
     }
     if (clearing)
         return rgn__refused(drop_while_clearing(r, how));
-    rc = drop_locked(r, how);
-closed:
-    rgn__audit_flush();
-    return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
+    return closed(drop_locked(r, how));
+}
+
+/*
+ * The close of an open region in no parent that nobody shares, tracks or
+ * lists: the caller's is its one reference, and no other thread sees it,
+ * so no lock is taken and nothing reported.  Inline in each public
+ * close, whose other cases call close_with; an empty region is freed
+ * without a call.
+ */
+static inline __attribute__((always_inline)) int
+close_as(rgn_t *r, rgn_release_type how, const char *call)
+{
+    if (RGN_UNLIKELY(r == NULL) || RGN_UNLIKELY(rgn__mode(r) != 0) ||
+        RGN_UNLIKELY(atomic_load_explicit(&r->parent, memory_order_relaxed) !=
+                     NULL))
+        return close_with(r, how, call);
+    RGN_ASSERT(r->refs == 1 && !r->locked);
+    r->refs = 0;
+    r->state = RGN_CLOSING;
+    return closed(close_last(r, how));
 }
 
 /* ---- clearing for reuse ------------------------------------------------ */
@@ -540,17 +555,17 @@ int rgn_clear(rgn_t *r)
 
 int rgn_close(rgn_t *r)
 {
-    return close_with(r, RGN_RELEASE_NORMAL, "rgn_close");
+    return close_as(r, RGN_RELEASE_NORMAL, "rgn_close");
 }
 
 int rgn_close_error(rgn_t *r)
 {
-    return close_with(r, RGN_RELEASE_ERROR, "rgn_close_error");
+    return close_as(r, RGN_RELEASE_ERROR, "rgn_close_error");
 }
 
 int rgn__close_as(rgn_t *r, rgn_release_type how, const char *call)
 {
-    return close_with(r, how, call);
+    return close_as(r, how, call);
 }
 
 /* A region's name is its own, not the audit's: reports, dumps and the
