@@ -18,7 +18,7 @@
  *
  * The keep and the take are inline in region.h, where a region's close
  * and creation make them (so creating and closing an empty region cost
- * 154 instructions against 178 for the slot-map floor's malloc and free,
+ * 145 instructions against 178 for the slot-map floor's malloc and free,
  * make bench-ir); this file opens the cache on a thread's first keep and
  * empties it.  Regions of rgn's own only: audited ones wait in the
  * audit's quarantine instead.  Calls the allocator and the arena's trim.

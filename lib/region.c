@@ -291,10 +291,10 @@ static void finish_cancelled_close(void *arg)
 /*
  * close_last's rest, when r holds something: runs every live cleanup
  * newest first, then frees r (see close_done).  Called with r locked and
- * closing; returns with it unlocked.  errno is
- * saved once for the whole close rather than around every cleanup.  The
- * cancellation frame costs a few stores where the library is built with
- * -fexceptions (configure adds it), a sigsetjmp elsewhere.
+ * closing; returns with it unlocked.  errno is saved once for the whole
+ * close rather than around every cleanup.  The cancellation frame costs
+ * a few stores where the library is built with -fexceptions (configure
+ * adds it), a sigsetjmp elsewhere.
  */
 static int close_run(rgn_t *r, rgn_release_type how)
 {
