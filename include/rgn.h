@@ -424,7 +424,8 @@ RGN_API int rgn_close_cause(rgn_t *r, int code, const char *text);
  * NULL: outside a close, in a close without one (rgn_close(),
  * rgn_close_error(), rgn_clear()), and in a cleanup run by rgn_release()
  * or given back by a refused registration, even inside a close that has
- * one.  A close or clear begun inside a cleanup shows its own cause (or
+ * one -- so also for the resource rgn_allocate() cleans up late because
+ * its region closed while acquire ran: that close is over.  A close or clear begun inside a cleanup shows its own cause (or
  * none) to its cleanups, and the outer one shows again once it is done;
  * the child regions a close closes show its cause.  rgn_thread_create()
  * and rgn_with() give their error closes causes (see there).  Valid until
@@ -993,9 +994,15 @@ RGN_API void *rgn_zalloc(rgn_t *r, size_t size);
  * thread -- and the arena chunks they gave back (see above), so that a
  * server that closes thousands of regions together and makes as many
  * again neither allocates nor faults pages in.  Nothing is kept where
- * ASan or memcheck watch the program (a use after close stays a use
- * after free to them), nor of audited regions (their quarantine keeps
- * them).  Everything goes back to rgn's allocator when the thread exits.
+ * ASan or memcheck watch the program, so that a region is given back to
+ * the allocator at its close -- memcheck then sees every later use of it,
+ * ASan those made by the program's own code, rgn.h's inline calls among
+ * them, but not those inside librgn, which ASan does not instrument
+ * (turn the audit on for those: it reports every call on a closed
+ * region) -- nor of audited regions (their quarantine keeps them).
+ * Everything goes back to rgn's allocator when the thread exits; the
+ * main thread's, which no thread exit empties when main returns, stays
+ * reachable until the process ends, or until it calls rgn_trim().
  *
  * rgn_trim() gives back now what the calling thread keeps, and returns
  * how many bytes that was: 0 when it keeps none.  Chunks kept by cleared

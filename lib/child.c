@@ -34,7 +34,7 @@ bool rgn__child_would_own(rgn_t *c, rgn_t *to)
     return false;
 }
 
-int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key,
+int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key, const char *call,
                       const struct rgn_site *site)
 {
     if (key)
@@ -50,8 +50,9 @@ int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key,
     /* Nobody else can reach c yet, so its parent is set before its slot
      * exists: whoever takes the slot finds the child knows its parent. */
     atomic_store(&c->parent, r);
-    int rc = rgn__register_slot(r, rgn__child_cleanup, c, &c->parent_key, site,
-                                "child region");
+    int rc = rgn__register_slot(
+        r, rgn__child_cleanup, c, &c->parent_key,
+        &(struct rgn_from){site, "child region", 0, NULL, call});
     if (rc)
         return rc; /* rgn__child_cleanup ran: c is gone */
     if (key)
@@ -115,7 +116,7 @@ void rgn__child_orphan(rgn_t *c)
 int rgn__child_attach_own(rgn_t *r, void *c, rgn_key_t *key,
                           const struct rgn_from *o)
 {
-    return rgn__refused(rgn__child_attach(r, c, key, o->site));
+    return rgn__refused(rgn__child_attach(r, c, key, o->call, o->site));
 }
 
 void rgn__child_unprotected(void *c)

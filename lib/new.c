@@ -53,7 +53,7 @@ rgn_t *rgn_new_child_at(rgn_t *parent, const struct rgn_site *site)
         return NULL;
     c->scope = true; /* it ends with its parent, or before */
     /* On failure the child's cleanup has run, which freed it. */
-    int rc = rgn__child_attach(parent, c, NULL, site);
+    int rc = rgn__child_attach(parent, c, NULL, "rgn_new_child", site);
     if (rc)
         return rgn__refused_null(-rc);
     return c;

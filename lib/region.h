@@ -478,8 +478,10 @@ RGN_HIDDEN bool rgn__drop_ref_begins_close(rgn_t *r, rgn_release_type how,
  * cleanup a parent holds for each child region. */
 /* Makes c a child of r (rgn_new_child, and registering a child that
  * rgn_unprotect handed back): -EINVAL, nothing run, when c cannot be
- * adopted; else as rgn__register_slot. */
+ * adopted; else as rgn__register_slot.  call names the public call in a
+ * use-after-close report (NULL: rgn_register). */
 RGN_HIDDEN int rgn__child_attach(rgn_t *r, rgn_t *c, rgn_key_t *key,
+                                 const char *call,
                                  const struct rgn_site *site);
 /* True when `to` is c or lies below it: a move would make c own itself.
  * O(depth of to). */

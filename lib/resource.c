@@ -220,11 +220,9 @@ int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 }
 
 int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                       rgn_key_t *key, const struct rgn_site *site,
-                       const char *label)
+                       rgn_key_t *key, const struct rgn_from *o)
 {
-    return add_or_refuse(r, fn, resource, key,
-                         &(struct rgn_from){site, label, 0, NULL, NULL});
+    return add_or_refuse(r, fn, resource, key, o);
 }
 
 int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,

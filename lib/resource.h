@@ -26,8 +26,7 @@ struct rgn_from {
  * (RGN_RELEASE_ERROR) and returns the error, as rgn_register does, but
  * without rgn_register's dispatch on children and blocks. */
 RGN_HIDDEN int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
-                                  rgn_key_t *key, const struct rgn_site *site,
-                                  const char *label);
+                                  rgn_key_t *key, const struct rgn_from *o);
 
 /* rgn__register_slot that also keeps the key in *kept (an rgn_malloc
  * block's header): *kept is written only once the resource is in r; on

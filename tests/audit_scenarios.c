@@ -260,7 +260,7 @@ static int child_owner(void)
 
 /* A region used after its last close, the ways programs do it: a second
  * close, a registration, a release by an old key, an arena allocation, a
- * share, a close with a cause, a block, a ready-made resource.  Only with the audit on: without it the calls are undefined. */
+ * share, a close with a cause, a block, a ready-made resource, a child.  Only with the audit on: without it the calls are undefined. */
 static int closed_use(void)
 {
     if (rgn_audit_default() == RGN_AUDIT_OFF)
@@ -291,6 +291,9 @@ static int closed_use(void)
     if (rgn_strdup(r, "stale") != NULL || errno != ECANCELED)
         return 1;
     if (rgn_socket(r, AF_UNIX, SOCK_STREAM, 0, NULL) != -ECANCELED)
+        return 1;
+    errno = 0;
+    if (rgn_new_child(r) != NULL || errno != ECANCELED)
         return 1;
     /* Kept regions can be given back; a new region works as ever. */
     if (rgn_audit_forget_closed() < 1)

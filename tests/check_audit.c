@@ -420,7 +420,8 @@ START_TEST(use_after_close_is_reported_with_the_audit_on)
     const char *calls[] = {"rgn_close ",       "rgn_release ",
                            "rgn_alloc ",       "rgn_share ",
                            "rgn_register ",    "rgn_close_cause ",
-                           "rgn_strdup ",      "rgn_socket "};
+                           "rgn_strdup ",      "rgn_socket ",
+                           "rgn_new_child "};
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
         ck_assert_msg(count_lines(r->err, "rgn: use after close: ", calls[i],
                                   "on region \"session\" (made at ", made,
@@ -432,7 +433,7 @@ START_TEST(use_after_close_is_reported_with_the_audit_on)
              site_line(r, "register"));
     ck_assert_msg(count_lines(r->err, "rgn: use after close: rgn_register at ",
                               at, NULL) == 1, "%s", r->err);
-    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 8);
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 9);
     /* abort: the first stale call (the second close) ends the program. */
     r = assert_aborts_after("closed_use", "rgn: use after close: rgn_close ");
     ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 1);
