@@ -70,15 +70,14 @@ static inline int add_locked(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return 0;
 }
 
-/* The general case: shared, tracked, closing, or out of slots.  Every
- * registration of a shared or audited region comes here, so it is
- * flattened: GCC otherwise calls the lock's body and the audit's note
- * apart, and an audited register+release pair cost 40 instructions more
- * (make bench-ir; the library's text grows by 1 KB).  The same for
- * take_slow below. */
-static __attribute__((noinline, flatten)) int
-add_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
-         const struct rgn_from *o)
+/* The general case: shared, tracked, closing, or out of slots.  Inline
+ * in the functions that take it (register_slow, and the two that
+ * register rgn's own kinds), whose callers' fast paths call them apart:
+ * a call less on the locked path of every shared or audited
+ * registration. */
+static inline __attribute__((always_inline)) int
+add_general(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
+            const struct rgn_from *o)
 {
     rgn__call_site = o->site; /* for a report of two threads at once */
     rgn__lock(r);
@@ -165,7 +164,7 @@ static inline int add(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 {
     if (RGN_LIKELY(add_at_hand(r, fn, resource, key)))
         return 0;
-    return add_slow(r, fn, resource, key, o);
+    return add_general(r, fn, resource, key, o);
 }
 
 /* Registers, running the cleanup at once on failure. */
@@ -202,13 +201,18 @@ static inline int register_with(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     return add_or_refuse(r, fn, resource, key, o);
 }
 
-/* register_with, kept apart from the callers' fast path. */
-static __attribute__((noinline)) int
+/*
+ * register_with, kept apart from the callers' fast path, and flattened:
+ * every registration of a shared or audited region comes here, and GCC
+ * otherwise calls the lock's body and the audit's note apart (an audited
+ * register+release pair cost 40 instructions more, make bench-ir; the
+ * library's text grows by 1 KB).  The same for take_slow below.
+ */
+static __attribute__((noinline, flatten)) int
 register_slow(rgn_t *r, rgn_cleanup_fn fn, void *resource, rgn_key_t *key,
-              const struct rgn_site *site, const char *label, uint64_t bytes)
+              const struct rgn_from *o)
 {
-    return register_with(r, fn, resource, key,
-                         &(struct rgn_from){site, label, bytes, NULL, NULL});
+    return register_with(r, fn, resource, key, o);
 }
 
 int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -216,7 +220,8 @@ int rgn_register_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 {
     if (RGN_LIKELY(add_plain(r, fn, resource, key)))
         return 0;
-    return register_slow(r, fn, resource, key, site, NULL, 0);
+    return register_slow(r, fn, resource, key,
+                         &(struct rgn_from){site, NULL, 0, NULL, NULL});
 }
 
 int rgn__register_slot(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -231,7 +236,8 @@ int rgn_register_labeled_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 {
     if (RGN_LIKELY(add_plain(r, fn, resource, key)))
         return 0;
-    return register_slow(r, fn, resource, key, site, label, 0);
+    return register_slow(r, fn, resource, key,
+                         &(struct rgn_from){site, label, 0, NULL, NULL});
 }
 
 int rgn_register_sized_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -241,7 +247,8 @@ int rgn_register_sized_at(rgn_t *r, rgn_cleanup_fn fn, void *resource,
     /* A region that keeps no records counts no bytes: the fast path. */
     if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
-    return register_slow(r, fn, resource, key, site, NULL, bytes);
+    return register_slow(r, fn, resource, key,
+                         &(struct rgn_from){site, NULL, bytes, NULL, NULL});
 }
 
 int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn, void *resource,
@@ -251,7 +258,7 @@ int rgn__register_kinded(rgn_t *r, rgn_cleanup_fn fn, void *resource,
 {
     if (RGN_LIKELY(ordinary(r, fn) && add_at_hand(r, fn, resource, key)))
         return 0;
-    return register_with(r, fn, resource, key,
+    return register_slow(r, fn, resource, key,
                          &(struct rgn_from){site, NULL, bytes, kind, call});
 }
 
@@ -288,7 +295,7 @@ int rgn_register_kind_at(rgn_t *r, const struct rgn_kind *kind, void *resource,
     int rc = r ? track_for(r, kind) : -EINVAL;
     if (rc)
         return refuse(r, fn, resource, key, rgn__refused(rc));
-    return register_with(r, fn, resource, key,
+    return register_slow(r, fn, resource, key,
                          &(struct rgn_from){site, kind->name, 0, kind, NULL});
 }
 
@@ -416,10 +423,10 @@ static inline struct rgn_cb take_at(rgn_t *r, uint32_t i, uint64_t *counter)
     return rgn__slot_unlink(&r->slots, i);
 }
 
-/* The general case of a release: shared, audited or closing.  Apart, so
- * that the common case pays nothing for what this one needs; flattened
- * as add_slow is. */
-static __attribute__((noinline, flatten)) struct rgn_cb
+/* The general case of a release: shared, audited or closing; inline in
+ * release_locked, apart from the common case, which so pays nothing for
+ * what this one needs. */
+static inline __attribute__((always_inline)) struct rgn_cb
 take_slow(rgn_t *r, rgn_key_t key)
 {
     rgn__lock(r);
@@ -461,9 +468,9 @@ static inline uint32_t lean_slot(rgn_t *r, rgn_key_t key)
                                                                           : 0;
 }
 
-/* A lean resource leaves as it came, without the lock.  Inline here: in
- * take_slow, a lean release paid that function's 21 instructions of
- * saved registers. */
+/* A lean resource leaves as it came, without the lock.  Inline in
+ * rgn_release: in take_slow, a lean release paid that function's 21
+ * instructions of saved registers (in release_locked, 17). */
 static inline struct rgn_cb take_lean(rgn_t *r, uint32_t i)
 {
     struct rgn_cb cb = rgn__slot_unlink_published(&r->slots, i);
@@ -475,11 +482,22 @@ static inline struct rgn_cb take_lean(rgn_t *r, uint32_t i)
     return cb;
 }
 
+/* A release under the lock (shared, audited but not lean, closing),
+ * its cleanup run here too: the locked path is one call, flattened as
+ * register_slow is. */
+static __attribute__((noinline, flatten)) int release_locked(rgn_t *r,
+                                                             rgn_key_t key)
+{
+    struct rgn_cb cb = take_slow(r, key);
+    if (RGN_UNLIKELY(!cb.fn))
+        return rgn__failed(-ENOENT, RGN_FROM_RGN);
+    return run_released(r, cb);
+}
+
 int rgn_release(rgn_t *r, rgn_key_t key)
 {
     if (RGN_UNLIKELY(!r))
         return rgn__failed(-EINVAL, RGN_FROM_RGN);
-    struct rgn_cb cb;
     if (RGN_LIKELY(rgn__mode(r) == 0)) {
         /* A live slot always has a cleanup: found, nothing more to test
          * (take_at's "none" cost the pair two tests of fn). */
@@ -490,10 +508,9 @@ int rgn_release(rgn_t *r, rgn_key_t key)
         return run_released(r, rgn__slot_unlink(&r->slots, i));
     }
     uint32_t lean = lean_slot(r, key);
-    cb = lean ? take_lean(r, lean) : take_slow(r, key);
-    if (RGN_UNLIKELY(!cb.fn))
-        return rgn__failed(-ENOENT, RGN_FROM_RGN);
-    return run_released(r, cb);
+    if (lean)
+        return run_released(r, take_lean(r, lean));
+    return release_locked(r, key);
 }
 
 int rgn_unprotect(rgn_t *r, rgn_key_t key, rgn_cleanup_fn *fn, void **resource)
