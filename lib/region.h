@@ -264,12 +264,20 @@ static inline bool rgn__user_enter(rgn_t *r, const struct rgn_site **other)
     return clash;
 }
 
+/* A shared region is tested for first: its calls take the real lock
+ * and nothing else (an uncontended shared pair tested `shared` eight
+ * times).  `shared` cannot change between a lock and its unlock:
+ * become_shared (share.c) runs outside them. */
 static inline void rgn__lock(rgn_t *r)
 {
     if (RGN_UNLIKELY(r->locked)) {
+        if (!rgn__unshared(r)) {
+            rgn__lock_take(&r->lock);
+            return;
+        }
         const struct rgn_site *other = NULL;
-        bool clash = rgn__unshared(r) && rgn__user_enter(r, &other);
-        if (rgn__biased(r))
+        bool clash = rgn__user_enter(r, &other);
+        if (rgn__bias_ok && rgn__bias_on(&r->bias))
             (void)rgn__bias_enter(&r->bias, &r->lock); /* (see lock.h) */
         else
             rgn__lock_take(&r->lock);
@@ -294,9 +302,12 @@ static inline void rgn__unlock(rgn_t *r)
 {
     RGN_ASSERT(rgn__held(r));
     if (RGN_UNLIKELY(r->locked)) {
-        if (rgn__unshared(r))
-            atomic_store_explicit(&r->user, 0, memory_order_relaxed);
-        if (rgn__biased(r))
+        if (!rgn__unshared(r)) {
+            rgn__lock_give(&r->lock);
+            return;
+        }
+        atomic_store_explicit(&r->user, 0, memory_order_relaxed);
+        if (rgn__bias_ok && rgn__bias_on(&r->bias))
             rgn__bias_exit(&r->bias);
         else
             rgn__lock_give(&r->lock);
