@@ -162,6 +162,62 @@ START_TEST(closing_a_closing_region_is_ecanceled)
 }
 END_TEST
 
+/* A cleanup that closes its own region, then fails. */
+static int closes_own_region_and_fails(void *arg, rgn_release_type how)
+{
+    struct reentry *e = arg;
+    (void)how;
+    e->runs++;
+    e->rc = rgn_close(e->r);
+    return -EIO;
+}
+
+static void count_failure(void *arg, int result, void *resource,
+                          rgn_release_type how)
+{
+    (void)result;
+    (void)resource;
+    (void)how;
+    ++*(int *)arg;
+}
+
+/* rgn_release returns the failure of a cleanup that freed the region
+ * it was released from, and counts it nowhere: the region is gone (its
+ * memory the next region's).  The close that freed it ran the region's
+ * other cleanups. */
+START_TEST(a_release_whose_cleanup_freed_its_region_counts_nothing_there)
+{
+    for (int shared = 0; shared < 2; shared++) {
+        struct probe p;
+        probe_init(&p, 1);
+        struct reentry e = {0};
+        int failures = 0;
+        e.r = rgn_new();
+        rgn_t *other = shared ? rgn_share(e.r) : NULL;
+        ck_assert_int_eq(rgn_on_cleanup_error(e.r, count_failure, &failures),
+                         0);
+        ck_assert_int_eq(rgn_register(e.r, probe_cleanup, &p, NULL), 0);
+        rgn_key_t k;
+        ck_assert_int_eq(
+            rgn_register(e.r, closes_own_region_and_fails, &e, &k), 0);
+        if (other)
+            ck_assert_int_eq(rgn_close(other), 0); /* e.r's is the last */
+        ck_assert_int_eq(rgn_release(e.r, k), -EIO);
+        ck_assert_int_eq(rgn_error_origin(), RGN_FROM_CLEANUP);
+        ck_assert_int_eq(e.runs, 1);
+        ck_assert_int_eq(e.rc, 0);
+        ck_assert_int_eq(p.runs, 1);
+        ck_assert_int_eq(failures, 0);
+        /* The next region may be the same memory: it starts clean. */
+        rgn_t *next = rgn_new();
+        struct rgn_stats st;
+        ck_assert_int_eq(rgn_get_stats(next, &st), 0);
+        ck_assert_uint_eq(st.cleanup_errors, 0);
+        ck_assert_int_eq(rgn_close(next), 0);
+    }
+}
+END_TEST
+
 static int registers_during_close(void *arg, rgn_release_type how)
 {
     struct reentry *e = arg;
@@ -626,6 +682,8 @@ Suite *region_suite(void)
     tcase_add_test(t, new_child_of_closing_parent_is_ecanceled);
     tcase_add_test(t, child_closed_by_a_cleanup_of_its_closing_parent_runs_once);
     tcase_add_test(t, cleanup_that_closes_another_region);
+    tcase_add_test(t,
+                   a_release_whose_cleanup_freed_its_region_counts_nothing_there);
     suite_add_tcase(s, t);
 
     t = tcase_create("deep");
