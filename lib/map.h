@@ -264,20 +264,32 @@ static inline struct rgn_cb rgn__slot_unlink_published(struct rgn_slots *s,
  * closing region takes no new registrations.  Its generation still turns
  * even, so a cleanup that releases it again gets -ENOENT.
  */
-static inline bool rgn__slot_pop(struct rgn_slots *s, struct rgn_cb *out)
+/*
+ * rgn__slot_pop with the map's arrays given: a closing owner's map never
+ * grows (no registration is taken), so its loop reads them once, not
+ * after every cleanup.  ln and cb are s's, as RGN_ASSERT checks.
+ */
+static inline bool rgn__slot_pop_from(struct rgn_slots *s, struct rgn_link *ln,
+                                      const struct rgn_cb *cb,
+                                      struct rgn_cb *out)
 {
-    struct rgn_link *head = rgn__head(s);
-    uint32_t i = head->next;
+    RGN_ASSERT(ln == s->ln && cb == s->cb);
+    uint32_t i = ln[0].next;
     if (!i)
         return false;
-    struct rgn_link *l = rgn__ln(s, i);
+    struct rgn_link *l = &ln[i];
     RGN_ASSERT((l->gen & 1) && l->prev == 0 && s->live > 0);
-    *out = *rgn__cb(s, i);
-    head->next = l->next;
-    rgn__ln(s, l->next)->prev = 0;
+    *out = cb[i];
+    ln[0].next = l->next;
+    ln[l->next].prev = 0;
     l->gen++;
     s->live--;
     return true;
+}
+
+static inline bool rgn__slot_pop(struct rgn_slots *s, struct rgn_cb *out)
+{
+    return rgn__slot_pop_from(s, s->ln, s->cb, out);
 }
 
 /* The live count and the peak, as a reader on another thread may read

@@ -161,8 +161,10 @@ static inline __attribute__((always_inline)) rgn_t *run_cleanups(rgn_t *r,
                                                                  bool locked)
 {
     rgn_release_type how = r->close_how;
+    struct rgn_link *ln = r->slots.ln; /* fixed while r closes */
+    const struct rgn_cb *cbs = r->slots.cb;
     struct rgn_cb cb;
-    while (rgn__slot_pop(&r->slots, &cb)) {
+    while (rgn__slot_pop_from(&r->slots, ln, cbs, &cb)) {
         r->closed++;
         if (RGN_UNLIKELY(rgn__own_of(cb.fn)->nests))
             return cb.resource;
