@@ -425,8 +425,9 @@ RGN_API int rgn_close_cause(rgn_t *r, int code, const char *text);
  * rgn_close_error(), rgn_clear()), and in a cleanup run by rgn_release()
  * or given back by a refused registration, even inside a close that has
  * one -- so also for the resource rgn_allocate() cleans up late because
- * its region closed while acquire ran: that close is over.  A close or clear begun inside a cleanup shows its own cause (or
- * none) to its cleanups, and the outer one shows again once it is done;
+ * its region closed while acquire ran: that close is over.  A close or
+ * clear begun inside a cleanup shows its own cause (or none) to its
+ * cleanups, and the outer one shows again once it is done;
  * the child regions a close closes show its cause.  rgn_thread_create()
  * and rgn_with() give their error closes causes (see there).  Valid until
  * the cleanup returns: copy what you keep.  Thread-local (a cause is

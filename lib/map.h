@@ -263,11 +263,10 @@ static inline struct rgn_cb rgn__slot_unlink_published(struct rgn_slots *s,
  * the head, and the slot is not put back on the free stack, because a
  * closing region takes no new registrations.  Its generation still turns
  * even, so a cleanup that releases it again gets -ENOENT.
- */
-/*
- * rgn__slot_pop with the map's arrays given: a closing owner's map never
- * grows (no registration is taken), so its loop reads them once, not
- * after every cleanup.  ln and cb are s's, as RGN_ASSERT checks.
+ *
+ * The map's arrays are given, ln and cb, which must be s's (RGN_ASSERT
+ * checks): a closing owner's map never grows, so its loop reads them
+ * once, not after every cleanup.  rgn__slot_pop reads them itself.
  */
 static inline bool rgn__slot_pop_from(struct rgn_slots *s, struct rgn_link *ln,
                                       const struct rgn_cb *cb,
