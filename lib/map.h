@@ -49,6 +49,8 @@
 #define RGN_INLINE_SLOTS 8u
 /* Slots in the block the arrays first grow into (map.c, next_cap). */
 #define RGN_FIRST_BLOCK 32u
+/* How far ahead rgn__slot_pop_from fetches, in slots (see there). */
+#define RGN_POP_AHEAD 64u
 /* Slot indices are 32-bit; the arrays stop growing here. */
 #define RGN_MAX_SLOTS (UINT32_MAX - 1u)
 
@@ -267,10 +269,23 @@ static inline struct rgn_cb rgn__slot_unlink_published(struct rgn_slots *s,
  * The map's arrays are given, ln and cb, which must be s's (RGN_ASSERT
  * checks): a closing owner's map never grows, so its loop reads them
  * once, not after every cleanup.  rgn__slot_pop reads them itself.
+ *
+ * ahead, a constant in the caller, for a map of more than RGN_POP_AHEAD
+ * slots (rgn__slots_big): the walk is a chain of dependent loads, and a
+ * big map is out of the cache when it closes.  Slots are handed out in
+ * rising order, so a walk newest first usually descends, and the slots
+ * RGN_POP_AHEAD below are fetched while the cleanup runs.  make bench's
+ * "close per resource, N=1e3" (1,000 regions of 1,000, all closed) went
+ * from 6.3-7.3 ns a resource to 3.0-3.7, the baseline's array 2.7 (in a
+ * loop of its own: 16 slots ahead 4 ns, 32 3.3, 64 and 128 2.7; the
+ * close of a map that fits in the cache gains nothing).  A guess: where the
+ * order is another, it fetches lines of the arrays that are not needed
+ * yet.  Tested in every pop, it cost a small region's close three
+ * instructions a resource; the owner tests once.
  */
-static inline bool rgn__slot_pop_from(struct rgn_slots *s, struct rgn_link *ln,
-                                      const struct rgn_cb *cb,
-                                      struct rgn_cb *out)
+static inline __attribute__((always_inline)) bool
+rgn__slot_pop_from(struct rgn_slots *s, struct rgn_link *ln,
+                   const struct rgn_cb *cb, struct rgn_cb *out, bool ahead)
 {
     RGN_ASSERT(ln == s->ln && cb == s->cb);
     uint32_t i = ln[0].next;
@@ -283,12 +298,22 @@ static inline bool rgn__slot_pop_from(struct rgn_slots *s, struct rgn_link *ln,
     ln[l->next].prev = 0;
     l->gen++;
     s->live--;
+    if (ahead && i > RGN_POP_AHEAD) {
+        __builtin_prefetch(&ln[i - RGN_POP_AHEAD], 1);
+        __builtin_prefetch(&cb[i - RGN_POP_AHEAD]);
+    }
     return true;
+}
+
+/* Whether a closing owner's pops should fetch ahead (above). */
+static inline bool rgn__slots_big(const struct rgn_slots *s)
+{
+    return s->cap > RGN_POP_AHEAD;
 }
 
 static inline bool rgn__slot_pop(struct rgn_slots *s, struct rgn_cb *out)
 {
-    return rgn__slot_pop_from(s, s->ln, s->cb, out);
+    return rgn__slot_pop_from(s, s->ln, s->cb, out, false);
 }
 
 /* The live count and the peak, as a reader on another thread may read

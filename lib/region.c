@@ -157,14 +157,14 @@ int rgn_set_scope(rgn_t *r, int scope)
  * is closing: inlined with it as a constant, the loop of an unshared
  * region has no locking in it at all.
  */
-static inline __attribute__((always_inline)) rgn_t *run_cleanups(rgn_t *r,
-                                                                 bool locked)
+static inline __attribute__((always_inline)) rgn_t *
+run_cleanups_(rgn_t *r, bool locked, bool big)
 {
     rgn_release_type how = r->close_how;
     struct rgn_link *ln = r->slots.ln; /* fixed while r closes */
     const struct rgn_cb *cbs = r->slots.cb;
     struct rgn_cb cb;
-    while (rgn__slot_pop_from(&r->slots, ln, cbs, &cb)) {
+    while (rgn__slot_pop_from(&r->slots, ln, cbs, &cb, big)) {
         r->closed++;
         if (RGN_UNLIKELY(rgn__own_of(cb.fn)->nests))
             return cb.resource;
@@ -177,6 +177,15 @@ static inline __attribute__((always_inline)) rgn_t *run_cleanups(rgn_t *r,
             rgn__lock(r);
     }
     return NULL;
+}
+
+/* run_cleanups_ with big a constant too: a big map's pops fetch ahead
+ * (map.h, rgn__slot_pop_from), a small one's test nothing for it. */
+static inline __attribute__((always_inline)) rgn_t *run_cleanups(rgn_t *r,
+                                                                 bool locked)
+{
+    return rgn__slots_big(&r->slots) ? run_cleanups_(r, locked, true)
+                                     : run_cleanups_(r, locked, false);
 }
 
 /* Frees r when the close is done with it -- unless an rgn_allocate still
