@@ -101,6 +101,10 @@ static inline void rgn__audit_release(rgn_t *r, uint32_t i)
     struct rgn_arec *rec = rgn__audit_record(r, i);
     if (!rec)
         return;
+    /* The clock first: on a KVM guest its reading takes 10 ns (clock.c)
+     * that the work below overlaps when nothing waits for it; read
+     * where it is used, the audited pair cost 29 ns, read here 26. */
+    uint64_t now = t->lifetimes && rec->born ? rgn__now() : 0;
     struct rgn_tally *e = rgn__audit_tally(t, rec);
     rgn__audit_uncount(t, rec);
     rec->flags = 0; /* of no live resource now */
@@ -110,7 +114,6 @@ static inline void rgn__audit_release(rgn_t *r, uint32_t i)
         e->newest_released = rec->born;
     if (!t->lifetimes)
         return;
-    uint64_t now = rgn__now();
     rgn__tally_lifetime(e, now > rec->born ? now - rec->born : 0);
     (void)rgn__audit_tick(r, now);
 }
