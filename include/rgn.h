@@ -292,8 +292,10 @@ RGN_API int rgn_on_cleanup_error(rgn_t *r, rgn_failure_fn fn, void *arg);
  * Creates an empty region holding one reference, the caller's.
  * Returns NULL with errno ENOMEM when memory runs out.  Creating a region
  * and registering a few resources costs one allocation: the first seven
- * resources live inside the region itself.  The region is audited if the
- * process-wide audit default says so (see "Leak audit").
+ * resources live inside the region itself (and a region the thread
+ * closed before is reused: every 4,096th creation may give some of those
+ * back, see rgn_trim).  The region is audited if the process-wide audit
+ * default says so (see "Leak audit").
  *
  * rgn_new() is a macro recording where the region was made, for the
  * audit's reports; (rgn_new)() calls the function.
@@ -991,10 +993,15 @@ RGN_API void *rgn_zalloc(rgn_t *r, size_t size);
 
 /*
  * What a thread keeps for reuse.  A thread that closes regions keeps
- * them -- a region's struct and its first slot block, at most 4 MB a
- * thread -- and the arena chunks they gave back (see above), so that a
- * server that closes thousands of regions together and makes as many
- * again neither allocates nor faults pages in.  Nothing is kept where
+ * them -- a region's struct and its first slot block -- and the arena
+ * chunks they gave back (see above), so that a server that closes
+ * thousands of regions together and makes as many again neither
+ * allocates nor faults pages in.  Regions are kept within 4 MB a thread,
+ * and up to 64 MB for a thread that had to make more than it kept (each
+ * region made while its cache was empty lets the cache keep one more);
+ * what grew goes back as the thread makes regions: at every 4,096th,
+ * once a second at most, half of what the cache held throughout the
+ * second, down to 4 MB.  Nothing is kept where
  * ASan or memcheck watch the program, so that a region is given back to
  * the allocator at its close -- memcheck then sees every later use of it,
  * ASan those made by the program's own code, rgn.h's inline calls among
@@ -1005,8 +1012,9 @@ RGN_API void *rgn_zalloc(rgn_t *r, size_t size);
  * main thread's, which no thread exit empties when main returns, stays
  * reachable until the process ends, or until it calls rgn_trim().
  *
- * rgn_trim() gives back now what the calling thread keeps, and returns
- * how many bytes that was: 0 when it keeps none.  Chunks kept by cleared
+ * rgn_trim() gives back now what the calling thread keeps, brings its
+ * cache of regions back to 4 MB, and returns how many bytes it gave
+ * back: 0 when it kept none.  Chunks kept by cleared
  * regions stay with them.  For programs that count their allocator's
  * bytes, as rgn_audit_forget_closed is.  Thread-local: takes no lock; no
  * cancellation point; in a forked child, gives back what the child

@@ -416,14 +416,29 @@ rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way)
 struct rgn_cache {
     rgn_t *head;  /* linked through close_outer */
     size_t room;  /* the bytes it may keep still */
-    size_t limit; /* its bound once open; 0 before, where a tool watches,
-                     and once the thread exits */
+    size_t limit; /* its bound now (cache.c); 0 before it opens, where a
+                     tool watches, and once the thread exits */
     bool opened;  /* the first keep has looked */
+    /* cache.c's: how the bound follows the thread's demand. */
+    size_t owed;        /* regions made while the cache was empty */
+    size_t low;         /* the least it kept at a look this window */
+    uint64_t window_at; /* when the window began, ns */
 };
 RGN_HIDDEN extern __thread struct rgn_cache rgn__cache
     __attribute__((tls_model("initial-exec")));
-/* A keep that finds no room: opens the cache the first time, else false. */
+/* A keep that finds no room: opens the cache the first time, grows it
+ * when the thread's demand says so (cache.c), else false. */
 RGN_HIDDEN bool rgn__cache_keep_slow(rgn_t *r);
+/* Gives back what the cache kept and nobody took for a while; region.c
+ * calls it every `made` regions the thread makes.  No lock held. */
+RGN_HIDDEN void rgn__cache_look(size_t made);
+
+/* A region was made while the cache had none to give: one the cache may
+ * grow by (cache.c). */
+static inline void rgn__cache_missed(void)
+{
+    rgn__cache.owed++;
+}
 
 /* The bytes a kept region holds: its struct, and its first slot block
  * if it grew into one. */

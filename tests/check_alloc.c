@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1052,8 +1053,8 @@ static void closed_chunks(void)
 
 /* Regions a thread closes are kept for its next ones, the first slot
  * block still attached: closing a hundred regions of 16 and making as
- * many again allocates nothing.  At most 4 MB of them; rgn_trim gives
- * them back.  Where a tool is on nothing is kept. */
+ * many again allocates nothing.  rgn_trim gives them back.  Where a tool
+ * is on nothing is kept. */
 static void kept_regions(void)
 {
     CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
@@ -1076,14 +1077,79 @@ static void kept_regions(void)
     CHILD_REQUIRE(tools ? held == 0 : held > 100 * 1000);
     CHILD_REQUIRE(rgn_trim() == held);
     CHILD_REQUIRE(bytes_now == 0);
-    /* The bound: ten thousand closed at once keep at most 4 MB. */
-    static rgn_t *many[10000];
-    for (int i = 0; i < 10000; i++)
-        CHILD_REQUIRE((many[i] = rgn_new()) != NULL);
-    for (int i = 0; i < 10000; i++)
-        CHILD_REQUIRE(rgn_close(many[i]) == 0);
-    CHILD_REQUIRE(bytes_now <= 4u << 20);
-    rgn_trim();
+}
+
+/* Makes n regions at once and closes them all; the bytes the thread then
+ * keeps. */
+static size_t make_and_close(rgn_t **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        CHILD_REQUIRE((v[i] = rgn_new()) != NULL);
+    for (size_t i = 0; i < n; i++)
+        CHILD_REQUIRE(rgn_close(v[i]) == 0);
+    return bytes_now;
+}
+
+/* The server's round: 20,000 regions made, all closed, 20,000 made
+ * again.  Past the first 4 MB, the cache keeps as many as the thread had
+ * to make (it made them all: the cache was empty), so the second round
+ * allocates nothing -- with a fixed 4 MB it allocated 12,000 regions
+ * again, and glibc faulted their pages in again.  At most 64 MB; rgn_trim
+ * gives back all of it. */
+static void kept_as_made(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    bool tools = arena_tools_on();
+    static rgn_t *v[150000];
+    size_t held = make_and_close(v, 20000);
+    CHILD_REQUIRE(tools ? held == 0 : held > 20000 * 500);
+    size_t before = calls;
+    CHILD_REQUIRE(make_and_close(v, 20000) == held);
+    if (!tools)
+        CHILD_REQUIRE(calls == before); /* every region from the cache */
+    CHILD_REQUIRE(rgn_trim() == held);
+    CHILD_REQUIRE(bytes_now == 0);
+    /* The bound: 150,000 (some 84 MB) closed at once keep 64 MB. */
+    held = make_and_close(v, 150000);
+    CHILD_REQUIRE(held <= 64u << 20);
+    CHILD_REQUIRE(tools || held > 60u << 20);
+    CHILD_REQUIRE(rgn_trim() == held);
+    CHILD_REQUIRE(bytes_now == 0);
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What grew comes back: after 40,000 regions closed at once (22 MB
+ * kept), a thread that goes on with one region at a time gives back half
+ * of what it kept unused each second, down to the first 4 MB (less what
+ * 4,096 regions might have taken between two looks). */
+static void grown_cache_gives_back(void)
+{
+    CHILD_REQUIRE(rgn_set_allocator(&counting) == 0);
+    if (arena_tools_on())
+        return; /* nothing kept: nothing to give back */
+    static rgn_t *v[40000];
+    size_t held = make_and_close(v, 40000);
+    CHILD_REQUIRE(held > 20u << 20);
+    double start = seconds_now();
+    size_t seen = held;
+    while (seen > held / 2 && seconds_now() - start < 30) {
+        for (int i = 0; i < 4096; i++) {
+            rgn_t *r = rgn_new();
+            CHILD_REQUIRE(r != NULL);
+            CHILD_REQUIRE(rgn_close(r) == 0);
+        }
+        CHILD_REQUIRE(bytes_now <= seen); /* it never grows again */
+        seen = bytes_now;
+    }
+    CHILD_REQUIRE(seen <= held / 2);
+    CHILD_REQUIRE(seen >= 4u << 20); /* the first bound stays */
+    CHILD_REQUIRE(rgn_trim() == seen);
     CHILD_REQUIRE(bytes_now == 0);
 }
 
@@ -1173,9 +1239,21 @@ START_TEST(a_grown_region_is_kept_without_its_big_block)
 }
 END_TEST
 
-START_TEST(closed_regions_are_kept_for_the_thread_within_4_mb)
+START_TEST(closed_regions_are_kept_for_the_thread)
 {
     RUN_IN_CHILD(kept_regions);
+}
+END_TEST
+
+START_TEST(a_thread_keeps_as_many_regions_as_it_had_to_make)
+{
+    RUN_IN_CHILD(kept_as_made);
+}
+END_TEST
+
+START_TEST(a_grown_cache_gives_back_what_nobody_takes)
+{
+    RUN_IN_CHILD(grown_cache_gives_back);
 }
 END_TEST
 
@@ -1323,7 +1401,9 @@ Suite *alloc_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, cleared_rounds_allocate_nothing_after_the_first);
     tcase_add_test(t, closes_keep_chunks_for_the_thread_within_4_mb);
-    tcase_add_test(t, closed_regions_are_kept_for_the_thread_within_4_mb);
+    tcase_add_test(t, closed_regions_are_kept_for_the_thread);
+    tcase_add_test(t, a_thread_keeps_as_many_regions_as_it_had_to_make);
+    tcase_add_test(t, a_grown_cache_gives_back_what_nobody_takes);
     tcase_add_test(t, a_threads_cache_goes_at_its_exit);
     tcase_add_test(t, a_grown_region_is_kept_without_its_big_block);
     tcase_add_test(t, a_forked_child_uses_the_inherited_cache);
