@@ -49,10 +49,6 @@
 #define CACHE_MAX (64u << 20)
 /* How often, at most, a look gives back. */
 #define CACHE_WINDOW_NS 1000000000u
-/* The most one region kept can hold: its struct and first slot block. */
-#define CACHE_REGION_MAX                                                      \
-    (sizeof(rgn_t) +                                                          \
-     RGN_FIRST_BLOCK * (sizeof(struct rgn_cb) + sizeof(struct rgn_link)))
 
 __thread struct rgn_cache rgn__cache
     __attribute__((tls_model("initial-exec")));
@@ -163,8 +159,10 @@ void rgn__cache_look(size_t made)
         k->low = kept;
     if (now - k->window_at < CACHE_WINDOW_NS)
         return;
-    /* Between two looks `made` takes may have dipped further. */
-    size_t dip = made * CACHE_REGION_MAX;
+    /* Between two looks `made` takes may have dipped further: by a
+     * region's struct each, as most are.  Where they held first slot
+     * blocks too, half of the low still leaves them room. */
+    size_t dip = made * sizeof(rgn_t);
     size_t idle = k->low > dip ? k->low - dip : 0;
     size_t give = idle / 2, grown = k->limit - CACHE_BYTES;
     if (give > grown)
