@@ -378,10 +378,12 @@ static inline void rgn__frame_pop(void *f)
  * The one way rgn runs a cleanup that has left r: calls it, and counts a
  * non-zero result in r (which may be NULL) -- for a framed run, only if r
  * still exists afterwards.  `way` is a constant at every call, so each
- * inlined copy holds only what its way needs.
+ * inlined copy holds only what its way needs.  err is errno's address
+ * (rgn__errno), unused for RGN_RUN_BARE: rgn__run finds it itself.
  */
 static inline __attribute__((always_inline)) int
-rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way)
+rgn__run_at(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way,
+            int *err)
 {
     if (way == RGN_RUN_BARE) {
         int rc = cb.fn(cb.resource, how);
@@ -389,7 +391,6 @@ rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way)
             rgn__cleanup_failed(r, rc, cb.resource, how);
         return rc;
     }
-    int *err = rgn__errno();
     int saved = *err;
     int rc;
     if (way == RGN_RUN_FRAMED) {
@@ -407,6 +408,13 @@ rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way)
         rgn__cleanup_failed(r, rc, cb.resource, how);
     *err = saved;
     return rc;
+}
+
+static inline __attribute__((always_inline)) int
+rgn__run(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way)
+{
+    return rgn__run_at(r, cb, how, way,
+                       way == RGN_RUN_BARE ? NULL : rgn__errno());
 }
 
 /* ---- cache.c: regions kept for reuse, per thread ------------------------- */

@@ -446,10 +446,27 @@ take_slow(rgn_t *r, rgn_key_t key)
 /* A released resource's cleanup, run as rgn_release promises.  Inline:
  * apart, with the release tail-calling it, a pair cost 6 instructions
  * more (the unlink saved registers of its own). */
-static inline int run_released(rgn_t *r, struct rgn_cb cb)
+static inline int run_released_at(rgn_t *r, struct rgn_cb cb, int *err)
 {
-    int rc = rgn__run(r, cb, RGN_RELEASE_EARLY, RGN_RUN_FRAMED);
+    int rc = rgn__run_at(r, cb, RGN_RELEASE_EARLY, RGN_RUN_FRAMED, err);
     return RGN_LIKELY(rc == 0) ? 0 : rgn__failed(rc, RGN_FROM_CLEANUP);
+}
+
+/*
+ * A release's cleanup runs with errno saved around it, at the address
+ * rgn__errno_at caches.  The plain and the lean release read the cache
+ * themselves and, on a thread's first release, leave for release_first,
+ * which fills it and starts again: so no call but the cleanup's is left
+ * in them, and the values that the lookup's call, made in the middle,
+ * kept alive no longer took registers of their own (make bench-ir: the
+ * plain pair 148 -> 144 instructions, the sampled 185 -> 183).  The
+ * locked release looks it up as before: given the address, it saved one
+ * more register (audited pair +10).
+ */
+static __attribute__((noinline)) int release_first(rgn_t *r, rgn_key_t key)
+{
+    (void)rgn__errno();
+    return rgn_release(r, key);
 }
 
 /* The slot of key when it holds a lean resource (audit.h), else 0. */
@@ -491,7 +508,7 @@ static __attribute__((noinline, flatten)) int release_locked(rgn_t *r,
     struct rgn_cb cb = take_slow(r, key);
     if (RGN_UNLIKELY(!cb.fn))
         return rgn__failed(-ENOENT, RGN_FROM_RGN);
-    return run_released(r, cb);
+    return run_released_at(r, cb, rgn__errno());
 }
 
 /* The plain release: r open and nobody shares, tracks or lists it.
@@ -501,22 +518,28 @@ static __attribute__((noinline, flatten)) int release_locked(rgn_t *r,
  * instructions for them). */
 static __attribute__((noinline)) int release_plain(rgn_t *r, rgn_key_t key)
 {
+    int *err = rgn__errno_at;
+    if (RGN_UNLIKELY(!err))
+        return release_first(r, key);
     /* A live slot always has a cleanup: found, nothing more to test
      * (take_at's "none" cost the pair two tests of fn). */
     uint32_t i = rgn__slot_find(&r->slots, key);
     if (RGN_UNLIKELY(!i))
         return rgn__failed(-ENOENT, RGN_FROM_RGN);
     r->released_early++;
-    return run_released(r, rgn__slot_unlink(&r->slots, i));
+    return run_released_at(r, rgn__slot_unlink(&r->slots, i), err);
 }
 
 /* Every other release: lean, or under the lock. */
 static __attribute__((noinline)) int release_other(rgn_t *r, rgn_key_t key)
 {
     uint32_t lean = lean_slot(r, key);
-    if (lean)
-        return run_released(r, take_lean(r, lean));
-    return release_locked(r, key);
+    if (!lean)
+        return release_locked(r, key); /* its lookup does not cost it */
+    int *err = rgn__errno_at;
+    if (RGN_UNLIKELY(!err))
+        return release_first(r, key);
+    return run_released_at(r, take_lean(r, lean), err);
 }
 
 int rgn_release(rgn_t *r, rgn_key_t key)

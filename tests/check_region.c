@@ -5,6 +5,7 @@
 #include "suites.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -114,6 +115,53 @@ START_TEST(errno_survives_cleanups)
     ck_assert_int_eq(errno, 1234);
     ck_assert_int_eq(rgn_close(r), -EPIPE);
     ck_assert_int_eq(errno, 1234);
+}
+END_TEST
+
+struct first_release {
+    rgn_t *r;
+    rgn_key_t k;
+    int rc, err;
+};
+
+static void *release_first_thing(void *arg)
+{
+    struct first_release *f = arg;
+    errno = 4321;
+    f->rc = rgn_release(f->r, f->k); /* this thread's first rgn call */
+    f->err = errno;
+    return NULL;
+}
+
+/* A thread's first release finds errno's address before it runs the
+ * cleanup (lib/resource.c, release_first): errno survives that one too,
+ * in a plain region, an audited one, and a sampled audited one whose
+ * later registrations are lean (each path finds the address apart). */
+START_TEST(errno_survives_a_threads_first_release)
+{
+    for (int way = 0; way < 3; way++) {
+        if (way == 2)
+            ck_assert_int_eq(rgn_audit_set_sample(64), 0);
+        rgn_t *r = rgn_new();
+        if (way > 0)
+            ck_assert_int_eq(rgn_audit_set(r, RGN_AUDIT_REPORT), 0);
+        rgn_key_t k[4];
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(rgn_register(r, clobber_errno, NULL, &k[i]), 0);
+        for (int i = 0; i < 4; i++) {
+            /* The region passes from thread to thread, one at a time. */
+            struct first_release f = {r, k[i], 0, 0};
+            pthread_t t;
+            ck_assert_int_eq(pthread_create(&t, NULL, release_first_thing, &f),
+                             0);
+            ck_assert_int_eq(pthread_join(t, NULL), 0);
+            ck_assert_int_eq(f.rc, -EPIPE);
+            ck_assert_int_eq(f.err, 4321);
+        }
+        ck_assert_uint_eq(rgn_live(r), 0);
+        ck_assert_int_eq(rgn_close(r), 0);
+        ck_assert_int_eq(rgn_audit_set_sample(1), 0);
+    }
 }
 END_TEST
 
@@ -657,6 +705,7 @@ Suite *region_suite(void)
     tcase_add_test(t, lifo_survives_interleaved_releases);
     tcase_add_test(t, every_cleanup_runs_and_first_failure_is_returned);
     tcase_add_test(t, errno_survives_cleanups);
+    tcase_add_test(t, errno_survives_a_threads_first_release);
     tcase_add_test(t, close_null_is_einval);
     suite_add_tcase(s, t);
 
