@@ -53,7 +53,8 @@ static void leave(void *arg)
 static void push(struct rgn_cause_frame *f, rgn_t *r)
 {
     struct rgn_causes *c = &rgn__causes;
-    *f = (struct rgn_cause_frame){.r = r, .mark = rgn__frames, .up = c->top};
+    *f = (struct rgn_cause_frame){
+        .r = r, .mark = rgn__run_state.frames, .up = c->top};
     c->top = f;
 }
 
@@ -97,7 +98,7 @@ const struct rgn_cause *rgn_cause(void)
     /* A cleanup run by rgn_release, or given back by a refused
      * registration, pushed a frame of region.h's since: not the close's.
      * A pending frame is no close's yet. */
-    if (!f || !f->has || f->mark != rgn__frames)
+    if (!f || !f->has || f->mark != rgn__run_state.frames)
         return NULL;
     return &f->cause;
 }

@@ -15,10 +15,11 @@
  * its own (without a cause, unless it was given one), so it never shows
  * the outer one; a cleanup run by rgn_release inside it, or given back by
  * a refused registration, sees none either: rgn_cause() shows a frame
- * only while rgn__frames (region.h) is what it was when the frame was
- * pushed.  A drop that is not the last passes nothing on; neither does
- * the last drop of a region being cleared, which the clear closes once
- * it has run every cleanup: nothing is left there to see a cause.
+ * only while the top release frame (rgn__run_state.frames, error.h) is
+ * what it was when the frame was pushed.  A drop that is not the last
+ * passes nothing on; neither does the last drop of a region being
+ * cleared, which the clear closes once it has run every cleanup: nothing
+ * is left there to see a cause.
  */
 #ifndef RGN_CAUSE_H
 #define RGN_CAUSE_H
@@ -35,7 +36,7 @@ struct rgn_cause_frame {
     struct rgn_cause cause; /* a pending text is the dropper's; a close's
                                is `copy`, or NULL */
     char *copy;             /* rgn's copy of the text, freed at the end */
-    struct rgn_frame *mark; /* rgn__frames when the close began */
+    struct rgn_frame *mark; /* rgn__run_state.frames when the close began */
     struct rgn_cause_frame *up;
 };
 

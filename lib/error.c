@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-__thread int *rgn__errno_at __attribute__((tls_model("initial-exec")));
+__thread struct rgn_run_state rgn__run_state
+    __attribute__((tls_model("initial-exec")));
 
 #define RGN_STR_(x) #x
 #define RGN_STR(x) RGN_STR_(x)

@@ -100,9 +100,6 @@ region_create(const struct rgn_site *site)
     return r;
 }
 
-__thread struct rgn_frame *rgn__frames
-    __attribute__((tls_model("initial-exec")));
-
 /* Empties a closed audited region for the quarantine: no key finds a
  * slot, the arena is empty, and the name stays for the report. */
 static void bury(rgn_t *r, rgn_audit_mode mode)
@@ -119,7 +116,7 @@ static inline __attribute__((always_inline)) void region_free(rgn_t *r)
     /* Everything it held is gone: cleaned up, or forgotten (exec.c). */
     RGN_ASSERT(r->slots.live == 0);
     /* A release in this thread may be running a cleanup of r's. */
-    for (struct rgn_frame *f = rgn__frames; f; f = f->up)
+    for (struct rgn_frame *f = rgn__run_state.frames; f; f = f->up)
         if (f->r == r)
             f->r = NULL;
     rgn_audit_mode audited = RGN_AUDIT_OFF;

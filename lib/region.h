@@ -351,8 +351,7 @@ struct rgn_frame {
     rgn_t *r; /* NULL once r was freed */
     struct rgn_frame *up;
 };
-RGN_HIDDEN extern __thread struct rgn_frame *rgn__frames
-    __attribute__((tls_model("initial-exec")));
+/* The stack's top is rgn__run_state.frames (error.h). */
 
 /* A cleanup of r returned rc (non-zero): counts it and calls r's hook.
  * r unlocked (its hook cannot change while its cleanups run). */
@@ -371,7 +370,7 @@ enum rgn_run {
  * stack as it unwinds. */
 static inline void rgn__frame_pop(void *f)
 {
-    rgn__frames = ((struct rgn_frame *)f)->up;
+    rgn__run_state.frames = ((struct rgn_frame *)f)->up;
 }
 
 /*
@@ -394,13 +393,16 @@ rgn__run_at(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way,
     int saved = *err;
     int rc;
     if (way == RGN_RUN_FRAMED) {
-        struct rgn_frame f = {r, rgn__frames};
-        rgn__frames = &f;
+        struct rgn_frame f = {r, rgn__run_state.frames};
+        rgn__run_state.frames = &f;
         pthread_cleanup_push(rgn__frame_pop, &f);
         rc = cb.fn(cb.resource, how);
         pthread_cleanup_pop(0);
-        rgn__frames = f.up;
+        rgn__run_state.frames = f.up;
         r = f.r;
+        /* errno's address read again, through the register that holds
+         * the thread's state, rather than kept in one of its own. */
+        err = rgn__run_state.errno_at;
     } else {
         rc = cb.fn(cb.resource, how);
     }

@@ -454,14 +454,14 @@ static inline int run_released_at(rgn_t *r, struct rgn_cb cb, int *err)
 
 /*
  * A release's cleanup runs with errno saved around it, at the address
- * rgn__errno_at caches.  The plain and the lean release read the cache
- * themselves and, on a thread's first release, leave for release_first,
- * which fills it and starts again: so no call but the cleanup's is left
- * in them, and the values that the lookup's call, made in the middle,
- * kept alive no longer took registers of their own (make bench-ir: the
- * plain pair 148 -> 144 instructions, the sampled 185 -> 183).  The
- * locked release looks it up as before: given the address, it saved one
- * more register (audited pair +10).
+ * rgn__run_state.errno_at caches (error.h).  The plain and the lean
+ * release read the cache themselves and, on a thread's first release,
+ * leave for release_first, which fills it and starts again: so no call
+ * but the cleanup's is left in them, and the values that the lookup's
+ * call, made in the middle, kept alive no longer took registers of
+ * their own (make bench-ir: the plain pair 148 -> 144 instructions, the
+ * sampled 185 -> 183).  The locked release looks it up as before: given
+ * the address, it saved one more register (audited pair +10).
  */
 static __attribute__((noinline)) int release_first(rgn_t *r, rgn_key_t key)
 {
@@ -518,7 +518,7 @@ static __attribute__((noinline, flatten)) int release_locked(rgn_t *r,
  * instructions for them). */
 static __attribute__((noinline)) int release_plain(rgn_t *r, rgn_key_t key)
 {
-    int *err = rgn__errno_at;
+    int *err = rgn__run_state.errno_at;
     if (RGN_UNLIKELY(!err))
         return release_first(r, key);
     /* A live slot always has a cleanup: found, nothing more to test
@@ -536,7 +536,7 @@ static __attribute__((noinline)) int release_other(rgn_t *r, rgn_key_t key)
     uint32_t lean = lean_slot(r, key);
     if (!lean)
         return release_locked(r, key); /* its lookup does not cost it */
-    int *err = rgn__errno_at;
+    int *err = rgn__run_state.errno_at;
     if (RGN_UNLIKELY(!err))
         return release_first(r, key);
     return run_released_at(r, take_lean(r, lean), err);
