@@ -399,15 +399,16 @@ rgn__run_at(rgn_t *r, struct rgn_cb cb, rgn_release_type how, enum rgn_run way,
         rc = cb.fn(cb.resource, how);
         pthread_cleanup_pop(0);
         rgn__run_state.frames = f.up;
-        r = f.r;
         /* errno's address read again, through the register that holds
          * the thread's state, rather than kept in one of its own. */
         err = rgn__run_state.errno_at;
+        if (RGN_UNLIKELY(rc != 0) && f.r)
+            rgn__cleanup_failed(f.r, rc, cb.resource, how);
     } else {
         rc = cb.fn(cb.resource, how);
+        if (RGN_UNLIKELY(rc != 0) && r)
+            rgn__cleanup_failed(r, rc, cb.resource, how);
     }
-    if (RGN_UNLIKELY(rc != 0) && r)
-        rgn__cleanup_failed(r, rc, cb.resource, how);
     *err = saved;
     return rc;
 }
