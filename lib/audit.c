@@ -416,7 +416,7 @@ bool rgn__audit_new_slow(rgn_t *r)
         return false;
     r->tracking->lifetimes = lifetimes;
     rgn__audit_relean(r->tracking);
-    r->tracked = true;
+    rgn__set_tracked(r, true);
     /* rgn__audit_records(r->tracking), from the values just stored: read
      * back, its one load of the two fields waited for both stores (they
      * cannot be forwarded to it), a tenth of an audited create+close. */
@@ -545,7 +545,7 @@ rgn_audit_mode rgn__audit_free(rgn_t *r)
     rgn__free(a->recs);
     rgn__free(a);
     r->tracking = NULL;
-    r->tracked = false;
+    rgn__set_tracked(r, false);
     atomic_store_explicit(&r->lean_span, &rgn__no_span, memory_order_relaxed);
     return mode;
 }
@@ -645,7 +645,7 @@ static int ensure_tracking(rgn_t *r)
     r->tracking = audit_create(r, RGN_AUDIT_OFF, 0);
     if (!r->tracking)
         return -ENOMEM;
-    r->tracked = true;
+    rgn__set_tracked(r, true);
     return 0;
 }
 

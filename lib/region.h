@@ -216,6 +216,17 @@ static inline void rgn__set_state(rgn_t *r, enum rgn_state st)
     __atomic_store_n(&r->state, (uint8_t)st, __ATOMIC_RELAXED);
 }
 
+/* Sets whether r has tracking state, r locked, as an atomic store of the
+ * mode word's byte: on a shared region other threads read the word
+ * meanwhile without the lock (rgn.h's inline paths; the `shared` byte
+ * sends them to the library).  Written plainly, ThreadSanitizer
+ * reported the first rgn_find of a shared region racing with another
+ * thread's rgn_register. */
+static inline void rgn__set_tracked(rgn_t *r, bool tracked)
+{
+    __atomic_store_n(&r->tracked, tracked, __ATOMIC_RELAXED);
+}
+
 /* ---- the region's lock: free for regions never shared or listed -------- */
 
 /*
