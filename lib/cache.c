@@ -22,9 +22,9 @@
  * ns a region against 39 kept).  What grows comes back: the thread's
  * region making looks every 4,096 regions (rgn__cache_look), and once a
  * second at most gives back half of what the cache kept at every look
- * of the second, less what 4,096 takes may have taken between two looks
- * -- what nobody needed (tcmalloc's low-water mark) -- down to the
- * first bound.  A thread that stops making regions keeps what it holds
+ * of the second, less a region's struct for each of the 4,096 takes that
+ * may have come between two looks -- what nobody needed (tcmalloc's
+ * low-water mark) -- down to the first bound.  A thread that stops making regions keeps what it holds
  * until it exits or calls rgn_trim, which gives back everything and the
  * growth.  Emptied at thread exit and left out where ASan or memcheck
  * watch the program, so that a region used after its close is still a
