@@ -24,12 +24,12 @@
  * second at most gives back half of what the cache kept at every look
  * of the second, less a region's struct for each of the 4,096 takes that
  * may have come between two looks -- what nobody needed (tcmalloc's
- * low-water mark) -- down to the first bound.  A thread that stops making regions keeps what it holds
- * until it exits or calls rgn_trim, which gives back everything and the
- * growth.  Emptied at thread exit and left out where ASan or memcheck
- * watch the program, so that a region used after its close is still a
- * use after free to them.  A forked child keeps the forking thread's
- * cache.
+ * low-water mark) -- down to the first bound.  A thread that stops
+ * making regions keeps what it holds until it exits or calls rgn_trim,
+ * which gives back everything and the growth.  Emptied at thread exit
+ * and left out where ASan or memcheck watch the program, so that a
+ * region used after its close is still a use after free to them.  A
+ * forked child keeps the forking thread's cache.
  *
  * The keep and the take are inline in region.h, where a region's close
  * and creation make them (so creating and closing an empty region cost
@@ -170,16 +170,12 @@ void rgn__cache_look(size_t made)
     size_t freed = 0;
     while (freed < give && k->head)
         freed += cache_free_one(k);
-    /* The frees gave their bytes to the room: the bound shrinks by as
-     * much, not below the first (the last region may overshoot give). */
-    k->room -= freed;
-    size_t bound = k->limit - freed;
-    if (bound < CACHE_BYTES) {
-        k->room += CACHE_BYTES - bound;
-        bound = CACHE_BYTES;
-    }
-    k->limit = bound;
-    k->low = kept - freed;
+    /* The bound shrinks by what went, not below the first (the last
+     * region freed may overshoot give); the room follows from it. */
+    kept -= freed;
+    k->limit = k->limit - freed > CACHE_BYTES ? k->limit - freed : CACHE_BYTES;
+    k->room = k->limit - kept;
+    k->low = kept;
     k->window_at = now;
 }
 

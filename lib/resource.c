@@ -540,7 +540,7 @@ static __attribute__((noinline)) int release_other(rgn_t *r, rgn_key_t key)
 {
     uint32_t lean = lean_slot(r, key);
     if (!lean)
-        return release_locked(r, key); /* its lookup does not cost it */
+        return release_locked(r, key); /* finds errno's address itself */
     int *err = rgn__run_state.errno_at;
     if (RGN_UNLIKELY(!err))
         return release_first(r, key);
