@@ -81,6 +81,26 @@ static void run_pair(const struct bench_impl *im, const struct irow *row,
     im->close(s);
 }
 
+/* Register+release pairs on a region shared once (rgn_share), nothing
+ * else live: every call takes the region's lock, uncontended here (the
+ * instructions of bench's "2 threads, one shared region" without its
+ * cache-line traffic).  rgn's alone: the floor and the baseline do not
+ * share.  reps pairs. */
+static void run_shared_pair(const struct bench_impl *im,
+                            const struct irow *row, const char *label)
+{
+    void *s = im->create();
+    void *t = im->share(s);
+    for (size_t i = 0; i < 1000; i++)
+        im->release(s, im->add(s, NULL));
+    begin();
+    for (size_t i = 0; i < row->reps; i++)
+        im->release(s, im->add(s, NULL));
+    end(label);
+    im->close(t);
+    im->close(s);
+}
+
 /* The by-value rows are rgn's alone, and call it directly: an indexed
  * region of per resources, each registered with a pointer of its own,
  * and a find of one it does not hold, which builds the index. */
@@ -227,6 +247,8 @@ static const struct irow rows[] = {
     {"register+release, 1 live", "pair", run_pair, 1, 1, 200000, 0, 0},
     {"register+release, audit on", "pair", run_pair, 1, 1, 200000, 1, 0},
     {"register+release, audit 1/64", "pair", run_pair, 1, 1, 200000, 2, 0},
+    {"register+release, shared", "pair", run_shared_pair, 1, 1, 200000, 0,
+     0},
     {"fill+close, N=16", "resource", run_fill_close, 1, 16, 20000, 0, 0},
     {"create+close, empty", "region", run_fill_close, 1, 0, 100000, 0, 0},
     {"fill+close, 4096 regions of 1", "resource", run_regions, 4096, 1, 10, 0,
@@ -243,7 +265,7 @@ static const struct irow rows[] = {
 
 static size_t ops(const struct irow *row)
 {
-    if (row->run == run_pair || row->value)
+    if (row->run == run_pair || row->run == run_shared_pair || row->value)
         return row->reps;
     return row->regions * (row->per ? row->per : 1) * row->reps;
 }
@@ -283,7 +305,8 @@ int main(int argc, char **argv)
         if (audit ? rows[i].audited != audit
                   : rows[i].audited && im == &bench_rgn)
             continue;
-        if (rows[i].value && im != &bench_rgn)
+        if ((rows[i].value || rows[i].run == run_shared_pair) &&
+            im != &bench_rgn)
             continue;
         char label[128];
         snprintf(label, sizeof label, "%zu|%s|%s|%zu", i, rows[i].name,
