@@ -1973,12 +1973,14 @@ RGN_API int rgn_set_allocator(const rgn_allocator *a);
  * The functions stay, with their addresses: (rgn_register)(...) calls
  * librgn.  (rgn_release is not inline: its cleanup must run inside a
  * frame that saves errno and survives cancellation.  Split in two, the
- * pair cost more instructions, not fewer; whole, in a loop it saved 16
- * of 125, but a function around it saved none, and every release the
- * inline code gave back to the library -- audited, sampled, shared --
- * paid 26 more: GCC and clang both spill the key, passed by value, and
- * so save the registers the cleanup's call needs before the first
- * test.)
+ * pair cost more instructions, not fewer.  Whole, tried twice: in a loop
+ * it saved 16 of 125 instructions, then 10 of 117 (5% of the time); but
+ * in a function of its own, as bench's table calls it, 133 became 135,
+ * no faster, and every release it gave back to the library paid more
+ * (a shared region's pair 311 -> 319, an indexed one's 448 -> 463):
+ * GCC and clang both spill the key, passed by value, and so save the
+ * registers the cleanup's call needs before the first test.  And it
+ * would make the thread's frame stack and errno cache ABI.)
  *
  * So a program compiled with this header reads and writes the first
  * bytes of a region, struct rgn_hot_, directly: that prefix is part of
