@@ -399,12 +399,11 @@ static void *tool_take(rgn_t *r, size_t size, const struct rgn_site *site)
 #define TOOL_PATH __attribute__((noinline, cold))
 
 static TOOL_PATH void *tool_alloc(rgn_t *r, size_t size,
-                                  const struct rgn_site *site)
+                                  const struct rgn_site *site,
+                                  const char *call)
 {
-    if (size > SIZE_LIMIT) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (size > SIZE_LIMIT)
+        return rgn__refused_null(ENOMEM);
     void *p = NULL;
     int err = ENOMEM;
     rgn__lock(r);
@@ -415,8 +414,8 @@ static TOOL_PATH void *tool_alloc(rgn_t *r, size_t size,
     rgn__unlock(r);
     if (!p) {
         if (err == ECANCELED)
-            rgn__closed_use(r, "rgn_alloc", site, 0);
-        errno = err;
+            rgn__closed_use(r, call, site, 0);
+        return rgn__refused_null(err);
     }
     return p;
 }
@@ -549,12 +548,13 @@ static TOOL_PATH void tool_free(rgn_t *r, rgn_audit_mode audited)
 
 /* ---- the calls ------------------------------------------------------------ */
 
-void *rgn__arena_alloc_slow(rgn_t *r, size_t size, const struct rgn_site *site)
+void *rgn__arena_alloc_slow(rgn_t *r, size_t size, const struct rgn_site *site,
+                            const char *call)
 {
     if (!r)
         return rgn__refused_null(EINVAL);
     if (RGN_UNLIKELY(rgn__tools_on()))
-        return tool_alloc(r, size, site);
+        return tool_alloc(r, size, site, call);
     if (size > SIZE_LIMIT)
         return rgn__refused_null(ENOMEM);
     size_t n = size ? (size + ALIGN - 1) & ~(size_t)(ALIGN - 1) : ALIGN;
@@ -571,18 +571,20 @@ void *rgn__arena_alloc_slow(rgn_t *r, size_t size, const struct rgn_site *site)
     }
     rgn__unlock(r);
     if (!p) {
-        /* No site: keeping it across the lock cost the audited bump a
-         * register saved and restored. */
+        /* The site and the call, kept across the lock for this report,
+         * cost the audited bump a register saved and restored: a report
+         * without them named rgn_alloc, at no site, for every call. */
         if (err == ECANCELED)
-            rgn__closed_use(r, "rgn_alloc", NULL, 0);
+            rgn__closed_use(r, call, site, 0);
         return rgn__refused_null(err);
     }
     return p;
 }
 
-/* The bump, for rgn_alloc_at, its twin and the helpers below. */
+/* The bump, for rgn_alloc_at, its twin and the helpers below; call names
+ * the public call for a use after close. */
 static inline __attribute__((always_inline)) void *
-bump(rgn_t *r, size_t size, const struct rgn_site *site)
+bump(rgn_t *r, size_t size, const struct rgn_site *site, const char *call)
 {
     if (RGN_LIKELY(r != NULL && rgn__mode(r) == 0)) {
         /* Open, unshared, untracked: nothing to lock. */
@@ -595,7 +597,7 @@ bump(rgn_t *r, size_t size, const struct rgn_site *site)
             return p;
         }
     }
-    return rgn__arena_alloc_slow(r, size, site);
+    return rgn__arena_alloc_slow(r, size, site, call);
 }
 
 /* Aligned so that the fast path sits at the start of a 64-byte fetch
@@ -604,7 +606,7 @@ bump(rgn_t *r, size_t size, const struct rgn_site *site)
 __attribute__((aligned(64))) void *rgn_alloc_at(rgn_t *r, size_t size,
                                                 const struct rgn_site *site)
 {
-    return bump(r, size, site);
+    return bump(r, size, site, "rgn_alloc");
 }
 
 void rgn__arena_free(rgn_t *r, rgn_audit_mode audited)
@@ -668,7 +670,7 @@ uint64_t rgn__arena_bytes(const rgn_t *r)
 
 void *rgn_zalloc_at(rgn_t *r, size_t size, const struct rgn_site *site)
 {
-    void *p = bump(r, size, site);
+    void *p = bump(r, size, site, "rgn_zalloc");
     if (p)
         memset(p, 0, size);
     return p;
@@ -678,7 +680,7 @@ void *rgn_memdup(rgn_t *r, const void *src, size_t size)
 {
     if (!src && size)
         return rgn__refused_null(EINVAL);
-    void *p = bump(r, size, NULL);
+    void *p = bump(r, size, NULL, "rgn_memdup");
     if (p && size)
         memcpy(p, src, size);
     return p;
@@ -689,7 +691,7 @@ char *rgn_strndup(rgn_t *r, const char *s, size_t max)
     if (!s)
         return rgn__refused_null(EINVAL);
     size_t n = strnlen(s, max);
-    char *p = bump(r, n + 1, NULL);
+    char *p = bump(r, n + 1, NULL, "rgn_strndup");
     if (p) {
         memcpy(p, s, n);
         p[n] = '\0';
@@ -697,7 +699,9 @@ char *rgn_strndup(rgn_t *r, const char *s, size_t max)
     return p;
 }
 
-char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
+/* rgn_vasprintf, for the public call named call. */
+static char *vasprintf_as(rgn_t *r, const char *fmt, va_list ap,
+                          const char *call)
 {
     if (!r || !fmt)
         return rgn__refused_null(EINVAL);
@@ -708,7 +712,7 @@ char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     char *p = NULL;
     if (n >= 0) {
-        p = bump(r, (size_t)n + 1, NULL);
+        p = bump(r, (size_t)n + 1, NULL, call);
         if (p && (size_t)n < sizeof buf)
             memcpy(p, buf, (size_t)n + 1);
         else if (p)
@@ -720,11 +724,16 @@ char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
     return p; /* errno: rgn_alloc's, or vsnprintf's (EILSEQ, EOVERFLOW) */
 }
 
+char *rgn_vasprintf(rgn_t *r, const char *fmt, va_list ap)
+{
+    return vasprintf_as(r, fmt, ap, "rgn_vasprintf");
+}
+
 char *rgn_asprintf(rgn_t *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *p = rgn_vasprintf(r, fmt, ap);
+    char *p = vasprintf_as(r, fmt, ap, "rgn_asprintf");
     va_end(ap);
     return p;
 }
@@ -738,7 +747,7 @@ char *rgn_asprintf(rgn_t *r, const char *fmt, ...)
 #undef rgn_alloc
 __attribute__((aligned(64))) void *rgn_alloc(rgn_t *r, size_t size)
 {
-    return bump(r, size, NULL);
+    return bump(r, size, NULL, "rgn_alloc");
 }
 
 #undef rgn_zalloc

@@ -70,9 +70,11 @@ RGN_HIDDEN int rgn__resource_realloc(rgn_t *r, rgn_key_t key, void *old,
                                      size_t bytes, void **moved);
 
 /* rgn_alloc_at when the bump does not fit, r needs its lock, or a
- * memory tool is on; site as rgn_alloc_at's. */
+ * memory tool is on; site as rgn_alloc_at's, call the public call's name
+ * for a use after close. */
 RGN_HIDDEN void *rgn__arena_alloc_slow(rgn_t *r, size_t size,
-                                       const struct rgn_site *site);
+                                       const struct rgn_site *site,
+                                       const char *call);
 /* Gives back r's arena (the region is being freed; no lock held):
  * checks RGN_ARENA_FILL's sentinels, reporting and aborting as `audited`
  * (the audit mode r had) says. */

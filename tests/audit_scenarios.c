@@ -280,7 +280,19 @@ static int closed_use(void)
     if (rgn_release(r, k) != -ENOENT)
         return 1;
     errno = 0;
-    if (rgn_alloc(r, 16) != NULL || errno != ECANCELED)
+    void *p = rgn_alloc(r, 16); site("alloc", __LINE__);
+    if (p != NULL || errno != ECANCELED)
+        return 1;
+    /* The arena's other calls are named as themselves. */
+    errno = 0;
+    p = rgn_zalloc(r, 16); site("zalloc", __LINE__);
+    if (p != NULL || errno != ECANCELED)
+        return 1;
+    if (rgn_memdup(r, "x", 1) != NULL || errno != ECANCELED)
+        return 1;
+    if (rgn_strndup(r, "stale", 3) != NULL || errno != ECANCELED)
+        return 1;
+    if (rgn_asprintf(r, "%d", 1) != NULL || errno != ECANCELED)
         return 1;
     if (rgn_share(r) != NULL || errno != ECANCELED)
         return 1;

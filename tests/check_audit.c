@@ -418,7 +418,9 @@ START_TEST(use_after_close_is_reported_with_the_audit_on)
     snprintf(made, sizeof made, "audit_scenarios.c:%d in closed_use()),",
              site_line(r, "made"));
     const char *calls[] = {"rgn_close ",       "rgn_release ",
-                           "rgn_alloc ",       "rgn_share ",
+                           "rgn_alloc ",       "rgn_zalloc ",
+                           "rgn_memdup ",      "rgn_strndup ",
+                           "rgn_asprintf ",    "rgn_share ",
                            "rgn_register ",    "rgn_close_cause ",
                            "rgn_strdup ",      "rgn_socket ",
                            "rgn_new_child "};
@@ -427,13 +429,20 @@ START_TEST(use_after_close_is_reported_with_the_audit_on)
                                   "on region \"session\" (made at ", made,
                                   NULL) == 1,
                       "%s: %s", calls[i], r->err);
-    /* A registration also says where it was made. */
-    char at[96];
-    snprintf(at, sizeof at, "audit_scenarios.c:%d in closed_use() on ",
-             site_line(r, "register"));
-    ck_assert_msg(count_lines(r->err, "rgn: use after close: rgn_register at ",
-                              at, NULL) == 1, "%s", r->err);
-    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 9);
+    /* A call that records its site also says where it was made: a
+     * registration, and an allocation from the arena. */
+    const char *sited[][2] = {{"register", "rgn_register at "},
+                              {"alloc", "rgn_alloc at "},
+                              {"zalloc", "rgn_zalloc at "}};
+    for (size_t i = 0; i < sizeof sited / sizeof sited[0]; i++) {
+        char at[96];
+        snprintf(at, sizeof at, "audit_scenarios.c:%d in closed_use() on ",
+                 site_line(r, sited[i][0]));
+        ck_assert_msg(count_lines(r->err, "rgn: use after close: ",
+                                  sited[i][1], at, NULL) == 1,
+                      "%s: %s", sited[i][1], r->err);
+    }
+    ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 13);
     /* abort: the first stale call (the second close) ends the program. */
     r = assert_aborts_after("closed_use", "rgn: use after close: rgn_close ");
     ck_assert_int_eq(count_lines(r->err, "rgn: ", NULL), 1);
