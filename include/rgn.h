@@ -2199,6 +2199,11 @@ rgn_alloc_fast_(rgn_t *r, size_t size, const struct rgn_site *site)
  * rgn_site_make(), which may fail (out of memory): the site is then
  * unknown, never wrong.  Elsewhere it records no site.
  */
+#if __cplusplus >= 201103L
+#define RGN_NOEXCEPT_ noexcept
+#else
+#define RGN_NOEXCEPT_ throw()
+#endif
 #if __cplusplus >= 202002L && defined(__has_include)
 #if __has_include(<version>)
 #include <version> /* a library may have the header and not the class */
@@ -2211,23 +2216,24 @@ rgn_alloc_fast_(rgn_t *r, size_t size, const struct rgn_site *site)
 struct rgn_here {
     const struct rgn_site *site;
 #if defined(RGN_SOURCE_LOCATION_)
-    rgn_here(std::source_location l = std::source_location::current()) noexcept
+    rgn_here(std::source_location l = std::source_location::current())
+        RGN_NOEXCEPT_
         : site(rgn_site_make(l.file_name(), static_cast<int>(l.line()),
                              l.function_name()))
     {
     }
 #elif defined(__GNUC__)
     rgn_here(const char *file = __builtin_FILE(), int line = __builtin_LINE(),
-             const char *func = __builtin_FUNCTION()) noexcept
+             const char *func = __builtin_FUNCTION()) RGN_NOEXCEPT_
         : site(rgn_site_make(file, line, func))
     {
     }
 #else
-    rgn_here() noexcept : site(nullptr)
+    rgn_here() RGN_NOEXCEPT_ : site(RGN_NULL_)
     {
     }
 #endif
-    operator const struct rgn_site *() const noexcept
+    operator const struct rgn_site *() const RGN_NOEXCEPT_
     {
         return site;
     }

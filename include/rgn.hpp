@@ -47,9 +47,9 @@
  * destructor that throws does.  Call close() first where a cleanup may
  * throw.  Cleanups that cannot fail (the usual delete) see none of this.
  *
- * The namespace is rgn, not rgn: rgn.h declares rgn_t as `struct rgn`,
- * and C++ cannot have a namespace of the name of a class in the same
- * scope.
+ * The namespace is rgn.  C++ cannot have a namespace and a class of one
+ * name in the same scope, so in C++ rgn.h names rgn_t's tag struct
+ * rgn_region_, not struct rgn as in C: the same incomplete type.
  *
  * Threads.  A handle is used by one thread at a time, as any object; a
  * thread of its own gets a handle from share() (or the C interface's
@@ -59,6 +59,12 @@
  */
 #ifndef RGN_HPP
 #define RGN_HPP
+
+/* One clear error, not dozens from if constexpr and the _v traits: the
+ * rest of the header is left out. */
+#if !defined(__cplusplus) || __cplusplus < 201703L
+#error "rgn.hpp needs C++17 or later; rgn.h alone serves C and older C++"
+#else
 
 #include "rgn.h"
 
@@ -758,4 +764,5 @@ class scope : public region
 
 } // namespace rgn
 
+#endif /* C++17 */
 #endif /* RGN_HPP */

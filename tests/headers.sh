@@ -5,8 +5,8 @@
 # what it uses, and internal.h only lists them in dependency order), and
 # each is listed in Makefile.am, so that the tarball has it.  And the
 # public header, inline paths and scope macros used, gives a program built
-# with strict warnings none of its own: C99 and C11, and C++11, 17 and 20
-# with rgn.hpp (CXX, when there is one).
+# with strict warnings none of its own: C99 and C11, and C++98, 11, 17
+# and 20, with rgn.hpp from 17 on (CXX, when there is one).
 set -u
 src=${top_srcdir:-.}
 cc=${CC:-cc}
@@ -37,8 +37,10 @@ cat > "$dir/p.c" <<'EOF'
 #include <rgn.h>
 #include <stdlib.h>
 
-#ifdef __cplusplus
+#if defined(__cplusplus) && __cplusplus >= 201103L
 #define NO_KEY nullptr
+#elif defined(__cplusplus)
+#define NO_KEY 0
 #else
 #define NO_KEY NULL
 #endif
@@ -102,5 +104,17 @@ if command -v "${cxx%% *}" >/dev/null 2>&1; then
         strict "$cxx" $std -x c++ -Wold-style-cast \
             -Wzero-as-null-pointer-constant -Wmissing-declarations
     done
+    # Before C++11 there is no nullptr to write a null key with.
+    strict "$cxx" c++98 -x c++ -Wold-style-cast -Wmissing-declarations
+    # rgn.hpp before C++17: one error that says so, and no other.
+    printf '#include <rgn.hpp>\n' > "$dir/h.cc"
+    $cxx -std=c++14 -fsyntax-only -I"$src/include" "$dir/h.cc" \
+        > "$dir/err" 2>&1
+    if ! grep -q 'rgn.hpp needs C++17' "$dir/err" ||
+       [ "$(grep -c ': error:' "$dir/err")" -ne 1 ]; then
+        echo "headers: rgn.hpp under -std=c++14 does not stop at one clear error:" >&2
+        sed 's/^/  /' "$dir/err" >&2
+        fail=1
+    fi
 fi
 exit $fail
