@@ -949,10 +949,16 @@ RGN_API void *rgn_realloc(rgn_t *r, void *p, size_t size);
  * allocation, or a read of arena memory after rgn_clear or rgn_close, is
  * reported where it happens, as for malloc's memory.  Under memcheck a
  * region's arena is a mempool: new bytes are undefined (an uninitialised
- * read in a reused chunk is reported), and reports name the rgn_alloc
- * that handed the bytes out.  Nothing is cached across a close there: a
- * chunk goes back to the allocator, so a stale pointer stays a use after
- * free.  Elsewhere none of this costs anything.
+ * read in a reused chunk is reported), and an access in the red zone
+ * after or before an allocation is told as one "after a block of size
+ * N", with the stack of the rgn_alloc that made it -- except in a
+ * region's first bytes, which lie inside its own block and are told as
+ * part of that block, made by rgn_new.  ASan tells the access with its
+ * own stack, and the memory as part of the chunk (or region) rgn cut it
+ * from: ASan has no way to be told of allocations inside a block.
+ * Nothing is cached across a close there: a chunk goes back to the
+ * allocator, so a stale pointer stays a use after free.  Elsewhere none
+ * of this costs anything.
  *
  * RGN_ARENA_FILL.  The environment variable RGN_ARENA_FILL, a byte such
  * as 0xa5 (written as in C: hexadecimal, decimal or octal), fills new

@@ -338,7 +338,7 @@ static struct rgn_arena_tool *tool_state(rgn_t *r)
     *t = (struct rgn_arena_tool){.at = r->arena_inline + REDZONE,
                                  .end = r->arena_inline + RGN_ARENA_INLINE};
     rgn__tool_hide(r->arena_inline, RGN_ARENA_INLINE);
-    rgn__tool_pool_new(t);
+    rgn__tool_pool_new(t, REDZONE);
     r->tool = t;
     return t;
 }

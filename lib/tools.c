@@ -136,10 +136,10 @@ void rgn__tool_give(const void *p, size_t n)
         (void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);
 }
 
-void rgn__tool_pool_new(const void *pool)
+void rgn__tool_pool_new(const void *pool, size_t redzone)
 {
     if (tools() & RGN_TOOL_MEMCHECK)
-        VALGRIND_CREATE_MEMPOOL(pool, 0, 0);
+        VALGRIND_CREATE_MEMPOOL(pool, redzone, 0);
 }
 
 void rgn__tool_pool_alloc(const void *pool, const void *p, size_t n)

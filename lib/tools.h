@@ -54,8 +54,12 @@ RGN_HIDDEN void rgn__tool_give(const void *p, size_t n);
 /* A memcheck mempool anchored at `pool` (a region's tool state): made,
  * given a chunk of n bytes at p (undefined, with the allocating stack
  * remembered for memcheck's reports; ASan: unpoisoned), emptied of every
- * chunk (no-access again), and destroyed. */
-RGN_HIDDEN void rgn__tool_pool_new(const void *pool);
+ * chunk (no-access again), and destroyed.  Each chunk has `redzone`
+ * bytes of no access before and after it, which the caller leaves free:
+ * memcheck tells an access there as one before or after that chunk,
+ * naming its allocation, rather than as one inside the block the chunk
+ * was cut from. */
+RGN_HIDDEN void rgn__tool_pool_new(const void *pool, size_t redzone);
 RGN_HIDDEN void rgn__tool_pool_alloc(const void *pool, const void *p,
                                      size_t n);
 RGN_HIDDEN void rgn__tool_pool_empty(const void *pool);

@@ -77,6 +77,17 @@ static NOINLINE void into_next(void)
     rgn_close(r);
 }
 
+/* One byte past 100 bytes in a chunk: memcheck names the allocation,
+ * not the chunk's malloc. */
+static NOINLINE void chunk_past_end(void)
+{
+    rgn_t *r = region("chunk_past_end");
+    char *a = alloc(r, 100);
+    memset(a, 'c', 100);
+    a[100] = 'y';
+    rgn_close(r);
+}
+
 /* 100 bytes past the last allocation, inside its chunk. */
 static NOINLINE void past_last(void)
 {
@@ -365,6 +376,7 @@ static const struct {
     {"past_end", past_end, NULL},
     {"into_next", into_next, NULL},
     {"past_last", past_last, NULL},
+    {"chunk_past_end", chunk_past_end, NULL},
     {"before_first", before_first, NULL},
     {"before_chunk", before_chunk, NULL},
     {"own_chunk", own_chunk, NULL},

@@ -22,8 +22,8 @@ ran=
 
 # The table's rows; uninit_reuse is memcheck's alone (ASan does not track
 # initialisation).
-misuses="past_end into_next past_last before_first before_chunk own_chunk
-clear_inline clear_kept clear_freed after_close after_close_chunk"
+misuses="past_end into_next past_last chunk_past_end before_first before_chunk
+own_chunk clear_inline clear_kept clear_freed after_close after_close_chunk"
 
 [ -e "$lib" ] && [ -x "$prog" ] || {
     echo "arena_tools: no shared library or no $prog; skipped"; exit 77; }
@@ -128,6 +128,15 @@ if [ "$built" = plain ] && command -v "$vg" >/dev/null 2>&1 &&
             sed 's/^/  /' "$tmp/err" | head -n 30 >&2
         fi
     done
+    # An overflow of an allocation in a chunk is told as one of that
+    # allocation, made where the program made it, as for malloc's.
+    vgrun chunk_past_end
+    if ! grep -Eq '0 bytes after a block of size 100 (alloc.d|client-defined)' "$tmp/err" ||
+       ! sed -n '/bytes after a block/,/^==[0-9]*== *$/p' "$tmp/err" |
+             grep -Eq "by 0x[0-9A-F]+: chunk_past_end \(arena_misuse\.c:[0-9]+\)"; then
+        bad "memcheck: chunk_past_end's report does not name the allocation:"
+        sed 's/^/  /' "$tmp/err" | head -n 30 >&2
+    fi
     for c in clean clean_audited; do
         for fill in "" 0xa5; do
             RGN_ARENA_FILL=$fill RGN_AUDIT=report vgrun "$c"
