@@ -1983,7 +1983,7 @@ RGN_API int rgn_set_allocator(const rgn_allocator *a);
  * it saved 16 of 125 instructions, then 10 of 117 (5% of the time); but
  * in a function of its own, as bench's table calls it, 133 became 135,
  * no faster, and every release it gave back to the library paid more
- * (a shared region's pair 311 -> 319, an indexed one's 448 -> 463):
+ * (a shared region's pair 312 -> 319, an indexed one's 456 -> 463):
  * GCC and clang both spill the key, passed by value, and so save the
  * registers the cleanup's call needs before the first test.  And it
  * would make the thread's frame stack and errno cache ABI.)
