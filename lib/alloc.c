@@ -6,7 +6,7 @@
  * from one allocator could be handed to another's free.  A mutex guards
  * the change; once frozen, constructors pay a single acquire load.  The
  * fork handlers hold the mutex across fork().  Calls nothing of rgn's
- * but ThreadSanitizer's annotations (lock.h).
+ * but the race detectors' announcements (race.h).
  *
  * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
@@ -30,32 +30,32 @@ int rgn_set_allocator(const rgn_allocator *a)
         rc = -EBUSY;
     } else {
         rgn__alloc = a ? *a : (rgn_allocator){malloc, realloc, free};
-        if (rgn__tsan()) /* for the constructors of freeze_slow */
-            __tsan_release(&rgn__alloc);
+        rgn__race_release(&rgn__alloc); /* for freeze_slow's constructors */
     }
     pthread_mutex_unlock(&setting);
     return rgn__refused(rc);
 }
 
 /*
- * The first constructor fixes the allocator.  In a process that
- * ThreadSanitizer runs, it cannot see the fast path's acquire load, and
+ * The first constructor fixes the allocator.  In a process that a race
+ * detector runs (race.h), it cannot see the fast path's acquire load, and
  * the allocator's own state, written by the thread that set it, would
  * read as raced by every thread that makes a region: there
  * rgn__alloc_frozen stays false, and every constructor comes here to
  * announce the acquire instead.  Not by taking the mutex: that would
  * order every region made in the process after the one made before,
- * hiding the program's own races from ThreadSanitizer.
+ * hiding the program's own races from the detector.
  */
 void rgn__allocator_freeze_slow(void)
 {
-    if (rgn__tsan() && atomic_load_explicit(&fixed, memory_order_acquire)) {
-        __tsan_acquire(&rgn__alloc);
+    rgn__race_atomic(&fixed, sizeof fixed, true); /* for helgrind and DRD */
+    if (rgn__races() && atomic_load_explicit(&fixed, memory_order_acquire)) {
+        rgn__race_acquire(&rgn__alloc);
         return;
     }
     pthread_mutex_lock(&setting);
     atomic_store_explicit(&fixed, true, memory_order_release);
-    if (!rgn__tsan())
+    if (!rgn__races())
         atomic_store_explicit(&rgn__alloc_frozen, true, memory_order_release);
     pthread_mutex_unlock(&setting);
 }

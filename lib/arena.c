@@ -141,6 +141,7 @@ static void cache_at_exit(void *arg)
 static void cache_key_make(void)
 {
     cache_key_made = pthread_key_create(&cache_key, cache_at_exit) == 0;
+    rgn__race_release(&cache_once);
 }
 
 /* Keeps c in this thread's cache for its next regions, or frees it. */
@@ -152,7 +153,7 @@ static void chunk_put(struct rgn_chunk *c)
     if (i < 0 || rgn__tools_on() || k->gone || k->bytes + bytes > CACHE_MAX)
         goto free;
     if (RGN_UNLIKELY(!k->armed)) {
-        pthread_once(&cache_once, cache_key_make);
+        rgn__once(&cache_once, cache_key_make);
         if (!cache_key_made || pthread_setspecific(cache_key, k) != 0)
             goto free;
         k->armed = true;

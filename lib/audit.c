@@ -146,7 +146,7 @@ bool rgn__parse_duration(const char *v, uint64_t *ns)
  * read it.  Called holding no lock. */
 static void env_ready(void)
 {
-    pthread_once(&env_once, read_env);
+    rgn__once(&env_once, read_env);
     if (RGN_UNLIKELY(env_reader)) {
         env_reader = false;
         rgn__report_print(&env_warnings, NULL, NULL);
@@ -289,6 +289,7 @@ static void read_env(void)
         }
     }
     publish_defaults(mode);
+    rgn__race_release(&env_once);
 }
 
 rgn_audit_mode rgn_audit_default(void)
@@ -348,12 +349,13 @@ void rgn__registry_forked(void)
 static void arm_exit(void)
 {
     rgn__above()->arm_exit();
+    rgn__race_release(&exit_once);
 }
 
 /* Called holding no lock; a's region is already `locked`. */
 static void list(struct rgn_tracking *a)
 {
-    pthread_once(&exit_once, arm_exit);
+    rgn__once(&exit_once, arm_exit);
     pthread_mutex_lock(&registry_lock);
     if (!a->listed) {
         a->prev = NULL;
@@ -577,7 +579,7 @@ void rgn__audit_bury(rgn_t *r, rgn_audit_mode mode)
     pthread_mutex_unlock(&registry_lock);
     if (old) {
         rgn__free(old->name);
-        rgn__free(old);
+        rgn__region_memory_free(old);
     }
 }
 
@@ -595,7 +597,7 @@ size_t rgn_audit_forget_closed(void)
     pthread_mutex_unlock(&registry_lock);
     for (size_t i = 0; i < n; i++) {
         rgn__free(gone[i]->name);
-        rgn__free(gone[i]);
+        rgn__region_memory_free(gone[i]);
     }
     return n;
 }
@@ -686,8 +688,10 @@ static int keep_records(rgn_t *r)
  */
 void rgn__tracking_list(rgn_t *r)
 {
-    if (!r->locked) /* once listed, readers read it */
+    if (!r->locked) { /* once listed, readers read it */
         r->locked = true;
+        rgn__race_region(r, true);
+    }
     list(r->tracking);
 }
 

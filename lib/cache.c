@@ -64,7 +64,7 @@ static size_t cache_free_one(struct rgn_cache *k)
     k->head = r->close_outer;
     k->room += size;
     rgn__slots_destroy(&r->slots);
-    rgn__free(r);
+    rgn__region_memory_free(r);
     return size;
 }
 
@@ -91,6 +91,7 @@ static void cache_at_exit(void *arg)
 static void cache_key_make(void)
 {
     cache_key_made = pthread_key_create(&cache_key, cache_at_exit) == 0;
+    rgn__race_release(&cache_once);
 }
 
 static uint64_t now_ns(void)
@@ -111,7 +112,7 @@ static bool cache_open(struct rgn_cache *k)
     k->opened = true;
     if (rgn__tools_on())
         return false;
-    pthread_once(&cache_once, cache_key_make);
+    rgn__once(&cache_once, cache_key_make);
     if (!cache_key_made || pthread_setspecific(cache_key, k) != 0)
         return false;
     k->limit = k->room = CACHE_BYTES;

@@ -13,6 +13,7 @@
 #include "alloc.h"    /* the process-wide allocator */
 #include "tools.h"    /* ASan, memcheck, RGN_ARENA_FILL: found at load */
 #include "clock.h"    /* the audit's clock */
+#include "race.h"     /* ThreadSanitizer, helgrind, DRD: told of hand-offs */
 #include "lock.h"     /* the futex lock and the biased lock */
 #include "map.h"      /* the slot map */
 #include "sketch.h"   /* the quantile sketch */

@@ -284,16 +284,18 @@ static enum fence heavy_fence(void)
 #endif
 #endif
 
-/* ThreadSanitizer cannot see the fence membarrier makes, so under it --
- * in a library built with it, or in a process it runs -- the owner takes
- * the real lock, and the real lock is what TSan checks.  (The model of
- * tests/check_bias.c makes its own fences, which TSan sees.) */
+/* No race detector sees the fence membarrier makes, so under one -- a
+ * library built with ThreadSanitizer, or a process that it, helgrind or
+ * DRD runs (race.h) -- the owner takes the real lock, and the real lock
+ * is what the detector checks.  (The model of tests/check_bias.c makes
+ * its own fences, which TSan sees.) */
 static void choose_bias(void)
 {
 #if defined(RGN_BIAS_MODEL)
     rgn__bias_ok = true;
 #elif defined(__linux__) && defined(SYS_membarrier) && !defined(RGN_TSAN)
-    rgn__bias_ok = !rgn__tsan() &&
+    (void)rgn__race_find(); /* before its constructor, perhaps */
+    rgn__bias_ok = !rgn__races() &&
                    membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 #else
     rgn__bias_ok = false;

@@ -9,26 +9,7 @@
 #define RGN_LOCK_H
 
 #include "base.h"
-
-/*
- * ThreadSanitizer.  A program built with -fsanitize=thread sees none of
- * the loads and stores of a librgn that was not: only its interceptors
- * (malloc, realloc, free, memcpy, the pthread calls) and its own code.
- * Every hand-off rgn makes through its own atomics -- a region's lock,
- * the allocator's freeze -- would read as a data race between the
- * threads on either side.  So rgn announces them through these two,
- * declared weak: they exist in a process ThreadSanitizer runs, and are
- * NULL in any other.  Only paths that take a lock (or a mutex) anyway
- * test for them; in such a process the biased lock is off (lock.c).
- */
-void __tsan_acquire(void *addr) __attribute__((weak));
-void __tsan_release(void *addr) __attribute__((weak));
-
-/* One runtime defines both. */
-static inline bool rgn__tsan(void)
-{
-    return RGN_UNLIKELY(__tsan_acquire != NULL);
-}
+#include "race.h"
 
 /* word is 0 when free; otherwise the fork epoch of the holder's process
  * (rgn__lock_epoch, a multiple of 4) plus 1 when held, or plus 2 when held
@@ -54,16 +35,14 @@ static inline void rgn__lock_take(rgn_lock_t *l)
                                                memory_order_acquire,
                                                memory_order_relaxed))
         rgn__lock_slow(l);
-    if (rgn__tsan())
-        __tsan_acquire(&l->word);
+    rgn__race_acquire(&l->word);
 }
 
 /* The release is announced before the word is let go: a moment after,
  * another thread may take the lock and free the region. */
 static inline void rgn__lock_give(rgn_lock_t *l)
 {
-    if (rgn__tsan())
-        __tsan_release(&l->word);
+    rgn__race_release(&l->word);
     if ((atomic_exchange_explicit(&l->word, 0, memory_order_release) & 3u) ==
         2u)
         rgn__lock_wake(l);
@@ -73,9 +52,9 @@ static inline void rgn__lock_give(rgn_lock_t *l)
  * The biased lock.  Its owner takes it with a store and a load on entry,
  * a store and a load on exit, no atomic read-modify-write; the one reader
  * at a time pays for both sides with a heavy fence (lock.c).  Where
- * membarrier is missing at start-up, or in a process ThreadSanitizer runs
- * (it cannot see the fence), rgn__bias_ok is false and the owner takes the
- * real lock instead.  Where membarrier fails later, one region after the
+ * membarrier is missing at start-up, or in a process a race detector runs
+ * (none can see the fence: race.h), rgn__bias_ok is false and the owner
+ * takes the real lock instead.  Where membarrier fails later, one region after the
  * other turns to its real lock for good (claim RGN_BIAS_OFF; lock.c says
  * how).
  */

@@ -2,7 +2,7 @@
 /*
  * map.c -- the cold half of the slot map (map.h): growing the slot
  * arrays and freeing them.  It calls only the allocator (alloc.h), the
- * system's mmap family and ThreadSanitizer's annotations (lock.h).
+ * system's mmap family and the race detectors' announcements (race.h).
  *
  * Floor 0: never sees a region (doc/HACKING, "Floors").
  */
@@ -44,24 +44,24 @@ static size_t pages(size_t n)
 }
 
 /*
- * ThreadSanitizer does not see mremap: the pages a move leaves keep, to
- * it, the writes of the thread that moved them away, and the next region
- * the kernel moves there, in another thread, reads as racing with them.
- * The kernel hands those pages over; each move announces it (lock.h).
+ * No race detector sees mremap: the pages a move leaves keep, to it,
+ * the writes of the thread that moved them away, and the next region the
+ * kernel moves there, in another thread, reads as racing with them.
+ * The kernel hands those pages over; each move announces it (race.h).
  */
 static char remapped;
 
 static void *map_grow(void *old, size_t was, size_t n)
 {
-    if (old && rgn__tsan())
-        __tsan_release(&remapped);
+    if (old)
+        rgn__race_release(&remapped);
     void *p = old ? mremap(old, pages(was), pages(n), MREMAP_MAYMOVE)
                   : mmap(NULL, pages(n), PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    if (old && rgn__tsan())
-        __tsan_acquire(&remapped);
+    if (old)
+        rgn__race_acquire(&remapped);
 #ifdef MADV_POPULATE_WRITE
     /* The new pages are about to be written, slot after slot: fault them
      * in with one call rather than one trap each (a trap costs micro-
@@ -85,7 +85,7 @@ static void map_free(void *p, size_t n)
  * for the same reason).  One pair at most, so at most one region's arrays
  * stay mapped.  The pair is described in the first bytes of its cb pages
  * and handed over by one atomic exchange: no lock, safe across fork; a
- * hand-off ThreadSanitizer is told of (lock.h), as the pages go from one
+ * hand-off the race detectors are told of (race.h), as the pages go from one
  * thread's region to another's.
  */
 struct spare {
@@ -108,11 +108,10 @@ static void spare_put(struct rgn_cb *cb, size_t cb_bytes, struct rgn_link *ln,
 {
     struct spare *sp = (struct spare *)cb;
     *sp = (struct spare){pages(cb_bytes), ln, pages(ln_bytes)};
-    if (rgn__tsan())
-        __tsan_release(&spare_pages);
+    rgn__race_release(&spare_pages);
     struct spare *old = atomic_exchange(&spare_pages, sp);
-    if (old && rgn__tsan())
-        __tsan_acquire(&spare_pages);
+    if (old)
+        rgn__race_acquire(&spare_pages);
     if (old)
         spare_drop(old);
 }
@@ -125,8 +124,7 @@ static uint32_t spare_take(uint32_t cap, struct rgn_cb **cb,
     struct spare *sp = atomic_exchange(&spare_pages, NULL);
     if (!sp)
         return 0;
-    if (rgn__tsan())
-        __tsan_acquire(&spare_pages);
+    rgn__race_acquire(&spare_pages);
     struct spare d = *sp;
     size_t fit = d.cb_bytes / sizeof **cb;
     if (d.ln_bytes / sizeof **ln < fit)

@@ -332,11 +332,12 @@ static void crc_init(void)
             c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
         crc_table[n] = c;
     }
+    rgn__race_release(&crc_once);
 }
 
 static uint32_t crc32(const unsigned char *p, size_t n)
 {
-    pthread_once(&crc_once, crc_init);
+    rgn__once(&crc_once, crc_init);
     uint32_t c = 0xffffffffu;
     for (size_t i = 0; i < n; i++)
         c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);

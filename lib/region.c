@@ -135,7 +135,25 @@ static inline __attribute__((always_inline)) void region_free(rgn_t *r)
     if (RGN_LIKELY(rgn__cache_keep(r)))
         return; /* for this thread's next region */
     rgn__slots_destroy(&r->slots);
+    rgn__region_memory_free(r);
+}
+
+void rgn__region_memory_free(rgn_t *r)
+{
+    rgn__race_region(r, false);
     rgn__free(r);
+}
+
+void rgn__race_region_vg(rgn_t *r, bool atomic)
+{
+    rgn__race_vg_atomic(&r->mode, sizeof r->mode, atomic);
+    rgn__race_vg_atomic(&r->lean_span, sizeof r->lean_span, atomic);
+    rgn__race_vg_atomic(&r->lock, sizeof r->lock, atomic);
+    rgn__race_vg_atomic(&r->user, sizeof r->user, atomic);
+    rgn__race_vg_atomic(&r->user_site, sizeof r->user_site, atomic);
+    rgn__race_vg_atomic(&r->cleanup_errors, sizeof r->cleanup_errors, atomic);
+    rgn__race_vg_atomic(&r->on_error, sizeof r->on_error, atomic);
+    rgn__race_vg_atomic(&r->on_error_arg, sizeof r->on_error_arg, atomic);
 }
 
 void rgn__region_free(rgn_t *r)
@@ -213,8 +231,9 @@ static inline __attribute__((always_inline)) void close_done(rgn_t *r)
     if (reserved)
         r->state = RGN_DRAINED;
     rgn__unlock(r);
-    if (!reserved)
+    if (!reserved) {
         region_free(r);
+    }
 }
 
 void rgn__cleanup_failed(rgn_t *r, int rc, void *resource,

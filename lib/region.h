@@ -15,6 +15,7 @@
 #include "base.h"
 #include "error.h"
 #include "lock.h"
+#include "race.h"
 #include "map.h"
 #include "above.h"
 
@@ -182,6 +183,25 @@ _Static_assert(sizeof(struct rgn_link) == sizeof(struct rgn_hot_ln_) &&
                    offsetof(struct rgn_link, next) ==
                        offsetof(struct rgn_hot_ln_, next),
                "a slot's links are ABI");
+
+/*
+ * The fields of r that threads other than its owner read or write
+ * atomically without its lock, once r is shared or listed: the lock
+ * word, the mode word, the lean span, the failure hook and its count,
+ * the two-threads check's.  helgrind and DRD would take each of those
+ * accesses for a race (race.h), so they are told to leave them alone
+ * from then on (atomic true), and to watch them again before r's memory
+ * may be anything else (false).
+ */
+RGN_HIDDEN void rgn__race_region_vg(rgn_t *r, bool atomic);
+/* Gives r's memory back to the allocator, the fields helgrind and DRD
+ * left alone watched again first: every region's memory leaves so. */
+RGN_HIDDEN void rgn__region_memory_free(rgn_t *r);
+static inline void rgn__race_region(rgn_t *r, bool atomic)
+{
+    if (RGN_UNLIKELY(rgn__race_vg))
+        rgn__race_region_vg(r, atomic);
+}
 
 /*
  * The fast paths' test of r->mode, made without r's lock: 0 means open,

@@ -51,8 +51,10 @@ static void become_shared(rgn_t *r)
         return;
     }
     __atomic_store_n(&r->shared, true, __ATOMIC_RELAXED);
-    if (!r->locked)
+    if (!r->locked) {
         r->locked = true;
+        rgn__race_region(r, true);
+    }
 }
 
 /*

@@ -34,7 +34,7 @@ export LD_LIBRARY_PATH
 syms=$(${NM:-nm} -D "$lib" 2>/dev/null)
 case $syms in
     *__asan_report*) built=asan ;;
-    *__tsan_func_entry*) built=tsan ;; # not the weak annotations of lock.h
+    *__tsan_func_entry*) built=tsan ;; # not the weak annotations of race.h
     *) built=plain ;;
 esac
 

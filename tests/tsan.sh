@@ -4,7 +4,7 @@
 # users run one against the installed library they did not rebuild:
 # tests/tsan_scenario.c, built with -fsanitize=thread, runs its threads
 # with the audit on and ThreadSanitizer must report nothing.  rgn tells
-# it of the hand-offs made through its own atomics (lib/lock.h); without
+# it of the hand-offs made through its own atomics (lib/race.h); without
 # that it reported races in rgn__realloc, to_pages, the program's
 # allocator and its cleanups.  Skipped (77) where -fsanitize=thread does
 # not link or run, and where the library is built with another sanitizer
