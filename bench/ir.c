@@ -67,17 +67,24 @@ static void end(const char *label)
     CALLGRIND_DUMP_STATS_AT(label);
 }
 
+/* reps register+release pairs on s, after an untimed thousand. */
+static void pairs(const struct bench_impl *im, void *s, size_t reps,
+                  const char *label)
+{
+    for (size_t i = 0; i < 1000; i++)
+        im->release(s, im->add(s, NULL));
+    begin();
+    for (size_t i = 0; i < reps; i++)
+        im->release(s, im->add(s, NULL));
+    end(label);
+}
+
 /* Register+release pairs on one region, nothing else live: reps pairs. */
 static void run_pair(const struct bench_impl *im, const struct irow *row,
                      const char *label)
 {
     void *s = im->create();
-    for (size_t i = 0; i < 1000; i++)
-        im->release(s, im->add(s, NULL));
-    begin();
-    for (size_t i = 0; i < row->reps; i++)
-        im->release(s, im->add(s, NULL));
-    end(label);
+    pairs(im, s, row->reps, label);
     im->close(s);
 }
 
@@ -91,12 +98,7 @@ static void run_shared_pair(const struct bench_impl *im,
 {
     void *s = im->create();
     void *t = im->share(s);
-    for (size_t i = 0; i < 1000; i++)
-        im->release(s, im->add(s, NULL));
-    begin();
-    for (size_t i = 0; i < row->reps; i++)
-        im->release(s, im->add(s, NULL));
-    end(label);
+    pairs(im, s, row->reps, label);
     im->close(t);
     im->close(s);
 }

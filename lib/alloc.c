@@ -48,7 +48,6 @@ int rgn_set_allocator(const rgn_allocator *a)
  */
 void rgn__allocator_freeze_slow(void)
 {
-    rgn__race_atomic(&fixed, sizeof fixed, true); /* for helgrind and DRD */
     if (rgn__races() && atomic_load_explicit(&fixed, memory_order_acquire)) {
         rgn__race_acquire(&rgn__alloc);
         return;
@@ -58,6 +57,14 @@ void rgn__allocator_freeze_slow(void)
     if (!rgn__races())
         atomic_store_explicit(&rgn__alloc_frozen, true, memory_order_release);
     pthread_mutex_unlock(&setting);
+}
+
+/* Under a race detector freeze_slow reads `fixed` without the mutex, as
+ * an atomic: helgrind and DRD are told so at load (race.h). */
+__attribute__((constructor)) static void fixed_is_atomic(void)
+{
+    if (rgn__race_find())
+        rgn__race_vg_atomic(&fixed, sizeof fixed, true);
 }
 
 /* A fork while another thread held the mutex would leave it held for good

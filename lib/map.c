@@ -110,10 +110,10 @@ static void spare_put(struct rgn_cb *cb, size_t cb_bytes, struct rgn_link *ln,
     *sp = (struct spare){pages(cb_bytes), ln, pages(ln_bytes)};
     rgn__race_release(&spare_pages);
     struct spare *old = atomic_exchange(&spare_pages, sp);
-    if (old)
+    if (old) {
         rgn__race_acquire(&spare_pages);
-    if (old)
         spare_drop(old);
+    }
 }
 
 /* Takes the spare pair for at least cap slots, trimmed to the most slots

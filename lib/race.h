@@ -47,6 +47,16 @@ RGN_HIDDEN extern bool rgn__race_vg;
 /* Looks for helgrind and DRD, once (the load's constructor does); true
  * when one runs the process. */
 RGN_HIDDEN bool rgn__race_find(void);
+/*
+ * Where helgrind or DRD runs: the n bytes at addr are read and written
+ * only with atomic operations from now on (atomic true), or are plain
+ * memory again (false, before they go back to the allocator).
+ * ThreadSanitizer sees the atomics of the library's own code as such;
+ * helgrind and DRD take an atomic exchange on a lock word for a race with
+ * the next thread's, so they are told to leave those bytes alone -- and
+ * to watch them again once the memory may be anything else, or they
+ * would miss a race there.
+ */
 RGN_HIDDEN void rgn__race_vg_atomic(void *addr, size_t n, bool atomic);
 
 /* Whether a race detector runs the process. */
@@ -68,21 +78,6 @@ static inline void rgn__race_release(void *addr)
 {
     if (rgn__races())
         rgn__race_hooks.release(addr);
-}
-
-/*
- * The n bytes at addr are read and written only with atomic operations
- * from now on (atomic true), or are plain memory again (false, before
- * they go back to the allocator).  ThreadSanitizer sees the atomics of
- * the library's own code as such; helgrind and DRD take an atomic
- * exchange on a lock word for a race with the next thread's, so they
- * are told to leave those bytes alone -- and to watch them again once
- * the memory may be anything else, or they would miss a race there.
- */
-static inline void rgn__race_atomic(void *addr, size_t n, bool atomic)
-{
-    if (RGN_UNLIKELY(rgn__race_vg))
-        rgn__race_vg_atomic(addr, n, atomic);
 }
 
 /* pthread_once(once, init) as helgrind sees it too: it does not take the

@@ -94,7 +94,7 @@ region_create(const struct rgn_site *site)
     r->close_how = RGN_RELEASE_NORMAL;
     if (RGN_UNLIKELY(!rgn__audit_new(r))) {
         rgn__slots_destroy(&r->slots);
-        rgn__free(r);
+        rgn__region_memory_free(r);
         return rgn__refused_null(ENOMEM);
     }
     return r;
